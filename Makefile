@@ -1,0 +1,27 @@
+# Two commands for a new user: `make run` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench bench-solver clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/depotctl plan site_configs/demo-van-depot.yaml --snapshot site_configs/demo-snapshot.json
+
+test: $(STAMP)
+	$(BIN)/ruff check optimizer csms_adapter benchmarks tests
+	$(BIN)/mypy optimizer
+	$(BIN)/python -m pytest -q
+
+bench-solver: $(STAMP)
+	$(BIN)/python -m benchmarks.solver_bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

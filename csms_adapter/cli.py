@@ -1,0 +1,187 @@
+"""The `depotctl` command line. `check` and `plan` are here; `run` comes from the live controller
+(csms_adapter.run_command) and `bench` from the benchmark harness (benchmarks.cli), registered lazily
+so that csms_adapter never imports benchmarks at module level (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from optimizer.domain import Plan, Site
+from optimizer.errors import ConfigError, DepotError, SnapshotError
+from optimizer.site_loader import load_site
+from optimizer.snapshot_io import plan_to_json, snapshot_from_json
+from optimizer.strategies import STRATEGY_NAMES, get_strategy
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="depotctl: site controller for EV depots")
+err = Console(stderr=True)
+out = Console()
+log = logging.getLogger("depotctl")
+
+
+def _load_or_exit(path: Path) -> Site:
+    try:
+        return load_site(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"{len(exc.problems)} problem(s) in {path}")
+        raise typer.Exit(2) from None
+
+
+def _site_tree(site: Site) -> Tree:
+    def limits(max_a: float | None, max_kw: float | None) -> str:
+        parts = []
+        if max_a is not None:
+            parts.append(f"{max_a:g} A/phase")
+        if max_kw is not None:
+            parts.append(f"{max_kw:g} kW")
+        return ", ".join(parts)
+
+    windows = "".join(
+        f", {w.start_local:%H:%M}-{w.end_local:%H:%M} {w.import_limit_kw:g} kW" for w in site.grid.windows
+    )
+    root = Tree(
+        f"[bold]{site.name}[/bold]  grid {site.grid.import_limit_kw:g} kW{windows}; "
+        f"base load {max(site.base_load.profile_kw):g} kW peak; {site.voltage_v:g} V; tz {site.timezone}"
+    )
+    nodes: dict[str, Tree] = {}
+
+    def charger_line(cid: str) -> str:
+        c = site.charger(cid)
+        kind = "DC" if c.dc else f"{c.phases}φ {''.join(c.phase_rotation)} {c.min_current_a:g}-{c.max_current_a:g} A"
+        return f"{c.id}: {c.connectors}× {kind}, {c.max_power_kw:g} kW"
+
+    pending = list(site.circuits)
+    while pending:
+        progressed = False
+        for circuit in list(pending):
+            parent = root if circuit.parent is None else nodes.get(circuit.parent)
+            if parent is None:
+                continue
+            node = parent.add(f"[cyan]{circuit.id}[/cyan] ({limits(circuit.max_current_a, circuit.max_kw)})")
+            for cid in circuit.chargers:
+                node.add(charger_line(cid))
+            nodes[circuit.id] = node
+            pending.remove(circuit)
+            progressed = True
+        if not progressed:
+            break
+    placed = {cid for c in site.circuits for cid in c.chargers}
+    for charger in site.chargers:
+        if charger.id not in placed:
+            root.add(charger_line(charger.id))
+    root.add(f"fleet: {len(site.vehicles)} vehicle(s) in the roster")
+    return root
+
+
+@app.command()
+def check(site_file: Annotated[Path, typer.Argument(help="site YAML file")]) -> None:
+    """Check a site file: print the circuit tree with its limits (exit 0) or every problem (exit 2)."""
+    site = _load_or_exit(site_file)
+    out.print(_site_tree(site))
+    out.print(f"[green]ok[/green]: {len(site.chargers)} chargers, {len(site.circuits)} circuits")
+
+
+def _plan_table(plan: Plan) -> Table:
+    table = Table(title=f"{plan.strategy}: {plan.status} in {plan.solve_ms:.1f} ms ({plan.solver})")
+    for column in ("charger", "conn", "limit kW", "limit A", "need kWh", "planned kWh", "SoC@dep", "max °C", "departure"):
+        table.add_column(column, justify="right")
+    for c in plan.connectors:
+        table.add_row(
+            c.charger_id, str(c.connector_id), f"{c.limit_kw:.3f}",
+            "-" if c.limit_a is None else f"{c.limit_a:.1f}",
+            f"{c.energy_needed_kwh:.1f}", f"{c.energy_planned_kwh:.1f}",
+            "-" if c.expected_soc_at_departure is None else f"{c.expected_soc_at_departure:.0%}",
+            "-" if c.expected_max_temp_c is None else f"{c.expected_max_temp_c:.1f}",
+            f"{c.departure:%Y-%m-%d %H:%M}Z",
+        )
+    return table
+
+
+def _plan_one(site: Site, data: Any, strategy: str, source: str) -> Plan:
+    snapshot = snapshot_from_json(data, site, source)
+    return get_strategy(strategy).plan(site, snapshot)
+
+
+@app.command()
+def plan(
+    site_file: Annotated[Path, typer.Argument(help="site YAML file")],
+    snapshot: Annotated[Path | None, typer.Option("--snapshot", help="snapshot JSON file")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="read one snapshot JSON per line, write one plan per line")] = False,
+    strategy: Annotated[str | None, typer.Option("--strategy", help=f"one of {', '.join(STRATEGY_NAMES)}")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON (contracts.md)")] = False,
+) -> None:
+    """Run one tick on a snapshot and print the plan."""
+    site = _load_or_exit(site_file)
+    name = strategy or site.control.strategy
+    if name not in STRATEGY_NAMES:
+        err.print(f"--strategy: unknown strategy '{name}' (one of {', '.join(STRATEGY_NAMES)})")
+        raise typer.Exit(2)
+    if stdin:
+        for number, line in enumerate(sys.stdin, start=1):
+            if not line.strip():
+                continue
+            try:
+                result: dict[str, Any] = plan_to_json(_plan_one(site, json.loads(line), name, f"stdin:{number}"))
+            except json.JSONDecodeError as exc:
+                result = {"error": f"stdin:{number}: not JSON: {exc}"}
+            except DepotError as exc:
+                result = {"error": str(exc)}
+            sys.stdout.write(json.dumps(result) + "\n")
+            sys.stdout.flush()
+        return
+    if snapshot is None:
+        err.print("give --snapshot FILE or --stdin")
+        raise typer.Exit(2)
+    try:
+        data = json.loads(snapshot.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"{snapshot}: cannot read: {exc}")
+        raise typer.Exit(2) from None
+    except json.JSONDecodeError as exc:
+        err.print(f"{snapshot}:{exc.lineno}: not valid JSON: {exc.msg}")
+        raise typer.Exit(2) from None
+    try:
+        result_plan = _plan_one(site, data, name, str(snapshot))
+    except SnapshotError as exc:
+        err.print(f"{exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(plan_to_json(result_plan), indent=2) + "\n")
+    else:
+        out.print(_plan_table(result_plan))
+        if result_plan.binding:
+            out.print("binding: " + ", ".join(result_plan.binding))
+        if result_plan.reason:
+            out.print(f"[yellow]reason[/yellow]: {result_plan.reason}")
+
+
+def _register_optional(module: str) -> None:
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return
+    loaded.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _register_optional("csms_adapter.run_command")
+    _register_optional("benchmarks.cli")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""The one domain model of depotctl: site, snapshot and plan as frozen values.
+
+Everything here is plain data with units in the names. The YAML loader produces a ``Site``; the live
+controller and the simulator produce ``Snapshot``s; strategies return ``Plan``s. Nothing in this module
+does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+
+
+ALL_PHASES: tuple[Phase, Phase, Phase] = (Phase.L1, Phase.L2, Phase.L3)
+
+
+class RateUnit(StrEnum):
+    AMPS = "A"
+    WATTS = "W"
+
+
+class ValueSource(StrEnum):
+    """Where a session value came from, in falling order of trust."""
+
+    ISO15118 = "iso15118"
+    MEASURED = "measured"
+    VEHICLE_DATA = "vehicle_data"
+    ROSTER = "roster"
+    DEFAULT = "default"
+    ESTIMATED = "estimated"
+    MODEL = "model"
+
+
+class PlanStatus(StrEnum):
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE_SAFE = "infeasible_safe"
+
+
+@dataclass(frozen=True, slots=True)
+class ThermalModel:
+    """First-order battery temperature model: dθ/dt = heating·P − cooling·(θ − θ_ambient).
+
+    ``heating_c_per_kwh`` is the temperature rise per kWh charged (at the grid side) with no cooling;
+    ``cooling_per_h`` is the rate (1/h) at which the battery relaxes towards ambient.
+    """
+
+    max_temp_c: float
+    heating_c_per_kwh: float
+    cooling_per_h: float
+
+    @staticmethod
+    def none() -> ThermalModel:
+        """A battery with no heating model: charging never warms it and no ceiling applies."""
+        return ThermalModel(max_temp_c=math.inf, heating_c_per_kwh=0.0, cooling_per_h=0.0)
+
+    @property
+    def is_modelled(self) -> bool:
+        return self.heating_c_per_kwh > 0.0 and math.isfinite(self.max_temp_c)
+
+
+# --------------------------------------------------------------------------------------------- site
+
+
+@dataclass(frozen=True, slots=True)
+class GridWindow:
+    """A local-time window in which the import limit differs from the default (may wrap midnight)."""
+
+    start_local: time
+    end_local: time
+    import_limit_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    import_limit_kw: float
+    windows: tuple[GridWindow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BaseLoad:
+    """Non-EV site load: a constant or 24 hourly local-time values (kW)."""
+
+    profile_kw: tuple[float, ...]  # one value (constant) or 24 hourly values
+
+    def at_hour(self, local_hour: int) -> float:
+        if len(self.profile_kw) == 1:
+            return self.profile_kw[0]
+        return self.profile_kw[local_hour % 24]
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """Energy price per kWh: one value or 24 hourly local-time values; demand charge per kW of peak."""
+
+    price_per_kwh: tuple[float, ...] = (0.0,)
+    demand_charge_per_kw: float = 0.0
+
+    def at_hour(self, local_hour: int) -> float:
+        if len(self.price_per_kwh) == 1:
+            return self.price_per_kwh[0]
+        return self.price_per_kwh[local_hour % 24]
+
+
+@dataclass(frozen=True, slots=True)
+class Circuit:
+    """A feeder, breaker or transformer. Limits are per phase (A) and/or total (kW) at the grid side."""
+
+    id: str
+    parent: str | None
+    max_current_a: float | None
+    max_kw: float | None
+    chargers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerAuth:
+    password_sha256: str | None = None
+    password_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charger:
+    """One charging station. Limits are per connector; ``phase_rotation`` maps charger phase k to a
+    site phase (a 1-phase charger has one entry)."""
+
+    id: str
+    connectors: int
+    phases: int
+    phase_rotation: tuple[Phase, ...]
+    max_current_a: float
+    min_current_a: float
+    max_power_kw: float
+    rate_unit: RateUnit | None
+    dc: bool
+    efficiency: float
+    auth: ChargerAuth | None
+    voltage_v: float
+
+    def power_kw_at(self, current_a: float, phases: int) -> float:
+        """Grid-side power of ``current_a`` per phase on ``phases`` phases (AC only)."""
+        return current_a * self.voltage_v * phases / 1000.0
+
+    def current_a_at(self, power_kw: float, phases: int) -> float:
+        return power_kw * 1000.0 / (self.voltage_v * phases)
+
+    def max_power_kw_for(self, phases: int) -> float:
+        if self.dc:
+            return self.max_power_kw
+        return min(self.max_power_kw, self.power_kw_at(self.max_current_a, phases))
+
+    def min_power_kw_for(self, phases: int) -> float:
+        if self.dc:
+            return 0.0
+        return self.power_kw_at(self.min_current_a, phases)
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleProfile:
+    """What the depot knows about a vehicle (roster entry or fleet defaults)."""
+
+    id: str
+    id_tags: tuple[str, ...]
+    battery_kwh: float
+    target_soc: float
+    departure_local: time | None
+    dwell_h: float
+    max_power_kw: float
+    thermal: ThermalModel
+    knee_soc: float
+    priority: float
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """Weights of the LP objective (DESIGN.md §4)."""
+
+    unmet: float = 1000.0
+    early: float = 1.0
+    price: float = 1.0
+    peak: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSettings:
+    interval_s: float = 60.0
+    step_min: float = 15.0
+    horizon_h: float = 24.0
+    strategy: str = "lp"
+    objective: Objective = field(default_factory=Objective)
+    uniform_steps: bool = False
+    solver: str = "auto"  # auto | highs | pulp-highs | pulp-cbc
+    solver_time_limit_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OcppSettings:
+    listen: str = "0.0.0.0:9000"
+    security_profile: int = 1
+    accept_unknown: bool = False
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    heartbeat_s: int = 300
+    meter_interval_s: int = 10
+    profile_ttl_intervals: int = 3
+    deadband_a: float = 0.5
+    call_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    url: str = "sqlite:///depot.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    name: str
+    timezone: str
+    voltage_v: float
+    grid: Grid
+    base_load: BaseLoad
+    tariff: Tariff
+    circuits: tuple[Circuit, ...]
+    chargers: tuple[Charger, ...]
+    vehicles: tuple[VehicleProfile, ...]
+    fleet_defaults: VehicleProfile
+    control: ControlSettings
+    ocpp: OcppSettings
+    http: HttpSettings
+    storage: StorageSettings
+    source_file: str = "<memory>"
+
+    def charger(self, charger_id: str) -> Charger:
+        for charger in self.chargers:
+            if charger.id == charger_id:
+                return charger
+        raise KeyError(charger_id)
+
+    def has_charger(self, charger_id: str) -> bool:
+        return any(c.id == charger_id for c in self.chargers)
+
+    def vehicle_for_tag(self, id_tag: str) -> VehicleProfile | None:
+        wanted = id_tag.upper()
+        for vehicle in self.vehicles:
+            if any(tag.upper() == wanted for tag in vehicle.id_tags):
+                return vehicle
+        return None
+
+    def vehicle_by_id(self, vehicle_id: str) -> VehicleProfile | None:
+        for vehicle in self.vehicles:
+            if vehicle.id == vehicle_id:
+                return vehicle
+        return None
+
+    def circuit_path(self, charger_id: str) -> tuple[str, ...]:
+        """Ids of the circuits a charger's current flows through, from its own circuit to the root."""
+        by_id = {c.id: c for c in self.circuits}
+        own = next((c for c in self.circuits if charger_id in c.chargers), None)
+        path: list[str] = []
+        while own is not None:
+            path.append(own.id)
+            own = by_id.get(own.parent) if own.parent is not None else None
+        return tuple(path)
+
+
+# ----------------------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """One plugged-in vehicle as the controller sees it now. ``None`` means unknown: the optimizer
+    fills it from ISO 15118 needs, the roster and site defaults (in that order of trust)."""
+
+    charger_id: str
+    connector_id: int
+    soc: float | None = None
+    soc_source: ValueSource = ValueSource.MEASURED
+    energy_needed_kwh: float | None = None
+    battery_kwh: float | None = None
+    target_soc: float | None = None
+    departure: datetime | None = None
+    max_power_kw: float | None = None
+    battery_temp_c: float | None = None
+    temp_source: ValueSource = ValueSource.MEASURED
+    priority: float | None = None
+    id_tag: str | None = None
+    vehicle_id: str | None = None
+    knee_soc: float | None = None
+    thermal: ThermalModel | None = None  # None: from roster/defaults; ThermalModel.none(): no model
+    phases: int | None = None  # phases the vehicle actually draws on (1-phase EV on a 3-phase charger)
+    plugged_in_at: datetime | None = None
+    energy_delivered_kwh: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UncontrolledLoad:
+    """Power the optimizer cannot steer but must budget: a charger that ignores or rejects its limit, or
+    one that is offline and assumed to draw its fail-safe limit. ``connector_id`` 0 = whole charger."""
+
+    charger_id: str
+    connector_id: int
+    power_kw: float
+    phases: int = 3
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable picture of the depot at ``time`` (timezone-aware UTC)."""
+
+    time: datetime
+    sessions: tuple[SessionState, ...] = ()
+    ambient_c: float = 20.0
+    base_load_kw: float | None = None
+    grid_cap_kw: float | None = None  # external cap (e.g. a grid operator's curtailment), if any
+    uncontrolled: tuple[UncontrolledLoad, ...] = ()
+    ambient_forecast_c: tuple[float, ...] = ()  # hourly from ``time``; empty = constant ambient_c
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None:
+            raise ValueError("Snapshot.time must be timezone-aware")
+
+
+# --------------------------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorPlan:
+    """The plan for one session. ``limit_kw``/``limit_a`` are what is commanded now: rounded down to
+    what the charger accepts and either 0 or at least the minimum current."""
+
+    charger_id: str
+    connector_id: int
+    limit_kw: float
+    limit_a: float | None
+    phases: int
+    schedule_kw: tuple[float, ...]
+    energy_needed_kwh: float
+    energy_planned_kwh: float
+    expected_soc_at_departure: float | None
+    expected_max_temp_c: float | None
+    departure: datetime
+    soc_source: ValueSource
+    temperature_trajectory_c: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    status: PlanStatus
+    strategy: str
+    time: datetime
+    step_s: float
+    schedule_step_s: tuple[float, ...]
+    connectors: tuple[ConnectorPlan, ...]
+    solve_ms: float = 0.0
+    build_ms: float = 0.0
+    objective: float | None = None
+    binding: tuple[str, ...] = ()
+    reason: str | None = None
+    solver: str = ""
+    min_current_rounds: int = 0
+    import_limit_kw: tuple[float, ...] = ()  # effective EV+base limit per step, for display and checks
+    base_load_kw: tuple[float, ...] = ()
+
+    @property
+    def total_limit_kw(self) -> float:
+        return sum(c.limit_kw for c in self.connectors)
+
+    def for_connector(self, charger_id: str, connector_id: int) -> ConnectorPlan | None:
+        for c in self.connectors:
+            if c.charger_id == charger_id and c.connector_id == connector_id:
+                return c
+        return None

@@ -1,0 +1,144 @@
+"""The time grid of one plan and the site quantities on it (import limit, base load, price, ambient).
+
+Only the first step is dispatched exactly, so later steps may be longer: by default 'step_min' for the
+first hour, at least 15 minutes up to 6 h, and one hour beyond (solver-notes.md §4). A 24 h horizon
+then has ~50 steps instead of 288.
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optimizer.domain import Site, Snapshot
+
+FINE_H = 1.0
+MEDIUM_H = 6.0
+MEDIUM_STEP_MIN = 15.0
+COARSE_STEP_MIN = 60.0
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """Steps of a plan. ``start_h[t]`` and ``length_h[t]`` are hours from the snapshot time."""
+
+    start: datetime
+    length_h: FloatArray
+    start_h: FloatArray
+
+    @property
+    def steps(self) -> int:
+        return int(self.length_h.size)
+
+    @property
+    def end_h(self) -> float:
+        return float(self.start_h[-1] + self.length_h[-1])
+
+    def step_lengths_s(self) -> tuple[float, ...]:
+        return tuple(float(x) * 3600.0 for x in self.length_h)
+
+
+def step_lengths_h(step_min: float, span_h: float, uniform: bool) -> list[float]:
+    """Step lengths (hours) covering ``span_h`` hours; the last step may run past the end."""
+    base_h = step_min / 60.0
+    lengths: list[float] = []
+    covered = 0.0
+    while covered < span_h - 1e-9:
+        if uniform:
+            step = base_h
+        elif covered < FINE_H - 1e-9:
+            step = base_h
+        elif covered < MEDIUM_H - 1e-9:
+            step = max(base_h, MEDIUM_STEP_MIN / 60.0)
+        else:
+            step = max(base_h, COARSE_STEP_MIN / 60.0)
+        lengths.append(step)
+        covered += step
+    return lengths or [base_h]
+
+
+def build_horizon(now: datetime, step_min: float, span_h: float, horizon_h: float, uniform: bool) -> Horizon:
+    span = min(max(span_h, step_min / 60.0), horizon_h)
+    lengths = np.array(step_lengths_h(step_min, span, uniform), dtype=np.float64)
+    starts = np.concatenate(([0.0], np.cumsum(lengths)[:-1]))
+    return Horizon(start=now, length_h=lengths, start_h=starts)
+
+
+# ------------------------------------------------------------------------ site values on the grid
+
+
+def _minute_grid(horizon: Horizon, tz: zoneinfo.ZoneInfo) -> list[NDArray[np.int64]]:
+    """Local minute-of-day of every minute inside each step (offset taken at each step start)."""
+    out = []
+    for t in range(horizon.steps):
+        step_start = horizon.start + timedelta(hours=float(horizon.start_h[t]))
+        local = step_start.astimezone(tz)
+        first = local.hour * 60 + local.minute
+        minutes = max(1, math.ceil(horizon.length_h[t] * 60.0 - 1e-9))
+        out.append((first + np.arange(minutes, dtype=np.int64)) % 1440)
+    return out
+
+
+def import_limit_by_minute(site: Site) -> NDArray[np.float64]:
+    """The grid import limit for every local minute of the day (1440 values)."""
+    limits = np.full(1440, site.grid.import_limit_kw, dtype=np.float64)
+    for window in site.grid.windows:
+        start = window.start_local.hour * 60 + window.start_local.minute
+        end = window.end_local.hour * 60 + window.end_local.minute
+        if end == 0:
+            end = 1440
+        if start < end:
+            limits[start:end] = window.import_limit_kw
+        else:  # wraps midnight
+            limits[start:] = window.import_limit_kw
+            limits[:end] = window.import_limit_kw
+    return limits
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSeries:
+    """Per-step site quantities. ``import_limit_kw`` already includes any external cap."""
+
+    import_limit_kw: FloatArray
+    base_load_kw: FloatArray
+    price_per_kwh: FloatArray
+    ambient_c: FloatArray
+
+
+def site_series(site: Site, snapshot: Snapshot, horizon: Horizon) -> SiteSeries:
+    tz = zoneinfo.ZoneInfo(site.timezone)
+    minutes = _minute_grid(horizon, tz)
+    by_minute = import_limit_by_minute(site)
+    base_by_hour = np.array([site.base_load.at_hour(h) for h in range(24)], dtype=np.float64)
+    price_by_hour = np.array([site.tariff.at_hour(h) for h in range(24)], dtype=np.float64)
+    steps = horizon.steps
+    limit = np.empty(steps)
+    base = np.empty(steps)
+    price = np.empty(steps)
+    for t, mins in enumerate(minutes):
+        limit[t] = by_minute[mins].min()  # conservative inside a step
+        hours = mins // 60
+        base[t] = base_by_hour[hours].max()
+        price[t] = price_by_hour[hours].mean()
+    if snapshot.base_load_kw is not None:
+        # A measurement beats the profile for the next hour; after that the profile is the better guess.
+        near = horizon.start_h < FINE_H
+        base[near] = snapshot.base_load_kw
+        if len(site.base_load.profile_kw) == 1:
+            base[:] = snapshot.base_load_kw
+    if snapshot.grid_cap_kw is not None:
+        limit = np.minimum(limit, snapshot.grid_cap_kw)
+    if snapshot.ambient_forecast_c:
+        forecast = np.array(snapshot.ambient_forecast_c, dtype=np.float64)
+        index = np.minimum((horizon.start_h + horizon.length_h / 2).astype(np.int64), forecast.size - 1)
+        ambient = forecast[index]
+    else:
+        ambient = np.full(steps, snapshot.ambient_c)
+    return SiteSeries(limit, base, price, ambient)

@@ -1,0 +1,262 @@
+"""Every call into PuLP and HiGHS lives here, so the solver can be swapped.
+
+Two builders of one formulation (``lp_model.LinearProgram``):
+- ``HighsSolver``: the matrix is passed to HiGHS (highspy) in one call; bounds can be changed and the
+  model re-solved warm (the minimum-current rounds use this).
+- ``PulpSolver``: the same rows become a PuLP problem, solved with HiGHS through PuLP or with CBC
+  (the fallback when highspy is missing). Readable and solver-independent, but PuLP costs a few µs per
+  nonzero, so the live controller uses ``HighsSolver`` whenever highspy is importable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from optimizer.errors import ModelInfeasible, SolverFailed
+from optimizer.horizon import FloatArray
+from optimizer.lp_model import LinearProgram
+
+# Above this many nonzeros the interior point method beats dual simplex on this model
+# (solver-notes.md table; re-measured by benchmarks/solver_bench.py).
+IPM_ABOVE_NONZEROS = 60_000
+
+try:
+    import highspy
+
+    HAVE_HIGHSPY = True
+except ImportError:  # pragma: no cover - exercised only on machines without highspy
+    HAVE_HIGHSPY = False
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    x: FloatArray
+    row_activity: FloatArray
+    objective: float
+    optimal: bool
+    solver: str
+    solve_ms: float
+    build_ms: float
+
+
+class LpSolver(Protocol):
+    name: str
+
+    def load(self, lp: LinearProgram) -> None: ...
+
+    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None: ...
+
+    def solve(self) -> Solution: ...
+
+
+_BANNER_SHOWN = False
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """HiGHS prints a banner on fd 1 the first time it is created; stdout carries plan JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _new_highs() -> Any:
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        highs = highspy.Highs()
+    else:
+        with _stdout_to_stderr():
+            highs = highspy.Highs()
+        _BANNER_SHOWN = True
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
+class HighsSolver:
+    """HiGHS fed the sparse matrix directly; keeps the model for warm re-solves."""
+
+    def __init__(self, time_limit_s: float = 10.0, method: str = "auto", threads: int = 1) -> None:
+        if not HAVE_HIGHSPY:
+            raise SolverFailed("highspy is not installed")
+        self.time_limit_s = time_limit_s
+        self.method = method
+        self.threads = threads
+        self.name = "highs"
+        self._highs: Any = None
+        self._build_ms = 0.0
+        self._lp: LinearProgram | None = None
+
+    def load(self, lp: LinearProgram) -> None:
+        started = time.perf_counter()
+        highs = _new_highs()
+        model = highspy.HighsLp()
+        csc = lp.matrix.tocsc()
+        model.num_col_ = lp.columns
+        model.num_row_ = int(lp.matrix.shape[0])
+        model.col_cost_ = lp.cost
+        model.col_lower_ = lp.col_lb
+        model.col_upper_ = lp.col_ub
+        model.row_lower_ = lp.row_lb
+        model.row_upper_ = lp.row_ub
+        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        model.a_matrix_.start_ = csc.indptr
+        model.a_matrix_.index_ = csc.indices
+        model.a_matrix_.value_ = csc.data
+        model.offset_ = lp.objective_offset
+        highs.passModel(model)
+        method = self.method
+        if method == "auto":
+            method = "ipm" if csc.nnz > IPM_ABOVE_NONZEROS else "simplex"
+        highs.setOptionValue("solver", method)
+        highs.setOptionValue("time_limit", float(self.time_limit_s))
+        highs.setOptionValue("threads", int(self.threads))
+        self.name = f"highs-{method}"
+        self._highs = highs
+        self._lp = lp
+        self._build_ms = (time.perf_counter() - started) * 1000.0
+
+    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        if self._highs is None:
+            raise SolverFailed("no model loaded")
+        # A re-solve after a bound change is warm only with simplex.
+        self._highs.setOptionValue("solver", "simplex")
+        self._highs.changeColsBounds(
+            int(cols.size), cols.astype(np.int32), lower.astype(np.float64), upper.astype(np.float64)
+        )
+
+    def solve(self) -> Solution:
+        if self._highs is None or self._lp is None:
+            raise SolverFailed("no model loaded")
+        started = time.perf_counter()
+        try:
+            self._highs.run()
+        except Exception as exc:  # highspy raises plain RuntimeError subclasses
+            raise SolverFailed(f"HiGHS failed: {exc}") from exc
+        solve_ms = (time.perf_counter() - started) * 1000.0
+        status = self._highs.getModelStatus()
+        optimal = status == highspy.HighsModelStatus.kOptimal
+        if status == highspy.HighsModelStatus.kInfeasible:
+            raise ModelInfeasible("HiGHS: infeasible")
+        if not optimal and status != highspy.HighsModelStatus.kTimeLimit:
+            raise SolverFailed(f"HiGHS: {self._highs.modelStatusToString(status)}")
+        solution = self._highs.getSolution()
+        if not solution.value_valid:
+            raise SolverFailed(f"HiGHS returned no solution ({self._highs.modelStatusToString(status)})")
+        x = np.asarray(solution.col_value, dtype=np.float64)
+        activity = np.asarray(solution.row_value, dtype=np.float64)
+        objective = float(self._highs.getInfo().objective_function_value)
+        build_ms, self._build_ms = self._build_ms, 0.0
+        return Solution(x, activity, objective, optimal, self.name, solve_ms, build_ms)
+
+
+class PulpSolver:
+    """The same LP built as a PuLP problem (row by row, each row in one expression)."""
+
+    def __init__(self, backend: str = "highs", time_limit_s: float = 10.0) -> None:
+        self.backend = backend
+        self.time_limit_s = time_limit_s
+        self.name = f"pulp-{backend}"
+        self._problem: Any = None
+        self._vars: list[Any] = []
+        self._lp: LinearProgram | None = None
+        self._build_ms = 0.0
+
+    def load(self, lp: LinearProgram) -> None:
+        import pulp
+
+        started = time.perf_counter()
+        problem = pulp.LpProblem("depot", pulp.LpMinimize)
+        variables = [
+            pulp.LpVariable(
+                f"x{j}",
+                lowBound=None if not np.isfinite(lo) else float(lo),
+                upBound=None if not np.isfinite(hi) else float(hi),
+            )
+            for j, (lo, hi) in enumerate(zip(lp.col_lb, lp.col_ub, strict=True))
+        ]
+        nz = np.nonzero(lp.cost)[0]
+        problem.setObjective(pulp.LpAffineExpression([(variables[j], float(lp.cost[j])) for j in nz]))
+        csr = lp.matrix
+        for r in range(csr.shape[0]):
+            start, end = csr.indptr[r], csr.indptr[r + 1]
+            expr = pulp.LpAffineExpression(
+                [(variables[int(c)], float(v)) for c, v in zip(csr.indices[start:end], csr.data[start:end], strict=True)]
+            )
+            lo, hi = lp.row_lb[r], lp.row_ub[r]
+            if np.isfinite(lo) and np.isfinite(hi) and lo == hi:
+                problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"r{r}", float(hi)))
+                continue
+            if np.isfinite(hi):
+                problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{r}u", float(hi)))
+            if np.isfinite(lo):
+                problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, f"r{r}l", float(lo)))
+        self._problem = problem
+        self._vars = variables
+        self._lp = lp
+        self._build_ms = (time.perf_counter() - started) * 1000.0
+
+    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        for j, lo, hi in zip(cols, lower, upper, strict=True):
+            var = self._vars[int(j)]
+            var.lowBound = float(lo) if np.isfinite(lo) else None
+            var.upBound = float(hi) if np.isfinite(hi) else None
+
+    def _pulp_solver(self) -> Any:
+        import pulp
+
+        if self.backend == "highs":
+            if not HAVE_HIGHSPY:
+                raise SolverFailed("highspy is not installed")
+            return pulp.HiGHS(msg=False, timeLimit=self.time_limit_s)
+        return pulp.PULP_CBC_CMD(msg=False, timeLimit=self.time_limit_s)
+
+    def solve(self) -> Solution:
+        import pulp
+
+        if self._problem is None or self._lp is None:
+            raise SolverFailed("no model loaded")
+        started = time.perf_counter()
+        try:
+            if self.backend == "highs" and not _BANNER_SHOWN:
+                with _stdout_to_stderr():
+                    status = self._problem.solve(self._pulp_solver())
+            else:
+                status = self._problem.solve(self._pulp_solver())
+        except pulp.PulpError as exc:
+            raise SolverFailed(f"PuLP/{self.backend} failed: {exc}") from exc
+        solve_ms = (time.perf_counter() - started) * 1000.0
+        if pulp.LpStatus[status] == "Infeasible":
+            raise ModelInfeasible(f"PuLP/{self.backend}: infeasible")
+        if pulp.LpStatus[status] != "Optimal":
+            raise SolverFailed(f"PuLP/{self.backend}: {pulp.LpStatus[status]}")
+        x = np.array([v.varValue if v.varValue is not None else 0.0 for v in self._vars], dtype=np.float64)
+        activity = self._lp.matrix @ x
+        objective = float(self._lp.cost @ x + self._lp.objective_offset)
+        build_ms, self._build_ms = self._build_ms, 0.0
+        return Solution(x, activity, objective, True, self.name, solve_ms, build_ms)
+
+
+def make_solver(name: str, time_limit_s: float = 10.0) -> LpSolver:
+    """``auto`` is HiGHS fed directly when highspy is present, else CBC through PuLP."""
+    if name == "auto":
+        return HighsSolver(time_limit_s) if HAVE_HIGHSPY else PulpSolver("cbc", time_limit_s)
+    if name == "highs":
+        return HighsSolver(time_limit_s)
+    if name == "pulp-highs":
+        return PulpSolver("highs", time_limit_s)
+    if name == "pulp-cbc":
+        return PulpSolver("cbc", time_limit_s)
+    raise SolverFailed(f"unknown solver '{name}' (auto, highs, pulp-highs, pulp-cbc)")

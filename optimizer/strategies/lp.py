@@ -1,0 +1,145 @@
+"""The LP strategy: build the depot LP, solve it, make the minimum current hold, assemble the plan.
+
+Minimum current is not convex. After a solve, connectors whose first-step current lands between 0 and
+their minimum are raised to the minimum (highest priority, then earliest departure, first); if that
+makes the LP infeasible the lowest of them is switched off, and the LP is re-solved warm with those
+decisions fixed as column bounds. The loop is bounded; what is still undecided at the end is switched
+off, which is always feasible.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from optimizer.domain import Plan, PlanStatus, Site, Snapshot
+from optimizer.errors import ModelInfeasible, SolverFailed
+from optimizer.lp_model import LinearProgram, build_lp, session_arrays
+from optimizer.solver_backend import LpSolver, Solution, make_solver
+from optimizer.strategies.base import EPS, Tick, assemble_plan, input_infeasibilities, prepare_tick
+
+MAX_MIN_CURRENT_SOLVES = 25
+BIND_TOL = 1e-6
+
+
+class LpStrategy:
+    name = "lp"
+
+    def __init__(self, solver: str | None = None) -> None:
+        self.solver_name = solver
+
+    def plan(self, site: Site, snapshot: Snapshot) -> Plan:
+        tick = prepare_tick(site, snapshot)
+        return self.plan_tick(tick)
+
+    def plan_tick(self, tick: Tick) -> Plan:
+        started = time.perf_counter()
+        reasons = input_infeasibilities(tick)
+        status_if_ok = PlanStatus.INFEASIBLE_SAFE if reasons else PlanStatus.OPTIMAL
+        if not tick.sessions:
+            return assemble_plan(tick, self.name, np.zeros((0, tick.horizon.steps)), status_if_ok,
+                                 reason="; ".join(reasons) or None)
+        arrays = session_arrays(tick.sessions, tick.horizon, tick.series)
+        lp = build_lp(
+            tick.sessions, tick.horizon, tick.series, tick.limits, tick.site.control.objective,
+            tick.uncontrolled_kw, tick.site.tariff.demand_charge_per_kw, arrays,
+        )
+        build_ms = (time.perf_counter() - started) * 1000.0
+        solver = make_solver(self.solver_name or tick.site.control.solver, tick.site.control.solver_time_limit_s)
+        try:
+            solver.load(lp)
+            solution = solver.solve()
+            solution, rounds = enforce_min_current(tick, lp, solver, solution)
+        except SolverFailed as exc:
+            # Never leave the depot without a plan: fall back to a limit-respecting baseline.
+            from optimizer.strategies.baselines import EqualShare
+
+            fallback = EqualShare().plan_tick(tick)
+            return _with(fallback, strategy=self.name, status=PlanStatus.FEASIBLE,
+                         reason=f"solver failed ({exc}); equal_share fallback")
+        power = solution.x[: lp.sessions * lp.steps].reshape(lp.sessions, lp.steps)
+        status = status_if_ok if solution.optimal else PlanStatus.FEASIBLE
+        total_ms = (time.perf_counter() - started) * 1000.0
+        return assemble_plan(
+            tick, self.name, power, status,
+            solve_ms=total_ms, build_ms=build_ms + solution.build_ms,
+            objective=solution.objective, binding=binding_at_step0(lp, solution),
+            reason="; ".join(reasons) or None, solver=solution.solver, min_current_rounds=rounds,
+        )
+
+
+def enforce_min_current(tick: Tick, lp: LinearProgram, solver: LpSolver, solution: Solution) -> tuple[Solution, int]:
+    """Re-solve until no first-step power lies strictly between 0 and the connector's minimum."""
+    sessions = tick.sessions
+    min_kw = np.array([s.min_kw for s in sessions])
+    if not (min_kw > 0).any():
+        return solution, 0
+    first_cols = np.arange(lp.sessions, dtype=np.int64) * lp.steps
+    lower = lp.col_lb[first_cols].copy()
+    upper = lp.col_ub[first_cols].copy()
+    rank = {i: (-s.priority, s.departure_h, i) for i, s in enumerate(sessions)}
+    rounds = 0
+    while True:
+        p0 = solution.x[first_cols]
+        stuck = [i for i in range(lp.sessions) if min_kw[i] > 0 and EPS < p0[i] < min_kw[i] - EPS]
+        if not stuck:
+            return solution, rounds
+        if rounds >= MAX_MIN_CURRENT_SOLVES:
+            # Out of rounds: switching the stuck ones off only lowers loads, so it is always feasible.
+            lower[stuck] = 0.0
+            upper[stuck] = 0.0
+            solver.set_col_bounds(first_cols, lower, upper)
+            return solver.solve(), rounds + 1
+        batch = sorted(stuck, key=rank.__getitem__)
+        lower[batch] = min_kw[batch]
+        while True:
+            rounds += 1
+            solver.set_col_bounds(first_cols, lower, upper)
+            try:
+                solution = solver.solve()
+                break
+            except ModelInfeasible:
+                if not batch:
+                    raise
+                lowest = batch.pop()
+                lower[lowest] = 0.0
+                upper[lowest] = 0.0
+                if rounds >= MAX_MIN_CURRENT_SOLVES:
+                    lower[batch] = 0.0
+                    upper[batch] = 0.0
+                    batch = []
+
+
+def binding_at_step0(lp: LinearProgram, solution: Solution) -> tuple[str, ...]:
+    """Names of the constraint families that hold the first step (and battery ceilings anywhere)."""
+    names: list[str] = []
+    activity = solution.row_activity
+    for group in lp.groups:
+        if group.kind == "departure_energy":
+            continue
+        if group.kind == "soc_taper_state":
+            continue  # step 0 taper is a column bound; checked below
+        if group.kind == "battery_temperature_state":
+            continue
+        for k, label in enumerate(group.labels):
+            row = group.first + k * group.per_step
+            upper = lp.row_ub[row]
+            if np.isfinite(upper) and activity[row] >= upper - max(BIND_TOL, 1e-7 * abs(upper)):
+                names.append(group.kind if label == "site" else f"{group.kind}[{label}]")
+    if lp.thermal_sessions.size:
+        first_theta = lp.sessions * lp.steps + lp.sessions + lp.taper_sessions.size * max(lp.steps - 1, 0)
+        theta = solution.x[first_theta : first_theta + lp.thermal_sessions.size * lp.steps]
+        ceiling = lp.col_ub[first_theta : first_theta + lp.thermal_sessions.size * lp.steps]
+        hits = (theta >= ceiling - 1e-6).reshape(lp.thermal_sessions.size, lp.steps).any(axis=1)
+        for m, hit in enumerate(hits):
+            if hit:
+                group = next(g for g in lp.groups if g.kind == "battery_temperature_state")
+                names.append(f"battery_temperature[{group.labels[m]}]")
+    return tuple(names)
+
+
+def _with(plan: Plan, **changes: object) -> Plan:
+    from dataclasses import replace
+
+    return replace(plan, **changes)  # type: ignore[arg-type]
