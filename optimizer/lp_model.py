@@ -31,6 +31,7 @@ from optimizer.needs import ResolvedSession
 # trade delivered energy for earliness, large enough that HiGHS sees it; solver-notes.md §3.
 EARLY_REWARD_PER_KWH = 1e-2
 MIN_NEED_FOR_WEIGHT_KWH = 1.0
+EARLY_MODE = "first"
 INF = math.inf
 
 
@@ -60,6 +61,7 @@ class LinearProgram:
     taper_sessions: NDArray[np.int64]
     thermal_sessions: NDArray[np.int64]
     peak_col: int | None
+    theta_cols: list[tuple[int, int, NDArray[np.int64]]] = field(default_factory=list)
     objective_offset: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -133,6 +135,40 @@ def free_trajectory(temp0_c: float, cooling_per_h: float, length_h: FloatArray, 
     return out
 
 
+def _taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float) -> tuple[int, int] | None:
+    """Steps (first, last) where the taper row can bind: from the first step the knee can be passed
+    at full power to the last plugged-in step. None when the knee cannot be reached at all."""
+    if s.knee_soc >= 1.0 or pmax.max() <= 0:
+        return None
+    cumulative = np.minimum(np.cumsum(pmax * energy_coef), need_kwh)  # most energy stored by end of t
+    soc_upper = s.soc0 + np.concatenate(([0.0], cumulative[:-1])) / s.battery_kwh  # at start of t
+    plugged = np.nonzero(pmax > 0)[0]
+    last = int(plugged[-1])
+    reach = np.nonzero(soc_upper > s.knee_soc + 1e-9)[0]
+    if reach.size == 0:
+        return None
+    first = max(1, int(reach[0]))  # step 0 is a column bound
+    return (first, last) if first <= last else None
+
+
+def _thermal_window(
+    s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float, ambient_max_c: float, ceiling: FloatArray
+) -> tuple[int, int] | None:
+    """Steps (first, last) where the temperature ceiling can bind, from a cheap upper bound:
+    θ ≤ max(θ0, θ_ambient) + heating · (most energy deliverable so far)."""
+    th = s.thermal
+    if not th.is_modelled or pmax.max() <= 0:
+        return None
+    cumulative = np.minimum(np.cumsum(pmax * energy_coef), need_kwh) / max(s.efficiency, 1e-9)
+    upper = max(s.temp0_c, ambient_max_c) + th.heating_c_per_kwh * cumulative
+    plugged = np.nonzero(pmax > 0)[0]
+    last = int(plugged[-1])
+    can = np.nonzero(upper > ceiling - 1e-9)[0]
+    if can.size == 0 or int(can[0]) > last:
+        return None
+    return int(can[0]), last
+
+
 def build_lp(
     sessions: list[ResolvedSession],
     horizon: Horizon,
@@ -147,23 +183,20 @@ def build_lp(
     arr = arrays if arrays is not None else session_arrays(sessions, horizon, series)
     eta = arr.efficiency.reshape(n, 1)
     energy_coef = eta * arr.energy_h  # kWh into the battery per kW in step t
+    ambient_max = float(series.ambient_c.max())
 
-    # ---- which sessions need taper / thermal rows
-    full_energy = (arr.pmax_kw * energy_coef).sum(axis=1)
-    deliverable = np.minimum(arr.need_kwh, full_energy)
-    taper_idx = []
-    thermal_idx = []
+    # ---- which sessions need taper / thermal rows, and over which steps
+    taper_win: list[tuple[int, int, int]] = []  # (session, first, last)
+    thermal_win: list[tuple[int, int, int]] = []
     for i, s in enumerate(sessions):
-        if s.knee_soc < 1.0 and s.soc0 + deliverable[i] / s.battery_kwh > s.knee_soc + 1e-9 and arr.pmax_kw[i].max() > 0:
-            taper_idx.append(i)
-        th = s.thermal
-        if th.is_modelled and arr.pmax_kw[i].max() > 0:
-            bound = max(s.temp0_c, float(series.ambient_c.max())) + th.heating_c_per_kwh * deliverable[i] / max(s.efficiency, 1e-9)
-            if bound > th.max_temp_c - 1e-9:
-                thermal_idx.append(i)
-    taper = np.array(taper_idx, dtype=np.int64)
-    thermal = np.array(thermal_idx, dtype=np.int64)
-    n_tap, n_th = taper.size, thermal.size
+        tw = _taper_window(s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i]))
+        if tw is not None:
+            taper_win.append((i, *tw))
+        hw = _thermal_window(s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i]), ambient_max, arr.temp_ceiling_c[i])
+        if hw is not None:
+            thermal_win.append((i, *hw))
+    taper = np.array([w[0] for w in taper_win], dtype=np.int64)
+    thermal = np.array([w[0] for w in thermal_win], dtype=np.int64)
 
     price_on = objective.price > 0 and float(series.price_per_kwh.max()) > 0
     peak_weight = objective.peak + objective.price * demand_charge_per_kw
@@ -173,9 +206,9 @@ def build_lp(
     n_p = n * steps
     off_u = n_p
     off_e = off_u + n
-    n_e = n_tap * max(steps - 1, 0)
+    n_e = sum(last - first + 1 for _, first, last in taper_win)
     off_th = off_e + n_e
-    n_th_cols = n_th * steps
+    n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
     peak_col = off_th + n_th_cols if peak_on else None
     n_cols = off_th + n_th_cols + (1 if peak_on else 0)
 
@@ -183,19 +216,20 @@ def build_lp(
     col_lb = np.zeros(n_cols)
     col_ub = np.full(n_cols, INF)
 
-    end_h = horizon.end_h
     mid = horizon.start_h + horizon.length_h / 2.0
-    early = objective.early * EARLY_REWARD_PER_KWH * (1.0 - mid / max(end_h, 1e-9))
+    if EARLY_MODE == "first":
+        # Rewarding only the dispatched step keeps the LP non-degenerate (solver-notes.md §3): later
+        # steps are re-planned at every tick anyway.
+        early = np.zeros(steps)
+        early[0] = objective.early * EARLY_REWARD_PER_KWH
+    else:
+        early = objective.early * EARLY_REWARD_PER_KWH * (1.0 - mid / max(horizon.end_h, 1e-9))
     p_cost = -early.reshape(1, steps) * energy_coef
     if price_on:
         p_cost = p_cost + objective.price * series.price_per_kwh.reshape(1, steps) * arr.energy_h
     cost[:n_p] = p_cost.ravel()
     col_ub[:n_p] = arr.pmax_kw.ravel()
     cost[off_u:off_e] = objective.unmet * arr.priority / np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
-    if n_th:
-        ceil = arr.temp_ceiling_c[thermal]  # n_th × steps
-        col_ub[off_th : off_th + n_th_cols] = ceil.ravel()
-        col_lb[off_th : off_th + n_th_cols] = -INF
     if peak_col is not None:
         cost[peak_col] = peak_weight
 
@@ -208,9 +242,9 @@ def build_lp(
     next_row = 0
 
     def add(r: NDArray[np.int64], c: NDArray[np.int64], v: FloatArray) -> None:
-        rows.append(r)
-        cols.append(c)
-        vals.append(v)
+        rows.append(np.asarray(r, dtype=np.int64))
+        cols.append(np.asarray(c, dtype=np.int64))
+        vals.append(np.asarray(v, dtype=np.float64))
 
     labels = tuple(f"{s.charger.id}/{s.connector_id}" for s in sessions)
     p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
@@ -225,11 +259,7 @@ def build_lp(
 
     # ---- site import limit per step
     site_rhs = series.import_limit_kw - series.base_load_kw - uncontrolled_kw
-    add(
-        next_row + np.tile(np.arange(steps, dtype=np.int64), n),
-        p_index.ravel(),
-        np.ones(n_p),
-    )
+    add(next_row + np.tile(np.arange(steps, dtype=np.int64), n), p_index.ravel(), np.ones(n_p))
     row_lb.append(np.full(steps, -INF))
     row_ub.append(np.maximum(site_rhs, 0.0))
     groups.append(RowGroup("site_import_limit", next_row, ("site",), steps))
@@ -238,67 +268,83 @@ def build_lp(
     # ---- circuits: kron(coef, I_H)
     if limits.rows:
         block = sp.kron(limits.coef, sp.identity(steps, format="csr"), format="coo")
-        add(next_row + block.row.astype(np.int64), block.col.astype(np.int64), block.data.astype(np.float64))
-        rhs = np.repeat(np.maximum(limits.rhs, 0.0), steps)
+        add(next_row + block.row, block.col, block.data)
         row_lb.append(np.full(limits.rows * steps, -INF))
-        row_ub.append(rhs)
+        row_ub.append(np.repeat(np.maximum(limits.rhs, 0.0), steps))
         for r, name in enumerate(limits.names):
             kind, _, rest = name.partition("[")
             groups.append(RowGroup(kind, next_row + r * steps, (rest.rstrip("]"),), steps))
         next_row += limits.rows * steps
 
-    # ---- taper: e[k,t] = e[k,t-1] + ηE p[t-1];  p[t] + pmax/(cap(1-knee)) e[t] <= pmax(1-soc0)/(1-knee)
-    if n_tap:
-        tap_labels = []
-        for k, i in enumerate(taper):
-            s = sessions[int(i)]
-            tap_labels.append(labels[int(i)])
-            slope = s.max_kw / (s.battery_kwh * (1.0 - s.knee_soc))
-            head = s.max_kw * (1.0 - s.soc0) / (1.0 - s.knee_soc)
-            # step 0 needs no row: it is a column bound
-            col_ub[p_index[i, 0]] = min(col_ub[p_index[i, 0]], max(head, 0.0))
-            if steps > 1:
-                e_cols = off_e + k * (steps - 1) + np.arange(steps - 1, dtype=np.int64)  # e at t = 1..H-1
-                # recurrence rows: e[t] - e[t-1] - ηE[t-1] p[t-1] = 0
-                base = next_row + 2 * k * (steps - 1)
-                rec_rows = base + np.arange(steps - 1, dtype=np.int64)
-                add(rec_rows, e_cols, np.ones(steps - 1))
-                if steps > 2:
-                    add(rec_rows[1:], e_cols[:-1], -np.ones(steps - 2))
-                add(rec_rows, p_index[i, : steps - 1], -energy_coef[i, : steps - 1])
-                # taper rows for t = 1..H-1
-                tap_rows = base + (steps - 1) + np.arange(steps - 1, dtype=np.int64)
-                add(tap_rows, p_index[i, 1:], np.ones(steps - 1))
-                add(tap_rows, e_cols, np.full(steps - 1, slope))
-                row_lb.append(np.zeros(steps - 1))
-                row_ub.append(np.zeros(steps - 1))
-                row_lb.append(np.full(steps - 1, -INF))
-                row_ub.append(np.full(steps - 1, head))
-        if steps > 1:
-            groups.append(RowGroup("soc_taper_state", next_row, tuple(tap_labels), 2 * (steps - 1)))
-            next_row += 2 * n_tap * (steps - 1)
+    # ---- taper over its window [f, l]:
+    #   e[f] = Σ_{s<f} ηE p[s];  e[t] = e[t-1] + ηE p[t-1];  p[t] + slope·e[t] <= head
+    e_next = off_e
+    first_taper_row = next_row
+    for i, first, last in taper_win:
+        s = sessions[i]
+        slope = s.max_kw / (s.battery_kwh * (1.0 - s.knee_soc))
+        head = s.max_kw * (1.0 - s.soc0) / (1.0 - s.knee_soc)
+        col_ub[p_index[i, 0]] = min(col_ub[p_index[i, 0]], max(head, 0.0))  # step 0 is a column bound
+        width = last - first + 1
+        e_cols = e_next + np.arange(width, dtype=np.int64)
+        e_next += width
+        rec = next_row + np.arange(width, dtype=np.int64)
+        add(np.full(first, rec[0]), p_index[i, :first], -energy_coef[i, :first])
+        add(rec, e_cols, np.ones(width))
+        if width > 1:
+            add(rec[1:], e_cols[:-1], -np.ones(width - 1))
+            add(rec[1:], p_index[i, first:last], -energy_coef[i, first:last])
+        tap = rec + width
+        add(tap, p_index[i, first : last + 1], np.ones(width))
+        add(tap, e_cols, np.full(width, slope))
+        row_lb.append(np.zeros(width))
+        row_ub.append(np.zeros(width))
+        row_lb.append(np.full(width, -INF))
+        row_ub.append(np.full(width, head))
+        next_row += 2 * width
+    if taper_win:
+        groups.append(RowGroup("soc_taper_state", first_taper_row, tuple(labels[w[0]] for w in taper_win), 0))
 
-    # ---- thermal: θ[t] - α θ[t-1] - a g p[t] = θa (1-α)  (θ[-1] = θ0 moves to the right-hand side)
-    if n_th:
-        th_labels = []
-        for m, i in enumerate(thermal):
-            s = sessions[int(i)]
-            th_labels.append(labels[int(i)])
-            alpha, gain = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
-            frac = np.divide(arr.energy_h[i], horizon.length_h)
-            th_cols = off_th + m * steps + np.arange(steps, dtype=np.int64)
-            th_rows = next_row + m * steps + np.arange(steps, dtype=np.int64)
-            add(th_rows, th_cols, np.ones(steps))
-            if steps > 1:
-                add(th_rows[1:], th_cols[:-1], -alpha[1:])
-            add(th_rows, p_index[i], -s.thermal.heating_c_per_kwh * gain * frac)
-            rhs_t = series.ambient_c * (1.0 - alpha)
-            rhs_t = rhs_t.copy()
-            rhs_t[0] += alpha[0] * s.temp0_c
-            row_lb.append(rhs_t)
-            row_ub.append(rhs_t.copy())
-        groups.append(RowGroup("battery_temperature_state", next_row, tuple(th_labels), steps))
-        next_row += n_th * steps
+    # ---- thermal over its window [f, l]: θ[t] is the temperature at the end of step t.
+    #   θ[f] = Π α θ0 + Σ_{s<=f} (a g frac)_s Π_{s<j<=f} α_j p[s] + ambient terms   (one dense row)
+    #   θ[t] - α_t θ[t-1] - (a g frac)_t p[t] = θa_t (1 - α_t)                      (t in (f, l])
+    th_next = off_th
+    first_th_row = next_row
+    theta_cols: list[tuple[int, int, NDArray[np.int64]]] = []
+    for i, first, last in thermal_win:
+        s = sessions[i]
+        alpha, gain = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
+        frac = arr.energy_h[i] / horizon.length_h
+        heat = s.thermal.heating_c_per_kwh * gain * frac
+        width = last - first + 1
+        th_cols = th_next + np.arange(width, dtype=np.int64)
+        th_next += width
+        theta_cols.append((i, first, th_cols))
+        col_lb[th_cols] = -INF
+        col_ub[th_cols] = arr.temp_ceiling_c[i, first : last + 1]
+        # decay[s] = Π_{s<j<=first} α_j
+        decay = np.ones(first + 1)
+        for t in range(first - 1, -1, -1):
+            decay[t] = decay[t + 1] * alpha[t + 1]
+        row0 = next_row
+        add(np.array([row0]), th_cols[:1], np.ones(1))
+        add(np.full(first + 1, row0), p_index[i, : first + 1], -heat[: first + 1] * decay)
+        const0 = s.temp0_c * decay[0] * alpha[0] + float(np.sum(series.ambient_c[: first + 1] * (1.0 - alpha[: first + 1]) * decay))
+        if width > 1:
+            rec = next_row + 1 + np.arange(width - 1, dtype=np.int64)
+            ts = np.arange(first + 1, last + 1)
+            add(rec, th_cols[1:], np.ones(width - 1))
+            add(rec, th_cols[:-1], -alpha[ts])
+            add(rec, p_index[i, ts], -heat[ts])
+            rhs = series.ambient_c[ts] * (1.0 - alpha[ts])
+            row_lb.append(np.concatenate(([const0], rhs)))
+            row_ub.append(np.concatenate(([const0], rhs)))
+        else:
+            row_lb.append(np.array([const0]))
+            row_ub.append(np.array([const0]))
+        next_row += width
+    if thermal_win:
+        groups.append(RowGroup("battery_temperature_state", first_th_row, tuple(labels[w[0]] for w in thermal_win), 0))
 
     # ---- peak: Σ_i p[i,t] - P̂ <= -(base + uncontrolled)
     if peak_col is not None:
@@ -328,4 +374,5 @@ def build_lp(
         taper_sessions=taper,
         thermal_sessions=thermal,
         peak_col=peak_col,
+        theta_cols=theta_cols,
     )

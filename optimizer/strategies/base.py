@@ -83,6 +83,58 @@ def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, fl
     return round(limit_kw, 3), round(current, 1)
 
 
+def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None],
+                          wanted_kw: FloatArray, near_ceiling: list[bool], energy_room_kw: FloatArray) -> None:
+    """Give back what rounding down took, where every row still has room: one 0.1 A step per AC
+    connector, the rest to DC connectors (1 W resolution). Only for connectors whose unrounded plan
+    was higher and whose battery is not at its temperature ceiling. Changes the arrays in place."""
+    n = len(tick.sessions)
+    if n == 0:
+        return
+    coef = tick.limits.coef
+    row_room = np.maximum(tick.limits.rhs, 0.0) - (coef @ limits_kw if tick.limits.rows else np.zeros(0))
+    site_room = float(tick.ev_capacity_kw[0] - limits_kw.sum())
+    lost_kw = float(wanted_kw.sum() - limits_kw.sum())
+    order = sorted(range(n), key=lambda i: -(wanted_kw[i] - limits_kw[i]))
+    # Pass 1: each connector gets back up to one rounding unit of what it was planned.
+    # Pass 2: what is still lost goes to DC connectors (1 W resolution) that are charging anyway.
+    for second_pass in (False, True):
+        for i in order:
+            s = tick.sessions[i]
+            if near_ceiling[i] or limits_kw[i] <= 0 or lost_kw <= EPS or energy_room_kw[i] <= EPS:
+                continue
+            if second_pass and not s.charger.dc:
+                continue
+            if not second_pass and wanted_kw[i] - limits_kw[i] <= EPS:
+                continue
+            col = coef[:, i].toarray().ravel() if tick.limits.rows else np.zeros(0)
+            used = col > 0
+            room = min(site_room, float(np.min(row_room[used] / col[used])) if used.any() else math.inf)
+            if s.charger.dc:
+                cap = min(s.max_kw - limits_kw[i], energy_room_kw[i])
+                cap = min(cap, lost_kw) if second_pass else min(cap, wanted_kw[i] - limits_kw[i])
+                extra = floor_to(min(room, cap), POWER_RESOLUTION_KW)
+                new_kw, new_a = limits_kw[i] + extra, None
+            else:
+                current = limits_a[i] or 0.0
+                new_a = round(current + CURRENT_RESOLUTION_A, 1)
+                if new_a > s.charger.max_current_a + EPS or s.charger.power_kw_at(new_a, s.phases) > s.max_kw + EPS:
+                    continue
+                new_kw = floor_to(s.charger.power_kw_at(new_a, s.phases), POWER_RESOLUTION_KW)
+                extra = new_kw - limits_kw[i]
+                if extra > room + EPS or extra > energy_room_kw[i] + EPS:
+                    continue
+            if extra <= EPS:
+                continue
+            limits_kw[i] = round(new_kw, 3)
+            limits_a[i] = new_a
+            energy_room_kw[i] -= extra
+            site_room -= extra
+            lost_kw -= extra
+            if tick.limits.rows:
+                row_room -= col * extra
+
+
 def temperature_trajectory(
     session: ResolvedSession, schedule_kw: FloatArray, horizon: Horizon, energy_h: FloatArray, ambient_c: FloatArray
 ) -> FloatArray:
@@ -120,12 +172,31 @@ def assemble_plan(
     reason: str | None = None,
     solver: str = "",
     min_current_rounds: int = 0,
+    top_up: bool = True,
 ) -> Plan:
     energy_h = plugged_hours(tick)
+    n = len(tick.sessions)
+    wanted = np.array([max(float(power_kw[i, 0]), 0.0) for i in range(n)]) if n else np.zeros(0)
+    first = [command_limits(s, float(wanted[i])) for i, s in enumerate(tick.sessions)]
+    limits_kw = np.array([f[0] for f in first], dtype=np.float64)
+    limits_a: list[float | None] = [f[1] for f in first]
+    if top_up and n:
+        # A unit's worth of energy in the first step must not push a battery over its ceiling.
+        near = []
+        for i, s in enumerate(tick.sessions):
+            temps = temperature_trajectory(s, power_kw[i], tick.horizon, energy_h[i], tick.series.ambient_c)
+            near.append(s.thermal.is_modelled and float(temps.max(initial=-math.inf)) > s.thermal.max_temp_c - 0.5)
+        later_kwh = np.array([
+            float((np.floor(np.maximum(power_kw[i, 1:], 0.0) / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
+                   * energy_h[i, 1:]).sum()) for i in range(n)])
+        need_grid_kwh = np.array([s.need_kwh / s.efficiency for s in tick.sessions])
+        first_h = energy_h[:, 0]
+        energy_room = np.where(first_h > 0, (need_grid_kwh - later_kwh - 1e-4) / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
+        top_up_after_rounding(tick, limits_kw, limits_a, wanted, near, np.maximum(energy_room, 0.0))
     connectors = []
     for i, s in enumerate(tick.sessions):
         schedule = np.maximum(power_kw[i].astype(np.float64), 0.0) if power_kw.size else np.zeros(tick.horizon.steps)
-        limit_kw, limit_a = command_limits(s, float(schedule[0]))
+        limit_kw, limit_a = float(limits_kw[i]), limits_a[i]
         schedule = np.floor(schedule / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
         schedule[0] = limit_kw
         delivered = float((schedule * energy_h[i]).sum()) * s.efficiency

@@ -156,7 +156,8 @@ class _RuleStrategy:
         reasons = input_infeasibilities(tick) if self.respects_limits else []
         status = PlanStatus.INFEASIBLE_SAFE if reasons else PlanStatus.FEASIBLE
         return assemble_plan(tick, self.name, power, status, solve_ms=(time.perf_counter() - started) * 1000.0,
-                             reason="; ".join(reasons) or None, solver="rule")
+                             reason="; ".join(reasons) or None, solver="rule",
+                             top_up=self.respects_limits)
 
 
 class Uncontrolled(_RuleStrategy):

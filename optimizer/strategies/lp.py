@@ -115,27 +115,20 @@ def binding_at_step0(lp: LinearProgram, solution: Solution) -> tuple[str, ...]:
     """Names of the constraint families that hold the first step (and battery ceilings anywhere)."""
     names: list[str] = []
     activity = solution.row_activity
+    labels = next(g.labels for g in lp.groups if g.kind == "departure_energy")
     for group in lp.groups:
         if group.kind == "departure_energy":
             continue
-        if group.kind == "soc_taper_state":
-            continue  # step 0 taper is a column bound; checked below
-        if group.kind == "battery_temperature_state":
-            continue
+        if group.kind in ("soc_taper_state", "battery_temperature_state"):
+            continue  # reported per connector below
         for k, label in enumerate(group.labels):
             row = group.first + k * group.per_step
             upper = lp.row_ub[row]
             if np.isfinite(upper) and activity[row] >= upper - max(BIND_TOL, 1e-7 * abs(upper)):
                 names.append(group.kind if label == "site" else f"{group.kind}[{label}]")
-    if lp.thermal_sessions.size:
-        first_theta = lp.sessions * lp.steps + lp.sessions + lp.taper_sessions.size * max(lp.steps - 1, 0)
-        theta = solution.x[first_theta : first_theta + lp.thermal_sessions.size * lp.steps]
-        ceiling = lp.col_ub[first_theta : first_theta + lp.thermal_sessions.size * lp.steps]
-        hits = (theta >= ceiling - 1e-6).reshape(lp.thermal_sessions.size, lp.steps).any(axis=1)
-        for m, hit in enumerate(hits):
-            if hit:
-                group = next(g for g in lp.groups if g.kind == "battery_temperature_state")
-                names.append(f"battery_temperature[{group.labels[m]}]")
+    for session, _first, cols in lp.theta_cols:
+        if (solution.x[cols] >= lp.col_ub[cols] - 1e-6).any():
+            names.append(f"battery_temperature[{labels[session]}]")
     return tuple(names)
 
 

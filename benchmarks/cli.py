@@ -1,0 +1,124 @@
+"""``depotctl bench SCENARIO... [--strategies lp,edf,...] [--out DIR]``.
+
+``register(app)`` adds the command to a Typer app (the depotctl CLI calls it); ``python -m
+benchmarks.cli bench ...`` runs it on its own. Every scenario is loaded before anything is simulated:
+one bad file stops the run with exit 2 and every problem on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchmarks.harness import ALL_STRATEGIES, RunResult, run_strategy
+from benchmarks.plant import PlantOptions
+from benchmarks.plots import write_plots
+from benchmarks.report import write_report, write_results_json
+from benchmarks.scenario import Scenario, load_scenario
+from optimizer.errors import ConfigError
+
+DEFAULT_STRATEGIES = ",".join(ALL_STRATEGIES)
+EXIT_BAD_INPUT = 2
+
+
+def parse_strategies(text: str) -> list[str]:
+    """Comma-separated names, in order, without duplicates. Raises typer.BadParameter for unknown ones."""
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ALL_STRATEGIES]
+    if unknown or not names:
+        raise typer.BadParameter(f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {DEFAULT_STRATEGIES}")
+    return names
+
+
+def load_all(paths: list[Path], err: Console) -> list[Scenario]:
+    """Every scenario, or exit 2 listing every problem of every bad file."""
+    scenarios: list[Scenario] = []
+    failed = False
+    for path in paths:
+        try:
+            scenarios.append(load_scenario(path))
+        except ConfigError as exc:
+            failed = True
+            for problem in exc.problems:
+                err.print(str(problem), markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return scenarios
+
+
+def run_all(
+    scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console
+) -> list[RunResult]:
+    results: list[RunResult] = []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        for scenario in scenarios:
+            for name in strategies:
+                task = progress.add_task(f"{scenario.name} · {name}", total=scenario.steps)
+                result = run_strategy(scenario, name, options, on_tick=lambda task=task: progress.advance(task))
+                progress.update(task, completed=scenario.steps)
+                if result.error is not None:
+                    console.print(f"[red]{scenario.name} · {name}: {result.error}[/red]")
+                results.append(result)
+    return results
+
+
+def bench(
+    scenarios: Annotated[list[Path], typer.Argument(help="scenario YAML files")],
+    strategies: Annotated[str, typer.Option(help="comma-separated strategies")] = DEFAULT_STRATEGIES,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
+    seed: Annotated[int, typer.Option(help="seed of the plant's sensor noise")] = 0,
+    thermal_mismatch: Annotated[float, typer.Option(help="real battery heats (1+m)× the model")] = 0.0,
+    noise: Annotated[bool, typer.Option(help="sensor noise on SoC, temperature and meter")] = True,
+    all_report_soc: Annotated[bool, typer.Option(help="every vehicle reports its SoC")] = False,
+) -> None:
+    """Run strategies on simulated depot days; write results.json, report.md and plots to OUT."""
+    err = Console(stderr=True)
+    names = parse_strategies(strategies)
+    loaded = load_all(scenarios, err)
+    defaults = PlantOptions()
+    options = PlantOptions(
+        seed=seed,
+        soc_noise=defaults.soc_noise if noise else 0.0,
+        temp_noise_c=defaults.temp_noise_c if noise else 0.0,
+        meter_noise=defaults.meter_noise if noise else 0.0,
+        thermal_mismatch=thermal_mismatch,
+        hide_soc=not all_report_soc,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_all(loaded, names, options, err)
+    write_results_json(out / "results.json", results)
+    plots = write_plots(out, results)
+    write_report(out / "report.md", results, options, plots)
+    err.print(f"wrote {out / 'results.json'}, {out / 'report.md'} and {len(plots)} plots")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``bench`` command to ``app``."""
+    app.command("bench")(bench)
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, help="depotctl benchmark harness")
+
+    @app.callback()
+    def _root() -> None:
+        """Keeps ``bench`` a sub-command, as under ``depotctl``."""
+
+    register(app)
+    app(args=sys.argv[1:], prog_name="python -m benchmarks.cli")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""``offline_optimal``: the depot LP with perfect knowledge of every arrival, departure, SoC and battery
+temperature of the day: the upper bound every online strategy is measured against.
+
+It reuses the optimizer's formulation (``build_lp``) on the simulation's own uniform time grid, with
+availability windows the online LP never needs: a session can draw power only from the first tick at
+or after its arrival. ``build_lp`` has no notion of a future arrival, so two things are done here:
+``SessionArrays`` are built with the window, and a late-arriving battery gets a fictitious start
+temperature whose free cooling passes through its arrival temperature (``backdate_temperature``).
+
+A schedule solved once and played open-loop drifts from the plant (currents are rounded down to 0.1 A,
+the plant's taper acts within a step, minimum currents switch small powers off), and the drift would
+make the "upper bound" lose to the closed-loop LP. So the hindsight LP is re-solved from the plant's
+true state over the rest of the day, every tick when that is cheap, and less often when one solve is
+slow (a budget of ~60 s of solving per run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import numpy as np
+
+from benchmarks.plant import PlantOptions, plant_thermal
+from benchmarks.scenario import Scenario, ScenarioSession
+from optimizer.battery import BatteryState
+from optimizer.domain import Plan, PlanStatus, Site, Snapshot, ValueSource
+from optimizer.horizon import FloatArray, Horizon, site_series
+from optimizer.infrastructure import compile_limits
+from optimizer.lp_model import INF, SessionArrays, build_lp, free_trajectory, thermal_coefficients
+from optimizer.needs import ResolvedSession
+from optimizer.solver_backend import HighsSolver
+from optimizer.strategies.base import assemble_plan, prepare_tick
+
+OFFLINE_TIME_LIMIT_S = 600.0
+
+
+TruthSource = Callable[[int], BatteryState]
+
+
+def backdate_temperature(
+    s: ResolvedSession, arrival_step: int, horizon: Horizon, ambient_c: FloatArray
+) -> ResolvedSession:
+    """The temperature at the horizon start whose free cooling trajectory passes through the arrival
+    temperature at ``arrival_step``. The LP models a battery from the horizon start, so a battery that
+    is not there yet gets this fictitious start: with no power before arrival (pmax is 0 there) the
+    model then holds exactly the arrival temperature when the vehicle plugs in. Inverts
+    θ_t = θa_t + α_t (θ_{t-1} − θa_t) step by step."""
+    if arrival_step <= 0 or not s.thermal.is_modelled:
+        return s
+    alpha, _ = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
+    theta = s.temp0_c
+    for t in range(min(arrival_step, horizon.steps) - 1, -1, -1):
+        theta = ambient_c[t] + (theta - ambient_c[t]) / alpha[t]
+    return dataclasses.replace(s, temp0_c=float(theta))
+
+
+SOLVE_BUDGET_S = 60.0
+
+
+class OfflineOptimal:
+    """A strategy that answers every tick from a schedule solved with hindsight."""
+
+    name = "offline_optimal"
+
+    def __init__(
+        self, scenario: Scenario, options: PlantOptions | None = None, truth: TruthSource | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.options = options or PlantOptions()
+        self._truth = truth
+        self._power_kw: FloatArray | None = None  # sessions × steps from ``_solved_at``
+        self._solved_at = 0
+        self._resolve_every = 1
+        self._solver = ""
+        self._objective: float | None = None
+
+    def plan(self, site: Site, snapshot: Snapshot) -> Plan:
+        started = time.perf_counter()
+        k = round((snapshot.time - self.scenario.start).total_seconds() / self.scenario.step_s)
+        first = self._power_kw is None
+        if first or (self._truth is not None and snapshot.sessions and k - self._solved_at >= self._resolve_every):
+            self._power_kw = self._solve(site, k)
+            self._solved_at = k
+            if first:
+                elapsed = time.perf_counter() - started
+                self._resolve_every = max(1, math.ceil(elapsed * self.scenario.steps / 2 / SOLVE_BUDGET_S))
+        assert self._power_kw is not None
+        tick = prepare_tick(site, snapshot)
+        power = np.zeros((len(tick.sessions), tick.horizon.steps))
+        column = k - self._solved_at
+        for i, s in enumerate(tick.sessions):
+            row = self._session_row(s.charger.id, s.connector_id, snapshot.time)
+            if row is not None and 0 <= column < self._power_kw.shape[1]:
+                power[i, 0] = self._power_kw[row, column]
+        return assemble_plan(
+            tick,
+            self.name,
+            power,
+            PlanStatus.OPTIMAL,
+            solve_ms=(time.perf_counter() - started) * 1000.0,
+            objective=self._objective,
+            solver=self._solver,
+        )
+
+    def _session_row(self, charger_id: str, connector_id: int, now: datetime) -> int | None:
+        for row, s in enumerate(self.scenario.sessions):
+            if s.charger_id == charger_id and s.connector_id == connector_id and s.arrival <= now < s.departure:
+                return row
+        return None
+
+    # ------------------------------------------------------------------------------------ the LP
+
+    def _solve(self, site: Site, k: int) -> FloatArray:
+        """Schedule (all sessions × steps k..end) from the true state at step k; departed rows stay 0."""
+        sc = self.scenario
+        steps = sc.steps - k
+        step_h = sc.step_s / 3600.0
+        now = sc.time_at(k)
+        horizon = Horizon(start=now, length_h=np.full(steps, step_h), start_h=np.arange(steps) * step_h)
+        snapshot = Snapshot(time=now, ambient_c=sc.ambient_at(now), ambient_forecast_c=sc.ambient_forecast(now))
+        series = site_series(site, snapshot, horizon)
+        rows = [r for r, s in enumerate(sc.sessions) if s.departure > now]
+        out = np.zeros((len(sc.sessions), steps))
+        if not rows or steps <= 0:
+            return out
+        available_h = np.array([max(0.0, self._available_h(sc.sessions[r]) - k * step_h) for r in rows])
+        sessions = [
+            backdate_temperature(
+                self._resolved(site, sc.sessions[r], r, now), round(a / step_h), horizon, series.ambient_c
+            )
+            for r, a in zip(rows, available_h, strict=True)
+        ]
+        arrays = self._arrays(sessions, available_h, horizon, series.ambient_c)
+        limits = compile_limits(site, sessions)
+        lp = build_lp(
+            sessions, horizon, series, limits, site.control.objective, 0.0, site.tariff.demand_charge_per_kw, arrays
+        )
+        solver = HighsSolver(time_limit_s=OFFLINE_TIME_LIMIT_S)
+        solver.load(lp)
+        solution = solver.solve()
+        self._solver = solution.solver
+        self._objective = solution.objective
+        out[rows] = solution.x[: lp.sessions * lp.steps].reshape(lp.sessions, lp.steps)
+        return out
+
+    def _available_h(self, s: ScenarioSession) -> float:
+        """Hours from the start to the first tick at or after arrival (when the plant plugs it in)."""
+        ticks = math.ceil((s.arrival - self.scenario.start).total_seconds() / self.scenario.step_s - 1e-9)
+        return ticks * self.scenario.step_s / 3600.0
+
+    def _resolved(self, site: Site, s: ScenarioSession, row: int, now: datetime) -> ResolvedSession:
+        charger = site.charger(s.charger_id)
+        soc0, need_kwh, temp0_c = s.soc_arrival, s.energy_kwh, s.battery_temp_c
+        if self._truth is not None and s.arrival <= now:
+            state = self._truth(row)
+            soc0, need_kwh, temp0_c = state.soc, max(0.0, s.energy_kwh - state.energy_kwh), state.temp_c
+        phases = charger.phases
+        max_kw = min(charger.max_power_kw_for(phases), s.max_kw)
+        min_kw = charger.min_power_kw_for(phases)
+        profile = site.vehicle_for_tag(s.id_tag) if s.id_tag else None
+        priority = s.priority if s.priority is not None else (profile or site.fleet_defaults).priority
+        return ResolvedSession(
+            charger=charger,
+            connector_id=s.connector_id,
+            soc0=soc0,
+            soc_source=ValueSource.MEASURED,
+            battery_kwh=s.battery_kwh,
+            target_soc=s.target_soc,
+            need_kwh=need_kwh,
+            departure=s.departure,
+            departure_h=(s.departure - now).total_seconds() / 3600.0,
+            max_kw=0.0 if min_kw > max_kw + 1e-9 else max_kw,
+            min_kw=min_kw,
+            phases=phases,
+            site_phases=charger.phase_rotation if charger.dc else charger.phase_rotation[:phases],
+            knee_soc=s.knee_soc,
+            thermal=plant_thermal(s.thermal, self.options.thermal_mismatch),
+            temp0_c=temp0_c,
+            priority=priority,
+            efficiency=charger.efficiency,
+        )
+
+    @staticmethod
+    def _arrays(
+        sessions: list[ResolvedSession], available_h: FloatArray, horizon: Horizon, ambient_c: FloatArray
+    ) -> SessionArrays:
+        n, steps = len(sessions), horizon.steps
+        start = horizon.start_h.reshape(1, steps)
+        length = horizon.length_h.reshape(1, steps)
+        departure = np.array([s.departure_h for s in sessions]).reshape(n, 1)
+        energy_h = np.clip(departure - start, 0.0, length) - np.clip(available_h.reshape(n, 1) - start, 0.0, length)
+        energy_h = np.maximum(energy_h, 0.0)
+        pmax = np.array([s.max_kw for s in sessions]).reshape(n, 1) * (energy_h > 1e-12)
+        ceiling = np.full((n, steps), INF)
+        for i, s in enumerate(sessions):
+            th = s.thermal
+            if not th.is_modelled:
+                continue
+            first = round(available_h[i] / horizon.length_h[0])
+            if first >= steps:
+                continue
+            free = free_trajectory(s.temp0_c, th.cooling_per_h, horizon.length_h[first:], ambient_c[first:])
+            ceiling[i, first:] = np.maximum(th.max_temp_c, free)
+        return SessionArrays(
+            energy_h=energy_h,
+            pmax_kw=pmax,
+            need_kwh=np.array([s.need_kwh for s in sessions]),
+            efficiency=np.array([s.efficiency for s in sessions]),
+            priority=np.array([s.priority for s in sessions]),
+            temp_ceiling_c=ceiling,
+            hot_excess_c=np.array([max(0.0, s.temp0_c - s.thermal.max_temp_c) for s in sessions]),
+        )

@@ -1,0 +1,243 @@
+"""The simulated depot: vehicles whose batteries taper, warm and cool, on chargers that obey their
+profile limit, minimum current and phases. It implements the site protocol (``observe() -> Snapshot``,
+``apply(plan)``) so strategies are driven exactly as the live controller drives them, and it records
+what physically happened for the metrics.
+
+Strategies see only what a live controller would: a measured (noisy) SoC for vehicles that report one
+(ISO 15118), otherwise no SoC but the charger's energy register; a battery temperature from the
+vehicle-data feed when the vehicle has a thermal model; departure, battery size and target from the
+roster. The plant's own thermal model may differ from the one the depot believes (``thermal_mismatch``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from benchmarks.limits import FloatArray, LimitRows, hourly_value_per_step, import_limit_per_step, limit_rows
+from benchmarks.scenario import Scenario, ScenarioSession
+from optimizer.battery import Battery, BatteryState
+from optimizer.domain import Charger, ConnectorPlan, Plan, SessionState, Snapshot, ThermalModel, ValueSource
+
+
+@dataclass(frozen=True, slots=True)
+class PlantOptions:
+    """Imperfections of the simulated world. Defaults are small, realistic sensor errors."""
+
+    seed: int = 0
+    soc_noise: float = 0.002  # standard deviation of a reported SoC (fraction)
+    temp_noise_c: float = 0.1  # standard deviation of a reported battery temperature
+    meter_noise: float = 0.002  # relative standard deviation of the energy register
+    thermal_mismatch: float = 0.0  # the real battery heats (1+m)× and cools (1−m)× what the depot's model says
+    hide_soc: bool = True  # False: every vehicle reports its SoC (isolates the cost of estimating it)
+
+
+@dataclass(slots=True)
+class _Vehicle:
+    row: int  # the session's index in the trace arrays
+    session: ScenarioSession
+    charger: Charger
+    battery: Battery
+    state: BatteryState
+    plugged_from: datetime  # the first tick at or after arrival: the controller plans it from then on
+    drawn_kwh: float = 0.0
+    allowed_kw: float = 0.0
+
+
+@dataclass(slots=True)
+class PlantTrace:
+    """What physically happened, per step (and per session × step). Powers are step averages."""
+
+    step_h: float
+    times: list[datetime]
+    base_kw: FloatArray
+    import_limit_kw: FloatArray
+    price_per_kwh: FloatArray
+    rows: LimitRows  # one column per session
+    power_kw: FloatArray  # sessions × steps, grid side
+    plugged_h: FloatArray  # sessions × steps: hours of the step the vehicle was plugged in
+    soc_end: FloatArray  # sessions × steps, NaN when not plugged
+    temp_end_c: FloatArray  # sessions × steps, NaN when not plugged
+    sessions: tuple[ScenarioSession, ...]
+    delivered_kwh: FloatArray = field(default_factory=lambda: np.zeros(0))  # battery side, per session
+    drawn_kwh: FloatArray = field(default_factory=lambda: np.zeros(0))  # grid side, per session
+
+    @property
+    def ev_kw(self) -> FloatArray:
+        return self.power_kw.sum(axis=0)
+
+    @property
+    def site_kw(self) -> FloatArray:
+        return self.ev_kw + self.base_kw
+
+    @property
+    def row_load_kw(self) -> FloatArray:
+        return self.rows.coef @ self.power_kw
+
+    @property
+    def requested_kwh(self) -> FloatArray:
+        return np.array([s.energy_kwh for s in self.sessions], dtype=np.float64)
+
+    @property
+    def temp_ceiling_c(self) -> FloatArray:
+        return np.array([s.thermal.max_temp_c for s in self.sessions], dtype=np.float64)
+
+
+def charger_allows_kw(charger: Charger, command: ConnectorPlan | None) -> float:
+    """The power a charger lets through for a command: its current (AC) or power (DC) limit, capped at
+    its maximum; below the minimum current an IEC 61851 charger pauses instead."""
+    if command is None or command.limit_kw <= 0:
+        return 0.0
+    if charger.dc:
+        return min(command.limit_kw, charger.max_power_kw)
+    phases = max(1, min(command.phases, charger.phases))
+    current_a = command.limit_a if command.limit_a is not None else charger.current_a_at(command.limit_kw, phases)
+    if current_a < charger.min_current_a - 1e-9:
+        return 0.0
+    current_a = min(current_a, charger.max_current_a)
+    return min(charger.power_kw_at(current_a, phases), charger.max_power_kw)
+
+
+def plant_thermal(model: ThermalModel, mismatch: float) -> ThermalModel:
+    """The real battery's thermal model: the depot's, off by ``mismatch`` (perfect knowledge sees this one)."""
+    if not model.is_modelled or mismatch == 0.0:
+        return model
+    return ThermalModel(
+        model.max_temp_c, model.heating_c_per_kwh * (1.0 + mismatch), max(0.0, model.cooling_per_h * (1.0 - mismatch))
+    )
+
+
+class SimulatedDepot:
+    """One scenario run. Call ``observe``/``apply``/``advance`` until ``done``; then read ``trace``."""
+
+    def __init__(self, scenario: Scenario, options: PlantOptions | None = None) -> None:
+        self.scenario = scenario
+        self.options = options or PlantOptions()
+        self._rng = np.random.default_rng(self.options.seed)
+        self.step = 0
+        site = scenario.site
+        step = timedelta(seconds=scenario.step_s)
+        self._vehicles: list[_Vehicle] = []
+        for row, s in enumerate(scenario.sessions):
+            charger = site.charger(s.charger_id)
+            ticks = math.ceil((s.arrival - scenario.start) / step - 1e-9)
+            battery = Battery(
+                capacity_kwh=s.battery_kwh,
+                max_power_kw=s.max_kw,
+                knee_soc=s.knee_soc,
+                thermal=plant_thermal(s.thermal, self.options.thermal_mismatch),
+                efficiency=charger.efficiency,
+            )
+            state = BatteryState(soc=s.soc_arrival, temp_c=s.battery_temp_c)
+            self._vehicles.append(_Vehicle(row, s, charger, battery, state, scenario.start + ticks * step))
+        steps, n = scenario.steps, len(scenario.sessions)
+        self.trace = PlantTrace(
+            step_h=scenario.step_s / 3600.0,
+            times=[scenario.time_at(k) for k in range(steps)],
+            base_kw=hourly_value_per_step(site, site.base_load.profile_kw, scenario.start, scenario.step_s, steps),
+            import_limit_kw=import_limit_per_step(site, scenario.start, scenario.step_s, steps),
+            price_per_kwh=hourly_value_per_step(
+                site, site.tariff.price_per_kwh, scenario.start, scenario.step_s, steps
+            ),
+            rows=limit_rows(site, [s.charger_id for s in scenario.sessions]),
+            power_kw=np.zeros((n, steps)),
+            plugged_h=np.zeros((n, steps)),
+            soc_end=np.full((n, steps), np.nan),
+            temp_end_c=np.full((n, steps), np.nan),
+            sessions=scenario.sessions,
+            delivered_kwh=np.zeros(n),
+            drawn_kwh=np.zeros(n),
+        )
+
+    @property
+    def now(self) -> datetime:
+        return self.scenario.time_at(self.step)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.scenario.steps
+
+    def plugged(self) -> list[_Vehicle]:
+        now = self.now
+        return [v for v in self._vehicles if v.plugged_from <= now < v.session.departure]
+
+    # ------------------------------------------------------------------------- the site protocol
+
+    def observe(self) -> Snapshot:
+        """What the live controller would know now (with sensor noise)."""
+        now = self.now
+        sessions = tuple(self._session_state(v) for v in self.plugged())
+        return Snapshot(
+            time=now,
+            sessions=sessions,
+            ambient_c=self.scenario.ambient_at(now),
+            ambient_forecast_c=self.scenario.ambient_forecast(now),
+        )
+
+    def apply(self, plan: Plan) -> None:
+        """Send the plan's first-step limits to the chargers; connectors it omits get nothing."""
+        for v in self.plugged():
+            command = plan.for_connector(v.session.charger_id, v.session.connector_id)
+            v.allowed_kw = charger_allows_kw(v.charger, command)
+
+    def advance(self) -> None:
+        """Let one step of physics pass at the applied limits."""
+        if self.done:
+            return
+        now, k = self.now, self.step
+        step_end = now + timedelta(seconds=self.scenario.step_s)
+        ambient = self.scenario.ambient_at(now)
+        trace = self.trace
+        for v in self.plugged():
+            i = v.row
+            until = min(v.session.departure, step_end)
+            hours = (until - now).total_seconds() / 3600.0
+            v.state, drawn = v.battery.charge(v.state, v.allowed_kw, hours, ambient, v.session.target_soc)
+            v.drawn_kwh += drawn
+            trace.power_kw[i, k] = drawn / trace.step_h
+            trace.plugged_h[i, k] = hours
+            trace.soc_end[i, k] = v.state.soc
+            trace.temp_end_c[i, k] = v.state.temp_c
+            trace.delivered_kwh[i] = v.state.energy_kwh
+            trace.drawn_kwh[i] = v.drawn_kwh
+        self.step += 1
+
+    def true_state(self, row: int) -> BatteryState:
+        """The real battery of session ``row`` now (for the hindsight strategy only)."""
+        return self._vehicles[row].state
+
+    # ------------------------------------------------------------------------------- helpers
+
+    def _noisy(self, value: float, sigma: float) -> float:
+        return value + float(self._rng.normal(0.0, sigma)) if sigma > 0 else value
+
+    def _session_state(self, v: _Vehicle) -> SessionState:
+        s = v.session
+        soc = (
+            min(1.0, max(0.0, self._noisy(v.state.soc, self.options.soc_noise)))
+            if s.reports_soc or not self.options.hide_soc
+            else None
+        )
+        temp = self._noisy(v.state.temp_c, self.options.temp_noise_c) if s.thermal.is_modelled else None
+        meter = max(0.0, v.drawn_kwh * (1.0 + self._noisy(0.0, self.options.meter_noise)))
+        return SessionState(
+            charger_id=s.charger_id,
+            connector_id=s.connector_id,
+            soc=soc,
+            soc_source=ValueSource.ISO15118 if soc is not None else ValueSource.ESTIMATED,
+            battery_kwh=s.battery_kwh,
+            target_soc=s.target_soc,
+            departure=s.departure,
+            max_power_kw=s.max_kw,
+            battery_temp_c=temp,
+            temp_source=ValueSource.VEHICLE_DATA,
+            priority=s.priority,
+            id_tag=s.id_tag,
+            knee_soc=s.knee_soc,
+            thermal=s.thermal,
+            plugged_in_at=s.arrival,
+            energy_delivered_kwh=meter,
+        )

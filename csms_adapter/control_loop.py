@@ -1,0 +1,154 @@
+"""One control tick, and the scheduler that runs it.
+
+``ControlLoop.tick`` is the only tick function (CONVENTIONS): observe (snapshot) → plan in a worker thread →
+check the plan independently (refuse to dispatch a plan that breaks a limit) → dispatch all profiles
+concurrently, each with a timeout → persist. APScheduler runs it every ``control.interval_s`` (one at a time,
+late runs coalesced); ``request_tick`` brings it forward after a plug-in or unplug, debounced so a burst of
+status messages gives one tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from csms_adapter.dispatch import Dispatcher, DispatchReport
+from csms_adapter.live_state import LiveState
+from optimizer.domain import Plan, Site, Snapshot
+from optimizer.errors import DepotError, PlanViolation
+from optimizer.plan_check import check_plan
+from optimizer.strategies import get_strategy
+
+log = logging.getLogger("depotctl.control")
+
+Planner = Callable[[Site, Snapshot], Plan]
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    time: datetime
+    snapshot: Snapshot
+    plan: Plan | None
+    report: DispatchReport | None
+    tick_ms: float
+    error: str | None = None
+
+
+def default_planner(site: Site) -> Planner:
+    solver = None if site.control.solver == "auto" else site.control.solver
+    strategy = get_strategy(site.control.strategy, solver=solver)
+    return strategy.plan
+
+
+class ControlLoop:
+    def __init__(
+        self,
+        site: Site,
+        live: LiveState,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        *,
+        planner: Planner | None = None,
+        on_tick: Callable[[TickResult], None] | None = None,
+        interval_real_s: float | None = None,
+        debounce_real_s: float = 2.0,
+    ) -> None:
+        """``interval_real_s`` is the wall-clock period (``control.interval_s`` unless time runs faster)."""
+        self.site = site
+        self.live = live
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.planner = planner or default_planner(site)
+        self.on_tick = on_tick
+        self.interval_real_s = interval_real_s if interval_real_s is not None else site.control.interval_s
+        self.debounce_real_s = debounce_real_s
+        self._lock = asyncio.Lock()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._debounce: asyncio.TimerHandle | None = None
+        self._pending: asyncio.Task[None] | None = None
+        self._rerun = False
+        self.last: TickResult | None = None
+        self.ticks = 0
+
+    async def tick(self, *, wait: bool = False) -> TickResult | None:
+        """Run one tick now. When another tick is running: return None (coalesced into it), or with ``wait`` run
+        right after it (an event arrived after that tick took its snapshot)."""
+        if self._lock.locked() and not wait:
+            return None
+        async with self._lock:
+            result = await self._tick()
+        self.last = result
+        self.ticks += 1
+        if self.on_tick is not None:
+            try:
+                self.on_tick(result)
+            except Exception:  # a broken observer (store, display) must not stop control
+                log.exception("tick observer failed")
+        return result
+
+    async def _tick(self) -> TickResult:
+        started = time.perf_counter()
+        now = self.clock()
+        snapshot = self.live.snapshot(now)
+        try:
+            plan = await asyncio.to_thread(self.planner, self.site, snapshot)
+            violations = check_plan(self.site, snapshot, plan)
+            if violations:
+                raise PlanViolation(violations)
+        except DepotError as exc:
+            # Send nothing: the live TxProfiles lapse to the fail-safe layers, which is safer than a bad plan.
+            log.error("tick at %s produced no usable plan: %s", now.isoformat(), exc)
+            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, str(exc))
+        report = await self.dispatcher.dispatch(plan, now)
+        return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0)
+
+    # ------------------------------------------------------------------------------ scheduling
+
+    def start(self) -> None:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_job(self.tick, "interval", seconds=self.interval_real_s, id="control-tick", max_instances=1,
+                          coalesce=True, misfire_grace_time=max(1, int(self.interval_real_s)))
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def request_tick(self, reason: str) -> None:
+        """Bring the next tick forward (debounced); safe to call from event handlers."""
+        loop = asyncio.get_running_loop()
+        if self._debounce is not None:
+            self._debounce.cancel()
+        log.debug("tick requested: %s", reason)
+        self._debounce = loop.call_later(self.debounce_real_s, self._fire)
+
+    def _fire(self) -> None:
+        self._debounce = None
+        if self._pending is not None and not self._pending.done():
+            self._rerun = True  # the running tick may have missed this event: one more after it
+            return
+        self._pending = asyncio.get_running_loop().create_task(self._debounced(), name="debounced-tick")
+
+    async def _debounced(self) -> None:
+        while True:
+            self._rerun = False
+            await self.tick(wait=True)
+            if not self._rerun:
+                return
+
+    async def stop(self) -> None:
+        if self._debounce is not None:
+            self._debounce.cancel()
+            self._debounce = None
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+            await asyncio.gather(self._pending, return_exceptions=True)
+        async with self._lock:  # let a running tick finish its dispatch
+            pass

@@ -1,0 +1,168 @@
+"""Plan → one TxProfile per connector, in the charger's unit, sent concurrently across chargers.
+
+Rules (DESIGN.md §1.5, §5): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6 multipleOf);
+a fixed profile id per connector (the link's job) and a validity of ``profile_ttl_intervals`` control intervals,
+so a dead controller lets chargers fall back to their fail-safe; unchanged limits (within ``deadband_a``) are not
+re-sent unless the profile would lapse before the next tick; connectors of one charger go one after another (the
+link's lock keeps one call in flight per charger), different chargers in parallel. A failed call is recorded and
+retried at the next tick (nothing is marked as sent); a refused profile moves the connector to
+``Snapshot.uncontrolled`` via the live state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from csms_adapter.errors import ChargerError, ChargerTimeout, ProfileRejected
+from csms_adapter.failsafe import profile_unit, to_unit
+from csms_adapter.link import Capabilities, ChargerLink
+from csms_adapter.live_state import Command, LiveState
+from optimizer.domain import Charger, ConnectorPlan, Plan, RateUnit, Site
+
+log = logging.getLogger("depotctl.dispatch")
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    UNCHANGED = "unchanged"  # within the deadband; not sent
+    OFFLINE = "offline"
+    UNCONTROLLED = "uncontrolled"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """One profile decision for one connector, for the store and the operator."""
+
+    time: datetime
+    charger_id: str
+    connector_id: int
+    transaction_id: str | None
+    limit: float
+    unit: RateUnit
+    phases: int
+    limit_kw: float
+    outcome: Outcome
+    reason: str = ""
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    records: tuple[CommandRecord, ...]
+    duration_ms: float
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.records if r.outcome is outcome)
+
+
+def limit_kw_of(charger: Charger, limit: float, unit: RateUnit, phases: int) -> float:
+    if unit is RateUnit.AMPS and not charger.dc:
+        return charger.power_kw_at(limit, phases)
+    return limit / 1000.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        site: Site,
+        live: LiveState,
+        links: Mapping[str, ChargerLink],
+        capabilities: Mapping[str, Capabilities],
+        record: Callable[[CommandRecord], None] | None = None,
+    ) -> None:
+        self.site = site
+        self.live = live
+        self.links = links
+        self.capabilities = capabilities
+        self._record = record or (lambda _r: None)
+        interval = site.control.interval_s
+        self.valid_s = site.ocpp.profile_ttl_intervals * interval
+        # Re-send an unchanged limit once it would lapse before the tick after next.
+        self.refresh_after_s = max(interval, self.valid_s - 2 * interval)
+
+    def command_for(self, cp: ConnectorPlan) -> tuple[float, RateUnit, int]:
+        """(limit, unit, phases) the charger is told for ``cp``."""
+        charger = self.site.charger(cp.charger_id)
+        unit = profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
+        phases = cp.phases if not charger.dc else charger.phases
+        if unit is RateUnit.AMPS and cp.limit_a is not None:
+            limit = to_unit(charger, charger.power_kw_at(cp.limit_a, phases), unit, phases)
+            limit = min(limit, int(cp.limit_a * 10 + 1e-6) / 10)  # never above what the plan allowed
+        else:
+            limit = to_unit(charger, cp.limit_kw, unit, phases)
+        return limit, unit, phases
+
+    def _unchanged(self, charger: Charger, cp: ConnectorPlan, limit: float, unit: RateUnit, phases: int,
+                   tx: str, now: datetime) -> bool:
+        state = self.live.charger(charger.id).connectors.get(cp.connector_id)
+        last = state.command if state is not None else None
+        if last is None or last.transaction_id != tx:
+            return False
+        if (now - last.sent_at).total_seconds() >= self.refresh_after_s:
+            return False
+        new_kw = limit_kw_of(charger, limit, unit, phases)
+        if charger.dc:
+            return abs(new_kw - last.limit_kw) * 1000.0 / (charger.voltage_v * 3) < self.site.ocpp.deadband_a
+        new_a = charger.current_a_at(new_kw, phases)
+        old_a = last.limit_a if last.limit_a is not None else charger.current_a_at(last.limit_kw, phases)
+        return abs(new_a - old_a) < self.site.ocpp.deadband_a
+
+    async def dispatch(self, plan: Plan, now: datetime) -> DispatchReport:
+        started = time.perf_counter()
+        by_charger: dict[str, list[ConnectorPlan]] = {}
+        for cp in plan.connectors:
+            by_charger.setdefault(cp.charger_id, []).append(cp)
+        results = await asyncio.gather(*(self._charger(cid, cps, now) for cid, cps in by_charger.items()))
+        records = tuple(r for group in results for r in group)
+        for record in records:
+            self._record(record)
+        return DispatchReport(records, (time.perf_counter() - started) * 1000.0)
+
+    async def _charger(self, charger_id: str, plans: list[ConnectorPlan], now: datetime) -> list[CommandRecord]:
+        charger = self.site.charger(charger_id)
+        out: list[CommandRecord] = []
+        for cp in plans:  # one after another: one call in flight per charger
+            out.append(await self._connector(charger, cp, now))
+        return out
+
+    async def _connector(self, charger: Charger, cp: ConnectorPlan, now: datetime) -> CommandRecord:
+        limit, unit, phases = self.command_for(cp)
+        limit_kw = limit_kw_of(charger, limit, unit, phases)
+        session = self.live.charger(charger.id).connectors.get(cp.connector_id)
+        tx = session.session.transaction_id if session is not None and session.session is not None else None
+
+        def record(outcome: Outcome, reason: str = "", ms: float = 0.0) -> CommandRecord:
+            return CommandRecord(now, charger.id, cp.connector_id, tx, limit, unit, phases, limit_kw, outcome,
+                                 reason, ms)
+
+        link = self.links.get(charger.id)
+        if link is None or not link.connected:
+            return record(Outcome.OFFLINE)
+        if tx is None or not self.live.controllable(charger.id, cp.connector_id):
+            return record(Outcome.UNCONTROLLED)
+        if self._unchanged(charger, cp, limit, unit, phases, tx, now):
+            return record(Outcome.UNCHANGED)
+        t0 = time.perf_counter()
+        try:
+            await link.set_tx_limit(cp.connector_id, limit, unit, phases, self.valid_s, tx, now)
+        except ProfileRejected as exc:
+            self.live.record_rejection(charger.id, cp.connector_id, exc.reason)
+            log.warning("charger=%s connector=%d refused its TxProfile (%s); budgeting what it draws", charger.id,
+                        cp.connector_id, exc.reason)
+            return record(Outcome.REJECTED, exc.reason, (time.perf_counter() - t0) * 1000.0)
+        except ChargerTimeout as exc:
+            return record(Outcome.TIMEOUT, exc.reason, (time.perf_counter() - t0) * 1000.0)
+        except ChargerError as exc:
+            return record(Outcome.ERROR, exc.reason, (time.perf_counter() - t0) * 1000.0)
+        limit_a = limit if unit is RateUnit.AMPS and not charger.dc else None
+        self.live.record_command(charger.id, cp.connector_id, Command(limit_kw, limit_a, now, tx))
+        return record(Outcome.ACCEPTED, "", (time.perf_counter() - t0) * 1000.0)

@@ -1,0 +1,177 @@
+"""The version-neutral face of one connected charger, and what the OCPP modules share.
+
+``ChargerLink`` is all the rest of depotctl may call on a charger; ``ocpp16.Ocpp16Link`` and
+``ocpp201.Ocpp201Link`` implement it. ``call_charger`` is the one place where library exceptions become
+depotctl errors and where the per-charger lock lives, so that no two calls are ever in flight to one charger
+(OCPP-J §4.1.1) whoever calls: dispatch, fail-safe setup or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError as OcppNotSupported
+from ocpp.exceptions import OCPPError
+from ocpp.exceptions import ValidationError as OcppValidationError
+from websockets.exceptions import ConnectionClosed
+
+from csms_adapter.errors import ChargerError, ChargerTimeout
+from csms_adapter.events import Event
+from optimizer.domain import RateUnit
+
+log = logging.getLogger("depotctl.link")
+
+# Fixed profile ids: a profile is replaced by re-sending its id, never accumulated (K01.FR.05/39).
+STATION_MAX_PROFILE_ID = 1
+TX_DEFAULT_PROFILE_ID = 2
+TX_PROFILE_ID_BASE = 100  # + connector id
+TX_STACK_LEVEL = 1
+FAILSAFE_STACK_LEVEL = 0
+# Fail-safe profiles start long before any charger clock could be wrong and never end (ocpp-notes §3.4).
+FAILSAFE_START = datetime(2020, 1, 1, tzinfo=UTC)
+# The live TxProfile starts a little in the past so a replacement never leaves a gap of default behaviour.
+TX_START_BACKDATE_S = 5
+
+# What the optimizer needs sampled during a transaction (Temperature is 1.6 only; ocpp16 adds it).
+SAMPLED_MEASURANDS: tuple[str, ...] = (
+    "Energy.Active.Import.Register",
+    "Power.Active.Import",
+    "Current.Import",
+    "Current.Offered",
+    "SoC",
+)
+
+Clock = Callable[[], datetime]
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Smart-charging abilities read after boot. Unknown stays at the permissive default."""
+
+    smart_charging: bool = True
+    rate_units: frozenset[RateUnit] = frozenset({RateUnit.AMPS, RateUnit.WATTS})
+    max_stack_level: int | None = None
+    max_periods: int | None = None
+    max_profiles: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingResult:
+    measurands: tuple[str, ...]
+    interval_s: int | None  # None: the charger refused the interval
+
+
+class ChargerLink(Protocol):
+    """One connected charger, whatever its OCPP version. Every method raises ``ChargerError`` (or a subclass)
+    and nothing else; the profile setters raise ``ProfileRejected`` when the charger says no."""
+
+    charger_id: str
+    ocpp_version: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def set_tx_limit(
+        self, connector_id: int, limit: float, unit: RateUnit, phases: int, valid_s: float, transaction_id: str,
+        now: datetime,
+    ) -> None: ...
+
+    async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None: ...
+
+    async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
+
+    async def configure_sampling(self, measurands: tuple[str, ...], interval_s: int) -> SamplingResult: ...
+
+    async def read_capabilities(self) -> Capabilities: ...
+
+    async def composite_limit(self, connector_id: int, duration_s: int, unit: RateUnit) -> float | None: ...
+
+    async def trigger_status(self) -> None: ...
+
+    async def close(self, reason: str) -> None: ...
+
+
+class Supervisor:
+    """Owns background tasks: keeps a reference (asyncio only keeps weak ones), logs their failures (ocpp's
+    ``@after`` would lose them) and cancels the rest on shutdown."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task=%s failed: %s", task.get_name(), exc, exc_info=exc)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+@dataclass
+class LinkContext:
+    """What a charger connection needs from the controller. ``next_transaction_id`` numbers 1.6 transactions
+    (the CSMS assigns them there); ``on_accepted`` runs after a BootNotification is answered Accepted."""
+
+    charger_id: str
+    sink: EventSink
+    clock: Clock
+    supervisor: Supervisor
+    call_timeout_s: float
+    heartbeat_s: int
+    monitor_only: bool = False
+    next_transaction_id: Callable[[], int] = field(default=lambda: 1)
+    on_accepted: Callable[[ChargerLink], Awaitable[None]] | None = None
+
+
+def utc_iso(when: datetime) -> str:
+    """OCPP date-time: UTC with a Z and millisecond precision."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+async def call_charger(
+    cp: Any, lock: asyncio.Lock, charger_id: str, payload: Any, timeout_s: float, *, skip_validation: bool = False
+) -> Any:
+    """Send one CALL and return its result; map every library failure to a ``ChargerError``."""
+    action = type(payload).__name__
+    async with lock:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await cp.call(payload, suppress=False, skip_schema_validation=skip_validation)
+        except TimeoutError as exc:
+            raise ChargerTimeout(charger_id, action, f"no answer within {timeout_s:g} s") from exc
+        except (OcppNotSupported, OcppNotImplemented) as exc:
+            raise ChargerError(charger_id, action, f"not supported by the charger: {exc.description}") from exc
+        except OCPPError as exc:
+            raise ChargerError(charger_id, action, f"{type(exc).__name__}: {exc.description}") from exc
+        except OcppValidationError as exc:
+            raise ChargerError(charger_id, action, f"invalid message: {exc}") from exc
+        except ConnectionClosed as exc:
+            raise ChargerError(charger_id, action, "connection closed") from exc
+
+
+def is_not_supported(exc: ChargerError) -> bool:
+    return exc.reason.startswith("not supported")

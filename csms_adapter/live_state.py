@@ -1,0 +1,497 @@
+"""The live picture of the depot, built from events, and the immutable ``Snapshot`` the optimizer plans on.
+
+Per connector: the latest value of each measurand (time, source), the plug state, the open session (transaction
+id, id tag, start, energy register at start), ISO 15118 needs, and the last command. Per charger: connected or
+not, monitor-only, its fail-safe share.
+
+Trust order for a session's needs (DESIGN.md §3): ISO 15118 needs > SoC measurand > fleet roster via id tag >
+site defaults. The last two are applied by the optimizer for fields left ``None``; when the charger sends no SoC,
+``energy_delivered_kwh`` is set and the SoC is marked estimated.
+
+Conservative rules (CONVENTIONS "stale means worst case"): a disconnected charger is budgeted at its fail-safe
+share; a connector whose profile was rejected, or that draws more than its command for longer than a grace
+period, leaves the optimizer's control and is budgeted at what it draws (or at its fail-safe/maximum power when
+that measurement is stale).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from csms_adapter import events as ev
+from optimizer.domain import (
+    Charger,
+    SessionState,
+    Site,
+    Snapshot,
+    UncontrolledLoad,
+    ValueSource,
+)
+
+log = logging.getLogger("depotctl.live_state")
+
+# A tag presented shortly before a transaction starts (2.0.1 starts at plug-in, often without a token) is its tag.
+AUTHORIZE_WINDOW = timedelta(minutes=5)
+# Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
+IGNORE_TOLERANCE_A = 1.0
+IGNORE_TOLERANCE_KW = 0.5
+_PHASE_LETTERS = ("L1", "L2", "L3")
+
+
+@dataclass(slots=True)
+class Reading:
+    value: float
+    at: datetime
+    source: ev.Source
+
+
+@dataclass(slots=True)
+class Command:
+    """The limit last accepted by the charger for this connector."""
+
+    limit_kw: float
+    limit_a: float | None
+    sent_at: datetime
+    transaction_id: str
+
+
+@dataclass(slots=True)
+class Session:
+    transaction_id: str
+    id_tag: str | None
+    started_at: datetime
+    energy_start_kwh: float | None
+    energy_now_kwh: float | None = None
+    ignoring_limit: bool = False  # sticky for the session: a charger that ignored once is not trusted again
+    over_since: datetime | None = None
+
+    @property
+    def delivered_kwh(self) -> float:
+        if self.energy_start_kwh is None or self.energy_now_kwh is None:
+            return 0.0
+        return max(0.0, self.energy_now_kwh - self.energy_start_kwh)
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    plug: ev.PlugState = ev.PlugState.AVAILABLE
+    plug_changed_at: datetime | None = None
+    readings: dict[str, Reading] = field(default_factory=dict)  # key: quantity, or battery/charger temperature
+    phase_current_a: dict[str, Reading] = field(default_factory=dict)
+    session: Session | None = None
+    needs: ev.EvChargingNeeds | None = None
+    needs_delivered_kwh: float = 0.0  # delivered energy when the needs arrived
+    soc_delivered_kwh: float = 0.0  # delivered energy when the last SoC arrived
+    command: Command | None = None
+    rejected: str | None = None  # why the charger refused its TxProfile; cleared on reconnect
+
+    def reading(self, key: str) -> Reading | None:
+        return self.readings.get(key)
+
+
+@dataclass(slots=True)
+class ChargerState:
+    connected: bool = False
+    monitor_only: bool = False
+    ocpp_version: str | None = None
+    booted_at: datetime | None = None
+    last_seen: datetime | None = None
+    failsafe_accepted: bool = False
+    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    last_tag: tuple[str, datetime] | None = None
+
+    def connector(self, connector_id: int) -> ConnectorState:
+        return self.connectors.setdefault(connector_id, ConnectorState())
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorView:
+    """What the terminal view shows for one connector."""
+
+    charger_id: str
+    connector_id: int
+    connected: bool
+    plug: ev.PlugState
+    transaction_id: str | None
+    soc: float | None
+    soc_source: ValueSource | None
+    power_kw: float | None
+    limit_kw: float | None
+    limit_a: float | None
+    temp_c: float | None
+    controlled: bool
+    note: str
+
+
+def _temp_key(sample: ev.MeterSample) -> str:
+    return "battery_temp_c" if sample.location == "EV" or sample.source is ev.Source.VENDOR else "charger_temp_c"
+
+
+class LiveState:
+    """Consumes events (``apply``) and answers snapshots. Not thread-safe: used from the event loop only."""
+
+    def __init__(self, site: Site, failsafe_kw: dict[str, float], *, ignore_grace_s: float | None = None) -> None:
+        self.site = site
+        self.failsafe_kw = dict(failsafe_kw)
+        self.stale_after = timedelta(seconds=3 * site.ocpp.meter_interval_s)
+        grace = ignore_grace_s if ignore_grace_s is not None else 2 * site.ocpp.meter_interval_s + 10
+        self.ignore_grace = timedelta(seconds=grace)
+        self.chargers: dict[str, ChargerState] = {}
+
+    def charger(self, charger_id: str) -> ChargerState:
+        return self.chargers.setdefault(charger_id, ChargerState())
+
+    # ------------------------------------------------------------------------------ events
+
+    def apply(self, event: ev.Event) -> None:
+        state = self.charger(event.charger_id)
+        when = event.time
+        if state.last_seen is None or when > state.last_seen:
+            state.last_seen = when
+        match event:
+            case ev.ChargerConnected():
+                state.connected = True
+                state.monitor_only = event.monitor_only
+                state.ocpp_version = event.ocpp_version
+                for connector in state.connectors.values():
+                    connector.rejected = None  # re-evaluated against the new connection's answers
+            case ev.ChargerDisconnected():
+                state.connected = False
+            case ev.ChargerBooted():
+                state.booted_at = when
+                state.ocpp_version = event.ocpp_version
+            case ev.StatusChanged():
+                self._status(state, event)
+            case ev.Authorize():
+                state.last_tag = (event.id_tag, when)
+                for connector in state.connectors.values():
+                    if connector.session is not None and connector.session.id_tag is None:
+                        connector.session.id_tag = event.id_tag
+                        break
+            case ev.TransactionStarted():
+                self._started(state, event)
+            case ev.TransactionStopped():
+                self._stopped(state, event)
+            case ev.MeterSample():
+                self._sample(state, event)
+            case ev.EvChargingNeeds():
+                connector = state.connector(event.connector_id)
+                connector.needs = event
+                connector.needs_delivered_kwh = connector.session.delivered_kwh if connector.session else 0.0
+            case ev.RejectedValue():
+                log.debug("rejected value charger=%s measurand=%s reason=%s", event.charger_id, event.measurand,
+                          event.reason)
+
+    def _status(self, state: ChargerState, event: ev.StatusChanged) -> None:
+        if event.connector_id == 0:
+            return  # the whole charger; plug state is per connector
+        connector = state.connector(event.connector_id)
+        if connector.plug != event.plug:
+            connector.plug_changed_at = event.time
+        connector.plug = event.plug
+        if event.plug is ev.PlugState.AVAILABLE:
+            # Unplugged: whatever the stop message says later, there is nothing left to charge here.
+            self._end_session(connector)
+
+    def _started(self, state: ChargerState, event: ev.TransactionStarted) -> None:
+        connector = state.connector(event.connector_id)
+        current = connector.session
+        if current is not None and current.transaction_id == event.transaction_id:
+            return  # a replay after reconnect: the same session, not a new one
+        tag = event.id_tag
+        if tag is None and state.last_tag is not None and event.time - state.last_tag[1] <= AUTHORIZE_WINDOW:
+            tag = state.last_tag[0]
+        connector.session = Session(event.transaction_id, tag, event.time, event.energy_register_kwh,
+                                    event.energy_register_kwh)
+        connector.plug = ev.PlugState.OCCUPIED
+        connector.command = None
+        if connector.needs is not None and connector.needs.time < event.time - AUTHORIZE_WINDOW:
+            connector.needs = None  # needs of an earlier vehicle
+
+    def _stopped(self, state: ChargerState, event: ev.TransactionStopped) -> None:
+        for connector in state.connectors.values():
+            if connector.session is not None and connector.session.transaction_id == event.transaction_id:
+                self._end_session(connector)
+
+    @staticmethod
+    def _end_session(connector: ConnectorState) -> None:
+        connector.session = None
+        connector.needs = None
+        connector.command = None
+        connector.rejected = None
+        connector.soc_delivered_kwh = 0.0
+        connector.readings.pop(ev.Quantity.SOC.value, None)
+        connector.readings.pop("battery_temp_c", None)
+
+    def _sample(self, state: ChargerState, sample: ev.MeterSample) -> None:
+        connector_id = sample.connector_id
+        if connector_id == 0 and sample.transaction_id is not None:
+            # 1.6 StopTransaction data and some 2.0.1 events name the transaction, not the connector.
+            for cid, c in state.connectors.items():
+                if c.session is not None and c.session.transaction_id == sample.transaction_id:
+                    connector_id = cid
+        if connector_id == 0 or sample.location == "Inlet":
+            return  # the charger's own grid meter: not a connector's draw
+        connector = state.connector(connector_id)
+        if sample.phase is not None:
+            if sample.quantity is ev.Quantity.CURRENT_A and sample.phase[:2] in _PHASE_LETTERS:
+                self._keep(connector.phase_current_a, sample.phase[:2], sample)
+            return
+        key = _temp_key(sample) if sample.quantity is ev.Quantity.TEMPERATURE_C else sample.quantity.value
+        if not self._keep(connector.readings, key, sample):
+            return
+        session = connector.session
+        if session is None:
+            return
+        if sample.quantity is ev.Quantity.ENERGY_KWH:
+            if session.energy_start_kwh is None:
+                session.energy_start_kwh = sample.value
+            if session.energy_now_kwh is None or sample.value > session.energy_now_kwh:
+                session.energy_now_kwh = sample.value  # registers are monotonic; a lower value is a glitch
+        elif sample.quantity is ev.Quantity.SOC:
+            connector.soc_delivered_kwh = session.delivered_kwh
+
+    @staticmethod
+    def _keep(store: dict[str, Reading], key: str, sample: ev.MeterSample) -> bool:
+        """Keep the newest value only: replayed (queued) samples never overwrite a fresher one."""
+        old = store.get(key)
+        if old is not None and old.at > sample.time:
+            return False
+        store[key] = Reading(sample.value, sample.time, sample.source)
+        return True
+
+    # ------------------------------------------------------------------------------ control bookkeeping
+
+    def record_command(self, charger_id: str, connector_id: int, command: Command) -> None:
+        connector = self.charger(charger_id).connector(connector_id)
+        changed = connector.command is None or abs((connector.command.limit_a or 0) - (command.limit_a or 0)) > 1e-9
+        if changed and connector.session is not None:
+            connector.session.over_since = None  # a new limit gets a fresh grace period
+        connector.command = command
+
+    def record_rejection(self, charger_id: str, connector_id: int, reason: str) -> None:
+        self.charger(charger_id).connector(connector_id).rejected = reason
+
+    def open_sessions(self) -> list[tuple[str, int, Session]]:
+        return [
+            (cid, conn_id, conn.session)
+            for cid, state in self.chargers.items()
+            for conn_id, conn in sorted(state.connectors.items())
+            if conn.session is not None
+        ]
+
+    def restore_session(self, charger_id: str, connector_id: int, session: Session) -> None:
+        """Resume a session read from the store after a restart (before the charger reconnects)."""
+        connector = self.charger(charger_id).connector(connector_id)
+        if connector.session is None:
+            connector.session = session
+            connector.plug = ev.PlugState.OCCUPIED
+
+    # ------------------------------------------------------------------------------ snapshot
+
+    def _fresh(self, reading: Reading | None, now: datetime) -> bool:
+        return reading is not None and now - reading.at <= self.stale_after
+
+    def measured_power_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
+        """Fresh measured draw of a connector, from power or else from per-phase current; None when stale."""
+        power = connector.reading(ev.Quantity.POWER_KW.value)
+        if self._fresh(power, now):
+            assert power is not None
+            return power.value
+        currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
+        total = connector.reading(ev.Quantity.CURRENT_A.value)
+        if not currents and self._fresh(total, now):
+            assert total is not None
+            currents = [total.value] * charger.phases
+        if currents:
+            return sum(currents) * charger.voltage_v / 1000.0
+        return None
+
+    def _measured_current_a(self, connector: ConnectorState, now: datetime) -> float | None:
+        currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
+        total = connector.reading(ev.Quantity.CURRENT_A.value)
+        if self._fresh(total, now):
+            assert total is not None
+            currents.append(total.value)
+        return max(currents) if currents else None
+
+    def _update_compliance(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
+        session, command = connector.session, connector.command
+        if session is None or command is None or session.ignoring_limit:
+            return
+        if now - command.sent_at < self.ignore_grace:
+            return
+        measured_a = self._measured_current_a(connector, now)
+        measured_kw = self.measured_power_kw(charger, connector, now)
+        over = False
+        if command.limit_a is not None and measured_a is not None:
+            over = measured_a > command.limit_a + max(IGNORE_TOLERANCE_A, self.site.ocpp.deadband_a)
+        elif measured_kw is not None:
+            over = measured_kw > command.limit_kw * 1.05 + IGNORE_TOLERANCE_KW
+        if not over:
+            session.over_since = None
+            return
+        if session.over_since is None:
+            session.over_since = now
+        elif now - session.over_since >= self.ignore_grace:
+            session.ignoring_limit = True
+            log.warning("charger=%s ignores its limit (%.1f A commanded); budgeting what it draws", charger.id,
+                        command.limit_a or 0.0)
+
+    def _fallback_kw(self, charger: Charger, state: ChargerState) -> float:
+        """Worst case for a connector we cannot measure: the fail-safe share if the charger took it, else its max."""
+        share = self.failsafe_kw.get(charger.id)
+        if share is not None and state.failsafe_accepted:
+            return share
+        return charger.max_power_kw_for(charger.phases) * charger.connectors
+
+    def _phases_in_use(self, charger: Charger, connector: ConnectorState, now: datetime) -> int | None:
+        if connector.needs is not None and connector.needs.phases is not None:
+            return connector.needs.phases
+        flowing = [p for p, r in connector.phase_current_a.items() if self._fresh(r, now) and r.value > 1.0]
+        if flowing and not charger.dc:
+            return 1 if len(flowing) == 1 else charger.phases
+        return None
+
+    def _session_state(self, charger: Charger, connector_id: int, connector: ConnectorState, now: datetime
+                       ) -> SessionState:
+        session = connector.session
+        assert session is not None
+        delivered = session.delivered_kwh
+        needs = connector.needs
+        phases = self._phases_in_use(charger, connector, now)
+        soc: float | None = None
+        soc_source = ValueSource.ESTIMATED
+        energy_needed: float | None = None
+        capacity = needs.capacity_kwh if needs is not None else None
+        if needs is not None and needs.energy_kwh is not None:
+            energy_needed = max(0.0, needs.energy_kwh - (delivered - connector.needs_delivered_kwh))
+        soc_reading = connector.reading(ev.Quantity.SOC.value)
+        if needs is not None and needs.soc is not None and (soc_reading is None or soc_reading.at <= needs.time):
+            soc, soc_source = needs.soc, ValueSource.ISO15118
+            if capacity:
+                soc = min(1.0, soc + (delivered - connector.needs_delivered_kwh) / capacity)
+        elif soc_reading is not None:
+            soc, soc_source = soc_reading.value, ValueSource.MEASURED
+            if not self._fresh(soc_reading, now):
+                # Advance a stale SoC by what was delivered since, using the best-known capacity.
+                battery = capacity or self._roster_capacity(session.id_tag)
+                soc = min(1.0, soc + (delivered - connector.soc_delivered_kwh) / battery)
+                soc_source = ValueSource.ESTIMATED
+        max_power: float | None = None
+        if needs is not None:
+            if needs.max_power_kw is not None:
+                max_power = needs.max_power_kw
+            elif needs.max_current_a is not None and not charger.dc:
+                max_power = charger.power_kw_at(needs.max_current_a, needs.phases or phases or charger.phases)
+        temp = connector.reading("battery_temp_c")
+        return SessionState(
+            charger_id=charger.id,
+            connector_id=connector_id,
+            soc=soc,
+            soc_source=soc_source,
+            energy_needed_kwh=energy_needed,
+            battery_kwh=capacity,
+            departure=needs.departure if needs is not None else None,
+            max_power_kw=max_power,
+            battery_temp_c=temp.value if temp is not None else None,
+            temp_source=ValueSource.MEASURED if self._fresh(temp, now) else ValueSource.ESTIMATED,
+            id_tag=session.id_tag,
+            phases=phases,
+            plugged_in_at=session.started_at,
+            energy_delivered_kwh=delivered,
+        )
+
+    def _roster_capacity(self, id_tag: str | None) -> float:
+        vehicle = self.site.vehicle_for_tag(id_tag) if id_tag else None
+        return (vehicle or self.site.fleet_defaults).battery_kwh
+
+    def controllable(self, charger_id: str, connector_id: int) -> bool:
+        state = self.chargers.get(charger_id)
+        if state is None or not state.connected or state.monitor_only:
+            return False
+        connector = state.connectors.get(connector_id)
+        return (connector is not None and connector.session is not None and connector.rejected is None
+                and not connector.session.ignoring_limit)
+
+    def snapshot(self, now: datetime) -> Snapshot:
+        """The depot at ``now`` for the optimizer. Only site chargers appear; monitor-only ones cannot be placed
+        in a circuit, so they are logged but not budgeted."""
+        sessions: list[SessionState] = []
+        uncontrolled: list[UncontrolledLoad] = []
+        for charger in self.site.chargers:
+            state = self.charger(charger.id)
+            if not state.connected:
+                uncontrolled.append(UncontrolledLoad(
+                    charger.id, 0, self.failsafe_kw.get(charger.id, charger.max_power_kw_for(charger.phases)),
+                    charger.phases, "disconnected: budgeted at its fail-safe limit"))
+                continue
+            for connector_id, connector in sorted(state.connectors.items()):
+                if connector.session is None or not 1 <= connector_id <= charger.connectors:
+                    continue
+                self._update_compliance(charger, connector, now)
+                if connector.rejected is None and not connector.session.ignoring_limit:
+                    sessions.append(self._session_state(charger, connector_id, connector, now))
+                    continue
+                measured = self.measured_power_kw(charger, connector, now)
+                reason = (f"profile rejected: {connector.rejected}" if connector.rejected is not None
+                          else "draws more than its limit")
+                draw = measured if measured is not None else self._fallback_kw(charger, state) / charger.connectors
+                uncontrolled.append(UncontrolledLoad(
+                    charger.id, connector_id, max(0.0, draw),
+                    self._phases_in_use(charger, connector, now) or charger.phases, reason))
+        return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled))
+
+    # ------------------------------------------------------------------------------ display
+
+    def views(self, now: datetime) -> list[ConnectorView]:
+        out: list[ConnectorView] = []
+        for charger in self.site.chargers:
+            state = self.charger(charger.id)
+            snapshot_soc = {
+                s.connector_id: s for s in (
+                    self._session_state(charger, cid, c, now)
+                    for cid, c in state.connectors.items() if c.session is not None and 1 <= cid <= charger.connectors
+                )
+            }
+            for connector_id in range(1, charger.connectors + 1):
+                connector = state.connectors.get(connector_id, ConnectorState())
+                session_state = snapshot_soc.get(connector_id)
+                temp = connector.reading("battery_temp_c") or connector.reading("charger_temp_c")
+                note = ""
+                if connector.rejected:
+                    note = "profile rejected"
+                elif connector.session is not None and connector.session.ignoring_limit:
+                    note = "ignores limit"
+                elif not state.connected:
+                    note = "offline"
+                out.append(ConnectorView(
+                    charger_id=charger.id,
+                    connector_id=connector_id,
+                    connected=state.connected,
+                    plug=connector.plug,
+                    transaction_id=connector.session.transaction_id if connector.session else None,
+                    soc=session_state.soc if session_state is not None else None,
+                    soc_source=session_state.soc_source if session_state is not None else None,
+                    power_kw=self.measured_power_kw(charger, connector, now),
+                    limit_kw=connector.command.limit_kw if connector.command else None,
+                    limit_a=connector.command.limit_a if connector.command else None,
+                    temp_c=temp.value if temp is not None else None,
+                    controlled=self.controllable(charger.id, connector_id),
+                    note=note,
+                ))
+        return out
+
+    def site_power_kw(self, now: datetime) -> float:
+        """Measured EV power of the whole site (fresh values only)."""
+        total = 0.0
+        for charger in self.site.chargers:
+            state = self.chargers.get(charger.id)
+            if state is None:
+                continue
+            for connector_id, connector in state.connectors.items():
+                if connector_id >= 1:
+                    total += self.measured_power_kw(charger, connector, now) or 0.0
+        return total

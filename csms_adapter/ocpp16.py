@@ -1,0 +1,292 @@
+"""OCPP 1.6J: thin handlers that turn charger messages into events, and the ``ChargerLink`` calls.
+
+Handlers only translate and answer; they never call the charger (that deadlocks the receive loop, ocpp-notes
+§7.1) and never block. Telemetry routes skip schema validation and are parsed tolerantly (§2.1, §7.9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result, datatypes
+from ocpp.v16.enums import (
+    Action,
+    AuthorizationStatus,
+    ChargingProfileKindType,
+    ChargingProfilePurposeType,
+    ChargingProfileStatus,
+    ConfigurationStatus,
+    RegistrationStatus,
+)
+
+from csms_adapter import events as ev
+from csms_adapter.errors import ChargerError, ProfileRejected
+from csms_adapter.link import (
+    FAILSAFE_STACK_LEVEL,
+    FAILSAFE_START,
+    STATION_MAX_PROFILE_ID,
+    TX_DEFAULT_PROFILE_ID,
+    TX_PROFILE_ID_BASE,
+    TX_STACK_LEVEL,
+    TX_START_BACKDATE_S,
+    Capabilities,
+    LinkContext,
+    SamplingResult,
+    call_charger,
+    is_not_supported,
+    utc_iso,
+)
+from csms_adapter.telemetry import normalise_meter_values, safe_time
+from optimizer.domain import RateUnit
+
+OCPP_VERSION = "1.6"
+SUBPROTOCOL = "ocpp1.6"
+# 1.6 ChargePointStatus -> plug state. Preparing..Finishing all mean a vehicle is plugged in.
+_PLUG = {
+    "Available": ev.PlugState.AVAILABLE,
+    "Preparing": ev.PlugState.OCCUPIED,
+    "Charging": ev.PlugState.OCCUPIED,
+    "SuspendedEVSE": ev.PlugState.OCCUPIED,
+    "SuspendedEV": ev.PlugState.OCCUPIED,
+    "Finishing": ev.PlugState.OCCUPIED,
+    "Reserved": ev.PlugState.RESERVED,
+    "Unavailable": ev.PlugState.UNAVAILABLE,
+    "Faulted": ev.PlugState.FAULTED,
+}
+_UNIT_NAMES = {"Current": RateUnit.AMPS, "Power": RateUnit.WATTS}  # 1.6 spells rate units this way in config
+_wire_log = logging.getLogger("depotctl.ocpp.wire")
+
+
+def tenth_down(value: float) -> float:
+    """1.6 ``limit`` must be a multiple of 0.1 (schema multipleOf); round down so a limit never grows."""
+    return max(0.0, int(value * 10 + 1e-6) / 10)
+
+
+def _schedule(limit: float, unit: RateUnit, phases: int, start: datetime, duration_s: int | None) -> Any:
+    return datatypes.ChargingSchedule(
+        charging_rate_unit=unit.value,
+        charging_schedule_period=[
+            datatypes.ChargingSchedulePeriod(start_period=0, limit=tenth_down(limit), number_phases=phases)
+        ],
+        duration=duration_s,
+        start_schedule=utc_iso(start),
+    )
+
+
+class Ocpp16Link(ChargePoint):  # type: ignore[misc]
+    """One 1.6J charger connection (exactly one per websocket, ocpp-notes §1.4)."""
+
+    ocpp_version = OCPP_VERSION
+
+    def __init__(self, ctx: LinkContext, connection: Any) -> None:
+        # The library's own timeout is a backstop; call_charger's asyncio.timeout fires first.
+        super().__init__(ctx.charger_id, connection, response_timeout=ctx.call_timeout_s + 5, logger=_wire_log)
+        self.ctx = ctx
+        self.charger_id = ctx.charger_id
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------------------ incoming
+
+    def _emit(self, event: ev.Event) -> None:
+        self.ctx.sink(event)
+
+    @on(Action.boot_notification)
+    def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        self._emit(ev.ChargerBooted(self.charger_id, OCPP_VERSION, charge_point_vendor, charge_point_model,
+                                    kwargs.get("firmware_version"), now))
+        return call_result.BootNotification(
+            current_time=utc_iso(now), interval=self.ctx.heartbeat_s, status=RegistrationStatus.accepted
+        )
+
+    @after(Action.boot_notification)
+    def after_boot(self, **kwargs: Any) -> None:
+        # Runs after the Accepted answer is sent; the setup calls the charger, so it must not run inside a handler.
+        if self.ctx.on_accepted is not None and not self.ctx.monitor_only:
+            self.ctx.supervisor.spawn(self.ctx.on_accepted(self), f"{self.charger_id}:after-boot")
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **kwargs: Any) -> Any:
+        return call_result.Heartbeat(current_time=utc_iso(self.ctx.clock()))
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id: int, status: str, error_code: str = "", **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        plug = _PLUG.get(status, ev.PlugState.UNAVAILABLE)
+        when = safe_time(kwargs.get("timestamp"), now)
+        self._emit(ev.StatusChanged(self.charger_id, connector_id, plug, status, when))
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **kwargs: Any) -> Any:
+        # depotctl manages energy, not access: every tag is accepted; the tag identifies the vehicle.
+        self._emit(ev.Authorize(self.charger_id, id_tag, self.ctx.clock()))
+        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.start_transaction)
+    def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        tx = self.ctx.next_transaction_id()
+        self._emit(ev.TransactionStarted(self.charger_id, connector_id, str(tx), id_tag, meter_start / 1000.0,
+                                         safe_time(timestamp, now)))
+        return call_result.StartTransaction(transaction_id=tx, id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.stop_transaction, skip_schema_validation=True)
+    def on_stop(self, transaction_id: Any = None, meter_stop: Any = None, timestamp: Any = None, **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        tx = str(transaction_id) if transaction_id is not None else ""
+        data = normalise_meter_values(self.charger_id, 0, kwargs.get("transaction_data"), now=now, transaction_id=tx)
+        for item in (*data.samples, *data.rejected):
+            self._emit(item)
+        register = meter_stop / 1000.0 if isinstance(meter_stop, int | float) and meter_stop >= 0 else None
+        self._emit(ev.TransactionStopped(self.charger_id, tx, None, register, kwargs.get("reason"),
+                                         safe_time(timestamp, now)))
+        return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.meter_values, skip_schema_validation=True)
+    def on_meter_values(self, connector_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
+        tx_raw = kwargs.get("transaction_id")
+        connector = connector_id if isinstance(connector_id, int) and connector_id >= 0 else 0
+        data = normalise_meter_values(self.charger_id, connector, meter_value, now=self.ctx.clock(),
+                                      transaction_id=str(tx_raw) if tx_raw is not None else None)
+        for item in (*data.samples, *data.rejected):
+            self._emit(item)
+        return call_result.MeterValues()
+
+    # ------------------------------------------------------------------------------ outgoing
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed
+
+    def mark_closed(self) -> None:
+        self._closed = True
+
+    async def _call(self, payload: Any) -> Any:
+        if self._closed:
+            raise ChargerError(self.charger_id, type(payload).__name__, "not connected")
+        return await call_charger(self, self._lock, self.charger_id, payload, self.ctx.call_timeout_s)
+
+    async def _set_profile(self, connector_id: int, profile: Any, what: str) -> None:
+        try:
+            result = await self._call(call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile))
+        except ChargerError as exc:
+            if is_not_supported(exc):
+                raise ProfileRejected(self.charger_id, what, exc.reason, not_supported=True) from exc
+            raise
+        if result.status != ChargingProfileStatus.accepted:
+            raise ProfileRejected(self.charger_id, what, f"status {result.status}",
+                                  not_supported=result.status == ChargingProfileStatus.not_supported)
+
+    async def set_tx_limit(
+        self, connector_id: int, limit: float, unit: RateUnit, phases: int, valid_s: float, transaction_id: str,
+        now: datetime,
+    ) -> None:
+        if not transaction_id.isdigit():
+            reason = f"transaction id {transaction_id!r} is not a 1.6 integer"
+            raise ProfileRejected(self.charger_id, "TxProfile", reason)
+        start = now - timedelta(seconds=TX_START_BACKDATE_S)
+        profile = datatypes.ChargingProfile(
+            charging_profile_id=TX_PROFILE_ID_BASE + connector_id,
+            stack_level=TX_STACK_LEVEL,
+            charging_profile_purpose=ChargingProfilePurposeType.tx_profile,
+            charging_profile_kind=ChargingProfileKindType.absolute,
+            transaction_id=int(transaction_id),
+            valid_to=utc_iso(now + timedelta(seconds=valid_s)),
+            charging_schedule=_schedule(limit, unit, phases, start, int(valid_s) + TX_START_BACKDATE_S),
+        )
+        await self._set_profile(connector_id, profile, "TxProfile")
+
+    async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None:
+        profile = datatypes.ChargingProfile(
+            charging_profile_id=STATION_MAX_PROFILE_ID,
+            stack_level=FAILSAFE_STACK_LEVEL,
+            charging_profile_purpose=ChargingProfilePurposeType.charge_point_max_profile,
+            charging_profile_kind=ChargingProfileKindType.absolute,
+            charging_schedule=_schedule(limit, unit, phases, FAILSAFE_START, None),
+        )
+        await self._set_profile(0, profile, "ChargePointMaxProfile")
+
+    async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None:
+        profile = datatypes.ChargingProfile(
+            charging_profile_id=TX_DEFAULT_PROFILE_ID,
+            stack_level=FAILSAFE_STACK_LEVEL,
+            charging_profile_purpose=ChargingProfilePurposeType.tx_default_profile,
+            charging_profile_kind=ChargingProfileKindType.absolute,
+            charging_schedule=_schedule(limit, unit, phases, FAILSAFE_START, None),
+        )
+        await self._set_profile(0, profile, "TxDefaultProfile")
+
+    async def _change(self, key: str, value: str) -> bool:
+        result = await self._call(call.ChangeConfiguration(key=key, value=value))
+        return result.status in (ConfigurationStatus.accepted, ConfigurationStatus.reboot_required)
+
+    async def configure_sampling(self, measurands: tuple[str, ...], interval_s: int) -> SamplingResult:
+        wanted = (*measurands, "Temperature") if "Temperature" not in measurands else measurands
+        # §3.16.4: one unsupported measurand rejects the whole list, so fall back to growing it one at a time.
+        if await self._change("MeterValuesSampledData", ",".join(wanted)):
+            accepted = list(wanted)
+        else:
+            accepted = []
+            for measurand in wanted:
+                if await self._change("MeterValuesSampledData", ",".join([*accepted, measurand])):
+                    accepted.append(measurand)
+        interval_ok = await self._change("MeterValueSampleInterval", str(int(interval_s)))
+        return SamplingResult(tuple(accepted), int(interval_s) if interval_ok else None)
+
+    async def read_capabilities(self) -> Capabilities:
+        keys = [
+            "SupportedFeatureProfiles",
+            "ChargingScheduleAllowedChargingRateUnit",
+            "ChargeProfileMaxStackLevel",
+            "ChargingScheduleMaxPeriods",
+            "MaxChargingProfilesInstalled",
+        ]
+        result = await self._call(call.GetConfiguration(key=keys))
+        values = {
+            str(item.get("key")): str(item.get("value", ""))
+            for item in (result.configuration_key or [])
+            if isinstance(item, dict)
+        }
+        profiles = values.get("SupportedFeatureProfiles")
+        units = frozenset(
+            _UNIT_NAMES[u.strip()] for u in values.get("ChargingScheduleAllowedChargingRateUnit", "").split(",")
+            if u.strip() in _UNIT_NAMES
+        )
+        return Capabilities(
+            smart_charging=profiles is None or "SmartCharging" in profiles,
+            rate_units=units or Capabilities().rate_units,
+            max_stack_level=_int_or_none(values.get("ChargeProfileMaxStackLevel")),
+            max_periods=_int_or_none(values.get("ChargingScheduleMaxPeriods")),
+            max_profiles=_int_or_none(values.get("MaxChargingProfilesInstalled")),
+        )
+
+    async def composite_limit(self, connector_id: int, duration_s: int, unit: RateUnit) -> float | None:
+        result = await self._call(
+            call.GetCompositeSchedule(connector_id=connector_id, duration=duration_s, charging_rate_unit=unit.value)
+        )
+        if result.status != "Accepted" or not isinstance(result.charging_schedule, dict):
+            return None
+        periods = result.charging_schedule.get("charging_schedule_period") or []
+        limits = [float(p["limit"]) for p in periods if isinstance(p, dict) and "limit" in p]
+        return max(limits) if limits else None
+
+    async def trigger_status(self) -> None:
+        await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def close(self, reason: str) -> None:
+        self._closed = True
+        await self._connection.close(code=1000, reason=reason)
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+

@@ -1,0 +1,334 @@
+"""OCPP 2.0.1: thin handlers that turn charger messages into events, and the ``ChargerLink`` calls.
+
+An EVSE is what the site file calls a connector: ``evseId`` n is connector n of the charger. Handlers only
+translate and answer (never call the charger from inside one, ocpp-notes §7.1). TransactionEvent and MeterValues
+skip schema validation and are parsed tolerantly (§2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result, datatypes
+from ocpp.v201.enums import (
+    Action,
+    AuthorizationStatusEnumType,
+    ChargingProfileKindEnumType,
+    ChargingProfilePurposeEnumType,
+    RegistrationStatusEnumType,
+)
+
+from csms_adapter import events as ev
+from csms_adapter.errors import ChargerError, ProfileRejected
+from csms_adapter.link import (
+    FAILSAFE_STACK_LEVEL,
+    FAILSAFE_START,
+    STATION_MAX_PROFILE_ID,
+    TX_DEFAULT_PROFILE_ID,
+    TX_PROFILE_ID_BASE,
+    TX_STACK_LEVEL,
+    TX_START_BACKDATE_S,
+    Capabilities,
+    LinkContext,
+    SamplingResult,
+    call_charger,
+    is_not_supported,
+    utc_iso,
+)
+from csms_adapter.ocpp16 import tenth_down
+from csms_adapter.telemetry import normalise_meter_values, parse_departure, safe_time
+from optimizer.domain import RateUnit
+
+OCPP_VERSION = "2.0.1"
+SUBPROTOCOL = "ocpp2.0.1"
+_PLUG = {
+    "Available": ev.PlugState.AVAILABLE,
+    "Occupied": ev.PlugState.OCCUPIED,
+    "Reserved": ev.PlugState.RESERVED,
+    "Unavailable": ev.PlugState.UNAVAILABLE,
+    "Faulted": ev.PlugState.FAULTED,
+}
+_PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
+_ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}
+_wire_log = logging.getLogger("depotctl.ocpp.wire")
+
+
+def _num(raw: object) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return float(raw)
+
+
+def charging_needs_event(charger_id: str, evse_id: int, needs: Mapping[str, Any], now: datetime) -> ev.EvChargingNeeds:
+    """ISO 15118 needs (snake_cased ``chargingNeeds``) in depotctl units; absent or odd fields stay None."""
+    ac = needs.get("ac_charging_parameters")
+    dc = needs.get("dc_charging_parameters")
+    ac = ac if isinstance(ac, Mapping) else {}
+    dc = dc if isinstance(dc, Mapping) else {}
+    energy_wh = _num(ac.get("energy_amount")) if ac else _num(dc.get("energy_amount"))
+    soc_pct = _num(dc.get("state_of_charge"))
+    full_pct = _num(dc.get("full_soc"))
+    capacity_wh = _num(dc.get("ev_energy_capacity"))
+    max_power_w = _num(dc.get("ev_max_power"))
+    return ev.EvChargingNeeds(
+        charger_id=charger_id,
+        connector_id=evse_id,
+        time=now,
+        energy_kwh=energy_wh / 1000.0 if energy_wh is not None and energy_wh >= 0 else None,
+        departure=parse_departure(needs.get("departure_time"), now),
+        max_power_kw=max_power_w / 1000.0 if max_power_w is not None and max_power_w > 0 else None,
+        min_current_a=_num(ac.get("ev_min_current")),
+        max_current_a=_num(ac.get("ev_max_current")) if ac else _num(dc.get("ev_max_current")),
+        soc=soc_pct / 100.0 if soc_pct is not None and 0 <= soc_pct <= 100 else None,
+        capacity_kwh=capacity_wh / 1000.0 if capacity_wh is not None and capacity_wh > 0 else None,
+        full_soc=full_pct / 100.0 if full_pct is not None and 0 < full_pct <= 100 else None,
+        phases=_PHASES.get(str(needs.get("requested_energy_transfer"))),
+    )
+
+
+def _profile(profile_id: int, stack: int, purpose: str, limit: float, unit: RateUnit, phases: int,
+             start: datetime, duration_s: int | None, transaction_id: str | None = None,
+             valid_to: datetime | None = None) -> Any:
+    schedule = datatypes.ChargingScheduleType(
+        id=profile_id,
+        charging_rate_unit=unit.value,
+        charging_schedule_period=[
+            # The 2.0.1 text still asks for one decimal; round down so a limit never grows.
+            datatypes.ChargingSchedulePeriodType(start_period=0, limit=tenth_down(limit), number_phases=phases)
+        ],
+        start_schedule=utc_iso(start),
+        duration=duration_s,
+    )
+    return datatypes.ChargingProfileType(
+        id=profile_id,
+        stack_level=stack,
+        charging_profile_purpose=purpose,
+        charging_profile_kind=ChargingProfileKindEnumType.absolute,
+        charging_schedule=[schedule],
+        transaction_id=transaction_id,
+        valid_to=utc_iso(valid_to) if valid_to is not None else None,
+    )
+
+
+class Ocpp201Link(ChargePoint):  # type: ignore[misc]
+    """One 2.0.1 charging station connection (exactly one per websocket)."""
+
+    ocpp_version = OCPP_VERSION
+
+    def __init__(self, ctx: LinkContext, connection: Any) -> None:
+        super().__init__(ctx.charger_id, connection, response_timeout=ctx.call_timeout_s + 5, logger=_wire_log)
+        self.ctx = ctx
+        self.charger_id = ctx.charger_id
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
+
+    def _emit(self, event: ev.Event) -> None:
+        self.ctx.sink(event)
+
+    # ------------------------------------------------------------------------------ incoming
+
+    @on(Action.boot_notification)
+    def on_boot(self, charging_station: dict[str, Any], reason: str = "", **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        self._emit(ev.ChargerBooted(self.charger_id, OCPP_VERSION, str(charging_station.get("vendor_name", "")),
+                                    str(charging_station.get("model", "")), charging_station.get("firmware_version"),
+                                    now))
+        return call_result.BootNotification(
+            current_time=utc_iso(now), interval=self.ctx.heartbeat_s, status=RegistrationStatusEnumType.accepted
+        )
+
+    @after(Action.boot_notification)
+    def after_boot(self, **kwargs: Any) -> None:
+        if self.ctx.on_accepted is not None and not self.ctx.monitor_only:
+            self.ctx.supervisor.spawn(self.ctx.on_accepted(self), f"{self.charger_id}:after-boot")
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **kwargs: Any) -> Any:
+        return call_result.Heartbeat(current_time=utc_iso(self.ctx.clock()))
+
+    @on(Action.status_notification)
+    def on_status(self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        plug = _PLUG.get(connector_status, ev.PlugState.UNAVAILABLE)
+        self._emit(ev.StatusChanged(self.charger_id, evse_id, plug, connector_status, safe_time(timestamp, now)))
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
+        self._emit(ev.Authorize(self.charger_id, str(id_token.get("id_token", "")), self.ctx.clock()))
+        return call_result.Authorize(id_token_info=_ACCEPTED)
+
+    @on(Action.transaction_event, skip_schema_validation=True)
+    def on_transaction_event(self, event_type: Any = None, timestamp: Any = None, transaction_info: Any = None,
+                             **kwargs: Any) -> Any:
+        now = self.ctx.clock()
+        when = safe_time(timestamp, now)
+        info = transaction_info if isinstance(transaction_info, Mapping) else {}
+        tx = str(info.get("transaction_id", ""))
+        evse = kwargs.get("evse")
+        evse_id = evse.get("id") if isinstance(evse, Mapping) and isinstance(evse.get("id"), int) else None
+        if evse_id is not None and tx:
+            self._evse_of_tx[tx] = evse_id
+        connector = evse_id if evse_id is not None else self._evse_of_tx.get(tx, 0)
+        data = normalise_meter_values(self.charger_id, connector, kwargs.get("meter_value"), now=now,
+                                      transaction_id=tx or None)
+        register = next((s.value for s in data.samples
+                         if s.quantity is ev.Quantity.ENERGY_KWH and s.phase is None), None)
+        token = kwargs.get("id_token")
+        id_tag = str(token.get("id_token")) if isinstance(token, Mapping) and token.get("id_token") else None
+        if event_type == "Started" and tx:
+            self._emit(ev.TransactionStarted(self.charger_id, connector, tx, id_tag, register, when))
+        for item in (*data.samples, *data.rejected):
+            self._emit(item)
+        if id_tag is not None and event_type != "Started":
+            self._emit(ev.Authorize(self.charger_id, id_tag, when))  # a tag presented mid-transaction
+        if event_type == "Ended" and tx:
+            self._emit(ev.TransactionStopped(self.charger_id, tx, connector or None, register,
+                                             info.get("stopped_reason"), when))
+            self._evse_of_tx.pop(tx, None)
+        return call_result.TransactionEvent(id_token_info=_ACCEPTED if id_tag is not None else None)
+
+    @on(Action.meter_values, skip_schema_validation=True)
+    def on_meter_values(self, evse_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
+        connector = evse_id if isinstance(evse_id, int) and evse_id >= 0 else 0
+        data = normalise_meter_values(self.charger_id, connector, meter_value, now=self.ctx.clock())
+        for item in (*data.samples, *data.rejected):
+            self._emit(item)
+        return call_result.MeterValues()
+
+    @on(Action.notify_ev_charging_needs)
+    def on_charging_needs(self, evse_id: int, charging_needs: dict[str, Any], **kwargs: Any) -> Any:
+        self._emit(charging_needs_event(self.charger_id, evse_id, charging_needs, self.ctx.clock()))
+        # K15: the TxProfile follows from the next tick, which the controller brings forward on this event.
+        return call_result.NotifyEVChargingNeeds(status="Accepted")
+
+    # ------------------------------------------------------------------------------ outgoing
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed
+
+    def mark_closed(self) -> None:
+        self._closed = True
+
+    async def _call(self, payload: Any) -> Any:
+        if self._closed:
+            raise ChargerError(self.charger_id, type(payload).__name__, "not connected")
+        return await call_charger(self, self._lock, self.charger_id, payload, self.ctx.call_timeout_s)
+
+    async def _set_profile(self, evse_id: int, profile: Any, what: str) -> None:
+        try:
+            result = await self._call(call.SetChargingProfile(evse_id=evse_id, charging_profile=profile))
+        except ChargerError as exc:
+            if is_not_supported(exc):
+                raise ProfileRejected(self.charger_id, what, exc.reason, not_supported=True) from exc
+            raise
+        if result.status != "Accepted":
+            info = result.status_info if isinstance(result.status_info, dict) else {}
+            reason = f"status {result.status} {info.get('reason_code', '')}".strip()
+            raise ProfileRejected(self.charger_id, what, reason)
+
+    async def set_tx_limit(
+        self, connector_id: int, limit: float, unit: RateUnit, phases: int, valid_s: float, transaction_id: str,
+        now: datetime,
+    ) -> None:
+        profile = _profile(
+            TX_PROFILE_ID_BASE + connector_id, TX_STACK_LEVEL, ChargingProfilePurposeEnumType.tx_profile, limit, unit,
+            phases, now - timedelta(seconds=TX_START_BACKDATE_S), int(valid_s) + TX_START_BACKDATE_S,
+            transaction_id=transaction_id, valid_to=now + timedelta(seconds=valid_s),
+        )
+        await self._set_profile(connector_id, profile, "TxProfile")
+
+    async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None:
+        profile = _profile(STATION_MAX_PROFILE_ID, FAILSAFE_STACK_LEVEL,
+                           ChargingProfilePurposeEnumType.charging_station_max_profile, limit, unit, phases,
+                           FAILSAFE_START, None)
+        await self._set_profile(0, profile, "ChargingStationMaxProfile")
+
+    async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None:
+        # evseId 0 applies to *each* EVSE (ocpp-notes §7.18); the caller sizes it per connector.
+        profile = _profile(TX_DEFAULT_PROFILE_ID, FAILSAFE_STACK_LEVEL,
+                           ChargingProfilePurposeEnumType.tx_default_profile, limit, unit, phases, FAILSAFE_START,
+                           None)
+        await self._set_profile(0, profile, "TxDefaultProfile")
+
+    async def _set_variables(self, component: str, values: dict[str, str]) -> dict[str, bool]:
+        data = [
+            datatypes.SetVariableDataType(attribute_value=value, component=datatypes.ComponentType(name=component),
+                                          variable=datatypes.VariableType(name=name))
+            for name, value in values.items()
+        ]
+        result = await self._call(call.SetVariables(set_variable_data=data))
+        out: dict[str, bool] = {}
+        for item in result.set_variable_result or []:
+            name = str(item.get("variable", {}).get("name", ""))
+            out[name] = item.get("attribute_status") in ("Accepted", "RebootRequired")
+        return out
+
+    async def configure_sampling(self, measurands: tuple[str, ...], interval_s: int) -> SamplingResult:
+        wanted = tuple(m for m in measurands if m != "Temperature")  # no such measurand in 2.0.1 (§7.17)
+        status = await self._set_variables("SampledDataCtrlr", {"TxUpdatedMeasurands": ",".join(wanted),
+                                                                 "TxUpdatedInterval": str(int(interval_s))})
+        accepted: list[str] = list(wanted)
+        if not status.get("TxUpdatedMeasurands", False):
+            accepted = []
+            for measurand in wanted:
+                trial = await self._set_variables("SampledDataCtrlr",
+                                                  {"TxUpdatedMeasurands": ",".join([*accepted, measurand])})
+                if trial.get("TxUpdatedMeasurands", False):
+                    accepted.append(measurand)
+        return SamplingResult(tuple(accepted), int(interval_s) if status.get("TxUpdatedInterval", False) else None)
+
+    async def read_capabilities(self) -> Capabilities:
+        names = [("Enabled", None), ("RateUnit", None), ("ProfileStackLevel", None), ("PeriodsPerSchedule", None),
+                 ("Entries", "ChargingProfiles")]
+        data = [
+            datatypes.GetVariableDataType(component=datatypes.ComponentType(name="SmartChargingCtrlr"),
+                                          variable=datatypes.VariableType(name=name, instance=instance))
+            for name, instance in names
+        ]
+        result = await self._call(call.GetVariables(get_variable_data=data))
+        values: dict[str, str] = {}
+        for item in result.get_variable_result or []:
+            if item.get("attribute_status") == "Accepted" and item.get("attribute_value") is not None:
+                values[str(item.get("variable", {}).get("name", ""))] = str(item["attribute_value"])
+        units = frozenset(RateUnit(u.strip()) for u in values.get("RateUnit", "").split(",") if u.strip() in ("A", "W"))
+        enabled = values.get("Enabled")
+        return Capabilities(
+            smart_charging=enabled is None or enabled.lower() == "true",
+            rate_units=units or Capabilities().rate_units,
+            max_stack_level=_int_or_none(values.get("ProfileStackLevel")),
+            max_periods=_int_or_none(values.get("PeriodsPerSchedule")),
+            max_profiles=_int_or_none(values.get("Entries")),
+        )
+
+    async def composite_limit(self, connector_id: int, duration_s: int, unit: RateUnit) -> float | None:
+        result = await self._call(
+            call.GetCompositeSchedule(duration=duration_s, evse_id=connector_id, charging_rate_unit=unit.value)
+        )
+        schedule = result.schedule if isinstance(result.schedule, dict) else None
+        if result.status != "Accepted" or schedule is None:
+            return None
+        periods = schedule.get("charging_schedule_period") or []
+        limits = [float(p["limit"]) for p in periods if isinstance(p, dict) and "limit" in p]
+        return max(limits) if limits else None
+
+    async def trigger_status(self) -> None:
+        await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def close(self, reason: str) -> None:
+        self._closed = True
+        await self._connection.close(code=1000, reason=reason)
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from live_site import make_site
+
+from csms_adapter import events as ev
+from csms_adapter.dispatch import Dispatcher, Outcome
+from csms_adapter.errors import ChargerTimeout, ProfileRejected
+from csms_adapter.link import Capabilities, SamplingResult
+from csms_adapter.live_state import LiveState
+from optimizer.domain import ConnectorPlan, Plan, PlanStatus, RateUnit, ValueSource
+
+T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeLink:
+    """A ChargerLink that records limits and can be told to fail."""
+
+    charger_id: str
+    ocpp_version: str = "1.6"
+    sent: list[tuple[int, float, RateUnit, int, str]] = field(default_factory=list)
+    fail: Exception | None = None
+    delay_s: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def set_tx_limit(self, connector_id: int, limit: float, unit: RateUnit, phases: int, valid_s: float,
+                           transaction_id: str, now: datetime) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay_s)
+            if self.fail is not None:
+                raise self.fail
+            self.sent.append((connector_id, limit, unit, phases, transaction_id))
+        finally:
+            self.in_flight -= 1
+
+    async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None: ...
+
+    async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
+
+    async def configure_sampling(self, measurands: tuple[str, ...], interval_s: int) -> SamplingResult:
+        return SamplingResult(measurands, interval_s)
+
+    async def read_capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    async def composite_limit(self, connector_id: int, duration_s: int, unit: RateUnit) -> float | None:
+        return None
+
+    async def trigger_status(self) -> None: ...
+
+    async def close(self, reason: str) -> None: ...
+
+
+def live_with_sessions(sessions: list[tuple[str, int, str]]) -> LiveState:
+    site = make_site()
+    live = LiveState(site, {})
+    for charger_id in {c for c, _, _ in sessions}:
+        live.apply(ev.ChargerConnected(charger_id, "1.6", T0))
+    for charger_id, connector, tx in sessions:
+        live.apply(ev.TransactionStarted(charger_id, connector, tx, None, 0.0, T0))
+    return live
+
+
+def plan_of(*items: tuple[str, int, float, float | None, int]) -> Plan:
+    connectors = tuple(
+        ConnectorPlan(charger_id=c, connector_id=n, limit_kw=kw, limit_a=a, phases=ph, schedule_kw=(kw,),
+                      energy_needed_kwh=10, energy_planned_kwh=10, expected_soc_at_departure=0.8,
+                      expected_max_temp_c=None, departure=T0 + timedelta(hours=8), soc_source=ValueSource.ESTIMATED)
+        for c, n, kw, a, ph in items
+    )
+    return Plan(status=PlanStatus.OPTIMAL, strategy="test", time=T0, step_s=900, schedule_step_s=(900,),
+                connectors=connectors)
+
+
+@pytest.mark.parametrize(
+    ("caps", "limit_kw", "limit_a", "phases", "expected"),
+    [
+        (frozenset({RateUnit.AMPS}), 7.0, 10.1, 3, (10.1, RateUnit.AMPS, 3)),
+        (frozenset({RateUnit.AMPS}), 3.0, 13.04, 1, (13.0, RateUnit.AMPS, 1)),  # rounded down to 0.1
+        (frozenset({RateUnit.WATTS}), 7.0, 10.1, 3, (7000.0, RateUnit.WATTS, 3)),  # W is the total power
+        (frozenset({RateUnit.WATTS}), 3.68, None, 1, (3680.0, RateUnit.WATTS, 1)),
+    ],
+)
+def test_limits_are_converted_to_the_charger_unit(caps: frozenset[RateUnit], limit_kw: float, limit_a: float | None,
+                                                  phases: int, expected: tuple[float, RateUnit, int]) -> None:
+    site = make_site()
+    dispatcher = Dispatcher(site, LiveState(site, {}), {}, {"cp-b": Capabilities(rate_units=caps)})
+    limit, unit, ph = dispatcher.command_for(plan_of(("cp-b", 1, limit_kw, limit_a, phases)).connectors[0])
+    assert (limit, unit, ph) == (pytest.approx(expected[0], abs=1e-6), expected[1], expected[2])
+
+
+async def test_deadband_skips_small_changes_and_refreshes_before_lapse() -> None:
+    site = make_site()
+    live = live_with_sessions([("cp-a", 1, "7")])
+    link = FakeLink("cp-a")
+    dispatcher = Dispatcher(site, live, {"cp-a": link}, {"cp-a": Capabilities(rate_units=frozenset({RateUnit.AMPS}))})
+    first = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.0, 10.0, 3)), T0)
+    assert first.count(Outcome.ACCEPTED) == 1
+    small = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.2, 10.3, 3)), T0 + timedelta(seconds=60))
+    assert small.count(Outcome.UNCHANGED) == 1  # 0.3 A < deadband 0.5 A
+    big = await dispatcher.dispatch(plan_of(("cp-a", 1, 8.0, 11.6, 3)), T0 + timedelta(seconds=120))
+    assert big.count(Outcome.ACCEPTED) == 1
+    # Unchanged but the profile (valid 3 intervals) would lapse before the tick after next: re-sent.
+    late = await dispatcher.dispatch(plan_of(("cp-a", 1, 8.0, 11.6, 3)), T0 + timedelta(seconds=180))
+    assert late.count(Outcome.ACCEPTED) == 1
+    assert [s[1] for s in link.sent] == [10.0, 11.6, 11.6]
+    assert all(s[4] == "7" for s in link.sent)
+
+
+async def test_connectors_of_one_charger_go_one_at_a_time_chargers_in_parallel() -> None:
+    site = make_site()
+    live = live_with_sessions([("cp-a", 1, "1"), ("cp-a", 2, "2"), ("cp-b", 1, "3")])
+    links = {"cp-a": FakeLink("cp-a", delay_s=0.1), "cp-b": FakeLink("cp-b", delay_s=0.1)}
+    dispatcher = Dispatcher(site, live, links, {})
+    report = await dispatcher.dispatch(
+        plan_of(("cp-a", 1, 4.2, 6.0, 3), ("cp-a", 2, 4.2, 6.0, 3), ("cp-b", 1, 7.0, 10.1, 3)), T0)
+    assert report.count(Outcome.ACCEPTED) == 3
+    assert links["cp-a"].max_in_flight == 1
+    assert report.duration_ms < 290  # cp-b ran beside cp-a's two calls, not after them
+
+
+async def test_rejected_profile_marks_connector_uncontrolled_at_measured_draw() -> None:
+    site = make_site()
+    live = live_with_sessions([("cp-a", 1, "7")])
+    live.apply(ev.MeterSample("cp-a", 1, ev.Quantity.POWER_KW, 5.5, "Power.Active.Import", T0))
+    link = FakeLink("cp-a", fail=ProfileRejected("cp-a", "TxProfile", "status Rejected"))
+    report = await Dispatcher(site, live, {"cp-a": link}, {}).dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0)
+    assert report.count(Outcome.REJECTED) == 1
+    snapshot = live.snapshot(T0 + timedelta(seconds=5))
+    assert [(u.charger_id, u.connector_id, u.power_kw) for u in snapshot.uncontrolled
+            if u.charger_id == "cp-a"] == [("cp-a", 1, 5.5)]
+    assert snapshot.sessions == ()
+
+
+async def test_timeout_is_recorded_and_retried_next_tick() -> None:
+    site = make_site()
+    live = live_with_sessions([("cp-a", 1, "7")])
+    link = FakeLink("cp-a", fail=ChargerTimeout("cp-a", "SetChargingProfile", "no answer"))
+    records: list[object] = []
+    dispatcher = Dispatcher(site, live, {"cp-a": link}, {}, record=records.append)
+    first = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0)
+    assert first.count(Outcome.TIMEOUT) == 1 and len(records) == 1
+    link.fail = None
+    second = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0 + timedelta(seconds=60))
+    assert second.count(Outcome.ACCEPTED) == 1  # not skipped by the deadband: nothing was ever accepted
