@@ -35,7 +35,7 @@ def parse_strategies(text: str) -> list[str]:
     return names
 
 
-def load_all(paths: list[Path], err: Console) -> list[Scenario]:
+def load_all(paths: list[Path]) -> list[Scenario]:
     """Every scenario, or exit 2 listing every problem of every bad file."""
     scenarios: list[Scenario] = []
     failed = False
@@ -45,7 +45,7 @@ def load_all(paths: list[Path], err: Console) -> list[Scenario]:
         except ConfigError as exc:
             failed = True
             for problem in exc.problems:
-                err.print(str(problem), markup=False, highlight=False)
+                typer.echo(str(problem), err=True)  # plain: one problem per line, never wrapped
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
     return scenarios
@@ -86,7 +86,7 @@ def bench(
     """Run strategies on simulated depot days; write results.json, report.md and plots to OUT."""
     err = Console(stderr=True)
     names = parse_strategies(strategies)
-    loaded = load_all(scenarios, err)
+    loaded = load_all(scenarios)
     defaults = PlantOptions()
     options = PlantOptions(
         seed=seed,

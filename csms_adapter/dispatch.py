@@ -107,7 +107,7 @@ class Dispatcher:
         last = state.command if state is not None else None
         if last is None or last.transaction_id != tx:
             return False
-        if (now - last.sent_at).total_seconds() >= self.refresh_after_s:
+        if (now - last.sent_at).total_seconds() > self.refresh_after_s:
             return False
         new_kw = limit_kw_of(charger, limit, unit, phases)
         if charger.dc:

@@ -112,8 +112,10 @@ async def test_deadband_skips_small_changes_and_refreshes_before_lapse() -> None
     assert small.count(Outcome.UNCHANGED) == 1  # 0.3 A < deadband 0.5 A
     big = await dispatcher.dispatch(plan_of(("cp-a", 1, 8.0, 11.6, 3)), T0 + timedelta(seconds=120))
     assert big.count(Outcome.ACCEPTED) == 1
-    # Unchanged but the profile (valid 3 intervals) would lapse before the tick after next: re-sent.
-    late = await dispatcher.dispatch(plan_of(("cp-a", 1, 8.0, 11.6, 3)), T0 + timedelta(seconds=180))
+    same = await dispatcher.dispatch(plan_of(("cp-a", 1, 8.0, 11.6, 3)), T0 + timedelta(seconds=180))
+    assert same.count(Outcome.UNCHANGED) == 1
+    # Unchanged, but the profile (valid 3 intervals) would lapse before the tick after next: re-sent.
+    late = await dispatcher.dispatch(plan_of(("cp-a", 1, 8.0, 11.6, 3)), T0 + timedelta(seconds=241))
     assert late.count(Outcome.ACCEPTED) == 1
     assert [s[1] for s in link.sent] == [10.0, 11.6, 11.6]
     assert all(s[4] == "7" for s in link.sent)

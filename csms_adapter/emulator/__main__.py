@@ -1,0 +1,97 @@
+"""Run emulated chargers of a site against a CSMS, e.g. one slice of a 1,000-charger load test:
+
+    python -m csms_adapter.emulator --site big.yaml --url ws://127.0.0.1:9000 --offset 500 --count 500
+
+Prints one status line every ``--report-s`` seconds; stops cleanly on Ctrl-C / SIGTERM or after
+``--duration-s``. Passwords come from each charger's ``auth.password_env`` or ``--password``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from csms_adapter.emulator.fleet import start_fleet
+from optimizer.errors import ConfigError
+from optimizer.site_loader import load_site
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m csms_adapter.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--site", required=True, help="site YAML whose chargers are emulated")
+    parser.add_argument("--url", required=True, help="CSMS websocket base URL, e.g. ws://127.0.0.1:9000")
+    parser.add_argument("--count", type=int, default=None, help="how many chargers (default: all from offset)")
+    parser.add_argument("--offset", type=int, default=0, help="index of the first site charger to emulate")
+    parser.add_argument("--speed", type=float, default=1.0, help="emulated seconds per wall second")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--meter-interval-s", type=float, default=None, help="emulated s (default: site's)")
+    parser.add_argument("--arrival-window-s", type=float, default=600.0, help="vehicles arrive within (emulated s)")
+    parser.add_argument("--versions", default="1.6,2.0.1", help="OCPP versions to cycle through")
+    parser.add_argument("--password", default=None, help="password for every charger without password_env")
+    parser.add_argument("--duration-s", type=float, default=None, help="wall seconds to run (default: forever)")
+    parser.add_argument("--report-s", type=float, default=5.0)
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        site = load_site(args.site)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    chosen = site.chargers[args.offset : args.offset + args.count if args.count else None]
+    passwords = {c.id: args.password for c in chosen} if args.password else None
+    versions = tuple(v.strip() for v in args.versions.split(",") if v.strip())
+    if not versions or any(v not in ("1.6", "2.0.1") for v in versions):
+        print(f"--versions: use 1.6 and/or 2.0.1, got {args.versions!r}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    fleet = await start_fleet(
+        site,
+        args.url,
+        args.count,
+        args.speed,
+        args.seed,
+        offset=args.offset,
+        versions=versions,  # type: ignore[arg-type]
+        passwords=passwords,
+        meter_interval_s=args.meter_interval_s,
+        arrival_window_s=args.arrival_window_s,
+    )
+    try:
+        async with asyncio.timeout(args.duration_s):
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(args.report_s):
+                        await stop.wait()
+                sent = sum(c.sent for c in fleet.chargers)
+                dropped = sum(c.dropped for c in fleet.chargers)
+                print(
+                    f"emulated={fleet.clock.now():%H:%M:%S} booted={fleet.booted_count()}/{len(fleet.chargers)} "
+                    f"online={fleet.online_count()} site_kw={fleet.site_power_kw():.1f} sent={sent} dropped={dropped}",
+                    flush=True,
+                )
+    except TimeoutError:
+        pass
+    finally:
+        await fleet.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

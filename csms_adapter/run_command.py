@@ -1,0 +1,137 @@
+"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH]``: the live controller.
+
+With ``--simulate N`` it also starts N emulated chargers (csms_adapter.emulator) over real websockets on
+127.0.0.1, each with a vehicle arriving, and shows the live view. Emulated chargers get generated passwords
+(the site's own secrets are neither needed nor printed). Ctrl-C stops cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from csms_adapter.controller import Controller, Recorder
+from csms_adapter.live_view import render
+from optimizer.domain import ChargerAuth, Site
+from optimizer.errors import ConfigError, DepotError
+from optimizer.site_loader import load_site
+
+log = logging.getLogger("depotctl.run")
+err = Console(stderr=True)
+SIM_ENV_PREFIX = "DEPOTCTL_SIM_PASSWORD_"
+
+
+def simulated_site(site: Site, n: int) -> tuple[Site, dict[str, str], dict[str, str]]:
+    """The site with its first ``n`` chargers authenticated by generated passwords: (site, env, passwords)."""
+    if n > len(site.chargers):
+        raise typer.BadParameter(f"the site has {len(site.chargers)} chargers; cannot simulate {n}")
+    env: dict[str, str] = {}
+    passwords: dict[str, str] = {}
+    chargers = []
+    for index, charger in enumerate(site.chargers):
+        if index < n:
+            var = f"{SIM_ENV_PREFIX}{index}"
+            passwords[charger.id] = env[var] = secrets.token_urlsafe(18)
+            charger = dataclasses.replace(charger, auth=ChargerAuth(password_env=var))
+        chargers.append(charger)
+    return dataclasses.replace(site, chargers=tuple(chargers)), env, passwords
+
+
+def open_recorder(site: Site, db: Path | None) -> Recorder | None:
+    """The store for ``--db`` (or the site's storage.url); None when storage is not available in this build."""
+    url = f"sqlite:///{db}" if db is not None else site.storage.url
+    try:
+        from csms_adapter.recorder import StoreRecorder
+    except ImportError:
+        log.warning("storage is not available in this build; running without persistence")
+        return None
+    return StoreRecorder.open(url)
+
+
+@contextlib.asynccontextmanager
+async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str, str], clock: Any
+                 ) -> AsyncIterator[Any]:
+    from csms_adapter.emulator.fleet import start_fleet
+
+    fleet = await start_fleet(site, url, n=n, speed=speed, passwords=passwords, clock=clock, arrival_window_s=120.0)
+    try:
+        yield fleet
+    finally:
+        await fleet.stop()
+
+
+async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: Path | None,
+                   console: Console) -> None:
+    env: dict[str, str] = dict(os.environ)
+    passwords: dict[str, str] = {}
+    clock: Any = None
+    if simulate:
+        from csms_adapter.emulator.clock import EmulatorClock
+
+        site, sim_env, passwords = simulated_site(site, simulate)
+        env.update(sim_env)
+        clock = EmulatorClock(speed)
+    recorder = open_recorder(site, db)
+    controller_clock = clock.now if clock is not None else None
+    kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
+    async with Controller(site, env=env, recorder=recorder, speed=speed, **kwargs) as controller:
+        console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")
+        async with contextlib.AsyncExitStack() as stack:
+            fleet = None
+            if simulate:
+                fleet = await stack.enter_async_context(
+                    _fleet(site, controller.url, simulate, speed, passwords, clock))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + duration_s if duration_s is not None else None
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                while deadline is None or loop.time() < deadline:
+                    now = controller.clock()
+                    if fleet is not None:
+                        views = fleet.connectors()
+                        power = {(v.charger_id, v.connector_id): v.power_kw for v in views}
+                        soc = {(v.charger_id, v.connector_id): v.soc for v in views if v.soc is not None}
+                        live.update(render(controller, now, power, soc))
+                    else:
+                        live.update(render(controller, now))
+                    await asyncio.sleep(0.5)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        site_file: Annotated[Path, typer.Argument(help="site YAML file")],
+        simulate: Annotated[int, typer.Option("--simulate", min=0, help="start N emulated chargers")] = 0,
+        speed: Annotated[float, typer.Option("--speed", min=0.01, help="emulated time speed-up")] = 1.0,
+        duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after S wall seconds")] = None,
+        db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: storage.url)")] = None,
+    ) -> None:
+        """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.getLogger("depotctl.ocpp.wire").setLevel(logging.WARNING)  # frames may carry secrets
+        try:
+            site = load_site(site_file)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(f"error {problem}", highlight=False, markup=False)
+            raise typer.Exit(2) from None
+        if speed != 1.0 and not simulate:
+            raise typer.BadParameter("--speed only makes sense with --simulate", param_hint="--speed")
+        try:
+            asyncio.run(run_live(site, simulate=simulate, speed=speed, duration_s=duration_s, db=db,
+                                 console=Console()))
+        except KeyboardInterrupt:
+            err.print("stopped")
+        except (DepotError, OSError) as exc:
+            err.print(f"error: {exc}", highlight=False, markup=False)
+            raise typer.Exit(1) from None

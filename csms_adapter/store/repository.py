@@ -1,0 +1,301 @@
+"""``Store``: short synchronous transactions over the tables. Each method opens and commits its own
+session and returns detached rows (safe to read after the call). From async code call them through
+``Store.run`` (a one-thread executor), so the event loop never waits on the database."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from csms_adapter.store.engine import StoreError, make_engine, safe_url
+from csms_adapter.store.models import ChargerRow, CommandRow, ConnectorRow, MeterSampleRow, PlanRow, SessionRow
+from optimizer.domain import Plan
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRecord:
+    """One normalised sampled value, as the live state hands it to the store (SI units; ``value`` in
+    ``unit``; ``source`` e.g. measured | iso15118 | estimated)."""
+
+    charger_id: str
+    connector_id: int
+    measurand: str
+    value: float
+    unit: str | None
+    measured_at: datetime
+    source: str = "measured"
+    phase: str | None = None
+    location: str | None = None
+    transaction_id: str | None = None
+
+
+class Store:
+    """The controller's database. Open with ``Store.open(url)``; ``close()`` when done."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = safe_url(url)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    @classmethod
+    def open(cls, url: str, *, create_tables: bool = True) -> Store:
+        """Raises ``StoreError`` when the database cannot be opened."""
+        return cls(make_engine(url, create_tables=create_tables), url)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a Store method off the event loop: ``await store.run(store.last_plan)``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _write(self, what: str, fn: Callable[[Session], T]) -> T:
+        try:
+            with self._session() as session:
+                result = fn(session)
+                session.commit()
+                return result
+        except SQLAlchemyError as exc:
+            raise StoreError(self.url, f"{what} failed: {getattr(exc, 'orig', None) or exc}") from exc
+
+    def _read(self, what: str, fn: Callable[[Session], T]) -> T:
+        try:
+            with self._session() as session:
+                return fn(session)
+        except SQLAlchemyError as exc:
+            raise StoreError(self.url, f"{what} failed: {getattr(exc, 'orig', None) or exc}") from exc
+
+    def journal_mode(self) -> str:
+        with self.engine.connect() as conn:
+            return str(conn.execute(text("PRAGMA journal_mode")).scalar())
+
+    # ---------------------------------------------------------------------------- chargers
+
+    def upsert_charger(self, charger_id: str, **fields: Any) -> ChargerRow:
+        """Create or update a charger; ``fields`` are ChargerRow columns (ocpp_version, vendor, model,
+        firmware, last_boot_at, last_seen_at, connected). None values leave a column unchanged."""
+
+        def work(session: Session) -> ChargerRow:
+            row = session.get(ChargerRow, charger_id) or ChargerRow(id=charger_id)
+            for name, value in fields.items():
+                if value is not None:
+                    setattr(row, name, value)
+            session.add(row)
+            return row
+
+        return self._write("upsert charger", work)
+
+    def set_connected(self, charger_id: str, connected: bool, at: datetime) -> ChargerRow:
+        return self.upsert_charger(charger_id, connected=connected, last_seen_at=at)
+
+    def chargers(self) -> list[ChargerRow]:
+        return self._read("read chargers", lambda s: list(s.exec(select(ChargerRow).order_by(ChargerRow.id))))
+
+    def upsert_connector(self, charger_id: str, connector_id: int, status: str | None, at: datetime) -> ConnectorRow:
+        def work(session: Session) -> ConnectorRow:
+            if session.get(ChargerRow, charger_id) is None:
+                session.add(ChargerRow(id=charger_id))
+                session.flush()
+            row = session.get(ConnectorRow, (charger_id, connector_id)) or ConnectorRow(
+                charger_id=charger_id, connector_id=connector_id
+            )
+            row.status, row.updated_at = status, at
+            session.add(row)
+            return row
+
+        return self._write("upsert connector", work)
+
+    def connectors(self, charger_id: str) -> list[ConnectorRow]:
+        query = select(ConnectorRow).where(ConnectorRow.charger_id == charger_id).order_by(ConnectorRow.connector_id)
+        return self._read("read connectors", lambda s: list(s.exec(query)))
+
+    # ---------------------------------------------------------------------------- sessions
+
+    def open_session(
+        self,
+        charger_id: str,
+        connector_id: int,
+        transaction_id: str,
+        *,
+        started_at: datetime,
+        id_tag: str | None = None,
+        meter_start_wh: float | None = None,
+    ) -> SessionRow:
+        """Record a transaction start. Idempotent per (charger, transaction id): a replayed start
+        (charger reconnecting with its queue) returns the existing row instead of a duplicate."""
+
+        def work(session: Session) -> SessionRow:
+            existing = session.exec(
+                select(SessionRow).where(
+                    SessionRow.charger_id == charger_id, SessionRow.transaction_id == transaction_id
+                )
+            ).first()
+            if existing is not None:
+                return existing
+            row = SessionRow(
+                charger_id=charger_id,
+                connector_id=connector_id,
+                transaction_id=transaction_id,
+                id_tag=id_tag,
+                started_at=started_at,
+                meter_start_wh=meter_start_wh,
+                is_open=True,
+            )
+            session.add(row)
+            return row
+
+        return self._write("open session", work)
+
+    def close_session(
+        self,
+        charger_id: str,
+        transaction_id: str,
+        *,
+        stopped_at: datetime,
+        meter_stop_wh: float | None = None,
+        reason: str | None = None,
+    ) -> SessionRow | None:
+        """Close a transaction; returns None if it is unknown. Energy = stop − start when both known."""
+
+        def work(session: Session) -> SessionRow | None:
+            row = session.exec(
+                select(SessionRow).where(
+                    SessionRow.charger_id == charger_id, SessionRow.transaction_id == transaction_id
+                )
+            ).first()
+            if row is None:
+                return None
+            row.stopped_at, row.meter_stop_wh, row.stop_reason, row.is_open = stopped_at, meter_stop_wh, reason, False
+            if meter_stop_wh is not None and row.meter_start_wh is not None:
+                row.energy_wh = max(0.0, meter_stop_wh - row.meter_start_wh)
+            session.add(row)
+            return row
+
+        return self._write("close session", work)
+
+    def open_sessions(self, charger_id: str | None = None) -> list[SessionRow]:
+        """Open transactions (to resume after a restart), oldest first."""
+        query = select(SessionRow).where(col(SessionRow.is_open).is_(True))
+        if charger_id is not None:
+            query = query.where(SessionRow.charger_id == charger_id)
+        query = query.order_by(col(SessionRow.started_at))
+        return self._read("read open sessions", lambda s: list(s.exec(query)))
+
+    def session(self, charger_id: str, transaction_id: str) -> SessionRow | None:
+        query = select(SessionRow).where(
+            SessionRow.charger_id == charger_id, SessionRow.transaction_id == transaction_id
+        )
+        return self._read("read session", lambda s: s.exec(query).first())
+
+    # ----------------------------------------------------------------------------- samples
+
+    def add_samples(self, records: Sequence[SampleRecord]) -> int:
+        """Insert ``records`` in one transaction (one executemany); returns how many."""
+        if not records:
+            return 0
+        rows = [asdict(r) for r in records]
+
+        def work(session: Session) -> int:
+            session.execute(insert(MeterSampleRow), rows)
+            return len(rows)
+
+        return self._write("write samples", work)
+
+    def meter_history(
+        self,
+        charger_id: str,
+        connector_id: int,
+        start: datetime,
+        end: datetime,
+        measurands: Iterable[str] | None = None,
+    ) -> list[MeterSampleRow]:
+        """Samples of one connector with ``start <= measured_at < end``, in time order."""
+        query = select(MeterSampleRow).where(
+            MeterSampleRow.charger_id == charger_id,
+            MeterSampleRow.connector_id == connector_id,
+            col(MeterSampleRow.measured_at) >= start,
+            col(MeterSampleRow.measured_at) < end,
+        )
+        if measurands is not None:
+            query = query.where(col(MeterSampleRow.measurand).in_(list(measurands)))
+        query = query.order_by(col(MeterSampleRow.measured_at), col(MeterSampleRow.id))
+        return self._read("read meter history", lambda s: list(s.exec(query)))
+
+    # ------------------------------------------------------------------------------- plans
+
+    def record_plan(self, plan: Plan) -> PlanRow:
+        """Store one tick's plan: status, objective, timings, totals, reason, binding constraints and
+        the commanded limit of each connector."""
+        row = PlanRow(
+            time=plan.time,
+            strategy=plan.strategy,
+            status=plan.status.value,
+            objective=plan.objective,
+            solve_ms=plan.solve_ms,
+            build_ms=plan.build_ms,
+            connectors=len(plan.connectors),
+            total_limit_kw=plan.total_limit_kw,
+            energy_needed_kwh=sum(c.energy_needed_kwh for c in plan.connectors),
+            energy_planned_kwh=sum(c.energy_planned_kwh for c in plan.connectors),
+            reason=plan.reason,
+            binding=list(plan.binding),
+            limits={f"{c.charger_id}/{c.connector_id}": c.limit_kw for c in plan.connectors},
+        )
+        return self._write("record plan", lambda s: (s.add(row), row)[1])
+
+    def last_plan(self) -> PlanRow | None:
+        query = select(PlanRow).order_by(col(PlanRow.time).desc(), col(PlanRow.id).desc()).limit(1)
+        return self._read("read last plan", lambda s: s.exec(query).first())
+
+    # ---------------------------------------------------------------------------- commands
+
+    def record_command(
+        self,
+        charger_id: str,
+        connector_id: int | None,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        sent_at: datetime,
+        answer: str | None = None,
+        error: str | None = None,
+        latency_ms: float | None = None,
+    ) -> CommandRow:
+        """Store a call sent to a charger (``payload`` must be JSON-serialisable: use the wire dict)
+        with its answer status or error and the round-trip latency."""
+        row = CommandRow(
+            charger_id=charger_id,
+            connector_id=connector_id,
+            action=action,
+            payload=payload,
+            answer=answer,
+            error=error,
+            sent_at=sent_at,
+            latency_ms=latency_ms,
+        )
+        return self._write("record command", lambda s: (s.add(row), row)[1])
+
+    def commands(self, charger_id: str, connector_id: int | None = None, limit: int = 100) -> list[CommandRow]:
+        """Commands sent to a charger (or one connector), newest first."""
+        query = select(CommandRow).where(CommandRow.charger_id == charger_id)
+        if connector_id is not None:
+            query = query.where(CommandRow.connector_id == connector_id)
+        query = query.order_by(col(CommandRow.sent_at).desc(), col(CommandRow.id).desc()).limit(limit)
+        return self._read("read commands", lambda s: list(s.exec(query)))

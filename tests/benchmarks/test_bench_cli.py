@@ -1,0 +1,74 @@
+"""``bench`` end to end on the tiny scenario: files written, contract fields, exit 2 on a bad file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from benchmarks.cli import register
+from benchmarks.harness import run_strategy
+from benchmarks.scenario import load_scenario
+
+CONTRACT_FIELDS = {
+    "scenario", "strategy", "energy_delivered_pct", "sessions_met_pct", "peak_kw", "violation_kwh",
+    "temp_violation_c_min", "cost", "jain", "tick_ms_p50", "tick_ms_p95",
+}
+
+
+def app() -> typer.Typer:
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """depotctl stand-in."""
+
+    register(root)
+    return root
+
+
+def test_bench_writes_results_report_and_plots(tiny_scenario_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app(), ["bench", str(tiny_scenario_path), "--strategies", "lp,edf,uncontrolled,offline_optimal", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["strategy"] for r in rows] == ["lp", "edf", "uncontrolled", "offline_optimal"]
+    for row in rows:
+        assert CONTRACT_FIELDS <= set(row) and "error" not in row
+        assert 0 <= row["energy_delivered_pct"] <= 100 and 0 <= row["sessions_met_pct"] <= 100
+    by = {r["strategy"]: r for r in rows}
+    # a 30 kW grid, 2 kW base load and 72 kW of chargers: only 'uncontrolled' overloads it
+    assert by["lp"]["violation_kwh"] == 0 and by["edf"]["violation_kwh"] == 0
+    assert by["uncontrolled"]["violation_kwh"] > 0 and by["uncontrolled"]["peak_kw"] > 30
+    assert by["lp"]["temp_violation_c_min"] == 0
+    report = (out / "report.md").read_text()
+    assert "| lp |" in report and "## Targets" in report
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["energy_delivered.png", "power_tiny-day.png", "vehicles_tiny-day.png"]
+    assert all((out / p).stat().st_size > 1000 for p in pngs)
+
+
+def test_bad_scenario_exits_2_before_simulating(tiny_scenario_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsite: site.yaml\nstart: 2026-06-15T08:00:00Z\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app(), ["bench", str(tiny_scenario_path), str(bad), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "bad.yaml" in result.output and "end: required key is missing" in result.output
+    assert not (out / "results.json").exists()
+
+
+def test_unknown_strategy_is_a_usage_error(tiny_scenario_path: Path) -> None:
+    result = CliRunner().invoke(app(), ["bench", str(tiny_scenario_path), "--strategies", "lp,magic"])
+    assert result.exit_code == 2 and "magic" in result.output
+
+
+def test_a_failing_strategy_is_reported_and_the_run_goes_on(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    broken = run_strategy(scenario, "no-such-strategy")
+    assert broken.metrics is None and broken.error is not None and "KeyError" in broken.error
+    assert run_strategy(scenario, "edf").metrics is not None

@@ -1,0 +1,143 @@
+"""The simulated plant: charger behaviour, energy conservation, taper and temperature."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.plant import PlantOptions, SimulatedDepot, charger_allows_kw
+from benchmarks.scenario import Scenario, load_scenario
+from optimizer.domain import ConnectorPlan, Plan, PlanStatus, ValueSource
+
+QUIET = PlantOptions(soc_noise=0.0, temp_noise_c=0.0, meter_noise=0.0)
+
+
+def command(charger: str, limit_kw: float, limit_a: float | None, phases: int = 3) -> ConnectorPlan:
+    return ConnectorPlan(
+        charger, 1, limit_kw, limit_a, phases, (limit_kw,), 0.0, 0.0, None, None, datetime(2026, 1, 1, tzinfo=UTC),
+        ValueSource.MEASURED,
+    )
+
+
+def plan_of(depot: SimulatedDepot, kw: dict[str, float]) -> Plan:
+    snapshot = depot.observe()
+    connectors = []
+    for s in snapshot.sessions:
+        charger = depot.scenario.site.charger(s.charger_id)
+        limit = kw.get(s.charger_id, 0.0)
+        amps = None if charger.dc else charger.current_a_at(limit, charger.phases)
+        connectors.append(command(s.charger_id, limit, amps))
+    return Plan(PlanStatus.OPTIMAL, "test", snapshot.time, 300.0, (300.0,), tuple(connectors))
+
+
+def run_fixed(scenario: Scenario, kw: dict[str, float], options: PlantOptions = QUIET) -> SimulatedDepot:
+    depot = SimulatedDepot(scenario, options)
+    while not depot.done:
+        depot.apply(plan_of(depot, kw))
+        depot.advance()
+    return depot
+
+
+def test_charger_applies_limit_minimum_and_maximum(tiny_scenario_path: Path) -> None:
+    site = load_scenario(tiny_scenario_path).site
+    ac, dc = site.charger("ac-1"), site.charger("dc-1")
+    assert charger_allows_kw(ac, command("ac-1", 6.9, 10.0)) == pytest.approx(10 * 230 * 3 / 1000)
+    assert charger_allows_kw(ac, command("ac-1", 3.4, 5.0)) == 0.0  # below 6 A the charger pauses
+    assert charger_allows_kw(ac, command("ac-1", 30.0, 40.0)) == pytest.approx(16 * 230 * 3 / 1000)
+    assert charger_allows_kw(ac, command("ac-1", 2.3, 10.0, phases=1)) == pytest.approx(2.3)
+    assert charger_allows_kw(dc, command("dc-1", 80.0, None)) == 50.0
+    assert charger_allows_kw(ac, None) == 0.0
+
+
+def test_energy_is_conserved_and_requests_are_never_exceeded(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    depot = run_fixed(scenario, {"ac-1": 11.0, "ac-2": 11.0, "dc-1": 50.0})
+    trace = depot.trace
+    # grid-side energy = Σ step power × step length, per session
+    assert trace.drawn_kwh == pytest.approx(trace.power_kw.sum(axis=1) * trace.step_h)
+    # battery side = grid side × efficiency (1.0 here), and nobody gets more than requested
+    assert trace.delivered_kwh == pytest.approx(trace.drawn_kwh)
+    assert (trace.delivered_kwh <= trace.requested_kwh + 1e-9).all()
+    # SoC rises by exactly the stored energy
+    for i, s in enumerate(scenario.sessions):
+        last = np.nanmax(trace.soc_end[i])
+        assert last == pytest.approx(s.soc_arrival + trace.delivered_kwh[i] / s.battery_kwh)
+    # no power outside the plugged-in window, and none before the first tick after arrival
+    assert (trace.power_kw[trace.plugged_h == 0] == 0).all()
+    assert trace.plugged_h[1, :2].sum() == 0 and trace.plugged_h[1, 2] > 0  # ac-2 arrives 08:10
+
+
+def test_departure_mid_step_charges_only_until_departure(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    first = scenario.sessions[0]
+    short = dataclasses.replace(first, departure=first.arrival + timedelta(minutes=7), energy_kwh=50.0, target_soc=1.0)
+    depot = run_fixed(dataclasses.replace(scenario, sessions=(short,)), {"ac-1": 11.0})
+    assert depot.trace.plugged_h[0, :2] == pytest.approx([5 / 60, 2 / 60])
+    assert depot.trace.delivered_kwh[0] == pytest.approx(11.0 * 7 / 60, rel=1e-6)  # the vehicle's 11 kW
+
+
+def test_taper_above_the_knee(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    first = scenario.sessions[0]
+    # from SoC 0.9 (above the 0.8 knee) with a big request: acceptance 11·(1−soc)/0.2 < 11 kW and falling
+    tapered = dataclasses.replace(first, soc_arrival=0.9, energy_kwh=6.0, target_soc=1.0, max_kw=11.0)
+    depot = run_fixed(dataclasses.replace(scenario, sessions=(tapered,)), {"ac-1": 11.04})
+    power = depot.trace.power_kw[0][depot.trace.plugged_h[0] > 0]
+    assert power[0] < 11.0 * 0.1 / 0.2 + 1e-9
+    assert (np.diff(power[power > 0]) < 0).all()
+
+
+def test_temperature_rises_while_charging_and_relaxes_to_ambient(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    bus = scenario.sessions[2]  # 38 °C, heating 0.3 °C/kWh, cooling 0.5/h, ambient 20..25
+    charging = run_fixed(dataclasses.replace(scenario, sessions=(bus,)), {"dc-1": 50.0})
+    resting = run_fixed(dataclasses.replace(scenario, sessions=(bus,)), {})
+    hot = charging.trace.temp_end_c[0][charging.trace.plugged_h[0] > 0]
+    cold = resting.trace.temp_end_c[0][resting.trace.plugged_h[0] > 0]
+    # 50 kW heats ≈ 15 °C/h, faster than it cools; once the 20 kWh are in, it cools again
+    peak = int(np.argmax(hot))
+    assert (np.diff(hot[: peak + 1]) > 0).all() and hot[peak] > 39.5
+    assert (np.diff(hot[peak:]) < 0).all()
+    # idle from 08:30 (ambient 20 °C in the first hour): 38 → 20 + 18·e^(−0.5/12) after 5 minutes
+    assert cold[0] == pytest.approx(20 + 18 * np.exp(-0.5 / 12), abs=1e-6)
+    assert (np.diff(cold) < 0).all()
+
+
+def test_thermal_mismatch_heats_the_real_battery_faster(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    bus = dataclasses.replace(scenario, sessions=(scenario.sessions[2],))
+    exact = run_fixed(bus, {"dc-1": 50.0})
+    off = run_fixed(bus, {"dc-1": 50.0}, dataclasses.replace(QUIET, thermal_mismatch=0.3))
+    assert np.nanmax(off.trace.temp_end_c) > np.nanmax(exact.trace.temp_end_c) + 1.0
+
+
+def test_strategies_see_what_a_live_controller_sees(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    depot = SimulatedDepot(scenario, PlantOptions(seed=3))
+    for _ in range(7):  # to 08:35: all three plugged in
+        depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 11.0, "dc-1": 50.0}))
+        depot.advance()
+    seen = {s.charger_id: s for s in depot.observe().sessions}
+    assert seen["ac-1"].soc is None and seen["ac-1"].energy_delivered_kwh > 0  # AC: no SoC
+    assert seen["ac-2"].soc is not None  # reports_soc: true
+    assert seen["dc-1"].soc is not None and seen["dc-1"].battery_temp_c is not None
+    assert seen["ac-1"].battery_temp_c is None  # no thermal model, no telemetry
+    truth = depot.true_state(2)
+    assert seen["dc-1"].soc != truth.soc and abs(seen["dc-1"].soc - truth.soc) < 0.02  # noisy, close
+    everyone = SimulatedDepot(scenario, dataclasses.replace(QUIET, hide_soc=False))
+    assert all(s.soc is not None for s in everyone.observe().sessions)
+
+
+def test_noise_is_seeded(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    readings = [SimulatedDepot(scenario, PlantOptions(seed=s)).observe().sessions[0].energy_delivered_kwh for s in (1, 1)]
+    socs = []
+    for seed in (5, 5, 6):
+        depot = SimulatedDepot(scenario, dataclasses.replace(PlantOptions(seed=seed), hide_soc=False))
+        socs.append(depot.observe().sessions[0].soc)
+    assert readings[0] == readings[1]
+    assert socs[0] == socs[1] != socs[2]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from live_site import make_site
+
+from csms_adapter import events as ev
+from csms_adapter.live_state import Command, LiveState
+from optimizer.domain import ValueSource
+
+T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+Q = ev.Quantity
+
+
+def sample(q: ev.Quantity, value: float, at: datetime, connector: int = 1, phase: str | None = None,
+           location: str = "Outlet") -> ev.MeterSample:
+    return ev.MeterSample("cp-a", connector, q, value, "x", at, ev.Source.METER, phase, location)
+
+
+def started_live() -> LiveState:
+    live = LiveState(make_site(), {"cp-a": 12.0, "cp-b": 12.0})
+    live.apply(ev.ChargerConnected("cp-a", "1.6", T0))
+    live.apply(ev.TransactionStarted("cp-a", 1, "7", "TAG1", 100.0, T0))
+    return live
+
+
+def test_disconnected_chargers_are_budgeted_at_their_failsafe_share() -> None:
+    snapshot = started_live().snapshot(T0)
+    assert [(u.charger_id, u.connector_id, u.power_kw) for u in snapshot.uncontrolled] == [("cp-b", 0, 12.0)]
+    assert [(s.charger_id, s.connector_id) for s in snapshot.sessions] == [("cp-a", 1)]
+
+
+def test_soc_is_estimated_from_delivered_energy_when_the_charger_sends_none() -> None:
+    live = started_live()
+    live.apply(sample(Q.ENERGY_KWH, 112.5, T0 + timedelta(minutes=30)))
+    (session,) = live.snapshot(T0 + timedelta(minutes=30)).sessions
+    assert session.soc is None and session.soc_source is ValueSource.ESTIMATED
+    assert session.energy_delivered_kwh == pytest.approx(12.5)
+    assert session.id_tag == "TAG1"  # the optimizer finds van-1 in the roster by it
+
+
+def test_measured_soc_wins_and_a_stale_one_is_advanced_by_energy() -> None:
+    live = started_live()
+    live.apply(sample(Q.SOC, 0.40, T0 + timedelta(minutes=1)))
+    (fresh,) = live.snapshot(T0 + timedelta(minutes=1)).sessions
+    assert fresh.soc == pytest.approx(0.40) and fresh.soc_source is ValueSource.MEASURED
+    live.apply(sample(Q.ENERGY_KWH, 107.5, T0 + timedelta(minutes=20)))  # 7.5 kWh into van-1's 75 kWh
+    (stale,) = live.snapshot(T0 + timedelta(minutes=20)).sessions
+    assert stale.soc == pytest.approx(0.50) and stale.soc_source is ValueSource.ESTIMATED
+
+
+def test_iso15118_needs_win_over_the_soc_measurand() -> None:
+    live = started_live()
+    live.apply(sample(Q.SOC, 0.40, T0))
+    departure = T0 + timedelta(hours=6)
+    live.apply(ev.EvChargingNeeds("cp-a", 1, T0 + timedelta(seconds=1), energy_kwh=30.0, departure=departure,
+                                  soc=0.42, capacity_kwh=80.0, max_current_a=16.0, phases=3))
+    live.apply(sample(Q.ENERGY_KWH, 110.0, T0 + timedelta(minutes=10)))
+    (s,) = live.snapshot(T0 + timedelta(minutes=10)).sessions
+    assert s.soc_source is ValueSource.ISO15118
+    assert s.energy_needed_kwh == pytest.approx(20.0)  # 30 asked, 10 delivered since
+    assert s.battery_kwh == 80.0 and s.departure == departure
+    assert s.max_power_kw == pytest.approx(16 * 230 * 3 / 1000)
+
+
+def test_replayed_start_and_old_samples_do_not_duplicate_or_overwrite() -> None:
+    live = started_live()
+    live.apply(sample(Q.POWER_KW, 7.0, T0 + timedelta(minutes=5)))
+    live.apply(ev.TransactionStarted("cp-a", 1, "7", "TAG1", 100.0, T0))  # queued copy after a reconnect
+    live.apply(sample(Q.POWER_KW, 1.0, T0 + timedelta(minutes=1)))  # an older queued sample
+    assert len(live.open_sessions()) == 1
+    assert live.chargers["cp-a"].connectors[1].readings[Q.POWER_KW.value].value == 7.0
+
+
+def test_phase_currents_do_not_double_count_and_give_phases_in_use() -> None:
+    live = started_live()
+    at = T0 + timedelta(minutes=1)
+    live.apply(sample(Q.CURRENT_A, 16.0, at, phase="L1"))
+    live.apply(sample(Q.CURRENT_A, 0.0, at, phase="L2"))
+    live.apply(sample(Q.CURRENT_A, 0.0, at, phase="L3"))
+    (s,) = live.snapshot(at).sessions
+    assert s.phases == 1  # a one-phase vehicle on a three-phase charger
+    charger = live.site.charger("cp-a")
+    assert live.measured_power_kw(charger, live.chargers["cp-a"].connectors[1], at) == pytest.approx(16 * 0.23)
+
+
+def test_a_charger_ignoring_its_limit_becomes_uncontrolled_after_the_grace_period() -> None:
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7"))
+    grace = live.ignore_grace
+    for step in range(0, 8):
+        at = T0 + grace + timedelta(seconds=10 * step)
+        live.apply(sample(Q.CURRENT_A, 16.0, at))
+        live.apply(sample(Q.POWER_KW, 11.0, at))
+        snapshot = live.snapshot(at)
+        if at - (T0 + grace) < grace:
+            assert len(snapshot.sessions) == 1, step  # still within the grace period
+    assert snapshot.sessions == ()
+    assert [(u.connector_id, u.power_kw) for u in snapshot.uncontrolled if u.charger_id == "cp-a"] == [(1, 11.0)]
+
+
+def test_stale_draw_of_an_uncontrolled_connector_is_budgeted_conservatively() -> None:
+    live = started_live()
+    live.apply(sample(Q.POWER_KW, 3.0, T0))
+    live.record_rejection("cp-a", 1, "status Rejected")
+    snapshot = live.snapshot(T0 + timedelta(minutes=10))  # the 3 kW reading is long stale
+    (load,) = [u for u in snapshot.uncontrolled if u.charger_id == "cp-a"]
+    assert load.power_kw > 3.0  # the charger's maximum share, not its last (possibly lower) reading
+
+
+def test_unplug_ends_the_session_and_reconnect_clears_rejection() -> None:
+    live = started_live()
+    live.record_rejection("cp-a", 1, "status Rejected")
+    live.apply(ev.ChargerDisconnected("cp-a", T0))
+    live.apply(ev.ChargerConnected("cp-a", "1.6", T0))
+    assert live.controllable("cp-a", 1)
+    live.apply(ev.StatusChanged("cp-a", 1, ev.PlugState.AVAILABLE, "Available", T0))
+    assert live.snapshot(T0).sessions == ()
