@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from benchmarks.harness import ALL_STRATEGIES, RunResult, run_strategy
 from benchmarks.plant import PlantOptions
@@ -51,9 +51,7 @@ def load_all(paths: list[Path]) -> list[Scenario]:
     return scenarios
 
 
-def run_all(
-    scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console
-) -> list[RunResult]:
+def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console) -> list[RunResult]:
     results: list[RunResult] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -66,7 +64,11 @@ def run_all(
         for scenario in scenarios:
             for name in strategies:
                 task = progress.add_task(f"{scenario.name} · {name}", total=scenario.steps)
-                result = run_strategy(scenario, name, options, on_tick=lambda task=task: progress.advance(task))
+
+                def tick(task: TaskID = task) -> None:
+                    progress.advance(task)
+
+                result = run_strategy(scenario, name, options, on_tick=tick)
                 progress.update(task, completed=scenario.steps)
                 if result.error is not None:
                     console.print(f"[red]{scenario.name} · {name}: {result.error}[/red]")

@@ -41,9 +41,7 @@ OFFLINE_TIME_LIMIT_S = 600.0
 TruthSource = Callable[[int], BatteryState]
 
 
-def backdate_temperature(
-    s: ResolvedSession, arrival_step: int, horizon: Horizon, ambient_c: FloatArray
-) -> ResolvedSession:
+def backdate_temperature(s: ResolvedSession, arrival_step: int, horizon: Horizon, ambient_c: FloatArray) -> ResolvedSession:
     """The temperature at the horizon start whose free cooling trajectory passes through the arrival
     temperature at ``arrival_step``. The LP models a battery from the horizon start, so a battery that
     is not there yet gets this fictitious start: with no power before arrival (pmax is 0 there) the
@@ -66,9 +64,7 @@ class OfflineOptimal:
 
     name = "offline_optimal"
 
-    def __init__(
-        self, scenario: Scenario, options: PlantOptions | None = None, truth: TruthSource | None = None
-    ) -> None:
+    def __init__(self, scenario: Scenario, options: PlantOptions | None = None, truth: TruthSource | None = None) -> None:
         self.scenario = scenario
         self.options = options or PlantOptions()
         self._truth = truth
@@ -120,7 +116,7 @@ class OfflineOptimal:
         steps = sc.steps - k
         step_h = sc.step_s / 3600.0
         now = sc.time_at(k)
-        horizon = Horizon(start=now, length_h=np.full(steps, step_h), start_h=np.arange(steps) * step_h)
+        horizon = Horizon(start=now, length_h=np.full(steps, step_h), start_h=np.arange(steps, dtype=np.float64) * step_h)
         snapshot = Snapshot(time=now, ambient_c=sc.ambient_at(now), ambient_forecast_c=sc.ambient_forecast(now))
         series = site_series(site, snapshot, horizon)
         rows = [r for r, s in enumerate(sc.sessions) if s.departure > now]
@@ -129,16 +125,12 @@ class OfflineOptimal:
             return out
         available_h = np.array([max(0.0, self._available_h(sc.sessions[r]) - k * step_h) for r in rows])
         sessions = [
-            backdate_temperature(
-                self._resolved(site, sc.sessions[r], r, now), round(a / step_h), horizon, series.ambient_c
-            )
+            backdate_temperature(self._resolved(site, sc.sessions[r], r, now), round(a / step_h), horizon, series.ambient_c)
             for r, a in zip(rows, available_h, strict=True)
         ]
         arrays = self._arrays(sessions, available_h, horizon, series.ambient_c)
         limits = compile_limits(site, sessions)
-        lp = build_lp(
-            sessions, horizon, series, limits, site.control.objective, 0.0, site.tariff.demand_charge_per_kw, arrays
-        )
+        lp = build_lp(sessions, horizon, series, limits, site.control.objective, 0.0, site.tariff.demand_charge_per_kw, arrays)
         solver = HighsSolver(time_limit_s=OFFLINE_TIME_LIMIT_S)
         solver.load(lp)
         solution = solver.solve()
@@ -185,9 +177,7 @@ class OfflineOptimal:
         )
 
     @staticmethod
-    def _arrays(
-        sessions: list[ResolvedSession], available_h: FloatArray, horizon: Horizon, ambient_c: FloatArray
-    ) -> SessionArrays:
+    def _arrays(sessions: list[ResolvedSession], available_h: FloatArray, horizon: Horizon, ambient_c: FloatArray) -> SessionArrays:
         n, steps = len(sessions), horizon.steps
         start = horizon.start_h.reshape(1, steps)
         length = horizon.length_h.reshape(1, steps)

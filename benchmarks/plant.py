@@ -75,7 +75,7 @@ class PlantTrace:
 
     @property
     def row_load_kw(self) -> FloatArray:
-        return self.rows.coef @ self.power_kw
+        return np.asarray(self.rows.coef @ self.power_kw, dtype=np.float64)
 
     @property
     def requested_kwh(self) -> FloatArray:
@@ -105,9 +105,7 @@ def plant_thermal(model: ThermalModel, mismatch: float) -> ThermalModel:
     """The real battery's thermal model: the depot's, off by ``mismatch`` (perfect knowledge sees this one)."""
     if not model.is_modelled or mismatch == 0.0:
         return model
-    return ThermalModel(
-        model.max_temp_c, model.heating_c_per_kwh * (1.0 + mismatch), max(0.0, model.cooling_per_h * (1.0 - mismatch))
-    )
+    return ThermalModel(model.max_temp_c, model.heating_c_per_kwh * (1.0 + mismatch), max(0.0, model.cooling_per_h * (1.0 - mismatch)))
 
 
 class SimulatedDepot:
@@ -139,9 +137,7 @@ class SimulatedDepot:
             times=[scenario.time_at(k) for k in range(steps)],
             base_kw=hourly_value_per_step(site, site.base_load.profile_kw, scenario.start, scenario.step_s, steps),
             import_limit_kw=import_limit_per_step(site, scenario.start, scenario.step_s, steps),
-            price_per_kwh=hourly_value_per_step(
-                site, site.tariff.price_per_kwh, scenario.start, scenario.step_s, steps
-            ),
+            price_per_kwh=hourly_value_per_step(site, site.tariff.price_per_kwh, scenario.start, scenario.step_s, steps),
             rows=limit_rows(site, [s.charger_id for s in scenario.sessions]),
             power_kw=np.zeros((n, steps)),
             plugged_h=np.zeros((n, steps)),
@@ -216,11 +212,7 @@ class SimulatedDepot:
 
     def _session_state(self, v: _Vehicle) -> SessionState:
         s = v.session
-        soc = (
-            min(1.0, max(0.0, self._noisy(v.state.soc, self.options.soc_noise)))
-            if s.reports_soc or not self.options.hide_soc
-            else None
-        )
+        soc = min(1.0, max(0.0, self._noisy(v.state.soc, self.options.soc_noise))) if s.reports_soc or not self.options.hide_soc else None
         temp = self._noisy(v.state.temp_c, self.options.temp_noise_c) if s.thermal.is_modelled else None
         meter = max(0.0, v.drawn_kwh * (1.0 + self._noisy(0.0, self.options.meter_noise)))
         return SessionState(

@@ -9,7 +9,7 @@ own step-start linearisation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from optimizer.domain import ThermalModel
 
@@ -26,7 +26,7 @@ class Battery:
     capacity_kwh: float
     max_power_kw: float
     knee_soc: float = 0.8
-    thermal: ThermalModel = ThermalModel.none()
+    thermal: ThermalModel = field(default_factory=ThermalModel.none)
     efficiency: float = 1.0
 
     def acceptance_kw(self, soc: float) -> float:

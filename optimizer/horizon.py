@@ -51,9 +51,7 @@ def step_lengths_h(step_min: float, span_h: float, uniform: bool) -> list[float]
     lengths: list[float] = []
     covered = 0.0
     while covered < span_h - 1e-9:
-        if uniform:
-            step = base_h
-        elif covered < FINE_H - 1e-9:
+        if uniform or covered < FINE_H - 1e-9:
             step = base_h
         elif covered < MEDIUM_H - 1e-9:
             step = max(base_h, MEDIUM_STEP_MIN / 60.0)

@@ -267,7 +267,7 @@ def _check_circuits(
             problems.add((*path, "id"), f"circuit id '{circuit.id}' is used twice (also at {format_path(ids[circuit.id])})")
         ids.setdefault(circuit.id, path)
     parents = {c.id: p for c, p, _ in flat}
-    for circuit, parent, path in flat:
+    for _circuit, parent, path in flat:
         if parent is not None and parent not in ids:
             problems.add((*path, "parent"), f"parent circuit '{parent}' does not exist")
     # A cycle can only come from explicit parent references.

@@ -76,10 +76,10 @@ def _stdout_to_stderr() -> Iterator[None]:
 def _new_highs() -> Any:
     global _BANNER_SHOWN
     if _BANNER_SHOWN:
-        highs = highspy.Highs()
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]
     else:
         with _stdout_to_stderr():
-            highs = highspy.Highs()
+            highs = highspy.Highs()  # type: ignore[no-untyped-call]
         _BANNER_SHOWN = True
     highs.setOptionValue("output_flag", False)
     return highs

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot
 from optimizer.horizon import FloatArray
@@ -57,7 +58,7 @@ def greedy_in_order(order: list[int], cap_kw: FloatArray, min_kw: FloatArray, co
     return power
 
 
-def water_fill(active: FloatArray, cap_kw: FloatArray, coef: FloatArray, head: FloatArray) -> FloatArray:
+def water_fill(active: NDArray[np.bool_], cap_kw: FloatArray, coef: FloatArray, head: FloatArray) -> FloatArray:
     """Max-min fair shares: raise every active session equally until a row or its cap stops it."""
     n = cap_kw.size
     power = np.zeros(n)

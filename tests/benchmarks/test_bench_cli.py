@@ -13,8 +13,17 @@ from benchmarks.harness import run_strategy
 from benchmarks.scenario import load_scenario
 
 CONTRACT_FIELDS = {
-    "scenario", "strategy", "energy_delivered_pct", "sessions_met_pct", "peak_kw", "violation_kwh",
-    "temp_violation_c_min", "cost", "jain", "tick_ms_p50", "tick_ms_p95",
+    "scenario",
+    "strategy",
+    "energy_delivered_pct",
+    "sessions_met_pct",
+    "peak_kw",
+    "violation_kwh",
+    "temp_violation_c_min",
+    "cost",
+    "jain",
+    "tick_ms_p50",
+    "tick_ms_p95",
 }
 
 
@@ -32,13 +41,14 @@ def app() -> typer.Typer:
 def test_bench_writes_results_report_and_plots(tiny_scenario_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app(), ["bench", str(tiny_scenario_path), "--strategies", "lp,edf,uncontrolled,offline_optimal", "--out", str(out)]
+        app(),
+        ["bench", str(tiny_scenario_path), "--strategies", "lp,edf,uncontrolled,offline_optimal", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     rows = json.loads((out / "results.json").read_text())
     assert [r["strategy"] for r in rows] == ["lp", "edf", "uncontrolled", "offline_optimal"]
     for row in rows:
-        assert CONTRACT_FIELDS <= set(row) and "error" not in row
+        assert set(row) >= CONTRACT_FIELDS and "error" not in row
         assert 0 <= row["energy_delivered_pct"] <= 100 and 0 <= row["sessions_met_pct"] <= 100
     by = {r["strategy"]: r for r in rows}
     # a 30 kW grid, 2 kW base load and 72 kW of chargers: only 'uncontrolled' overloads it

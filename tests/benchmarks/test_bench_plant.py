@@ -18,7 +18,17 @@ QUIET = PlantOptions(soc_noise=0.0, temp_noise_c=0.0, meter_noise=0.0)
 
 def command(charger: str, limit_kw: float, limit_a: float | None, phases: int = 3) -> ConnectorPlan:
     return ConnectorPlan(
-        charger, 1, limit_kw, limit_a, phases, (limit_kw,), 0.0, 0.0, None, None, datetime(2026, 1, 1, tzinfo=UTC),
+        charger,
+        1,
+        limit_kw,
+        limit_a,
+        phases,
+        (limit_kw,),
+        0.0,
+        0.0,
+        None,
+        None,
+        datetime(2026, 1, 1, tzinfo=UTC),
         ValueSource.MEASURED,
     )
 
@@ -134,7 +144,9 @@ def test_strategies_see_what_a_live_controller_sees(tiny_scenario_path: Path) ->
 
 def test_noise_is_seeded(tiny_scenario_path: Path) -> None:
     scenario = load_scenario(tiny_scenario_path)
-    readings = [SimulatedDepot(scenario, PlantOptions(seed=s)).observe().sessions[0].energy_delivered_kwh for s in (1, 1)]
+    readings = [
+        SimulatedDepot(scenario, PlantOptions(seed=s)).observe().sessions[0].energy_delivered_kwh for s in (1, 1)
+    ]
     socs = []
     for seed in (5, 5, 6):
         depot = SimulatedDepot(scenario, dataclasses.replace(PlantOptions(seed=seed), hide_soc=False))

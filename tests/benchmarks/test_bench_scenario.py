@@ -60,7 +60,11 @@ def test_tiny_scenario_resolves_defaults(tiny_scenario_path: Path) -> None:
     ],
 )
 def test_session_errors_name_file_line_key_and_reason(site_dir: Path, session: str, key: str, reason: str) -> None:
-    text = HEAD + f'  - {{charger: ac-1, arrival: "2026-06-15T08:00:00Z", departure: "2026-06-15T10:00:00Z", {session}}}\n'
+    text = (
+        HEAD
+        + '  - {charger: ac-1, arrival: "2026-06-15T08:00:00Z", departure: "2026-06-15T10:00:00Z", '
+        + f"{session}}}\n"
+    )
     problems = problems_of(text, site_dir)
     assert [p.key for p in problems] == [key]
     assert reason in problems[0].reason
@@ -72,7 +76,8 @@ def test_unknown_charger_and_overlap_are_both_reported(site_dir: Path) -> None:
     text = (
         HEAD
         + GOOD_SESSION
-        + '  - {charger: ac-9, arrival: "2026-06-15T08:00:00Z", departure: "2026-06-15T09:00:00Z", '
+        + '  - {charger: ac-9, arrival: "2026-06-15T08:00:00Z", '
+        + 'departure: "2026-06-15T09:00:00Z", '
         "energy_kwh: 1, max_kw: 11}\n"
         + '  - {charger: ac-1, arrival: "2026-06-15T09:00:00Z", departure: "2026-06-15T11:00:00Z", '
         "energy_kwh: 1, max_kw: 11}\n"
@@ -87,8 +92,7 @@ def test_unknown_charger_and_overlap_are_both_reported(site_dir: Path) -> None:
 
 def test_departure_before_arrival_and_outside_the_day(site_dir: Path) -> None:
     text = (
-        HEAD
-        + '  - {charger: ac-1, arrival: "2026-06-15T10:00:00Z", departure: "2026-06-15T09:00:00Z", '
+        HEAD + '  - {charger: ac-1, arrival: "2026-06-15T10:00:00Z", departure: "2026-06-15T09:00:00Z", '
         "energy_kwh: 1, max_kw: 11}\n"
     )
     problems = problems_of(text, site_dir)
@@ -112,7 +116,8 @@ def test_top_level_errors(site_dir: Path) -> None:
 
 def test_inline_site_errors_carry_the_site_prefix_and_line() -> None:
     text = (
-        "name: t\nsite:\n  site:\n    name: x\n    grid: {import_limit_kw: -5}\n  chargers: [{id: a, max_current_a: 16}]\n"
+        "name: t\nsite:\n  site:\n    name: x\n    grid: {import_limit_kw: -5}\n"
+        "  chargers: [{id: a, max_current_a: 16}]\n"
         'start: "2026-06-15T08:00:00Z"\nend: "2026-06-15T12:00:00Z"\n'
     )
     with pytest.raises(ConfigError) as caught:
@@ -124,7 +129,8 @@ def test_inline_site_errors_carry_the_site_prefix_and_line() -> None:
 
 def test_inline_site_and_prices_are_used() -> None:
     text = (
-        "name: t\nsite:\n  site: {name: x, grid: {import_limit_kw: 20}, circuits: [{id: m, max_kw: 20, chargers: [a]}]}\n"
+        "name: t\nsite:\n"
+        "  site: {name: x, grid: {import_limit_kw: 20}, circuits: [{id: m, max_kw: 20, chargers: [a]}]}\n"
         "  chargers: [{id: a, max_current_a: 16}]\n"
         'start: "2026-06-15T08:00:00Z"\nend: "2026-06-15T09:00:00Z"\n'
         "prices: {per_kwh: 0.2, demand_charge_per_kw: 5}\n"
@@ -139,7 +145,13 @@ def test_shipped_scenarios_load() -> None:
     shipped = sorted((Path(__file__).parents[2] / "benchmarks" / "scenarios").glob("*.yaml"))
     assert len(shipped) >= 6
     sizes = {load_scenario(p).name: len(load_scenario(p).site.chargers) for p in shipped}
-    assert {"workplace-day", "van-depot-overnight", "two-shift-depot", "bus-depot-hot-evening", "congested-day",
-            "large-depot"} <= set(sizes)
+    assert {
+        "workplace-day",
+        "van-depot-overnight",
+        "two-shift-depot",
+        "bus-depot-hot-evening",
+        "congested-day",
+        "large-depot",
+    } <= set(sizes)
     large = load_scenario(next(p for p in shipped if p.stem == "large-depot"))
     assert sum(c.connectors for c in large.site.chargers) >= 500
