@@ -67,7 +67,7 @@ class PlantTrace:
 
     @property
     def ev_kw(self) -> FloatArray:
-        return self.power_kw.sum(axis=0)
+        return np.asarray(self.power_kw.sum(axis=0), dtype=np.float64)
 
     @property
     def site_kw(self) -> FloatArray:

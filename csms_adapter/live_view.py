@@ -31,14 +31,14 @@ def render(controller: Controller, now: datetime, plant_power_kw: Mapping[tuple[
     """One frame. ``plant_*`` (emulated ground truth) replace the measured values when given."""
     views: list[ConnectorView] = controller.live.views(now)
     table = Table(expand=False, header_style="bold")
-    for column in ("charger", "conn", "ocpp", "state", "SoC %", "src", "power kW", "limit A", "limit kW", "temp °C",
-                   "note"):
-        table.add_column(column, justify="right" if column not in ("charger", "state", "note", "src") else "left")
+    for column in ("charger", "#", "ocpp", "state", "SoC%", "src", "kW", "lim A", "lim kW", "°C", "note"):
+        table.add_column(column, no_wrap=True,
+                         justify="right" if column not in ("charger", "state", "note", "src") else "left")
     for v in views:
         key = (v.charger_id, v.connector_id)
         soc = plant_soc.get(key) if plant_soc is not None and key in plant_soc else v.soc
         power = plant_power_kw.get(key) if plant_power_kw is not None and key in plant_power_kw else v.power_kw
-        state = "offline" if not v.connected else ("charging" if v.transaction_id else v.plug.value)
+        state = "offline" if not v.connected else ("session" if v.transaction_id else v.plug.value)
         version = controller.live.chargers.get(v.charger_id)
         table.add_row(
             v.charger_id, str(v.connector_id), (version.ocpp_version or "") if version else "", state,
@@ -53,7 +53,8 @@ def render(controller: Controller, now: datetime, plant_power_kw: Mapping[tuple[
     style = "green" if total_kw <= limit_kw + 1e-6 else "bold red"
     header = Text.assemble(
         (f"{controller.site.name}  ", "bold"), f"{now:%Y-%m-%d %H:%M:%S} UTC  OCPP {controller.url}<id>\n",
-        "site power ", (f"{total_kw:.1f} kW", style), f" (EV {ev_kw:.1f} + base {base_kw or 0:.1f}) / limit {limit_kw:.1f} kW",
+        "site power ", (f"{total_kw:.1f} kW", style),
+        f" (EV {ev_kw:.1f} + base {base_kw or 0:.1f}) / limit {limit_kw:.1f} kW",
     )
     tick = controller.last_tick
     if tick is None:
@@ -61,11 +62,10 @@ def render(controller: Controller, now: datetime, plant_power_kw: Mapping[tuple[
     elif tick.plan is None:
         footer = Text(f"last tick {tick.time:%H:%M:%S}: no plan ({tick.error})", style="red")
     else:
-        sent = tick.report.count if tick.report is not None else None
+        sent = sum(1 for r in tick.report.records if r.outcome == "accepted") if tick.report is not None else 0
         footer = Text(
-            f"last tick {tick.time:%H:%M:%S}: {tick.plan.strategy} {tick.plan.status} — solve {tick.plan.solve_ms:.0f} ms, "
-            f"tick {tick.tick_ms:.0f} ms, {len(tick.plan.connectors)} sessions, "
-            f"{len(tick.snapshot.uncontrolled)} uncontrolled"
-            + (f", profiles sent {sum(1 for r in tick.report.records if r.outcome == 'accepted')}" if sent else "")
+            f"last tick {tick.time:%H:%M:%S}: {tick.plan.strategy} {tick.plan.status}, "
+            f"solve {tick.plan.solve_ms:.0f} ms, tick {tick.tick_ms:.0f} ms, {len(tick.plan.connectors)} sessions, "
+            f"{len(tick.snapshot.uncontrolled)} uncontrolled, {sent} profiles sent"
         )
     return Group(header, table, footer)

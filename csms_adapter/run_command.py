@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.logging import RichHandler
 
 from csms_adapter.controller import Controller, Recorder
 from csms_adapter.live_view import render
@@ -107,6 +108,18 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
                     await asyncio.sleep(0.5)
 
 
+def quiet_logs(console: Console) -> None:
+    """Warnings only, printed through the live view's console so they scroll above it instead of tearing it.
+    The OCPP frame loggers stay quiet in any case: frames may carry secrets (ocpp-notes §4.2)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(RichHandler(console=console, show_path=False, rich_tracebacks=False))
+    root.setLevel(logging.WARNING)
+    for name in ("depotctl.ocpp.wire", "ocpp", "csms_adapter.emulator.wire"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -117,8 +130,8 @@ def register(app: typer.Typer) -> None:
         db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: storage.url)")] = None,
     ) -> None:
         """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        logging.getLogger("depotctl.ocpp.wire").setLevel(logging.WARNING)  # frames may carry secrets
+        console = Console()
+        quiet_logs(console)
         try:
             site = load_site(site_file)
         except ConfigError as exc:
@@ -129,7 +142,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--speed only makes sense with --simulate", param_hint="--speed")
         try:
             asyncio.run(run_live(site, simulate=simulate, speed=speed, duration_s=duration_s, db=db,
-                                 console=Console()))
+                                 console=console))
         except KeyboardInterrupt:
             err.print("stopped")
         except (DepotError, OSError) as exc:

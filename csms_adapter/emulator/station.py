@@ -251,6 +251,11 @@ class EmulatedCharger:
 
     # ----------------------------------------------------------------------------------- sending
 
+    @property
+    def pending_messages(self) -> int:
+        """Messages queued for the CSMS and not yet answered."""
+        return len(self._outbox)
+
     def enqueue(self, event: Outbound) -> None:
         if len(self._outbox) >= MAX_OUTBOX:
             # keep transaction boundaries; shed the oldest periodic reading
