@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/depotctl plan site_configs/demo-van-depot.yaml --snapshot site_configs/demo-snapshot.json
+	$(BIN)/depotctl run site_configs/demo-van-depot.yaml --simulate 12 --speed 60
 
 test: $(STAMP)
 	$(BIN)/ruff check optimizer csms_adapter benchmarks tests

@@ -10,6 +10,7 @@ status messages gives one tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -74,13 +75,14 @@ class ControlLoop:
         self._debounce: asyncio.TimerHandle | None = None
         self._pending: asyncio.Task[None] | None = None
         self._rerun = False
+        self._stopped = False
         self.last: TickResult | None = None
         self.ticks = 0
 
     async def tick(self, *, wait: bool = False) -> TickResult | None:
         """Run one tick now. When another tick is running: return None (coalesced into it), or with ``wait`` run
         right after it (an event arrived after that tick took its snapshot)."""
-        if self._lock.locked() and not wait:
+        if self._stopped or (self._lock.locked() and not wait):
             return None
         async with self._lock:
             result = await self._tick()
@@ -120,6 +122,8 @@ class ControlLoop:
 
     def request_tick(self, reason: str) -> None:
         """Bring the next tick forward (debounced); safe to call from event handlers."""
+        if self._stopped:
+            return
         loop = asyncio.get_running_loop()
         if self._debounce is not None:
             self._debounce.cancel()
@@ -140,15 +144,21 @@ class ControlLoop:
             if not self._rerun:
                 return
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop scheduling; let a running tick finish its dispatch (up to ``grace_s``), then cancel what is left."""
+        self._stopped = True  # ticks already handed to the scheduler's executor return at once
         if self._debounce is not None:
             self._debounce.cancel()
             self._debounce = None
+        if self._scheduler is not None:
+            self._scheduler.pause()
+        await asyncio.sleep(0)  # let job tasks created just before the pause start (and return)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s), self._lock:
+                pass
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
             await asyncio.gather(self._pending, return_exceptions=True)
-        async with self._lock:  # let a running tick finish its dispatch
-            pass

@@ -43,6 +43,8 @@ class Recorder(Protocol):
     """What the controller needs from the store (``csms_adapter.store``); all calls must be cheap on the event
     loop (the store batches and writes off the loop)."""
 
+    async def start(self) -> None: ...
+
     def record_event(self, event: ev.Event) -> None: ...
 
     def record_tick(self, result: TickResult) -> None: ...
@@ -50,6 +52,8 @@ class Recorder(Protocol):
     def record_command(self, record: CommandRecord) -> None: ...
 
     def open_sessions(self) -> list[tuple[str, int, Session]]: ...
+
+    def accepted_chargers(self) -> set[str]: ...
 
     def next_transaction_id(self) -> int: ...
 
@@ -104,9 +108,13 @@ class Controller:
 
     async def start(self) -> None:
         if self.recorder is not None:
+            # Resume where the last run stopped: open sessions, and which chargers had booted (they reconnect
+            # without a BootNotification).
             for charger_id, connector_id, session in self.recorder.open_sessions():
                 if self.site.has_charger(charger_id):
                     self.live.restore_session(charger_id, connector_id, session)
+            self.accepted |= self.recorder.accepted_chargers() & {c.id for c in self.site.chargers}
+            await self.recorder.start()
         self.port = await self.server.start(self.host, self.port)
         self.loop.start()
         log.info("controller listening url=%s chargers=%d", self.url, len(self.site.chargers))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -144,7 +144,7 @@ class LinkContext:
     heartbeat_s: int
     monitor_only: bool = False
     next_transaction_id: Callable[[], int] = field(default=lambda: 1)
-    on_accepted: Callable[[ChargerLink], Awaitable[None]] | None = None
+    on_accepted: Callable[[ChargerLink], Coroutine[Any, Any, None]] | None = None
 
 
 def utc_iso(when: datetime) -> str:
@@ -153,14 +153,26 @@ def utc_iso(when: datetime) -> str:
 
 
 async def call_charger(
-    cp: Any, lock: asyncio.Lock, charger_id: str, payload: Any, timeout_s: float, *, skip_validation: bool = False
+    cp: Any, lock: asyncio.Lock, closed: asyncio.Event, charger_id: str, payload: Any, timeout_s: float, *,
+    skip_validation: bool = False,
 ) -> Any:
-    """Send one CALL and return its result; map every library failure to a ``ChargerError``."""
+    """Send one CALL and return its result; map every library failure to a ``ChargerError``.
+
+    The library's ``call()`` does not notice a dropped connection and would wait its whole timeout (ocpp-notes
+    §1.4), so the call races ``closed``, which the server sets when the socket goes away."""
     action = type(payload).__name__
     async with lock:
+        if closed.is_set():
+            raise ChargerError(charger_id, action, "not connected")
+        call = asyncio.ensure_future(cp.call(payload, suppress=False, skip_schema_validation=skip_validation))
+        gone = asyncio.ensure_future(closed.wait())
         try:
-            async with asyncio.timeout(timeout_s):
-                return await cp.call(payload, suppress=False, skip_schema_validation=skip_validation)
+            done, _ = await asyncio.wait({call, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            if call in done:
+                return call.result()
+            if gone in done:
+                raise ChargerError(charger_id, action, "connection closed")
+            raise ChargerTimeout(charger_id, action, f"no answer within {timeout_s:g} s")
         except TimeoutError as exc:
             raise ChargerTimeout(charger_id, action, f"no answer within {timeout_s:g} s") from exc
         except (OcppNotSupported, OcppNotImplemented) as exc:
@@ -171,6 +183,11 @@ async def call_charger(
             raise ChargerError(charger_id, action, f"invalid message: {exc}") from exc
         except ConnectionClosed as exc:
             raise ChargerError(charger_id, action, "connection closed") from exc
+        finally:
+            for task in (call, gone):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(call, gone, return_exceptions=True)
 
 
 def is_not_supported(exc: ChargerError) -> bool:

@@ -40,7 +40,7 @@ from csms_adapter.link import (
     is_not_supported,
     utc_iso,
 )
-from csms_adapter.telemetry import normalise_meter_values, safe_time
+from csms_adapter.telemetry import Normalised, normalise_meter_values, safe_time
 from optimizer.domain import RateUnit
 
 OCPP_VERSION = "1.6"
@@ -88,12 +88,18 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         self.ctx = ctx
         self.charger_id = ctx.charger_id
         self._lock = asyncio.Lock()
-        self._closed = False
+        self._gone = asyncio.Event()
 
     # ------------------------------------------------------------------------------ incoming
 
     def _emit(self, event: ev.Event) -> None:
         self.ctx.sink(event)
+
+    def _emit_all(self, data: Normalised) -> None:
+        for sample in data.samples:
+            self.ctx.sink(sample)
+        for rejected in data.rejected:
+            self.ctx.sink(rejected)
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
@@ -141,8 +147,7 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         now = self.ctx.clock()
         tx = str(transaction_id) if transaction_id is not None else ""
         data = normalise_meter_values(self.charger_id, 0, kwargs.get("transaction_data"), now=now, transaction_id=tx)
-        for item in (*data.samples, *data.rejected):
-            self._emit(item)
+        self._emit_all(data)
         register = meter_stop / 1000.0 if isinstance(meter_stop, int | float) and meter_stop >= 0 else None
         self._emit(ev.TransactionStopped(self.charger_id, tx, None, register, kwargs.get("reason"),
                                          safe_time(timestamp, now)))
@@ -154,23 +159,20 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         connector = connector_id if isinstance(connector_id, int) and connector_id >= 0 else 0
         data = normalise_meter_values(self.charger_id, connector, meter_value, now=self.ctx.clock(),
                                       transaction_id=str(tx_raw) if tx_raw is not None else None)
-        for item in (*data.samples, *data.rejected):
-            self._emit(item)
+        self._emit_all(data)
         return call_result.MeterValues()
 
     # ------------------------------------------------------------------------------ outgoing
 
     @property
     def connected(self) -> bool:
-        return not self._closed
+        return not self._gone.is_set()
 
     def mark_closed(self) -> None:
-        self._closed = True
+        self._gone.set()
 
     async def _call(self, payload: Any) -> Any:
-        if self._closed:
-            raise ChargerError(self.charger_id, type(payload).__name__, "not connected")
-        return await call_charger(self, self._lock, self.charger_id, payload, self.ctx.call_timeout_s)
+        return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
 
     async def _set_profile(self, connector_id: int, profile: Any, what: str) -> None:
         try:
@@ -280,7 +282,7 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
 
     async def close(self, reason: str) -> None:
-        self._closed = True
+        self._gone.set()
         await self._connection.close(code=1000, reason=reason)
 
 

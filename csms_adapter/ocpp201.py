@@ -41,7 +41,7 @@ from csms_adapter.link import (
     utc_iso,
 )
 from csms_adapter.ocpp16 import tenth_down
-from csms_adapter.telemetry import normalise_meter_values, parse_departure, safe_time
+from csms_adapter.telemetry import Normalised, normalise_meter_values, parse_departure, safe_time
 from optimizer.domain import RateUnit
 
 OCPP_VERSION = "2.0.1"
@@ -125,11 +125,17 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         self.ctx = ctx
         self.charger_id = ctx.charger_id
         self._lock = asyncio.Lock()
-        self._closed = False
+        self._gone = asyncio.Event()
         self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
 
     def _emit(self, event: ev.Event) -> None:
         self.ctx.sink(event)
+
+    def _emit_all(self, data: Normalised) -> None:
+        for sample in data.samples:
+            self.ctx.sink(sample)
+        for rejected in data.rejected:
+            self.ctx.sink(rejected)
 
     # ------------------------------------------------------------------------------ incoming
 
@@ -184,8 +190,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         id_tag = str(token.get("id_token")) if isinstance(token, Mapping) and token.get("id_token") else None
         if event_type == "Started" and tx:
             self._emit(ev.TransactionStarted(self.charger_id, connector, tx, id_tag, register, when))
-        for item in (*data.samples, *data.rejected):
-            self._emit(item)
+        self._emit_all(data)
         if id_tag is not None and event_type != "Started":
             self._emit(ev.Authorize(self.charger_id, id_tag, when))  # a tag presented mid-transaction
         if event_type == "Ended" and tx:
@@ -198,8 +203,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
     def on_meter_values(self, evse_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
         connector = evse_id if isinstance(evse_id, int) and evse_id >= 0 else 0
         data = normalise_meter_values(self.charger_id, connector, meter_value, now=self.ctx.clock())
-        for item in (*data.samples, *data.rejected):
-            self._emit(item)
+        self._emit_all(data)
         return call_result.MeterValues()
 
     @on(Action.notify_ev_charging_needs)
@@ -212,15 +216,13 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
 
     @property
     def connected(self) -> bool:
-        return not self._closed
+        return not self._gone.is_set()
 
     def mark_closed(self) -> None:
-        self._closed = True
+        self._gone.set()
 
     async def _call(self, payload: Any) -> Any:
-        if self._closed:
-            raise ChargerError(self.charger_id, type(payload).__name__, "not connected")
-        return await call_charger(self, self._lock, self.charger_id, payload, self.ctx.call_timeout_s)
+        return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
 
     async def _set_profile(self, evse_id: int, profile: Any, what: str) -> None:
         try:
@@ -323,7 +325,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
 
     async def close(self, reason: str) -> None:
-        self._closed = True
+        self._gone.set()
         await self._connection.close(code=1000, reason=reason)
 
 

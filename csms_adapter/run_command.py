@@ -49,15 +49,11 @@ def simulated_site(site: Site, n: int) -> tuple[Site, dict[str, str], dict[str, 
     return dataclasses.replace(site, chargers=tuple(chargers)), env, passwords
 
 
-def open_recorder(site: Site, db: Path | None) -> Recorder | None:
-    """The store for ``--db`` (or the site's storage.url); None when storage is not available in this build."""
-    url = f"sqlite:///{db}" if db is not None else site.storage.url
-    try:
-        from csms_adapter.recorder import StoreRecorder
-    except ImportError:
-        log.warning("storage is not available in this build; running without persistence")
-        return None
-    return StoreRecorder.open(url)
+def open_recorder(site: Site, db: Path | None) -> Recorder:
+    """The store for ``--db`` (or the site's storage.url). Raises StoreError when it cannot be opened."""
+    from csms_adapter.recorder import StoreRecorder
+
+    return StoreRecorder.open(f"sqlite:///{db}" if db is not None else site.storage.url)
 
 
 @contextlib.asynccontextmanager

@@ -18,16 +18,16 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from csms_adapter.link import LinkContext
 from csms_adapter.ocpp16 import SUBPROTOCOL as OCPP16
@@ -127,7 +127,7 @@ def check_handshake(site: Site, path: str, headers: Headers, env: Mapping[str, s
     return Admission(identity, monitor_only=False)
 
 
-def select_subprotocol(connection: ServerConnection, offered: Any) -> str | None:
+def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
     """Honour the charger's order of preference; None lets the handler close (OCPP-J §3.2) instead of a 400."""
     return next((p for p in offered if p in SUBPROTOCOLS), None)
 
@@ -160,7 +160,7 @@ class OcppServer:
             self._handle,
             host,
             port,
-            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=select_subprotocol,
             process_request=self._process_request,
             max_size=MAX_FRAME_BYTES,

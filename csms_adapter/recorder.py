@@ -1,0 +1,162 @@
+"""The controller's side of storage: turns events, ticks and commands into ``csms_adapter.store`` writes.
+
+Meter samples go through the store's batching ``SampleWriter``; every other write goes, in event order, through
+one queue drained by a task that runs the store's short transactions on its thread, so the event loop never waits
+on the database and a failing database never stops control (failures are logged, control goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from csms_adapter import events as ev
+from csms_adapter.control_loop import TickResult
+from csms_adapter.dispatch import CommandRecord, Outcome
+from csms_adapter.live_state import Session
+from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+
+log = logging.getLogger("depotctl.recorder")
+
+_UNIT = {
+    ev.Quantity.POWER_KW: "kW",
+    ev.Quantity.POWER_OFFERED_KW: "kW",
+    ev.Quantity.CURRENT_A: "A",
+    ev.Quantity.CURRENT_OFFERED_A: "A",
+    ev.Quantity.ENERGY_KWH: "kWh",
+    ev.Quantity.SOC: "fraction",
+    ev.Quantity.TEMPERATURE_C: "Celsius",
+    ev.Quantity.VOLTAGE_V: "V",
+}
+_SENT = {Outcome.ACCEPTED, Outcome.REJECTED, Outcome.TIMEOUT, Outcome.ERROR}
+MAX_PENDING_WRITES = 100_000
+
+
+class StoreRecorder:
+    """Implements ``controller.Recorder`` on a ``Store``."""
+
+    def __init__(self, store: Store, writer: SampleWriter | None = None) -> None:
+        self.store = store
+        self.writer = writer or SampleWriter(store)
+        self._queue: asyncio.Queue[Callable[[], Any]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._tx_seed: int | None = None
+        self.failures = 0
+
+    @classmethod
+    def open(cls, url: str) -> StoreRecorder:
+        """Raises StoreError when the database cannot be opened."""
+        return cls(Store.open(url))
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue(MAX_PENDING_WRITES)
+        self._task = asyncio.get_running_loop().create_task(self._drain(), name="store-recorder")
+        await self.writer.start()
+
+    async def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            work = await self._queue.get()
+            try:
+                await self.store.run(work)
+            except StoreError as exc:
+                self.failures += 1
+                log.warning("store write failed (%s); control continues without it: check the database", exc)
+            finally:
+                self._queue.task_done()
+
+    def _later(self, work: Callable[[], Any]) -> None:
+        if self._queue is None:
+            return
+        try:
+            self._queue.put_nowait(work)
+        except asyncio.QueueFull:
+            self.failures += 1
+            log.warning("store is %d writes behind; dropping one", MAX_PENDING_WRITES)
+
+    async def close(self) -> None:
+        if self._queue is not None and self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self._queue.join()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.writer.stop()
+        self.store.close()
+
+    # ------------------------------------------------------------------------------ Recorder
+
+    def record_event(self, event: ev.Event) -> None:
+        s = self.store
+        match event:
+            case ev.MeterSample():
+                self.writer.add(SampleRecord(
+                    event.charger_id, event.connector_id, event.measurand, event.value, _UNIT[event.quantity],
+                    event.time, event.source.value, event.phase, event.location, event.transaction_id))
+            case ev.ChargerBooted():
+                self._later(lambda: s.upsert_charger(event.charger_id, ocpp_version=event.ocpp_version,
+                                                     vendor=event.vendor, model=event.model,
+                                                     firmware=event.firmware, last_boot_at=event.time))
+            case ev.ChargerConnected():
+                self._later(lambda: s.upsert_charger(event.charger_id, ocpp_version=event.ocpp_version,
+                                                     connected=True, last_seen_at=event.time))
+            case ev.ChargerDisconnected():
+                self._later(lambda: s.set_connected(event.charger_id, False, event.time))
+            case ev.StatusChanged():
+                self._later(lambda: s.upsert_connector(event.charger_id, event.connector_id, event.raw_status,
+                                                       event.time))
+            case ev.TransactionStarted():
+                meter_wh = event.energy_register_kwh * 1000.0 if event.energy_register_kwh is not None else None
+                self._later(lambda: s.open_session(event.charger_id, event.connector_id, event.transaction_id,
+                                                   started_at=event.time, id_tag=event.id_tag,
+                                                   meter_start_wh=meter_wh))
+            case ev.TransactionStopped():
+                stop_wh = event.energy_register_kwh * 1000.0 if event.energy_register_kwh is not None else None
+                self._later(lambda: s.close_session(event.charger_id, event.transaction_id, stopped_at=event.time,
+                                                    meter_stop_wh=stop_wh, reason=event.reason))
+            case _:
+                pass  # needs, authorisations and rejected values are logged, not stored
+
+    def record_tick(self, result: TickResult) -> None:
+        plan = result.plan
+        if plan is not None:
+            self._later(lambda: self.store.record_plan(plan))
+
+    def record_command(self, record: CommandRecord) -> None:
+        if record.outcome not in _SENT:
+            return  # a decision not to send (deadband, offline) is not a command
+        payload = {"purpose": "TxProfile", "limit": record.limit, "unit": record.unit.value,
+                   "phases": record.phases, "limit_kw": record.limit_kw, "transaction_id": record.transaction_id}
+        accepted = record.outcome is Outcome.ACCEPTED
+        self._later(lambda: self.store.record_command(
+            record.charger_id, record.connector_id, "SetChargingProfile", payload, sent_at=record.time,
+            answer="Accepted" if accepted else (record.outcome.value if record.outcome is Outcome.REJECTED else None),
+            error=None if accepted else record.reason, latency_ms=record.duration_ms))
+
+    def open_sessions(self) -> list[tuple[str, int, Session]]:
+        """Open sessions to resume (read once at start-up, before the event loop is busy)."""
+        out = []
+        for row in self.store.open_sessions():
+            start_kwh = row.meter_start_wh / 1000.0 if row.meter_start_wh is not None else None
+            started = row.started_at or datetime.now(UTC)
+            out.append((row.charger_id, row.connector_id,
+                        Session(row.transaction_id, row.id_tag, started, start_kwh, start_kwh)))
+            if row.transaction_id.isdigit():
+                self._tx_seed = max(self._tx_seed or 0, int(row.transaction_id) + 1)
+        return out
+
+    def accepted_chargers(self) -> set[str]:
+        """Chargers that booted before: a reconnect from them without BootNotification is normal."""
+        return {row.id for row in self.store.chargers() if row.last_boot_at is not None}
+
+    def next_transaction_id(self) -> int:
+        # 1.6 ids must not repeat across restarts: seconds since epoch (int32-safe) or above any open id.
+        now_seed = int(datetime.now(UTC).timestamp()) % 2_000_000_000
+        self._tx_seed = max(self._tx_seed or 0, now_seed)
+        tx = self._tx_seed
+        self._tx_seed += 1
+        return tx

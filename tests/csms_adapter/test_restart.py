@@ -1,0 +1,66 @@
+"""Controller restart with a real SQLite store: sessions resume, and what happened was recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from fake_chargers import Charger16, Recorder, charger
+from live_site import ENV, PASSWORD_A, make_site
+
+from csms_adapter.controller import Controller
+from csms_adapter.recorder import StoreRecorder
+from csms_adapter.store import Store
+
+
+async def until(predicate: object, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+
+async def test_restart_resumes_open_sessions_from_the_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'depot.db'}"
+    site = make_site()
+    rec = Recorder()
+    async with (
+        Controller(site, env=ENV, recorder=StoreRecorder.open(url), debounce_real_s=0.05) as first,
+        charger(first.url, "cp-a", PASSWORD_A, "1.6", rec) as cp,
+    ):
+        assert isinstance(cp, Charger16)
+        await cp.boot()
+        await rec.wait_for(lambda: len(rec.of("ChangeConfiguration")) >= 2)
+        tx = await cp.start_tx(1, "TAG1", 2000)
+        await cp.meter(1, tx, [{"value": "3000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                               {"value": "7000", "measurand": "Power.Active.Import", "unit": "W"}])
+        await rec.wait_for(lambda: bool(rec.tx_profiles()))
+        await until(lambda: first.last_tick is not None and first.last_tick.report is not None)
+
+    store = Store.open(url)
+    try:
+        (row,) = store.open_sessions()
+        assert (row.charger_id, row.connector_id, row.transaction_id, row.meter_start_wh) == ("cp-a", 1, str(tx),
+                                                                                             2000.0)
+        assert store.last_plan() is not None
+        assert store.commands("cp-a", 1)[0].answer == "Accepted"
+        assert {s.measurand for s in store.meter_history("cp-a", 1, row.started_at, first.clock())} >= {
+            "Energy.Active.Import.Register", "Power.Active.Import"}
+        assert store.journal_mode() == "wal"
+    finally:
+        store.close()
+
+    rec2 = Recorder()
+    async with Controller(site, env=ENV, recorder=StoreRecorder.open(url), debounce_real_s=0.05) as second:
+        assert [(c, n, s.transaction_id) for c, n, s in second.live.open_sessions()] == [("cp-a", 1, str(tx))]
+        async with charger(second.url, "cp-a", PASSWORD_A, "1.6", rec2) as cp2:
+            assert isinstance(cp2, Charger16)
+            # No BootNotification: the store knew the charger, so the controller resyncs and re-checks the fail-safe.
+            await rec2.wait_for(lambda: bool(rec2.of("TriggerMessage")))
+            await cp2.meter(1, tx, [{"value": "4000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}])
+            await until(lambda: not second.loop._lock.locked())
+            result = await second.loop.tick()
+            assert result is not None and result.plan is not None
+            (session,) = result.snapshot.sessions
+            assert session.energy_delivered_kwh == pytest.approx(2.0)  # from the stored meter start
+            await rec2.wait_for(lambda: any(p["transaction_id"] == tx for p in rec2.tx_profiles()))
