@@ -189,6 +189,13 @@ class Controller:
             self.capabilities[charger_id] = await link.read_capabilities()
         except ChargerError as exc:
             log.warning("charger=%s capabilities unknown (%s); assuming A and W", charger_id, exc.reason)
+        try:
+            # A charger that just booted has no transaction: a TxProfile still installed is a stale leftover that
+            # only takes up one of its few profile slots.
+            if await link.clear_tx_profiles():
+                log.info("charger=%s had stale TxProfiles; cleared", charger_id)
+        except ChargerError as exc:
+            log.info("charger=%s could not clear old TxProfiles: %s", charger_id, exc.reason)
         await self._failsafe(link)
         try:
             result = await link.configure_sampling(SAMPLED_MEASURANDS, self.site.ocpp.meter_interval_s)

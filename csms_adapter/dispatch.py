@@ -160,8 +160,10 @@ class Dispatcher:
                         cp.connector_id, exc.reason)
             return record(Outcome.REJECTED, exc.reason, (time.perf_counter() - t0) * 1000.0)
         except ChargerTimeout as exc:
+            self.live.record_failure(charger.id, cp.connector_id, now)
             return record(Outcome.TIMEOUT, exc.reason, (time.perf_counter() - t0) * 1000.0)
         except ChargerError as exc:
+            self.live.record_failure(charger.id, cp.connector_id, now)
             return record(Outcome.ERROR, exc.reason, (time.perf_counter() - t0) * 1000.0)
         limit_a = limit if unit is RateUnit.AMPS and not charger.dc else None
         self.live.record_command(charger.id, cp.connector_id, Command(limit_kw, limit_a, now, tx))

@@ -107,8 +107,10 @@ def compute_shares(site: Site) -> dict[str, FailsafeShare]:
 
 
 def profile_unit(charger: Charger, caps: Capabilities) -> RateUnit:
-    """The unit a charger gets its profiles in: the site file's choice, else A for AC and W for DC when
-    supported, else whatever it supports."""
+    """The unit a charger gets its profiles in: W for DC (a per-phase current means nothing there), else the site
+    file's choice, else A when supported, else whatever it supports."""
+    if charger.dc:
+        return RateUnit.WATTS
     if charger.rate_unit is not None:
         return charger.rate_unit
     preferred = RateUnit.WATTS if charger.dc else RateUnit.AMPS

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -87,6 +87,8 @@ class ChargerLink(Protocol):
 
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
 
+    async def clear_tx_profiles(self) -> bool: ...
+
     async def configure_sampling(self, measurands: tuple[str, ...], interval_s: int) -> SamplingResult: ...
 
     async def read_capabilities(self) -> Capabilities: ...
@@ -142,8 +144,8 @@ class LinkContext:
     supervisor: Supervisor
     call_timeout_s: float
     heartbeat_s: int
+    next_transaction_id: Callable[[], int]
     monitor_only: bool = False
-    next_transaction_id: Callable[[], int] = field(default=lambda: 1)
     on_accepted: Callable[[ChargerLink], Coroutine[Any, Any, None]] | None = None
 
 

@@ -86,6 +86,7 @@ class ConnectorState:
     soc_delivered_kwh: float = 0.0  # delivered energy when the last SoC arrived
     command: Command | None = None
     rejected: str | None = None  # why the charger refused its TxProfile; cleared on reconnect
+    failing_since: datetime | None = None  # profile calls time out or fail; cleared by an accepted one or reconnect
 
     def reading(self, key: str) -> Reading | None:
         return self.readings.get(key)
@@ -134,6 +135,9 @@ class LiveState:
 
     def __init__(self, site: Site, failsafe_kw: dict[str, float], *, ignore_grace_s: float | None = None) -> None:
         self.site = site
+        self.failing_after = timedelta(seconds=site.control.interval_s)
+        # A failing connector is planned for again (so its call is retried) once per profile lifetime.
+        self.retry_failing_after = timedelta(seconds=site.control.interval_s * site.ocpp.profile_ttl_intervals)
         self.failsafe_kw = dict(failsafe_kw)
         self.stale_after = timedelta(seconds=3 * site.ocpp.meter_interval_s)
         grace = ignore_grace_s if ignore_grace_s is not None else 2 * site.ocpp.meter_interval_s + 10
@@ -157,6 +161,7 @@ class LiveState:
                 state.ocpp_version = event.ocpp_version
                 for connector in state.connectors.values():
                     connector.rejected = None  # re-evaluated against the new connection's answers
+                    connector.failing_since = None
             case ev.ChargerDisconnected():
                 state.connected = False
             case ev.ChargerBooted():
@@ -265,11 +270,18 @@ class LiveState:
     # ------------------------------------------------------------------------------ control bookkeeping
 
     def record_command(self, charger_id: str, connector_id: int, command: Command) -> None:
+        # ``over_since`` survives a new command on purpose: a charger drawing above every limit it was given must
+        # not escape detection because the optimizer keeps adjusting its limit.
         connector = self.charger(charger_id).connector(connector_id)
-        changed = connector.command is None or abs((connector.command.limit_a or 0) - (command.limit_a or 0)) > 1e-9
-        if changed and connector.session is not None:
-            connector.session.over_since = None  # a new limit gets a fresh grace period
         connector.command = command
+        connector.failing_since = None
+
+    def record_failure(self, charger_id: str, connector_id: int, now: datetime) -> None:
+        """A profile call timed out or failed. Until one succeeds the charger runs on an old or fail-safe profile,
+        so after one more interval it is budgeted as uncontrolled (it stays so until it answers or reconnects)."""
+        connector = self.charger(charger_id).connector(connector_id)
+        if connector.failing_since is None:
+            connector.failing_since = now
 
     def record_rejection(self, charger_id: str, connector_id: int, reason: str) -> None:
         self.charger(charger_id).connector(connector_id).rejected = reason
@@ -432,13 +444,23 @@ class LiveState:
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:
                     continue
                 self._update_compliance(charger, connector, now)
-                if connector.rejected is None and not connector.session.ignoring_limit:
+                if connector.failing_since is not None and now - connector.failing_since >= self.retry_failing_after:
+                    connector.failing_since = None
+                failing = connector.failing_since is not None and now - connector.failing_since >= self.failing_after
+                if connector.rejected is None and not connector.session.ignoring_limit and not failing:
                     sessions.append(self._session_state(charger, connector_id, connector, now))
                     continue
                 measured = self.measured_power_kw(charger, connector, now)
-                reason = (f"profile rejected: {connector.rejected}" if connector.rejected is not None
-                          else "draws more than its limit")
-                draw = measured if measured is not None else self._fallback_kw(charger, state) / charger.connectors
+                fallback = self._fallback_kw(charger, state) / charger.connectors
+                if connector.rejected is not None:
+                    reason = f"profile rejected: {connector.rejected}"
+                elif connector.session.ignoring_limit:
+                    reason = "draws more than its limit"
+                else:
+                    reason = "does not answer profile calls: budgeted at its fail-safe limit"
+                    # Its old TxProfile lapses to the fail-safe default, whatever it draws at this instant.
+                    measured = max(measured or 0.0, fallback)
+                draw = measured if measured is not None else fallback
                 uncontrolled.append(UncontrolledLoad(
                     charger.id, connector_id, max(0.0, draw),
                     self._phases_in_use(charger, connector, now) or charger.phases, reason))

@@ -224,6 +224,12 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         )
         await self._set_profile(0, profile, "TxDefaultProfile")
 
+    async def clear_tx_profiles(self) -> bool:
+        """Remove every TxProfile (any connector, any stack level). True when some existed."""
+        result = await self._call(call.ClearChargingProfile(
+            charging_profile_purpose=ChargingProfilePurposeType.tx_profile))
+        return bool(result.status == "Accepted")
+
     async def _change(self, key: str, value: str) -> bool:
         result = await self._call(call.ChangeConfiguration(key=key, value=value))
         return result.status in (ConfigurationStatus.accepted, ConfigurationStatus.reboot_required)

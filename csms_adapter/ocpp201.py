@@ -179,6 +179,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         tx = str(info.get("transaction_id", ""))
         evse = kwargs.get("evse")
         evse_id = evse.get("id") if isinstance(evse, Mapping) and isinstance(evse.get("id"), int) else None
+        first_sight = bool(tx) and tx not in self._evse_of_tx
         if evse_id is not None and tx:
             self._evse_of_tx[tx] = evse_id
         connector = evse_id if evse_id is not None else self._evse_of_tx.get(tx, 0)
@@ -188,7 +189,9 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
                          if s.quantity is ev.Quantity.ENERGY_KWH and s.phase is None), None)
         token = kwargs.get("id_token")
         id_tag = str(token.get("id_token")) if isinstance(token, Mapping) and token.get("id_token") else None
-        if event_type == "Started" and tx:
+        # A transaction first seen in an Updated event started before this connection (or before a controller
+        # restart): adopt it, so it is controlled; the live state and the store ignore a start they already know.
+        if tx and connector and (event_type == "Started" or (event_type == "Updated" and first_sight)):
             self._emit(ev.TransactionStarted(self.charger_id, connector, tx, id_tag, register, when))
         self._emit_all(data)
         if id_tag is not None and event_type != "Started":
@@ -259,6 +262,12 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
                            ChargingProfilePurposeEnumType.tx_default_profile, limit, unit, phases, FAILSAFE_START,
                            None)
         await self._set_profile(0, profile, "TxDefaultProfile")
+
+    async def clear_tx_profiles(self) -> bool:
+        """Remove every TxProfile (any EVSE, any stack level). True when some existed."""
+        criteria = datatypes.ClearChargingProfileType(charging_profile_purpose=ChargingProfilePurposeEnumType.tx_profile)
+        result = await self._call(call.ClearChargingProfile(charging_profile_criteria=criteria))
+        return bool(result.status == "Accepted")
 
     async def _set_variables(self, component: str, values: dict[str, str]) -> dict[str, bool]:
         data = [

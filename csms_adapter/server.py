@@ -189,6 +189,8 @@ class OcppServer:
         return None
 
     async def _handle(self, connection: ServerConnection) -> None:
+        # websockets does not hand process_request's result to the handler; the check is cheap and pure, so it
+        # is simply repeated (and a refusal here can only mean the site changed in between).
         decision = check_handshake(self.site, connection.request.path if connection.request else "",
                                    connection.request.headers if connection.request else Headers(), self._env)
         if isinstance(decision, Refusal) or connection.subprotocol is None:

@@ -6,8 +6,9 @@ sessions that can pass their knee SoC, thermal rows only for batteries whose tem
 the ceiling with everything they still need delivered.
 
 Variables, in this order:
-    p[i, t]   grid-side power of session i in step t (kW)
+    p[i, t]   grid-side power of session i in step t (kW; in step 0 the commanded power)
     u[i]      energy still missing at departure (kWh)
+    u2[i]     energy of the estimated-SoC tranche still missing (kWh, weighted lower)
     e[k, t]   energy put into battery k before step t, t = 1..H-1 (taper sessions only)
     θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
     P̂         site peak (kW), only when the objective prices the peak
@@ -32,6 +33,7 @@ from optimizer.needs import ResolvedSession
 EARLY_REWARD_PER_KWH = 1e-2
 MIN_NEED_FOR_WEIGHT_KWH = 1.0
 EARLY_MODE = "first"
+EXTRA_TRANCHE_WEIGHT = 0.1
 INF = math.inf
 
 
@@ -87,32 +89,70 @@ class SessionArrays:
     priority: FloatArray
     temp_ceiling_c: FloatArray  # per session × step: max(θmax, free-cooling trajectory)
     hot_excess_c: FloatArray  # per session: how far the start temperature is above the ceiling
+    extra_kwh: FloatArray | None = None  # None: zeros
+    first_step_scale: FloatArray | None = None  # drawn / commanded in step 0 (< 1 below the minimum); None: ones
+    first_step_max_kw: FloatArray | None = None  # None: pmax_kw[:, 0]
 
 
 def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries) -> SessionArrays:
     n, steps = len(sessions), horizon.steps
     departure = np.array([s.departure_h for s in sessions], dtype=np.float64).reshape(n, 1)
-    frac = np.clip((departure - horizon.start_h.reshape(1, steps)) / horizon.length_h.reshape(1, steps), 0.0, 1.0)
-    energy_h = frac * horizon.length_h.reshape(1, steps)
+    arrival = np.array([s.arrival_h for s in sessions], dtype=np.float64).reshape(n, 1)
+    start, length = horizon.start_h.reshape(1, steps), horizon.length_h.reshape(1, steps)
+    energy_h = np.maximum(np.clip(departure - start, 0.0, length) - np.clip(arrival - start, 0.0, length), 0.0)
+    frac = energy_h / length
     pmax = np.array([s.max_kw for s in sessions], dtype=np.float64).reshape(n, 1) * (frac > 0)
+    need = np.array([s.need_kwh for s in sessions], dtype=np.float64)
+    extra = np.array([s.extra_kwh for s in sessions], dtype=np.float64)
+    # Step 0: what the vehicle will really take (taper, what it still needs). When that is below the
+    # charger's minimum current, commanding the minimum is right: the vehicle draws only what it takes.
+    # The site budgets the commanded minimum; the energy counts what is drawn.
+    scale = np.ones(n)
+    first_max = pmax[:, 0].copy()
+    for i, s in enumerate(sessions):
+        if first_max[i] <= 0:
+            continue
+        accept = first_max[i]
+        if s.knee_soc < 1.0 and s.soc0 > s.knee_soc:
+            accept = min(accept, s.max_kw * max(0.0, 1.0 - s.soc0) / (1.0 - s.knee_soc))
+        plugged_h = energy_h[i, 0] * s.efficiency
+        if plugged_h > 0:
+            accept = min(accept, (need[i] + extra[i]) / plugged_h)
+        if 0.0 < accept < s.min_kw <= first_max[i]:
+            scale[i] = accept / s.min_kw
+            first_max[i] = s.min_kw
+        else:
+            first_max[i] = min(first_max[i], max(accept, 0.0))
     ceiling = np.full((n, steps), INF)
     hot = np.zeros(n)
     for i, s in enumerate(sessions):
         th = s.thermal
         if not th.is_modelled:
             continue
-        free = free_trajectory(s.temp0_c, th.cooling_per_h, horizon.length_h, series.ambient_c)
-        ceiling[i] = np.maximum(th.max_temp_c, free)
+        a0 = arrival_step(s, horizon)
+        free = free_trajectory(s.temp0_c, th.cooling_per_h, horizon.length_h[a0:], series.ambient_c[a0:])
+        ceiling[i, a0:] = np.maximum(th.max_temp_c, free)
         hot[i] = max(0.0, s.temp0_c - th.max_temp_c)
     return SessionArrays(
         energy_h=energy_h,
         pmax_kw=pmax,
-        need_kwh=np.array([s.need_kwh for s in sessions], dtype=np.float64),
+        need_kwh=need,
+        extra_kwh=extra,
+        first_step_scale=scale,
+        first_step_max_kw=first_max,
         efficiency=np.array([s.efficiency for s in sessions], dtype=np.float64),
         priority=np.array([s.priority for s in sessions], dtype=np.float64),
         temp_ceiling_c=ceiling,
         hot_excess_c=hot,
     )
+
+
+def arrival_step(s: ResolvedSession, horizon: Horizon) -> int:
+    """The step in which the vehicle arrives (0 when it is plugged in now)."""
+    if s.arrival_h <= 0:
+        return 0
+    index = int(np.searchsorted(horizon.start_h, s.arrival_h, side="right")) - 1
+    return min(max(index, 0), horizon.steps - 1)
 
 
 def thermal_coefficients(cooling_per_h: float, length_h: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -181,18 +221,24 @@ def build_lp(
 ) -> LinearProgram:
     n, steps = len(sessions), horizon.steps
     arr = arrays if arrays is not None else session_arrays(sessions, horizon, series)
+    extra_kwh = arr.extra_kwh if arr.extra_kwh is not None else np.zeros(n)
+    first_scale = arr.first_step_scale if arr.first_step_scale is not None else np.ones(n)
+    first_max = arr.first_step_max_kw if arr.first_step_max_kw is not None else arr.pmax_kw[:, 0].copy()
     eta = arr.efficiency.reshape(n, 1)
-    energy_coef = eta * arr.energy_h  # kWh into the battery per kW in step t
+    energy_coef = eta * arr.energy_h  # kWh into the battery per kW (commanded) in step t
+    energy_coef[:, 0] *= first_scale
     ambient_max = float(series.ambient_c.max())
 
     # ---- which sessions need taper / thermal rows, and over which steps
     taper_win: list[tuple[int, int, int]] = []  # (session, first, last)
     thermal_win: list[tuple[int, int, int]] = []
     for i, s in enumerate(sessions):
-        tw = _taper_window(s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i]))
+        tw = _taper_window(s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i] + extra_kwh[i]))
         if tw is not None:
             taper_win.append((i, *tw))
-        hw = _thermal_window(s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i]), ambient_max, arr.temp_ceiling_c[i])
+        hw = _thermal_window(
+            s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i] + extra_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
+        )
         if hw is not None:
             thermal_win.append((i, *hw))
     taper = np.array([w[0] for w in taper_win], dtype=np.int64)
@@ -205,7 +251,8 @@ def build_lp(
     # ---- columns
     n_p = n * steps
     off_u = n_p
-    off_e = off_u + n
+    off_u2 = off_u + n
+    off_e = off_u2 + n
     n_e = sum(last - first + 1 for _, first, last in taper_win)
     off_th = off_e + n_e
     n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
@@ -229,7 +276,15 @@ def build_lp(
         p_cost = p_cost + objective.price * series.price_per_kwh.reshape(1, steps) * arr.energy_h
     cost[:n_p] = p_cost.ravel()
     col_ub[:n_p] = arr.pmax_kw.ravel()
-    cost[off_u:off_e] = objective.unmet * arr.priority / np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
+    col_ub[np.arange(n, dtype=np.int64) * steps] = first_max
+    unmet_weight = objective.unmet * arr.priority / np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
+    cost[off_u:off_u2] = unmet_weight
+    col_ub[off_u:off_u2] = arr.need_kwh
+    # The estimated-SoC tranche is worth a tenth: it never takes energy from a known need.
+    cost[off_u2:off_e] = EXTRA_TRANCHE_WEIGHT * objective.unmet * arr.priority / np.maximum(
+        arr.need_kwh + extra_kwh, MIN_NEED_FOR_WEIGHT_KWH
+    )
+    col_ub[off_u2:off_e] = extra_kwh
     if peak_col is not None:
         cost[peak_col] = peak_weight
 
@@ -252,8 +307,9 @@ def build_lp(
     # ---- departure energy: Σ_t η E p + u = need
     add(np.repeat(np.arange(n, dtype=np.int64), steps), p_index.ravel(), energy_coef.ravel())
     add(np.arange(n, dtype=np.int64), off_u + np.arange(n, dtype=np.int64), np.ones(n))
-    row_lb.append(arr.need_kwh.copy())
-    row_ub.append(arr.need_kwh.copy())
+    add(np.arange(n, dtype=np.int64), off_u2 + np.arange(n, dtype=np.int64), np.ones(n))
+    row_lb.append(arr.need_kwh + extra_kwh)
+    row_ub.append(arr.need_kwh + extra_kwh)
     groups.append(RowGroup("departure_energy", next_row, labels, 1))
     next_row += n
 
@@ -284,7 +340,7 @@ def build_lp(
         s = sessions[i]
         slope = s.max_kw / (s.battery_kwh * (1.0 - s.knee_soc))
         head = s.max_kw * (1.0 - s.soc0) / (1.0 - s.knee_soc)
-        col_ub[p_index[i, 0]] = min(col_ub[p_index[i, 0]], max(head, 0.0))  # step 0 is a column bound
+        # step 0 is a column bound (already in first_step_max_kw)
         width = last - first + 1
         e_cols = e_next + np.arange(width, dtype=np.int64)
         e_next += width
@@ -316,20 +372,24 @@ def build_lp(
         alpha, gain = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
         frac = arr.energy_h[i] / horizon.length_h
         heat = s.thermal.heating_c_per_kwh * gain * frac
+        heat[0] *= first_scale[i]
         width = last - first + 1
         th_cols = th_next + np.arange(width, dtype=np.int64)
         th_next += width
         theta_cols.append((i, first, th_cols))
         col_lb[th_cols] = -INF
         col_ub[th_cols] = arr.temp_ceiling_c[i, first : last + 1]
-        # decay[s] = Π_{s<j<=first} α_j
+        # The battery's temperature is known from its arrival step a0 on (0 for a vehicle plugged in now).
+        # decay[s] = Π_{s<j<=first} α_j for s in a0..first
+        a0 = min(arrival_step(s, horizon), first)
         decay = np.ones(first + 1)
-        for t in range(first - 1, -1, -1):
+        for t in range(first - 1, a0 - 1, -1):
             decay[t] = decay[t + 1] * alpha[t + 1]
+        span = slice(a0, first + 1)
         row0 = next_row
         add(np.array([row0]), th_cols[:1], np.ones(1))
-        add(np.full(first + 1, row0), p_index[i, : first + 1], -heat[: first + 1] * decay)
-        const0 = s.temp0_c * decay[0] * alpha[0] + float(np.sum(series.ambient_c[: first + 1] * (1.0 - alpha[: first + 1]) * decay))
+        add(np.full(first + 1 - a0, row0), p_index[i, span], -heat[span] * decay[span])
+        const0 = s.temp0_c * decay[a0] * alpha[a0] + float(np.sum(series.ambient_c[span] * (1.0 - alpha[span]) * decay[span]))
         if width > 1:
             rec = next_row + 1 + np.arange(width - 1, dtype=np.int64)
             ts = np.arange(first + 1, last + 1)

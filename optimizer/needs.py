@@ -50,6 +50,8 @@ class ResolvedSession:
     temp0_c: float
     priority: float
     efficiency: float
+    extra_kwh: float = 0.0  # more the vehicle may take when its SoC is only estimated (weighted lower)
+    arrival_h: float = 0.0  # hours from the snapshot until the vehicle arrives (> 0 only for offline planning)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -124,6 +126,11 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         soc0 = min(1.0, DEFAULT_ARRIVAL_SOC + session.energy_delivered_kwh / battery_kwh)
         need = max(0.0, (target - soc0) * battery_kwh)
         soc_source = ValueSource.ESTIMATED
+    # With no SoC at all the vehicle may have arrived emptier than assumed: offer it, at a lower weight,
+    # what it would need had it arrived empty. Its own BMS stops it when it is really full.
+    extra = 0.0
+    if soc is None and energy_needed is None:
+        extra = max(0.0, (target - session.energy_delivered_kwh / battery_kwh) * battery_kwh - need)
 
     if session.departure is not None:
         departure = session.departure
@@ -155,6 +162,7 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         battery_kwh=battery_kwh,
         target_soc=target,
         need_kwh=need,
+        extra_kwh=extra,
         departure=departure,
         departure_h=departure_h,
         max_kw=max_kw,

@@ -72,8 +72,12 @@ def check_plan(
         if (sched[after] > ABS_TOL).any():
             problems.append(f"departure[{label}]: power planned after departure")
         delivered = float((sched * hours).sum()) * s.efficiency
-        if _over(delivered, s.need_kwh + 1e-3):
-            problems.append(f"departure_energy[{label}]: {delivered:.3f} kWh planned for a need of {s.need_kwh:.3f} kWh")
+        allowed = s.need_kwh + s.extra_kwh + 1e-3
+        if c.limit_kw > 0 and c.limit_kw <= s.min_kw + 1e-3:
+            # Commanding the minimum current to a vehicle that takes less is allowed: it draws what it takes.
+            allowed += s.min_kw * float(hours[0]) * s.efficiency
+        if _over(delivered, allowed):
+            problems.append(f"departure_energy[{label}]: {delivered:.3f} kWh planned for a need of {allowed:.3f} kWh")
         th = s.thermal
         if temperature and th.is_modelled and s.temp0_c <= th.max_temp_c:
             temps = temperature_trajectory(s, sched, horizon, hours, series.ambient_c)

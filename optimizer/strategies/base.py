@@ -189,7 +189,7 @@ def assemble_plan(
         later_kwh = np.array([
             float((np.floor(np.maximum(power_kw[i, 1:], 0.0) / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
                    * energy_h[i, 1:]).sum()) for i in range(n)])
-        need_grid_kwh = np.array([s.need_kwh / s.efficiency for s in tick.sessions])
+        need_grid_kwh = np.array([(s.need_kwh + s.extra_kwh) / s.efficiency for s in tick.sessions])
         first_h = energy_h[:, 0]
         energy_room = np.where(first_h > 0, (need_grid_kwh - later_kwh - 1e-4) / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
         top_up_after_rounding(tick, limits_kw, limits_a, wanted, near, np.maximum(energy_room, 0.0))
@@ -199,7 +199,8 @@ def assemble_plan(
         limit_kw, limit_a = float(limits_kw[i]), limits_a[i]
         schedule = np.floor(schedule / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
         schedule[0] = limit_kw
-        delivered = float((schedule * energy_h[i]).sum()) * s.efficiency
+        # A vehicle commanded its minimum current may draw less: never count more than it can take.
+        delivered = min(float((schedule * energy_h[i]).sum()) * s.efficiency, s.need_kwh + s.extra_kwh)
         soc_end = min(1.0, s.soc0 + delivered / s.battery_kwh)
         temps = temperature_trajectory(s, schedule, tick.horizon, energy_h[i], tick.series.ambient_c)
         plugged = energy_h[i] > 0

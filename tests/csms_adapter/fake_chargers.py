@@ -75,6 +75,11 @@ class Charger16(Cp16):  # type: ignore[misc]
         status = self.rec.tx_profile_status if purpose == "TxProfile" else self.rec.profile_status
         return result16.SetChargingProfile(status=status)
 
+    @on("ClearChargingProfile")
+    async def on_clear(self, **kw: Any) -> Any:
+        await self.rec.enter("ClearChargingProfile", kw)
+        return result16.ClearChargingProfile(status="Unknown")
+
     @on("ChangeConfiguration")
     async def on_cc(self, key: str, value: str, **kw: Any) -> Any:
         await self.rec.enter("ChangeConfiguration", {"key": key, "value": value})
@@ -131,6 +136,11 @@ class Charger201(Cp201):  # type: ignore[misc]
         purpose = charging_profile["charging_profile_purpose"]
         status = self.rec.tx_profile_status if purpose == "TxProfile" else self.rec.profile_status
         return result201.SetChargingProfile(status=status)
+
+    @on("ClearChargingProfile")
+    async def on_clear(self, **kw: Any) -> Any:
+        await self.rec.enter("ClearChargingProfile", kw)
+        return result201.ClearChargingProfile(status="Unknown")
 
     @on("SetVariables")
     async def on_sv(self, set_variable_data: list[dict[str, Any]], **kw: Any) -> Any:

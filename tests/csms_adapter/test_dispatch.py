@@ -49,6 +49,9 @@ class FakeLink:
 
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
 
+    async def clear_tx_profiles(self) -> bool:
+        return False
+
     async def configure_sampling(self, measurands: tuple[str, ...], interval_s: int) -> SamplingResult:
         return SamplingResult(measurands, interval_s)
 

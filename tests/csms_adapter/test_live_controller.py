@@ -98,6 +98,7 @@ async def test_whole_ocpp16_session(controller: Controller) -> None:
         keys = [c["key"] for c in rec.of("ChangeConfiguration")]
         assert "MeterValuesSampledData" in keys and "MeterValueSampleInterval" in keys
         assert rec.of("GetConfiguration")
+        assert rec.of("ClearChargingProfile") == [{"charging_profile_purpose": "TxProfile"}]
         purposes = [p["cs_charging_profiles"]["charging_profile_purpose"] for p in rec.of("SetChargingProfile")]
         assert purposes[:2] == ["ChargePointMaxProfile", "TxDefaultProfile"]
         station = rec.of("SetChargingProfile")[0]
@@ -140,6 +141,7 @@ async def test_whole_ocpp201_session(controller: Controller) -> None:
         assert isinstance(cp, Charger201)
         assert (await cp.boot()).status == "Accepted"
         await rec.wait_for(lambda: bool(rec.of("SetVariables")))
+        assert rec.of("ClearChargingProfile") == [{"charging_profile_criteria": {"charging_profile_purpose": "TxProfile"}}]
         names = {d["variable"]["name"] for d in rec.of("SetVariables")[0]["set_variable_data"]}
         assert names == {"TxUpdatedMeasurands", "TxUpdatedInterval"}
         station = rec.of("SetChargingProfile")[0]
@@ -241,3 +243,17 @@ async def test_second_connection_supersedes_the_first_after_auth(controller: Con
             assert not original.connected
             await eventually(lambda: first._connection.close_code is not None)
             assert first._connection.close_code == 1000
+
+
+async def test_ocpp201_transaction_already_running_is_adopted(controller: Controller) -> None:
+    rec = Recorder()
+    async with charger(controller.url, "cp-b", PASSWORD_B, "2.0.1", rec) as cp:
+        assert isinstance(cp, Charger201)
+        await cp.boot()
+        await rec.wait_for(lambda: bool(rec.of("SetVariables")))
+        await cp.tx_event("Updated", "tx-old", 1, [{"value": 5000.0, "measurand": "Energy.Active.Import.Register"}])
+        await cp.tx_event("Updated", "tx-old", 1, [{"value": 5500.0, "measurand": "Energy.Active.Import.Register"}])
+        sessions = controller.live.snapshot(controller.clock()).sessions
+        assert [(s.charger_id, s.connector_id) for s in sessions] == [("cp-b", 1)]
+        assert sessions[0].energy_delivered_kwh == pytest.approx(0.5)
+        await rec.wait_for(lambda: any(p["transaction_id"] == "tx-old" for p in rec.tx_profiles()))

@@ -117,3 +117,14 @@ def test_unplug_ends_the_session_and_reconnect_clears_rejection() -> None:
     assert live.controllable("cp-a", 1)
     live.apply(ev.StatusChanged("cp-a", 1, ev.PlugState.AVAILABLE, "Available", T0))
     assert live.snapshot(T0).sessions == ()
+
+
+def test_a_connector_whose_profile_calls_fail_is_budgeted_at_its_failsafe_then_retried() -> None:
+    live = started_live()
+    live.apply(sample(Q.POWER_KW, 2.0, T0))
+    live.record_failure("cp-a", 1, T0)
+    assert len(live.snapshot(T0 + timedelta(seconds=30)).sessions) == 1  # one failed call is not enough
+    later = live.snapshot(T0 + timedelta(seconds=60))
+    (load,) = [u for u in later.uncontrolled if u.charger_id == "cp-a"]
+    assert load.power_kw >= 2.0 and "does not answer" in load.reason
+    assert len(live.snapshot(T0 + timedelta(seconds=180)).sessions) == 1  # planned again, so the call is retried

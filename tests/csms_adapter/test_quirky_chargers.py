@@ -23,7 +23,11 @@ site:
   name: quirky
   grid: {import_limit_kw: 30}
   base_load: {kw: 5}
-  circuits: [{id: main, max_current_a: 100, chargers: [q-amps, q-watts, q-reject, q-ignore]}]
+  circuits:
+    - id: main
+      max_current_a: 100
+      chargers: [q-amps, q-watts, q-reject]
+      children: [{id: feeder, max_kw: 8, chargers: [q-ignore]}]  # its limit stays below what it draws
 chargers:
   - {id: q-amps, max_current_a: 16}
   - {id: q-watts, max_current_a: 16}
