@@ -45,6 +45,8 @@ class _Vehicle:
     plugged_from: datetime  # the first tick at or after arrival: the controller plans it from then on
     drawn_kwh: float = 0.0
     allowed_kw: float = 0.0
+    last_allowed_kw: float = 0.0  # the limit during the last step, and what the vehicle really drew
+    last_drawn_kw: float = 0.0
 
 
 @dataclass(slots=True)
@@ -193,6 +195,8 @@ class SimulatedDepot:
             hours = (until - now).total_seconds() / 3600.0
             v.state, drawn = v.battery.charge(v.state, v.allowed_kw, hours, ambient, v.session.target_soc)
             v.drawn_kwh += drawn
+            v.last_allowed_kw = v.allowed_kw
+            v.last_drawn_kw = drawn / hours if hours > 0 else 0.0
             trace.power_kw[i, k] = drawn / trace.step_h
             trace.plugged_h[i, k] = hours
             trace.soc_end[i, k] = v.state.soc
@@ -210,6 +214,14 @@ class SimulatedDepot:
     def _noisy(self, value: float, sigma: float) -> float:
         return value + float(self._rng.normal(0.0, sigma)) if sigma > 0 else value
 
+    @staticmethod
+    def _vehicle_limit_kw(v: _Vehicle) -> float:
+        """What a live controller infers from its meter: a vehicle that drew clearly less than it was
+        allowed (full, or tapering) is limited by itself; plan it at what it drew, not at its nameplate."""
+        if v.last_allowed_kw > 0.5 and v.last_drawn_kw < 0.9 * v.last_allowed_kw:
+            return min(v.session.max_kw, v.last_drawn_kw * 1.02)
+        return v.session.max_kw
+
     def _session_state(self, v: _Vehicle) -> SessionState:
         s = v.session
         soc = min(1.0, max(0.0, self._noisy(v.state.soc, self.options.soc_noise))) if s.reports_soc or not self.options.hide_soc else None
@@ -223,7 +235,7 @@ class SimulatedDepot:
             battery_kwh=s.battery_kwh,
             target_soc=s.target_soc,
             departure=s.departure,
-            max_power_kw=s.max_kw,
+            max_power_kw=self._vehicle_limit_kw(v),
             battery_temp_c=temp,
             temp_source=ValueSource.VEHICLE_DATA,
             priority=s.priority,

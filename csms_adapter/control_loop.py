@@ -108,7 +108,7 @@ class ControlLoop:
             # Send nothing: the live TxProfiles lapse to the fail-safe layers, which is safer than a bad plan.
             log.error("tick at %s produced no usable plan: %s", now.isoformat(), exc)
             return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, str(exc))
-        report = await self.dispatcher.dispatch(plan, now)
+        report = await self.dispatcher.dispatch(plan, now, snapshot)
         return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0)
 
     # ------------------------------------------------------------------------------ scheduling

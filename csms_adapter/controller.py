@@ -25,6 +25,7 @@ from csms_adapter.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.dispatch import CommandRecord, Dispatcher
 from csms_adapter.errors import ChargerError
 from csms_adapter.failsafe import apply_failsafe, compute_shares
+from csms_adapter.frame_guard import GuardLimits
 from csms_adapter.link import SAMPLED_MEASURANDS, Capabilities, ChargerLink, Clock, LinkContext, Supervisor
 from csms_adapter.live_state import LiveState, Session
 from csms_adapter.server import Admission, Link, OcppServer
@@ -78,6 +79,7 @@ class Controller:
         speed: float = 1.0,
         ignore_grace_s: float | None = None,
         debounce_real_s: float = 2.0,
+        guard_limits: GuardLimits | None = None,
     ) -> None:
         """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``)."""
         self.site = site
@@ -91,7 +93,8 @@ class Controller:
         self.capabilities: dict[str, Capabilities] = {}
         self.accepted: set[str] = set()  # chargers whose BootNotification we accepted (reconnects skip boot)
         self.supervisor = Supervisor("controller")
-        self.server = OcppServer(site, self._context, self._connected, self._disconnected, env=self.env)
+        self.server = OcppServer(site, self._context, self._connected, self._disconnected, env=self.env,
+                                 limits=guard_limits)
         self.dispatcher = Dispatcher(site, self.live, self.server.links, self.capabilities,
                                      record=recorder.record_command if recorder is not None else None)
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
@@ -104,7 +107,7 @@ class Controller:
     def url(self) -> str:
         """The websocket base URL; a charger appends its identity."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"ws://{host}:{self.port}/ocpp/"
+        return f"{self.server.scheme}://{host}:{self.port}/ocpp/"
 
     async def start(self) -> None:
         if self.recorder is not None:
@@ -165,6 +168,7 @@ class Controller:
         )
 
     async def _connected(self, link: Link, admission: Admission) -> None:
+        self.dispatcher.forget(admission.charger_id)  # a new connection: re-send its live station max
         self.publish(ev.ChargerConnected(admission.charger_id, link.ocpp_version, self.clock(),
                                          admission.monitor_only))
         if admission.charger_id in self.accepted and not admission.monitor_only:
@@ -218,7 +222,9 @@ class Controller:
         charger = self.site.charger(link.charger_id)
         caps = self.capabilities.get(charger.id, Capabilities())
         try:
-            ok = await apply_failsafe(link, charger, self.shares[charger.id], caps)
+            # Verify past the live profiles' validity: on a reconnect a live station max may still be in force.
+            verify_s = max(300, int(self.dispatcher.valid_s) + 60)
+            ok = await apply_failsafe(link, charger, self.shares[charger.id], caps, verify_s=verify_s)
         except ChargerError as exc:
             log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
             ok = False

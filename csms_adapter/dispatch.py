@@ -7,6 +7,11 @@ re-sent unless the profile would lapse before the next tick; connectors of one c
 link's lock keeps one call in flight per charger), different chargers in parallel. A failed call is recorded and
 retried at the next tick (nothing is marked as sent); a refused profile moves the connector to
 ``Snapshot.uncontrolled`` via the live state.
+
+Per charger, a live station-max profile (stack level 1 over the permanent fail-safe share at level 0) carries the
+charger's planned total: the sum of its connectors' commands plus what its uncontrolled connectors are budgeted
+at. Chargers apply min(station max, TxProfile), so without it the LP could never give a charger more than its
+fail-safe share. It has the TxProfiles' validity and deadband; when the controller dies it lapses with them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from csms_adapter.errors import ChargerError, ChargerTimeout, ProfileRejected
 from csms_adapter.failsafe import profile_unit, to_unit
 from csms_adapter.link import Capabilities, ChargerLink
 from csms_adapter.live_state import Command, LiveState
-from optimizer.domain import Charger, ConnectorPlan, Plan, RateUnit, Site
+from csms_adapter.link import LIVE_STATION_MAX_STACK_LEVEL
+from optimizer.domain import Charger, ConnectorPlan, Plan, RateUnit, Site, Snapshot
 
 log = logging.getLogger("depotctl.dispatch")
 
@@ -53,12 +59,27 @@ class CommandRecord:
     outcome: Outcome
     reason: str = ""
     duration_ms: float = 0.0
+    purpose: str = "TxProfile"  # or STATION_MAX (connector 0)
+
+
+STATION_MAX = "StationMaxProfile"
+
+
+@dataclass(frozen=True, slots=True)
+class StationCommand:
+    """The live station max last accepted by a charger."""
+
+    limit: float
+    unit: RateUnit
+    phases: int
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchReport:
-    records: tuple[CommandRecord, ...]
+    records: tuple[CommandRecord, ...]  # TxProfiles, one per planned connector
     duration_ms: float
+    station_records: tuple[CommandRecord, ...] = ()  # live station-max profiles, one per planned charger
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.records if r.outcome is outcome)
@@ -84,6 +105,8 @@ class Dispatcher:
         self.links = links
         self.capabilities = capabilities
         self._record = record or (lambda _r: None)
+        self._station: dict[str, StationCommand] = {}
+        self._station_refused: dict[str, str] = {}  # charger → why; retried after it reconnects
         interval = site.control.interval_s
         self.valid_s = site.ocpp.profile_ttl_intervals * interval
         # Re-send an unchanged limit once it would lapse before the tick after next.
@@ -116,23 +139,89 @@ class Dispatcher:
         old_a = last.limit_a if last.limit_a is not None else charger.current_a_at(last.limit_kw, phases)
         return abs(new_a - old_a) < self.site.ocpp.deadband_a
 
-    async def dispatch(self, plan: Plan, now: datetime) -> DispatchReport:
+    def forget(self, charger_id: str) -> None:
+        """The charger (re)connected: its live station max may be gone and a refusal may no longer hold."""
+        self._station.pop(charger_id, None)
+        self._station_refused.pop(charger_id, None)
+
+    async def dispatch(self, plan: Plan, now: datetime, snapshot: Snapshot | None = None) -> DispatchReport:
+        """Send ``plan``; ``snapshot`` (the one it was planned on) adds each charger's uncontrolled budget to
+        its live station max, so the charger's own balancing does not starve its controlled connectors."""
         started = time.perf_counter()
         by_charger: dict[str, list[ConnectorPlan]] = {}
         for cp in plan.connectors:
             by_charger.setdefault(cp.charger_id, []).append(cp)
-        results = await asyncio.gather(*(self._charger(cid, cps, now) for cid, cps in by_charger.items()))
-        records = tuple(r for group in results for r in group)
-        for record in records:
+        uncontrolled_kw: dict[str, float] = {}
+        for load in snapshot.uncontrolled if snapshot is not None else ():
+            if load.connector_id > 0:  # connector 0 = a disconnected charger: nothing to send it
+                uncontrolled_kw[load.charger_id] = uncontrolled_kw.get(load.charger_id, 0.0) + load.power_kw
+        results = await asyncio.gather(*(self._charger(cid, cps, uncontrolled_kw.get(cid, 0.0), now)
+                                         for cid, cps in by_charger.items()))
+        records = tuple(r for group, _ in results for r in group)
+        stations = tuple(s for _, s in results if s is not None)
+        for record in (*stations, *records):
             self._record(record)
-        return DispatchReport(records, (time.perf_counter() - started) * 1000.0)
+        return DispatchReport(records, (time.perf_counter() - started) * 1000.0, stations)
 
-    async def _charger(self, charger_id: str, plans: list[ConnectorPlan], now: datetime) -> list[CommandRecord]:
+    async def _charger(self, charger_id: str, plans: list[ConnectorPlan], uncontrolled_kw: float, now: datetime
+                       ) -> tuple[list[CommandRecord], CommandRecord | None]:
         charger = self.site.charger(charger_id)
+        # The station max goes first: raising it first lets raised TxProfiles act at once; lowering it first only
+        # restricts sooner. Either order keeps the charger within min(old, new) plan in between.
+        station = await self._station_max(charger, plans, uncontrolled_kw, now)
         out: list[CommandRecord] = []
         for cp in plans:  # one after another: one call in flight per charger
             out.append(await self._connector(charger, cp, now))
-        return out
+        return out, station
+
+    def station_command_for(self, charger: Charger, plans: list[ConnectorPlan], uncontrolled_kw: float
+                            ) -> tuple[float, RateUnit, int]:
+        """(limit, unit, phases) of the live station max: the sum of the connectors' commands in the charger's
+        unit (A per phase: an upper bound on any one phase) plus the uncontrolled budget."""
+        unit = profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
+        phases = charger.phases
+        total = sum(self.command_for(cp)[0] for cp in plans)
+        if uncontrolled_kw > 0:
+            total += to_unit(charger, uncontrolled_kw, unit, phases)
+        return round(total, 1), unit, phases
+
+    async def _station_max(self, charger: Charger, plans: list[ConnectorPlan], uncontrolled_kw: float,
+                           now: datetime) -> CommandRecord | None:
+        link = self.links.get(charger.id)
+        caps = self.capabilities.get(charger.id, Capabilities())
+        if (link is None or not link.connected or charger.id in self._station_refused
+                or (caps.max_stack_level is not None and caps.max_stack_level < LIVE_STATION_MAX_STACK_LEVEL)):
+            return None  # the stack-0 share stays the cap: safe, the charger just gets less than planned
+        limit, unit, phases = self.station_command_for(charger, plans, uncontrolled_kw)
+        limit_kw = limit_kw_of(charger, limit, unit, phases)
+
+        def record(outcome: Outcome, reason: str = "", ms: float = 0.0) -> CommandRecord:
+            return CommandRecord(now, charger.id, 0, None, limit, unit, phases, limit_kw, outcome, reason, ms,
+                                 STATION_MAX)
+
+        last = self._station.get(charger.id)
+        if (last is not None and last.unit is unit and (now - last.sent_at).total_seconds() <= self.refresh_after_s
+                and self._within_deadband(charger, limit, last.limit, unit, phases)):
+            return record(Outcome.UNCHANGED)
+        t0 = time.perf_counter()
+        try:
+            await link.set_live_station_max(limit, unit, phases, self.valid_s, now)
+        except ProfileRejected as exc:
+            self._station_refused[charger.id] = exc.reason
+            log.warning("charger=%s refused its live station max (%s): it stays capped at its fail-safe share; "
+                        "check its ChargePointMaxProfile/stack-level support", charger.id, exc.reason)
+            return record(Outcome.REJECTED, exc.reason, (time.perf_counter() - t0) * 1000.0)
+        except ChargerError as exc:
+            outcome = Outcome.TIMEOUT if isinstance(exc, ChargerTimeout) else Outcome.ERROR
+            return record(outcome, exc.reason, (time.perf_counter() - t0) * 1000.0)
+        self._station[charger.id] = StationCommand(limit, unit, phases, now)
+        return record(Outcome.ACCEPTED, "", (time.perf_counter() - t0) * 1000.0)
+
+    def _within_deadband(self, charger: Charger, new: float, old: float, unit: RateUnit, phases: int) -> bool:
+        if unit is RateUnit.AMPS and not charger.dc:
+            return abs(new - old) < self.site.ocpp.deadband_a
+        per_phase_a = abs(new - old) / (charger.voltage_v * (3 if charger.dc else phases))
+        return per_phase_a < self.site.ocpp.deadband_a
 
     async def _connector(self, charger: Charger, cp: ConnectorPlan, now: datetime) -> CommandRecord:
         limit, unit, phases = self.command_for(cp)

@@ -126,10 +126,13 @@ def to_unit(charger: Charger, power_kw: float, unit: RateUnit, phases: int) -> f
     return _floor(power_kw * 1000.0, 0.1)
 
 
-async def apply_failsafe(link: ChargerLink, charger: Charger, share: FailsafeShare, caps: Capabilities) -> bool:
+async def apply_failsafe(link: ChargerLink, charger: Charger, share: FailsafeShare, caps: Capabilities, *,
+                         verify_s: int = 300) -> bool:
     """Push station max and TxDefaultProfile, then verify the station max with GetCompositeSchedule where the
-    charger supports it. True when both profiles were accepted. Raises ChargerError only for transport
-    failures; a refused profile is logged and reported as False."""
+    charger supports it: the limit left at the end of ``verify_s`` (longer than the live profiles' validity, so
+    a live stack-1 station max still in force on a reconnect has lapsed by then) must be within the share. True
+    when both profiles were accepted. Raises ChargerError only for transport failures; a refused profile is
+    logged and reported as False."""
     unit = profile_unit(charger, caps)
     phases = charger.phases
     station = to_unit(charger, share.station_kw, unit, phases)
@@ -146,7 +149,7 @@ async def apply_failsafe(link: ChargerLink, charger: Charger, share: FailsafeSha
     if not accepted:
         return False
     try:
-        composite = await link.composite_limit(0, 300, unit)
+        composite = await link.composite_limit(0, verify_s, unit)
     except ChargerError as exc:
         log.info("charger=%s cannot report its composite schedule (%s); fail-safe not verified", charger.id,
                  exc.reason)

@@ -31,8 +31,12 @@ log = logging.getLogger("depotctl.link")
 STATION_MAX_PROFILE_ID = 1
 TX_DEFAULT_PROFILE_ID = 2
 TX_PROFILE_ID_BASE = 100  # + connector id
+LIVE_STATION_MAX_PROFILE_ID = 3
 TX_STACK_LEVEL = 1
 FAILSAFE_STACK_LEVEL = 0
+# The live station max (the charger's planned total) sits one level above the permanent fail-safe share and lapses
+# with the TxProfiles, so the LP can give a charger more than its share while the controller lives.
+LIVE_STATION_MAX_STACK_LEVEL = 1
 # Fail-safe profiles start long before any charger clock could be wrong and never end (ocpp-notes §3.4).
 FAILSAFE_START = datetime(2020, 1, 1, tzinfo=UTC)
 # The live TxProfile starts a little in the past so a replacement never leaves a gap of default behaviour.
@@ -85,6 +89,9 @@ class ChargerLink(Protocol):
 
     async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None: ...
 
+    async def set_live_station_max(self, limit: float, unit: RateUnit, phases: int, valid_s: float,
+                                   now: datetime) -> None: ...
+
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
 
     async def clear_tx_profiles(self) -> bool: ...
@@ -93,7 +100,10 @@ class ChargerLink(Protocol):
 
     async def read_capabilities(self) -> Capabilities: ...
 
-    async def composite_limit(self, connector_id: int, duration_s: int, unit: RateUnit) -> float | None: ...
+    async def composite_limit(self, connector_id: int, duration_s: int, unit: RateUnit) -> float | None:
+        """The limit the charger reports for the end of the next ``duration_s`` (after shorter-lived profiles
+        lapse); None when it reports no schedule."""
+        ...
 
     async def trigger_status(self) -> None: ...
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from csms_adapter import events as ev
+from csms_adapter.operator_inputs import OperatorInputs
 from optimizer.domain import (
     Charger,
     SessionState,
@@ -143,6 +144,7 @@ class LiveState:
         grace = ignore_grace_s if ignore_grace_s is not None else 2 * site.ocpp.meter_interval_s + 10
         self.ignore_grace = timedelta(seconds=grace)
         self.chargers: dict[str, ChargerState] = {}
+        self.inputs = OperatorInputs()  # grid cap, session overrides and vehicle data from the HTTP API
 
     def charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState())
@@ -399,7 +401,7 @@ class LiveState:
             elif needs.max_current_a is not None and not charger.dc:
                 max_power = charger.power_kw_at(needs.max_current_a, needs.phases or phases or charger.phases)
         temp = connector.reading("battery_temp_c")
-        return SessionState(
+        state = SessionState(
             charger_id=charger.id,
             connector_id=connector_id,
             soc=soc,
@@ -415,6 +417,15 @@ class LiveState:
             plugged_in_at=session.started_at,
             energy_delivered_kwh=delivered,
         )
+        return self.inputs.apply_session(state, session.transaction_id, now)
+
+    def session_state(self, charger_id: str, connector_id: int, now: datetime) -> SessionState | None:
+        """The open session on a connector as the next snapshot will show it (no side effects), or None."""
+        state = self.chargers.get(charger_id)
+        connector = state.connectors.get(connector_id) if state is not None else None
+        if connector is None or connector.session is None or not self.site.has_charger(charger_id):
+            return None
+        return self._session_state(self.site.charger(charger_id), connector_id, connector, now)
 
     def _roster_capacity(self, id_tag: str | None) -> float:
         vehicle = self.site.vehicle_for_tag(id_tag) if id_tag else None
@@ -464,7 +475,9 @@ class LiveState:
                 uncontrolled.append(UncontrolledLoad(
                     charger.id, connector_id, max(0.0, draw),
                     self._phases_in_use(charger, connector, now) or charger.phases, reason))
-        return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled))
+        self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
+        return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
+                        grid_cap_kw=self.inputs.grid_cap_kw(now))
 
     # ------------------------------------------------------------------------------ display
 

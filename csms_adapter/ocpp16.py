@@ -28,6 +28,8 @@ from csms_adapter.errors import ChargerError, ProfileRejected
 from csms_adapter.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
+    LIVE_STATION_MAX_PROFILE_ID,
+    LIVE_STATION_MAX_STACK_LEVEL,
     STATION_MAX_PROFILE_ID,
     TX_DEFAULT_PROFILE_ID,
     TX_PROFILE_ID_BASE,
@@ -214,6 +216,20 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         )
         await self._set_profile(0, profile, "ChargePointMaxProfile")
 
+    async def set_live_station_max(self, limit: float, unit: RateUnit, phases: int, valid_s: float,
+                                   now: datetime) -> None:
+        start = now - timedelta(seconds=TX_START_BACKDATE_S)
+        profile = datatypes.ChargingProfile(
+            charging_profile_id=LIVE_STATION_MAX_PROFILE_ID,
+            stack_level=LIVE_STATION_MAX_STACK_LEVEL,
+            charging_profile_purpose=ChargingProfilePurposeType.charge_point_max_profile,
+            charging_profile_kind=ChargingProfileKindType.absolute,
+            valid_to=utc_iso(now + timedelta(seconds=valid_s)),
+            # validTo and duration both end it: firmware that ignores one still honours the other.
+            charging_schedule=_schedule(limit, unit, phases, start, int(valid_s) + TX_START_BACKDATE_S),
+        )
+        await self._set_profile(0, profile, "ChargePointMaxProfile (live)")
+
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None:
         profile = datatypes.ChargingProfile(
             charging_profile_id=TX_DEFAULT_PROFILE_ID,
@@ -282,7 +298,7 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
             return None
         periods = result.charging_schedule.get("charging_schedule_period") or []
         limits = [float(p["limit"]) for p in periods if isinstance(p, dict) and "limit" in p]
-        return max(limits) if limits else None
+        return limits[-1] if limits else None  # periods are in time order: the last is what remains
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))

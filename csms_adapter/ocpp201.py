@@ -28,6 +28,8 @@ from csms_adapter.errors import ChargerError, ProfileRejected
 from csms_adapter.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
+    LIVE_STATION_MAX_PROFILE_ID,
+    LIVE_STATION_MAX_STACK_LEVEL,
     STATION_MAX_PROFILE_ID,
     TX_DEFAULT_PROFILE_ID,
     TX_PROFILE_ID_BASE,
@@ -256,6 +258,15 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
                            FAILSAFE_START, None)
         await self._set_profile(0, profile, "ChargingStationMaxProfile")
 
+    async def set_live_station_max(self, limit: float, unit: RateUnit, phases: int, valid_s: float,
+                                   now: datetime) -> None:
+        # Always the same id: another id at this stack level, purpose and evse would be rejected (K01.FR.06).
+        profile = _profile(LIVE_STATION_MAX_PROFILE_ID, LIVE_STATION_MAX_STACK_LEVEL,
+                           ChargingProfilePurposeEnumType.charging_station_max_profile, limit, unit, phases,
+                           now - timedelta(seconds=TX_START_BACKDATE_S), int(valid_s) + TX_START_BACKDATE_S,
+                           valid_to=now + timedelta(seconds=valid_s))
+        await self._set_profile(0, profile, "ChargingStationMaxProfile (live)")
+
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None:
         # evseId 0 applies to *each* EVSE (ocpp-notes §7.18); the caller sizes it per connector.
         profile = _profile(TX_DEFAULT_PROFILE_ID, FAILSAFE_STACK_LEVEL,
@@ -328,7 +339,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
             return None
         periods = schedule.get("charging_schedule_period") or []
         limits = [float(p["limit"]) for p in periods if isinstance(p, dict) and "limit" in p]
-        return max(limits) if limits else None
+        return limits[-1] if limits else None  # periods are in time order: the last is what remains
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))

@@ -19,6 +19,7 @@ from csms_adapter.control_loop import TickResult
 from csms_adapter.dispatch import CommandRecord, Outcome
 from csms_adapter.live_state import Session
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store.repository import INT32_MAX
 
 log = logging.getLogger("depotctl.recorder")
 
@@ -53,6 +54,15 @@ class StoreRecorder:
         return cls(Store.open(url))
 
     async def start(self) -> None:
+        try:
+            # 1.6 transaction ids must never repeat, across restarts too (a charger may still hold an old one):
+            # continue above every id ever stored, open or closed.
+            stored = await self.store.run(self.store.max_numeric_transaction_id)
+        except StoreError as exc:
+            stored = None
+            log.warning("could not read past transaction ids (%s); 1.6 ids continue from the clock", exc)
+        if stored is not None:
+            self._tx_seed = max(self._tx_seed or 0, stored + 1)
         self._queue = asyncio.Queue(MAX_PENDING_WRITES)
         self._task = asyncio.get_running_loop().create_task(self._drain(), name="store-recorder")
         await self.writer.start()
@@ -129,7 +139,7 @@ class StoreRecorder:
     def record_command(self, record: CommandRecord) -> None:
         if record.outcome not in _SENT:
             return  # a decision not to send (deadband, offline) is not a command
-        payload = {"purpose": "TxProfile", "limit": record.limit, "unit": record.unit.value,
+        payload = {"purpose": record.purpose, "limit": record.limit, "unit": record.unit.value,
                    "phases": record.phases, "limit_kw": record.limit_kw, "transaction_id": record.transaction_id}
         accepted = record.outcome is Outcome.ACCEPTED
         self._later(lambda: self.store.record_command(
@@ -154,9 +164,10 @@ class StoreRecorder:
         return {row.id for row in self.store.chargers() if row.last_boot_at is not None}
 
     def next_transaction_id(self) -> int:
-        # 1.6 ids must not repeat across restarts: seconds since epoch (int32-safe) or above any open id.
+        # Above every stored id (seeded in ``start``), and never below the clock in seconds (int32-safe): the
+        # clock floor covers the starts that were still queued for the store when the last run died.
         now_seed = int(datetime.now(UTC).timestamp()) % 2_000_000_000
         self._tx_seed = max(self._tx_seed or 0, now_seed)
         tx = self._tx_seed
-        self._tx_seed += 1
+        self._tx_seed = tx + 1 if tx < INT32_MAX else 1  # wrap rather than send an id a charger cannot hold
         return tx

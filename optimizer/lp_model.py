@@ -113,12 +113,13 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         if first_max[i] <= 0:
             continue
         accept = first_max[i]
-        if s.knee_soc < 1.0 and s.soc0 > s.knee_soc:
-            accept = min(accept, s.max_kw * max(0.0, 1.0 - s.soc0) / (1.0 - s.knee_soc))
         plugged_h = energy_h[i, 0] * s.efficiency
+        if s.knee_soc < 1.0:
+            accept = min(accept, taper_bound_kw(s, s.soc0, plugged_h))
         if plugged_h > 0:
             accept = min(accept, (need[i] + extra[i]) / plugged_h)
-        if 0.0 < accept < s.min_kw <= first_max[i]:
+        charger_max = s.charger.max_power_kw_for(s.phases) if s.max_kw > 0 else 0.0
+        if 0.0 < accept < s.min_kw <= charger_max:
             scale[i] = accept / s.min_kw
             first_max[i] = s.min_kw
         else:
@@ -145,6 +146,16 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         temp_ceiling_c=ceiling,
         hot_excess_c=hot,
     )
+
+
+def taper_bound_kw(s: ResolvedSession, soc_start: float, battery_h: float) -> float:
+    """Most power over a step of ``battery_h`` (hours × efficiency) starting at ``soc_start`` with the
+    taper judged at the step's *end*: p ≤ pmax(1 − soc_end)/(1 − knee). Judging it at the start would
+    let long steps overfill the battery, and make the LP prefer to charge late."""
+    if s.knee_soc >= 1.0:
+        return s.max_kw
+    denom = (1.0 - s.knee_soc) + s.max_kw * battery_h / s.battery_kwh
+    return min(s.max_kw, max(0.0, s.max_kw * (1.0 - soc_start) / denom))
 
 
 def arrival_step(s: ResolvedSession, horizon: Horizon) -> int:
@@ -181,7 +192,7 @@ def _taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray,
     if s.knee_soc >= 1.0 or pmax.max() <= 0:
         return None
     cumulative = np.minimum(np.cumsum(pmax * energy_coef), need_kwh)  # most energy stored by end of t
-    soc_upper = s.soc0 + np.concatenate(([0.0], cumulative[:-1])) / s.battery_kwh  # at start of t
+    soc_upper = s.soc0 + cumulative / s.battery_kwh  # at the end of t, where the row judges the taper
     plugged = np.nonzero(pmax > 0)[0]
     last = int(plugged[-1])
     reach = np.nonzero(soc_upper > s.knee_soc + 1e-9)[0]
@@ -333,7 +344,7 @@ def build_lp(
         next_row += limits.rows * steps
 
     # ---- taper over its window [f, l]:
-    #   e[f] = Σ_{s<f} ηE p[s];  e[t] = e[t-1] + ηE p[t-1];  p[t] + slope·e[t] <= head
+    #   e[f] = Σ_{s<f} ηE p[s];  e[t] = e[t-1] + ηE p[t-1];  p[t] + slope·(e[t] + ηE_t p[t]) <= head
     e_next = off_e
     first_taper_row = next_row
     for i, first, last in taper_win:
@@ -351,7 +362,8 @@ def build_lp(
             add(rec[1:], e_cols[:-1], -np.ones(width - 1))
             add(rec[1:], p_index[i, first:last], -energy_coef[i, first:last])
         tap = rec + width
-        add(tap, p_index[i, first : last + 1], np.ones(width))
+        # soc at the end of step t: e[t] + ηE_t p[t] (the drawn fraction of step 0 never reaches here)
+        add(tap, p_index[i, first : last + 1], 1.0 + slope * energy_coef[i, first : last + 1])
         add(tap, e_cols, np.full(width, slope))
         row_lb.append(np.zeros(width))
         row_ub.append(np.zeros(width))

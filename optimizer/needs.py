@@ -131,6 +131,7 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     extra = 0.0
     if soc is None and energy_needed is None:
         extra = max(0.0, (target - session.energy_delivered_kwh / battery_kwh) * battery_kwh - need)
+        extra = min(extra, max(0.0, (1.0 - soc0) * battery_kwh - need))  # never more than fits
 
     if session.departure is not None:
         departure = session.departure
@@ -147,9 +148,11 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     site_phases = charger.phase_rotation[:phases] if not charger.dc else charger.phase_rotation
     vehicle_max = _finite(session.max_power_kw, "max_power_kw", session, 0.0, 1e4)
     max_kw = min(charger.max_power_kw_for(phases), vehicle_max if vehicle_max is not None else vehicle.max_power_kw)
+    # A vehicle that takes less than the charger's minimum current still charges: the charger is commanded
+    # its minimum and the vehicle draws what it takes (the LP budgets the minimum, counts what is drawn).
     min_kw = charger.min_power_kw_for(phases)
-    if min_kw > max_kw + 1e-9:
-        max_kw = 0.0  # the vehicle cannot draw the charger's minimum current: it cannot charge here
+    if min_kw > charger.max_power_kw_for(phases) + 1e-9:
+        max_kw = 0.0  # the charger itself cannot hold its minimum: misconfigured, never command it
     temp0 = _finite(session.battery_temp_c, "battery_temp_c", session, -60.0, 150.0)
     priority = _finite(session.priority, "priority", session, 1e-6, 1e6)
     knee = _finite(session.knee_soc, "knee_soc", session, 0.0, 1.0)

@@ -55,7 +55,9 @@ def check_plan(
             problems.append(f"schedule[{label}]: negative power")
         if abs(sched[0] - c.limit_kw) > 1e-6:
             problems.append(f"schedule[{label}]: schedule_kw[0] {sched[0]} != limit_kw {c.limit_kw}")
-        if _over(float(sched.max(initial=0.0)), s.max_kw):
+        # The first step may command the minimum to a vehicle that takes less (it draws what it takes).
+        first_cap = max(s.max_kw, s.min_kw if s.max_kw > 0 else 0.0)
+        if _over(float(sched[0]), first_cap) or _over(float(sched[1:].max(initial=0.0)), s.max_kw):
             problems.append(f"connector_max[{label}]: {sched.max():.3f} kW above {s.max_kw:.3f} kW")
         if c.limit_a is not None and not s.charger.dc:
             if c.limit_a > ABS_TOL and c.limit_a < s.charger.min_current_a - ABS_TOL:
@@ -73,7 +75,7 @@ def check_plan(
             problems.append(f"departure[{label}]: power planned after departure")
         delivered = float((sched * hours).sum()) * s.efficiency
         allowed = s.need_kwh + s.extra_kwh + 1e-3
-        if c.limit_kw > 0 and c.limit_kw <= s.min_kw + 1e-3:
+        if c.limit_kw > 0 and c.limit_kw <= s.min_kw + 2e-3:
             # Commanding the minimum current to a vehicle that takes less is allowed: it draws what it takes.
             allowed += s.min_kw * float(hours[0]) * s.efficiency
         if _over(delivered, allowed):

@@ -62,7 +62,7 @@ async def run(args: argparse.Namespace) -> int:
         args.speed,
         args.seed,
         offset=args.offset,
-        versions=versions,  # type: ignore[arg-type]
+        versions=versions,
         passwords=passwords,
         meter_interval_s=args.meter_interval_s,
         arrival_window_s=args.arrival_window_s,

@@ -133,6 +133,21 @@ class CompositeLimit:
         return min(limits) if limits else None
 
 
+def water_level_a(station_a: float, caps_a: Iterable[float | None]) -> float:
+    """How a station shares its maximum among the connectors in use (internal load balancing): the level L with
+    Σ min(cap, L) = ``station_a`` over the connectors' own limits (None = unlimited); each connector may draw
+    min(its cap, L). ``math.inf`` when every cap fits. An equal split would waste what a capped connector leaves,
+    so a plan with uneven connector limits could never be drawn."""
+    caps = sorted(math.inf if c is None else c for c in caps_a)
+    remaining = station_a
+    for k, cap in enumerate(caps):
+        level = remaining / (len(caps) - k)
+        if cap >= level:
+            return max(0.0, level)
+        remaining -= cap
+    return math.inf
+
+
 @dataclass(frozen=True, slots=True)
 class TxContext:
     """The running transaction of a connector, as profiles need it."""

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from csms_adapter.emulator.events import (
     TransactionStarted,
 )
 from csms_adapter.emulator.plant import ConnectorPlant, EVSpec, Quirks
-from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext
+from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext, water_level_a
 from optimizer.domain import Charger, RateUnit
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,16 @@ class EmulatedCharger:
         limit = self.profiles.limit_at(
             connector_id, at, rt.tx, voltage_v=self.charger.voltage_v, phases=rt.plant.available_phases()
         )
-        return limit.combined_a(self._station_share()), limit.phases
+        if limit.station_a is None or not rt.plant.plugged:
+            return limit.combined_a(self._station_share()), limit.phases
+        others = [
+            self.profiles.limit_at(cid, at, other.tx, voltage_v=self.charger.voltage_v,
+                                   phases=other.plant.available_phases()).tx_or_default_a
+            for cid, other in self.connectors.items() if cid != connector_id and other.plant.plugged
+        ]
+        level = water_level_a(limit.station_a, [limit.tx_or_default_a, *others])
+        caps = [x for x in (limit.tx_or_default_a, level) if x is not None and x != math.inf]
+        return (min(caps) if caps else None), limit.phases
 
     def advance(self, now: datetime | None = None) -> None:
         """Bring every connector's physics up to ``now`` (emulated)."""

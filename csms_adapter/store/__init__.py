@@ -19,6 +19,7 @@ API (all times timezone-aware UTC; naive datetimes are refused with ValueError):
     store.close_session("cp-01", "17", stopped_at=t, meter_stop_wh=9100.0, reason="EVDisconnected")
     store.open_sessions(charger_id=None) -> list[SessionRow]     # resume after a restart
     store.session("cp-01", "17") -> SessionRow | None
+    store.max_numeric_transaction_id() -> int | None   # largest int32 id ever stored: seeds 1.6 ids
 
     # meter samples: batched through SampleWriter on the event loop
     writer = SampleWriter(store, batch_size=500, flush_interval_s=1.0, max_buffer=200_000, retry_s=5)

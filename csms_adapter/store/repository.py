@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, func, insert, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -22,6 +22,7 @@ from optimizer.domain import Plan
 
 P = ParamSpec("P")
 T = TypeVar("T")
+INT32_MAX = 2**31 - 1  # 1.6 transactionId is an integer; many chargers store it as int32
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,16 @@ class SampleRecord:
     phase: str | None = None
     location: str | None = None
     transaction_id: str | None = None
+
+
+def _adding(row: T) -> Callable[[Session], T]:
+    """A ``_write`` body that adds ``row`` and returns it (detached after the commit)."""
+
+    def work(session: Session) -> T:
+        session.add(row)
+        return row
+
+    return work
 
 
 class Store:
@@ -123,7 +134,7 @@ class Store:
         return self._write("upsert connector", work)
 
     def connectors(self, charger_id: str) -> list[ConnectorRow]:
-        query = select(ConnectorRow).where(ConnectorRow.charger_id == charger_id).order_by(ConnectorRow.connector_id)
+        query = select(ConnectorRow).where(ConnectorRow.charger_id == charger_id).order_by(col(ConnectorRow.connector_id))
         return self._read("read connectors", lambda s: list(s.exec(query)))
 
     # ---------------------------------------------------------------------------- sessions
@@ -198,6 +209,27 @@ class Store:
         query = query.order_by(col(SessionRow.started_at))
         return self._read("read open sessions", lambda s: list(s.exec(query)))
 
+    def max_numeric_transaction_id(self) -> int | None:
+        """The largest transaction id ever stored that is a non-negative int32 (what the controller assigns to
+        1.6 transactions), open or closed; None when there is none. 2.0.1 ids (text, chosen by the stations)
+        are skipped unless they happen to be such numbers, which only raises the result.
+
+        Portable SQL (no GLOB/regex): among ids of at most 10 characters, a longer digit string is a larger
+        number and equal lengths compare as text, so the first all-digit row in that order is the maximum."""
+        length = func.length(col(SessionRow.transaction_id))
+        tx_col = col(SessionRow.transaction_id)
+        query = (select(SessionRow.transaction_id)
+                 .where(length <= len(str(INT32_MAX)), tx_col >= "0", tx_col < ":")  # starts with a digit
+                 .order_by(length.desc(), tx_col.desc()).limit(1000))
+
+        def work(session: Session) -> int | None:
+            for tx in session.exec(query):
+                if tx.isascii() and tx.isdigit() and int(tx) <= INT32_MAX:
+                    return int(tx)
+            return None
+
+        return self._read("read max transaction id", work)
+
     def session(self, charger_id: str, transaction_id: str) -> SessionRow | None:
         query = select(SessionRow).where(
             SessionRow.charger_id == charger_id, SessionRow.transaction_id == transaction_id
@@ -258,7 +290,7 @@ class Store:
             binding=list(plan.binding),
             limits={f"{c.charger_id}/{c.connector_id}": c.limit_kw for c in plan.connectors},
         )
-        return self._write("record plan", lambda s: (s.add(row), row)[1])
+        return self._write("record plan", _adding(row))
 
     def last_plan(self) -> PlanRow | None:
         query = select(PlanRow).order_by(col(PlanRow.time).desc(), col(PlanRow.id).desc()).limit(1)
@@ -290,7 +322,7 @@ class Store:
             sent_at=sent_at,
             latency_ms=latency_ms,
         )
-        return self._write("record command", lambda s: (s.add(row), row)[1])
+        return self._write("record command", _adding(row))
 
     def commands(self, charger_id: str, connector_id: int | None = None, limit: int = 100) -> list[CommandRow]:
         """Commands sent to a charger (or one connector), newest first."""

@@ -8,7 +8,7 @@ import pytest
 from live_site import make_site
 
 from csms_adapter import events as ev
-from csms_adapter.dispatch import Dispatcher, Outcome
+from csms_adapter.dispatch import STATION_MAX, CommandRecord, Dispatcher, Outcome
 from csms_adapter.errors import ChargerTimeout, ProfileRejected
 from csms_adapter.link import Capabilities, SamplingResult
 from csms_adapter.live_state import LiveState
@@ -24,6 +24,7 @@ class FakeLink:
     charger_id: str
     ocpp_version: str = "1.6"
     sent: list[tuple[int, float, RateUnit, int, str]] = field(default_factory=list)
+    station_sent: list[tuple[float, RateUnit, float]] = field(default_factory=list)
     fail: Exception | None = None
     delay_s: float = 0.0
     in_flight: int = 0
@@ -46,6 +47,10 @@ class FakeLink:
             self.in_flight -= 1
 
     async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None: ...
+
+    async def set_live_station_max(self, limit: float, unit: RateUnit, phases: int, valid_s: float,
+                                   now: datetime) -> None:
+        self.station_sent.append((limit, unit, valid_s))
 
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
 
@@ -153,10 +158,10 @@ async def test_timeout_is_recorded_and_retried_next_tick() -> None:
     site = make_site()
     live = live_with_sessions([("cp-a", 1, "7")])
     link = FakeLink("cp-a", fail=ChargerTimeout("cp-a", "SetChargingProfile", "no answer"))
-    records: list[object] = []
+    records: list[CommandRecord] = []
     dispatcher = Dispatcher(site, live, {"cp-a": link}, {}, record=records.append)
     first = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0)
-    assert first.count(Outcome.TIMEOUT) == 1 and len(records) == 1
+    assert first.count(Outcome.TIMEOUT) == 1 and [r.purpose for r in records] == [STATION_MAX, "TxProfile"]
     link.fail = None
     second = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0 + timedelta(seconds=60))
     assert second.count(Outcome.ACCEPTED) == 1  # not skipped by the deadband: nothing was ever accepted
