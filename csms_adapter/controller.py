@@ -15,10 +15,10 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from csms_adapter import events as ev
 from csms_adapter.control_loop import ControlLoop, Planner, TickResult
@@ -30,6 +30,9 @@ from csms_adapter.link import SAMPLED_MEASURANDS, Capabilities, ChargerLink, Clo
 from csms_adapter.live_state import LiveState, Session
 from csms_adapter.server import Admission, Link, OcppServer
 from optimizer.domain import Site
+
+if TYPE_CHECKING:
+    from csms_adapter.http_api import HttpApi
 
 log = logging.getLogger("depotctl.controller")
 
@@ -80,8 +83,10 @@ class Controller:
         ignore_grace_s: float | None = None,
         debounce_real_s: float = 2.0,
         guard_limits: GuardLimits | None = None,
+        http_listen: str | None = None,
     ) -> None:
-        """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``)."""
+        """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``).
+        ``http_listen`` (host:port, port 0 = any) starts the dashboard and JSON API; None = no HTTP side."""
         self.site = site
         self.clock = clock
         self.host, self.port = split_listen(listen or site.ocpp.listen)
@@ -102,6 +107,9 @@ class Controller:
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
         self.last_tick: TickResult | None = None
+        self.tick_listeners: list[Callable[[TickResult], None]] = []  # after the store; e.g. the HTTP side
+        self.http_listen = http_listen
+        self.http: HttpApi | None = None
 
     @property
     def url(self) -> str:
@@ -120,9 +128,17 @@ class Controller:
             await self.recorder.start()
         self.port = await self.server.start(self.host, self.port)
         self.loop.start()
+        if self.http_listen is not None:
+            from csms_adapter.http_api import HttpApi, OperatorAuth  # imports this module: not at the top
+
+            self.http = HttpApi(self, self.http_listen, OperatorAuth.from_env(self.env))
+            self.tick_listeners.append(self.http.on_tick)
+            await self.http.start()
         log.info("controller listening url=%s chargers=%d", self.url, len(self.site.chargers))
 
     async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
         await self.loop.stop()
         await self.server.stop()
         await self.supervisor.close()
@@ -182,6 +198,8 @@ class Controller:
         self.last_tick = result
         if self.recorder is not None:
             self.recorder.record_tick(result)
+        for listener in self.tick_listeners:
+            listener(result)
 
     # ------------------------------------------------------------------------------ charger setup
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from csms_adapter.http_api import schemas as s
 from csms_adapter.http_api import views
+from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.errors import ApiError
 from csms_adapter.http_api.guards import Reader
 from csms_adapter.recorder import StoreRecorder
@@ -18,6 +19,28 @@ from optimizer.snapshot_io import plan_to_json
 router = APIRouter(prefix="/api", tags=["read"])
 MAX_METER_WINDOW = timedelta(days=7)
 _NOT_FOUND = {404: {"model": s.ProblemReport}}
+DASHBOARD_TICKS = 12
+
+
+def dashboard_state(ctx: ApiContext) -> s.DashboardState:
+    """Everything the dashboard shows, as one value (also the payload of each server-sent ``state`` event)."""
+    controller, now = ctx.controller, ctx.now()
+    tick = controller.last_tick
+    unplanned_kw = sum(u.power_kw for u in tick.snapshot.uncontrolled) if tick is not None else 0.0
+    return s.DashboardState(
+        status=views.status(controller, now, ctx.auth.writes_enabled),
+        connectors=views.connectors(controller, now),
+        circuits=views.circuits(controller, now),
+        ticks=[views.tick_out(t) for t in ctx.ticks.last(DASHBOARD_TICKS)],
+        uncontrolled=views.uncontrolled(controller),
+        plan_ahead=views.plan_ahead(tick.plan if tick is not None else None, unplanned_kw),
+    )
+
+
+@router.get("/dashboard")
+async def get_dashboard(ctx: Reader) -> s.DashboardState:
+    """The dashboard's whole state at once (what each ``/api/events`` event carries)."""
+    return dashboard_state(ctx)
 
 
 @router.get("/status")

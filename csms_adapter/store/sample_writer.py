@@ -61,6 +61,9 @@ class SampleWriter:
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sample-writer")
         self._healthy = True
+        # Held for a whole flush: stop() must not cancel the flusher between taking a batch off the buffer and
+        # putting it back or counting it (the batch would be lost and the stats wrong).
+        self._flush_lock = asyncio.Lock()
 
     @property
     def pending(self) -> int:
@@ -91,7 +94,8 @@ class SampleWriter:
     async def stop(self, *, flush: bool = True) -> None:
         """Stop the flusher; with ``flush`` write what is buffered (one attempt). Shuts the thread."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._flush_lock:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -115,6 +119,10 @@ class SampleWriter:
 
     async def flush(self) -> bool:
         """Write one batch now; True on success (or nothing to write), False if the DB failed."""
+        async with self._flush_lock:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         if not self._buffer:
             return True
         batch = [self._buffer.popleft() for _ in range(min(self.max_batch, len(self._buffer)))]

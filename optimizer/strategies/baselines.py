@@ -31,11 +31,25 @@ def _acceptance_kw(tick: Tick, soc: FloatArray) -> FloatArray:
     return out
 
 
+_DENSE_CACHE: dict[int, FloatArray] = {}
+
+
+def _dense_rows(tick: Tick) -> FloatArray:
+    """The circuit rows plus the site row as one dense matrix, built once per tick."""
+    key = id(tick.limits)
+    cached = _DENSE_CACHE.get(key)
+    if cached is None:
+        n = len(tick.sessions)
+        coef = tick.limits.coef.toarray() if tick.limits.rows else np.zeros((0, n))
+        cached = np.vstack([coef, np.ones((1, n))])
+        _DENSE_CACHE.clear()  # one tick at a time: never let the cache grow
+        _DENSE_CACHE[key] = cached
+    return cached
+
+
 def _row_headroom(tick: Tick, t: int) -> tuple[FloatArray, FloatArray]:
     """(coefficients, headroom) of every limit row at step t; the site row is appended last."""
-    n = len(tick.sessions)
-    coef = tick.limits.coef.toarray() if tick.limits.rows else np.zeros((0, n))
-    coef = np.vstack([coef, np.ones((1, n))])
+    coef = _dense_rows(tick)
     head = np.concatenate([np.maximum(tick.limits.rhs, 0.0), [tick.ev_capacity_kw[t]]])
     return coef, head
 
@@ -67,7 +81,7 @@ def water_fill(active: NDArray[np.bool_], cap_kw: FloatArray, coef: FloatArray, 
     for _ in range(n + coef.shape[0] + 1):
         if not free.any():
             break
-        rate = coef[:, free].sum(axis=1)
+        rate = coef @ free.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             row_step = np.where(rate > EPS, head / rate, np.inf)
         cap_step = cap_kw[free] - power[free]
@@ -95,8 +109,11 @@ def _equal_share_step(tick: Tick, t: int, cap: FloatArray, min_kw: FloatArray, n
         below = [i for i in range(n) if active[i] and EPS < power[i] < min_kw[i] - EPS]
         if not below:
             return power
-        drop = max(below, key=lambda i: rotation[i])
-        active[drop] = False
+        # Drop half of those below their minimum at once (last in the rotation first): a handful of
+        # water fills instead of one per session.
+        below.sort(key=lambda i: rotation[i], reverse=True)
+        for drop in below[: max(1, len(below) // 2)]:
+            active[drop] = False
     return np.zeros(n)
 
 
