@@ -248,22 +248,23 @@ class Site:
     http: HttpSettings
     storage: StorageSettings
     source_file: str = "<memory>"
+    # Lookup tables, built once: a thousand-charger site must not scan its lists per session.
+    _chargers_by_id: dict[str, Charger] = field(init=False, repr=False, compare=False)
+    _vehicles_by_tag: dict[str, VehicleProfile] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_chargers_by_id", {c.id: c for c in self.chargers})
+        tags = {tag.upper(): v for v in self.vehicles for tag in v.id_tags}
+        object.__setattr__(self, "_vehicles_by_tag", tags)
 
     def charger(self, charger_id: str) -> Charger:
-        for charger in self.chargers:
-            if charger.id == charger_id:
-                return charger
-        raise KeyError(charger_id)
+        return self._chargers_by_id[charger_id]
 
     def has_charger(self, charger_id: str) -> bool:
-        return any(c.id == charger_id for c in self.chargers)
+        return charger_id in self._chargers_by_id
 
     def vehicle_for_tag(self, id_tag: str) -> VehicleProfile | None:
-        wanted = id_tag.upper()
-        for vehicle in self.vehicles:
-            if any(tag.upper() == wanted for tag in vehicle.id_tags):
-                return vehicle
-        return None
+        return self._vehicles_by_tag.get(id_tag.upper())
 
     def vehicle_by_id(self, vehicle_id: str) -> VehicleProfile | None:
         for vehicle in self.vehicles:
