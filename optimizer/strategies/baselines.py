@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot
 from optimizer.horizon import FloatArray
+from optimizer.infrastructure import CircuitLimits
 from optimizer.strategies.base import EPS, Tick, assemble_plan, input_infeasibilities, plugged_hours, prepare_tick
 
 Allocator = Callable[[Tick, int, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray], FloatArray]
@@ -31,25 +32,26 @@ def _acceptance_kw(tick: Tick, soc: FloatArray) -> FloatArray:
     return out
 
 
-_DENSE_CACHE: dict[int, FloatArray] = {}
+class _DenseRows:
+    """The circuit rows plus the site row as one dense matrix, built once per tick. It keeps a reference
+    to the limits it was built from, so a later tick can never be served a stale matrix."""
 
+    source: CircuitLimits | None = None
+    dense: FloatArray = np.zeros((0, 0))
 
-def _dense_rows(tick: Tick) -> FloatArray:
-    """The circuit rows plus the site row as one dense matrix, built once per tick."""
-    key = id(tick.limits)
-    cached = _DENSE_CACHE.get(key)
-    if cached is None:
-        n = len(tick.sessions)
-        coef = tick.limits.coef.toarray() if tick.limits.rows else np.zeros((0, n))
-        cached = np.vstack([coef, np.ones((1, n))])
-        _DENSE_CACHE.clear()  # one tick at a time: never let the cache grow
-        _DENSE_CACHE[key] = cached
-    return cached
+    @classmethod
+    def of(cls, tick: Tick) -> FloatArray:
+        if cls.source is not tick.limits:
+            n = len(tick.sessions)
+            coef = tick.limits.coef.toarray() if tick.limits.rows else np.zeros((0, n))
+            cls.dense = np.vstack([coef, np.ones((1, n))])
+            cls.source = tick.limits
+        return cls.dense
 
 
 def _row_headroom(tick: Tick, t: int) -> tuple[FloatArray, FloatArray]:
     """(coefficients, headroom) of every limit row at step t; the site row is appended last."""
-    coef = _dense_rows(tick)
+    coef = _DenseRows.of(tick)
     head = np.concatenate([np.maximum(tick.limits.rhs, 0.0), [tick.ev_capacity_kw[t]]])
     return coef, head
 
