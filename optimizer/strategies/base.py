@@ -39,6 +39,7 @@ class Tick:
     series: SiteSeries
     limits: CircuitLimits
     uncontrolled_kw: float
+    dense_rows: FloatArray | None = None  # circuit rows + site row, dense; set by the rule strategies
 
     @property
     def ev_capacity_kw(self) -> FloatArray:

@@ -8,6 +8,7 @@ schedule and expected SoC are comparable with the LP's. None of them models batt
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +16,6 @@ from numpy.typing import NDArray
 
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot
 from optimizer.horizon import FloatArray
-from optimizer.infrastructure import CircuitLimits
 from optimizer.strategies.base import EPS, Tick, assemble_plan, input_infeasibilities, plugged_hours, prepare_tick
 
 Allocator = Callable[[Tick, int, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray], FloatArray]
@@ -32,26 +32,16 @@ def _acceptance_kw(tick: Tick, soc: FloatArray) -> FloatArray:
     return out
 
 
-class _DenseRows:
-    """The circuit rows plus the site row as one dense matrix, built once per tick. It keeps a reference
-    to the limits it was built from, so a later tick can never be served a stale matrix."""
-
-    source: CircuitLimits | None = None
-    dense: FloatArray = np.zeros((0, 0))
-
-    @classmethod
-    def of(cls, tick: Tick) -> FloatArray:
-        if cls.source is not tick.limits:
-            n = len(tick.sessions)
-            coef = tick.limits.coef.toarray() if tick.limits.rows else np.zeros((0, n))
-            cls.dense = np.vstack([coef, np.ones((1, n))])
-            cls.source = tick.limits
-        return cls.dense
+def _dense_rows(tick: Tick) -> FloatArray:
+    """The circuit rows plus the site row as one dense matrix (rows × sessions)."""
+    n = len(tick.sessions)
+    coef = tick.limits.coef.toarray() if tick.limits.rows else np.zeros((0, n))
+    return np.vstack([coef, np.ones((1, n))])
 
 
 def _row_headroom(tick: Tick, t: int) -> tuple[FloatArray, FloatArray]:
     """(coefficients, headroom) of every limit row at step t; the site row is appended last."""
-    coef = _DenseRows.of(tick)
+    coef = tick.dense_rows if tick.dense_rows is not None else _dense_rows(tick)
     head = np.concatenate([np.maximum(tick.limits.rhs, 0.0), [tick.ev_capacity_kw[t]]])
     return coef, head
 
@@ -148,6 +138,7 @@ class _RuleStrategy:
 
     def plan_tick(self, tick: Tick) -> Plan:
         started = time.perf_counter()
+        tick = replace(tick, dense_rows=_dense_rows(tick))  # built once, used at every step
         n, steps = len(tick.sessions), tick.horizon.steps
         power = np.zeros((n, steps))
         hours = plugged_hours(tick)
