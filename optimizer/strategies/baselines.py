@@ -8,8 +8,8 @@ schedule and expected SoC are comparable with the LP's. None of them models batt
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
