@@ -1,11 +1,10 @@
 """``offline_optimal``: the depot LP with perfect knowledge of every arrival, departure, SoC and battery
 temperature of the day: the upper bound every online strategy is measured against.
 
-It reuses the optimizer's formulation (``build_lp``) on the simulation's own uniform time grid, with
-availability windows the online LP never needs: a session can draw power only from the first tick at
-or after its arrival. ``build_lp`` has no notion of a future arrival, so two things are done here:
-``SessionArrays`` are built with the window, and a late-arriving battery gets a fictitious start
-temperature whose free cooling passes through its arrival temperature (``backdate_temperature``).
+It reuses the optimizer's formulation (``session_arrays`` + ``build_lp``) on the simulation's own
+uniform time grid. Sessions that have not arrived yet are planned with ``ResolvedSession.arrival_h``:
+the LP gives them power only from the first tick at or after their arrival (when the plant plugs them
+in) and starts their battery temperature at that step, at the temperature they arrive with.
 
 A schedule solved once and played open-loop drifts from the plant (currents are rounded down to 0.1 A,
 the plant's taper acts within a step, minimum currents switch small powers off), and the drift would
@@ -16,7 +15,6 @@ slow (a budget of ~60 s of solving per run).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -30,7 +28,7 @@ from optimizer.battery import BatteryState
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot, ValueSource
 from optimizer.horizon import FloatArray, Horizon, site_series
 from optimizer.infrastructure import compile_limits
-from optimizer.lp_model import INF, SessionArrays, build_lp, free_trajectory, thermal_coefficients
+from optimizer.lp_model import build_lp, session_arrays
 from optimizer.needs import ResolvedSession
 from optimizer.solver_backend import HighsSolver
 from optimizer.strategies.base import assemble_plan, prepare_tick
@@ -39,22 +37,6 @@ OFFLINE_TIME_LIMIT_S = 600.0
 
 
 TruthSource = Callable[[int], BatteryState]
-
-
-def backdate_temperature(s: ResolvedSession, arrival_step: int, horizon: Horizon, ambient_c: FloatArray) -> ResolvedSession:
-    """The temperature at the horizon start whose free cooling trajectory passes through the arrival
-    temperature at ``arrival_step``. The LP models a battery from the horizon start, so a battery that
-    is not there yet gets this fictitious start: with no power before arrival (pmax is 0 there) the
-    model then holds exactly the arrival temperature when the vehicle plugs in. Inverts
-    θ_t = θa_t + α_t (θ_{t-1} − θa_t) step by step."""
-    if arrival_step <= 0 or not s.thermal.is_modelled:
-        return s
-    alpha, _ = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
-    theta = s.temp0_c
-    for t in range(min(arrival_step, horizon.steps) - 1, -1, -1):
-        theta = ambient_c[t] + (theta - ambient_c[t]) / alpha[t]
-    return dataclasses.replace(s, temp0_c=float(theta))
-
 
 SOLVE_BUDGET_S = 60.0
 
@@ -123,12 +105,11 @@ class OfflineOptimal:
         out = np.zeros((len(sc.sessions), steps))
         if not rows or steps <= 0:
             return out
-        available_h = np.array([max(0.0, self._available_h(sc.sessions[r]) - k * step_h) for r in rows])
         sessions = [
-            backdate_temperature(self._resolved(site, sc.sessions[r], r, now), round(a / step_h), horizon, series.ambient_c)
-            for r, a in zip(rows, available_h, strict=True)
+            self._resolved(site, sc.sessions[r], r, now, max(0.0, self._available_h(sc.sessions[r]) - k * step_h))
+            for r in rows
         ]
-        arrays = self._arrays(sessions, available_h, horizon, series.ambient_c)
+        arrays = session_arrays(sessions, horizon, series)
         limits = compile_limits(site, sessions)
         lp = build_lp(sessions, horizon, series, limits, site.control.objective, 0.0, site.tariff.demand_charge_per_kw, arrays)
         solver = HighsSolver(time_limit_s=OFFLINE_TIME_LIMIT_S)
@@ -144,7 +125,9 @@ class OfflineOptimal:
         ticks = math.ceil((s.arrival - self.scenario.start).total_seconds() / self.scenario.step_s - 1e-9)
         return ticks * self.scenario.step_s / 3600.0
 
-    def _resolved(self, site: Site, s: ScenarioSession, row: int, now: datetime) -> ResolvedSession:
+    def _resolved(self, site: Site, s: ScenarioSession, row: int, now: datetime, arrival_h: float) -> ResolvedSession:
+        """The session as the LP sees it from ``now``: its true state once plugged in, its arrival values
+        (and ``arrival_h`` hours until the plant plugs it in) before."""
         charger = site.charger(s.charger_id)
         soc0, need_kwh, temp0_c = s.soc_arrival, s.energy_kwh, s.battery_temp_c
         if self._truth is not None and s.arrival <= now:
@@ -174,33 +157,5 @@ class OfflineOptimal:
             temp0_c=temp0_c,
             priority=priority,
             efficiency=charger.efficiency,
-        )
-
-    @staticmethod
-    def _arrays(sessions: list[ResolvedSession], available_h: FloatArray, horizon: Horizon, ambient_c: FloatArray) -> SessionArrays:
-        n, steps = len(sessions), horizon.steps
-        start = horizon.start_h.reshape(1, steps)
-        length = horizon.length_h.reshape(1, steps)
-        departure = np.array([s.departure_h for s in sessions]).reshape(n, 1)
-        energy_h = np.clip(departure - start, 0.0, length) - np.clip(available_h.reshape(n, 1) - start, 0.0, length)
-        energy_h = np.maximum(energy_h, 0.0)
-        pmax = np.array([s.max_kw for s in sessions]).reshape(n, 1) * (energy_h > 1e-12)
-        ceiling = np.full((n, steps), INF)
-        for i, s in enumerate(sessions):
-            th = s.thermal
-            if not th.is_modelled:
-                continue
-            first = round(available_h[i] / horizon.length_h[0])
-            if first >= steps:
-                continue
-            free = free_trajectory(s.temp0_c, th.cooling_per_h, horizon.length_h[first:], ambient_c[first:])
-            ceiling[i, first:] = np.maximum(th.max_temp_c, free)
-        return SessionArrays(
-            energy_h=energy_h,
-            pmax_kw=pmax,
-            need_kwh=np.array([s.need_kwh for s in sessions]),
-            efficiency=np.array([s.efficiency for s in sessions]),
-            priority=np.array([s.priority for s in sessions]),
-            temp_ceiling_c=ceiling,
-            hot_excess_c=np.array([max(0.0, s.temp0_c - s.thermal.max_temp_c) for s in sessions]),
+            arrival_h=arrival_h,
         )

@@ -88,6 +88,28 @@ class PlantTrace:
         return np.array([s.thermal.max_temp_c for s in self.sessions], dtype=np.float64)
 
 
+def empty_trace(scenario: Scenario) -> PlantTrace:
+    """A trace of ``scenario`` with the site's limits, base load and prices filled in and nothing drawn yet
+    (shared by the simulated depot and the live mode, which fills it from the emulated chargers)."""
+    site = scenario.site
+    steps, n = scenario.steps, len(scenario.sessions)
+    return PlantTrace(
+        step_h=scenario.step_s / 3600.0,
+        times=[scenario.time_at(k) for k in range(steps)],
+        base_kw=hourly_value_per_step(site, site.base_load.profile_kw, scenario.start, scenario.step_s, steps),
+        import_limit_kw=import_limit_per_step(site, scenario.start, scenario.step_s, steps),
+        price_per_kwh=hourly_value_per_step(site, site.tariff.price_per_kwh, scenario.start, scenario.step_s, steps),
+        rows=limit_rows(site, [s.charger_id for s in scenario.sessions]),
+        power_kw=np.zeros((n, steps)),
+        plugged_h=np.zeros((n, steps)),
+        soc_end=np.full((n, steps), np.nan),
+        temp_end_c=np.full((n, steps), np.nan),
+        sessions=scenario.sessions,
+        delivered_kwh=np.zeros(n),
+        drawn_kwh=np.zeros(n),
+    )
+
+
 def charger_allows_kw(charger: Charger, command: ConnectorPlan | None) -> float:
     """The power a charger lets through for a command: its current (AC) or power (DC) limit, capped at
     its maximum; below the minimum current an IEC 61851 charger pauses instead."""
@@ -133,22 +155,7 @@ class SimulatedDepot:
             )
             state = BatteryState(soc=s.soc_arrival, temp_c=s.battery_temp_c)
             self._vehicles.append(_Vehicle(row, s, charger, battery, state, scenario.start + ticks * step))
-        steps, n = scenario.steps, len(scenario.sessions)
-        self.trace = PlantTrace(
-            step_h=scenario.step_s / 3600.0,
-            times=[scenario.time_at(k) for k in range(steps)],
-            base_kw=hourly_value_per_step(site, site.base_load.profile_kw, scenario.start, scenario.step_s, steps),
-            import_limit_kw=import_limit_per_step(site, scenario.start, scenario.step_s, steps),
-            price_per_kwh=hourly_value_per_step(site, site.tariff.price_per_kwh, scenario.start, scenario.step_s, steps),
-            rows=limit_rows(site, [s.charger_id for s in scenario.sessions]),
-            power_kw=np.zeros((n, steps)),
-            plugged_h=np.zeros((n, steps)),
-            soc_end=np.full((n, steps), np.nan),
-            temp_end_c=np.full((n, steps), np.nan),
-            sessions=scenario.sessions,
-            delivered_kwh=np.zeros(n),
-            drawn_kwh=np.zeros(n),
-        )
+        self.trace = empty_trace(scenario)
 
     @property
     def now(self) -> datetime:

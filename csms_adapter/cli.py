@@ -179,6 +179,7 @@ def _register_optional(module: str) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _register_optional("csms_adapter.run_command")
+    _register_optional("csms_adapter.security_cli")
     _register_optional("benchmarks.cli")
     app()
 

@@ -78,6 +78,10 @@ class ControlLoop:
         self._stopped = False
         self.last: TickResult | None = None
         self.ticks = 0
+        # A solve that overran is abandoned, not killed (a thread cannot be); it is kept so that no second solve
+        # starts beside it. The bound leaves the solver its own time limit plus slack for building the model.
+        self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
+        self._solving: asyncio.Future[Plan] | None = None
 
     async def tick(self, *, wait: bool = False) -> TickResult | None:
         """Run one tick now. When another tick is running: return None (coalesced into it), or with ``wait`` run
@@ -100,16 +104,33 @@ class ControlLoop:
         now = self.clock()
         snapshot = self.live.snapshot(now)
         try:
-            plan = await asyncio.to_thread(self.planner, self.site, snapshot)
+            plan = await self._solve(snapshot)
             violations = check_plan(self.site, snapshot, plan)
             if violations:
                 raise PlanViolation(violations)
-        except DepotError as exc:
-            # Send nothing: the live TxProfiles lapse to the fail-safe layers, which is safer than a bad plan.
-            log.error("tick at %s produced no usable plan: %s", now.isoformat(), exc)
-            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, str(exc))
+        except Exception as exc:  # DepotError, a timeout, or a solver bug: none may stop control
+            # Send nothing: the live TxProfiles lapse (valid_to) to the fail-safe layers, never to "unlimited";
+            # that is safer than a bad plan.
+            if isinstance(exc, DepotError):
+                reason = str(exc)
+            elif isinstance(exc, TimeoutError):
+                reason = f"solver gave no plan within {self.solve_timeout_s:g} s ({exc or 'timed out'})"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
+            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, reason)
         report = await self.dispatcher.dispatch(plan, now, snapshot)
         return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0)
+
+    async def _solve(self, snapshot: Snapshot) -> Plan:
+        """The planner in a worker thread, bounded by ``solve_timeout_s`` (raises TimeoutError)."""
+        if self._solving is not None and not self._solving.done():
+            raise TimeoutError("the previous solve is still running")
+        solving = asyncio.ensure_future(asyncio.to_thread(self.planner, self.site, snapshot))
+        # An abandoned solve that fails later must not log "exception never retrieved".
+        solving.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        self._solving = solving
+        return await asyncio.wait_for(asyncio.shield(solving), self.solve_timeout_s)
 
     # ------------------------------------------------------------------------------ scheduling
 

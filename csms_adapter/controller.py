@@ -26,7 +26,15 @@ from csms_adapter.dispatch import CommandRecord, Dispatcher
 from csms_adapter.errors import ChargerError
 from csms_adapter.failsafe import apply_failsafe, compute_shares
 from csms_adapter.frame_guard import GuardLimits
-from csms_adapter.link import SAMPLED_MEASURANDS, Capabilities, ChargerLink, Clock, LinkContext, Supervisor
+from csms_adapter.link import (
+    SAMPLED_MEASURANDS,
+    Capabilities,
+    ChargerLink,
+    Clock,
+    HandlingStats,
+    LinkContext,
+    Supervisor,
+)
 from csms_adapter.live_state import LiveState, Session
 from csms_adapter.server import Admission, Link, OcppServer
 from optimizer.domain import Site
@@ -107,6 +115,7 @@ class Controller:
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
         self.last_tick: TickResult | None = None
+        self.handling = HandlingStats()  # charger messages handled and their latency (load benchmark, metrics)
         self.tick_listeners: list[Callable[[TickResult], None]] = []  # after the store; e.g. the HTTP side
         self.http_listen = http_listen
         self.http: HttpApi | None = None
@@ -181,6 +190,7 @@ class Controller:
             monitor_only=admission.monitor_only,
             next_transaction_id=self._next_tx,
             on_accepted=self._after_boot,
+            stats=self.handling,
         )
 
     async def _connected(self, link: Link, admission: Admission) -> None:

@@ -130,7 +130,8 @@ class Dispatcher:
         last = state.command if state is not None else None
         if last is None or last.transaction_id != tx:
             return False
-        if (now - last.sent_at).total_seconds() > self.refresh_after_s:
+        age_s = (now - last.sent_at).total_seconds()
+        if not 0 <= age_s <= self.refresh_after_s:  # < 0: the clock jumped back; the charger's copy may lapse
             return False
         new_kw = limit_kw_of(charger, limit, unit, phases)
         if charger.dc:

@@ -197,22 +197,40 @@ class GuardedConnection:
         self.bucket = TokenBucket(limits.rate_per_s, limits.burst)
         self._throttled_since: float | None = None
         self._pending: deque[str] = deque(maxlen=_PENDING_IDS)
+        self._closing: asyncio.Task[None] | None = None
+
+    def _begin_close(self, code: int, reason: str) -> None:
+        """Start the closing handshake without waiting for it: the peer's close frame may sit behind frames it
+        already sent, which ``recv`` must keep draining (and dropping) for the handshake to finish."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.ws.close(code, reason))
+
+    async def _next_frame(self) -> str | bytes:
+        try:
+            async with asyncio.timeout(self.idle_timeout_s if self._closing is None else None):
+                return await self.ws.recv()
+        except TimeoutError:
+            self.counters.add(Reason.IDLE_CLOSED, self.charger_id)
+            log.warning("charger=%s sent nothing for %.0f s; closing", self.charger_id, self.idle_timeout_s)
+            self._begin_close(CloseCode.NORMAL_CLOSURE, "idle timeout")
+            return await self._next_frame()
+        except BaseException:
+            if self._closing is not None:
+                await asyncio.gather(self._closing, return_exceptions=True)
+            raise
 
     async def recv(self) -> str:
         while True:
-            try:
-                async with asyncio.timeout(self.idle_timeout_s):
-                    raw = await self.ws.recv()
-            except TimeoutError:
-                self.counters.add(Reason.IDLE_CLOSED, self.charger_id)
-                log.warning("charger=%s sent nothing for %.0f s; closing", self.charger_id, self.idle_timeout_s)
-                await self.ws.close(CloseCode.NORMAL_CLOSURE, "idle timeout")
-                continue  # the next recv() raises ConnectionClosed, which ends the link
+            raw = await self._next_frame()  # raises ConnectionClosed once closed, which ends the link
+            if self._closing is not None:
+                continue  # closing: what the peer still sends is dropped unread
             verdict = screen(raw, self.version, self.known, self.handled, self._pending.__contains__)
             if verdict.answer_id is not None and isinstance(raw, str):
                 self._pending.remove(verdict.answer_id)  # an answer to our CALL: not subject to the rate limit
                 return raw
             await self._throttle()
+            if self._closing is not None:
+                continue
             if verdict.reason is None:
                 assert isinstance(raw, str)
                 return raw
@@ -235,7 +253,7 @@ class GuardedConnection:
             self.counters.add(Reason.RATE_CLOSED, self.charger_id)
             log.warning("charger=%s flooded for %.0f s; closing: check its firmware or who is using its identity",
                         self.charger_id, now - self._throttled_since)
-            await self.ws.close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
+            self._begin_close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
             return
         await asyncio.sleep(wait)
 

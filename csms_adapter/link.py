@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,6 +145,33 @@ class Supervisor:
         return len(self._tasks)
 
 
+class HandlingStats:
+    """How many charger-initiated CALLs were handled and how long each took, from the library getting the frame
+    to the answer being written (a cheap hook for the load benchmark and metrics). Keeps the last ``keep``
+    latencies, so memory stays bounded on a long run."""
+
+    def __init__(self, keep: int = 200_000) -> None:
+        self.handled = 0
+        self.latencies_ms: deque[float] = deque(maxlen=keep)
+
+    def record(self, elapsed_ms: float) -> None:
+        self.handled += 1
+        self.latencies_ms.append(elapsed_ms)
+
+    def percentile_ms(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1, nearest rank) of the kept latencies; None before any message."""
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def is_call_frame(raw_msg: str) -> bool:
+    """A CALL (message type 2), i.e. a request from the charger rather than an answer to one of ours."""
+    head = raw_msg.lstrip()[:3].replace(" ", "")
+    return head.startswith("[2")
+
+
 @dataclass
 class LinkContext:
     """What a charger connection needs from the controller. ``next_transaction_id`` numbers 1.6 transactions
@@ -157,6 +186,7 @@ class LinkContext:
     next_transaction_id: Callable[[], int]
     monitor_only: bool = False
     on_accepted: Callable[[ChargerLink], Coroutine[Any, Any, None]] | None = None
+    stats: HandlingStats | None = None
 
 
 def utc_iso(when: datetime) -> str:

@@ -17,11 +17,14 @@ that measurement is stale).
 from __future__ import annotations
 
 import logging
+import math
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from csms_adapter import events as ev
 from csms_adapter.operator_inputs import OperatorInputs
+from csms_adapter.telemetry import MAX_FUTURE
 from optimizer.domain import (
     Charger,
     SessionState,
@@ -30,6 +33,7 @@ from optimizer.domain import (
     UncontrolledLoad,
     ValueSource,
 )
+from optimizer.horizon import FINE_H
 
 log = logging.getLogger("depotctl.live_state")
 
@@ -306,7 +310,8 @@ class LiveState:
     # ------------------------------------------------------------------------------ snapshot
 
     def _fresh(self, reading: Reading | None, now: datetime) -> bool:
-        return reading is not None and now - reading.at <= self.stale_after
+        # A reading from further ahead than the normaliser tolerates means our clock jumped back: not fresh.
+        return reading is not None and -MAX_FUTURE <= now - reading.at <= self.stale_after
 
     def measured_power_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
         """Fresh measured draw of a connector, from power or else from per-phase current; None when stale."""
@@ -477,7 +482,38 @@ class LiveState:
                     self._phases_in_use(charger, connector, now) or charger.phases, reason))
         self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
         return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
-                        grid_cap_kw=self.inputs.grid_cap_kw(now))
+                        grid_cap_kw=self.inputs.grid_cap_kw(now), grid_cap_until=self.inputs.grid_cap_until(now),
+                        base_load_kw=self.base_load_kw(now))
+
+    def monitored_kw(self) -> float:
+        """What monitor-only chargers (``ocpp.accept_unknown``) draw: per connector in a session, its last power
+        reading (or per-phase currents at the site voltage), however old — they are not in the site file, so
+        there is no maximum to fall back to, and the last value is the best guess until their session ends."""
+        total = 0.0
+        for state in self.chargers.values():
+            if not state.monitor_only:
+                continue
+            for connector_id, connector in state.connectors.items():
+                if connector_id < 1 or connector.session is None:
+                    continue
+                power = connector.reading(ev.Quantity.POWER_KW.value)
+                if power is not None:
+                    total += max(0.0, power.value)
+                else:
+                    currents_a = sum(max(0.0, r.value) for r in connector.phase_current_a.values())
+                    total += currents_a * self.site.voltage_v / 1000.0
+        return total
+
+    def base_load_kw(self, now: datetime) -> float | None:
+        """The non-EV load to plan with, or None to let the optimizer use the site's profile: monitor-only
+        chargers draw from the same connection, so their power is added to the highest profile value of the
+        next hour (the optimizer takes a measured base load as valid for that long)."""
+        monitored = self.monitored_kw()
+        if monitored <= 0.0:
+            return None
+        tz = zoneinfo.ZoneInfo(self.site.timezone)
+        hours = {(now + timedelta(hours=h)).astimezone(tz).hour for h in range(math.ceil(FINE_H) + 1)}
+        return max(self.site.base_load.at_hour(h) for h in hours) + monitored
 
     # ------------------------------------------------------------------------------ display
 

@@ -86,7 +86,11 @@ def redact(text: str) -> str:
 
 
 class SecretRedactor(logging.Filter):
-    """Rewrites a record's message (and drops its args) when it contains a secret; never drops the record."""
+    """Rewrites a record's message (and drops its args) when it carries a secret; never drops the record.
+
+    The args are checked too: websockets logs frames as objects whose text is shortened in the middle, so a
+    secret can be cut (half a key still leaks) while the full frame stays in ``record.args`` for any handler
+    that dumps them. Such a record is replaced by a notice."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -94,7 +98,10 @@ class SecretRedactor(logging.Filter):
         except (TypeError, ValueError):
             return True
         cleaned = redact(message)
-        if cleaned != message:
+        args_text = repr(record.args) if record.args else ""
+        if args_text and redact(args_text) != args_text and cleaned == message:
+            record.msg, record.args = f"[{record.name} record withheld: it carried a secret]", None
+        elif cleaned != message:
             record.msg, record.args = cleaned, None
         return True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ from csms_adapter.link import (
     LinkContext,
     SamplingResult,
     call_charger,
+    is_call_frame,
     is_not_supported,
     utc_iso,
 )
@@ -163,6 +165,14 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
                                       transaction_id=str(tx_raw) if tx_raw is not None else None)
         self._emit_all(data)
         return call_result.MeterValues()
+
+    async def route_message(self, raw_msg: str) -> None:
+        if self.ctx.stats is None or not is_call_frame(raw_msg):
+            await super().route_message(raw_msg)
+            return
+        started = time.perf_counter()
+        await super().route_message(raw_msg)  # returns once the answer is written (after-hooks are only scheduled)
+        self.ctx.stats.record((time.perf_counter() - started) * 1000.0)
 
     # ------------------------------------------------------------------------------ outgoing
 

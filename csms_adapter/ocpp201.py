@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from csms_adapter.link import (
     LinkContext,
     SamplingResult,
     call_charger,
+    is_call_frame,
     is_not_supported,
     utc_iso,
 )
@@ -216,6 +218,14 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         self._emit(charging_needs_event(self.charger_id, evse_id, charging_needs, self.ctx.clock()))
         # K15: the TxProfile follows from the next tick, which the controller brings forward on this event.
         return call_result.NotifyEVChargingNeeds(status="Accepted")
+
+    async def route_message(self, raw_msg: str) -> None:
+        if self.ctx.stats is None or not is_call_frame(raw_msg):
+            await super().route_message(raw_msg)
+            return
+        started = time.perf_counter()
+        await super().route_message(raw_msg)  # returns once the answer is written (after-hooks are only scheduled)
+        self.ctx.stats.record((time.perf_counter() - started) * 1000.0)
 
     # ------------------------------------------------------------------------------ outgoing
 

@@ -90,6 +90,11 @@ class OperatorInputs:
             return None
         return cap.limit_kw
 
+    def grid_cap_until(self, now: datetime) -> datetime | None:
+        """When the cap in force at ``now`` ends (None: no cap, or no end time)."""
+        cap = self.grid_cap
+        return cap.until if cap is not None and cap.active(now) else None
+
     # ------------------------------------------------------------------------------ sessions
 
     def set_override(self, key: ConnectorKey, override: SessionOverride) -> None:

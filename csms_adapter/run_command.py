@@ -69,21 +69,36 @@ async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str
 
 
 async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: Path | None,
-                   console: Console) -> None:
+                   console: Console, http: bool = True) -> None:
+    from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV
+
     env: dict[str, str] = dict(os.environ)
     passwords: dict[str, str] = {}
     clock: Any = None
+    operator_password: str | None = None
     if simulate:
         from csms_adapter.emulator.clock import EmulatorClock
 
         site, sim_env, passwords = simulated_site(site, simulate)
         env.update(sim_env)
         clock = EmulatorClock(speed)
+        if not env.get(PASSWORD_ENV) and not env.get(PASSWORD_SHA256_ENV):
+            # A demo should be able to try the write API; a real site sets its own password.
+            operator_password = env[PASSWORD_ENV] = secrets.token_urlsafe(12)
     recorder = open_recorder(site, db)
     controller_clock = clock.now if clock is not None else None
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
+    if http:
+        kwargs["http_listen"] = site.http.listen
     async with Controller(site, env=env, recorder=recorder, speed=speed, **kwargs) as controller:
         console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")
+        if controller.http is not None:
+            console.print(f"Dashboard:     [bold]{controller.http.url}[/bold]  (API: {controller.http.url}openapi.json)")
+            if operator_password is not None:
+                console.print(f"Operator login for writes (this run only): operator / {operator_password}",
+                              highlight=False, markup=False)
+            elif not controller.http.ctx.auth.writes_enabled:
+                console.print(f"Writes are off: set {PASSWORD_ENV} or {PASSWORD_SHA256_ENV} to enable them.")
         async with contextlib.AsyncExitStack() as stack:
             fleet = None
             if simulate:
@@ -124,6 +139,8 @@ def register(app: typer.Typer) -> None:
         speed: Annotated[float, typer.Option("--speed", min=0.01, help="emulated time speed-up")] = 1.0,
         duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after S wall seconds")] = None,
         db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: storage.url)")] = None,
+        http: Annotated[bool, typer.Option("--http/--no-http", help="serve the dashboard and API on http.listen")
+                        ] = True,
     ) -> None:
         """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
         console = Console()
@@ -134,11 +151,19 @@ def register(app: typer.Typer) -> None:
             for problem in exc.problems:
                 err.print(f"error {problem}", highlight=False, markup=False)
             raise typer.Exit(2) from None
+        if http:
+            from csms_adapter.http_api.auth import OperatorAuth
+
+            try:
+                OperatorAuth.from_env(os.environ)
+            except ValueError as exc:
+                err.print(f"error: {exc}", highlight=False, markup=False)
+                raise typer.Exit(2) from None
         if speed != 1.0 and not simulate:
             raise typer.BadParameter("--speed only makes sense with --simulate", param_hint="--speed")
         try:
             asyncio.run(run_live(site, simulate=simulate, speed=speed, duration_s=duration_s, db=db,
-                                 console=console))
+                                 console=console, http=http))
         except KeyboardInterrupt:
             err.print("stopped")
         except (DepotError, OSError) as exc:

@@ -278,8 +278,10 @@ class OcppServer:
         address = _address(connection)
         identity = identity_from_path(request.path)
         assert self._server is not None
+        # Open websockets from this address (websockets registers a connection once its handshake is done;
+        # sockets still in the handshake are bounded by open_timeout instead).
         same_address = sum(1 for c in self._server.all_connections if _address(c) == address)
-        if same_address > self.limits.max_connections_per_address:
+        if same_address >= self.limits.max_connections_per_address:
             return self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "too many connections from this address",
                                 Reason.ADDRESS_CAP, identity)
         if self._gate.locked_out(address):

@@ -333,6 +333,7 @@ class Snapshot:
     ambient_c: float = 20.0
     base_load_kw: float | None = None
     grid_cap_kw: float | None = None  # external cap (e.g. a grid operator's curtailment), if any
+    grid_cap_until: datetime | None = None  # the cap ends then (None: for the whole horizon)
     uncontrolled: tuple[UncontrolledLoad, ...] = ()
     ambient_forecast_c: tuple[float, ...] = ()  # hourly from ``time``; empty = constant ambient_c
 

@@ -130,7 +130,11 @@ def site_series(site: Site, snapshot: Snapshot, horizon: Horizon) -> SiteSeries:
         if len(site.base_load.profile_kw) == 1:
             base[:] = snapshot.base_load_kw
     if snapshot.grid_cap_kw is not None:
-        limit = np.minimum(limit, snapshot.grid_cap_kw)
+        capped = np.ones(steps, dtype=bool)
+        if snapshot.grid_cap_until is not None:
+            until_h = (snapshot.grid_cap_until - horizon.start).total_seconds() / 3600.0
+            capped = horizon.start_h < until_h  # every step the cap touches is capped whole
+        limit = np.where(capped, np.minimum(limit, snapshot.grid_cap_kw), limit)
     if snapshot.ambient_forecast_c:
         forecast = np.array(snapshot.ambient_forecast_c, dtype=np.float64)
         index = np.minimum((horizon.start_h + horizon.length_h / 2).astype(np.int64), forecast.size - 1)

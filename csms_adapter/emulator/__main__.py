@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
-from csms_adapter.emulator.fleet import start_fleet
+from csms_adapter.emulator.fleet import Fleet, start_fleet
 from optimizer.errors import ConfigError
 from optimizer.site_loader import load_site
 
@@ -35,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration-s", type=float, default=None, help="wall seconds to run (default: forever)")
     parser.add_argument("--report-s", type=float, default=5.0)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--stats-json", default=None, help="write final counts and round-trip times here")
     return parser.parse_args(argv)
 
 
@@ -84,7 +87,26 @@ async def run(args: argparse.Namespace) -> int:
         pass
     finally:
         await fleet.stop()
+        if args.stats_json:
+            write_stats(fleet, args.stats_json)
     return 0
+
+
+def write_stats(fleet: Fleet, path: str) -> None:
+    """Final counts for a load test: CALLs answered by the CSMS, queued events delivered (``sent``), given up (``dropped``), still queued
+    (``pending``), BootNotifications, and every kept round-trip time in ms."""
+    stats = {
+        "chargers": len(fleet.chargers),
+        "booted": fleet.booted_count(),
+        "boots": sum(c.boot_count for c in fleet.chargers),
+        "sent": sum(c.sent for c in fleet.chargers),
+        "calls_answered": sum(c.calls_answered for c in fleet.chargers),
+        "dropped": sum(c.dropped for c in fleet.chargers),
+        "pending": sum(c.pending_messages for c in fleet.chargers),
+        "profiles_received": sum(c.received_calls.count("SetChargingProfile") for c in fleet.chargers),
+        "rtt_ms": [round(x, 3) for c in fleet.chargers for x in c.rtt_ms],
+    }
+    Path(path).write_text(json.dumps(stats))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,9 @@ class EVSpec:
     temp_c: float = 20.0
     phases: int = 3  # AC phases the on-board charger uses
     target_soc: float = 1.0  # the vehicle's own charge limit
+    # Whether the charger can pass this vehicle's SoC on (ISO 15118 / DC); None: the charger's quirk decides.
+    # Per vehicle because one AC charger sees both kinds (the benchmark's scenarios set it per session).
+    reports_soc: bool | None = None
 
 
 # (per-phase current limit or None for none, phases in use) at an emulated instant
@@ -120,10 +123,12 @@ class ConnectorPlant:
     def _step(self, step_s: float, limit: tuple[float | None, int], ignores_limit: bool) -> None:
         limit_a, phases = limit
         charger = self.charger
-        hardware_a = charger.max_current_a
+        volts_phases_kw = charger.voltage_v * phases / 1000.0
+        # A DC charger has no current limit in the site file (max_current_a = inf): its power bounds it, and an
+        # infinite Current.Offered would not even be valid JSON on the wire.
+        hardware_a = min(charger.max_current_a, charger.max_power_kw / volts_phases_kw)
         self.offered_a = hardware_a if limit_a is None else max(0.0, min(limit_a, hardware_a))
         self.phases_used = phases
-        volts_phases_kw = charger.voltage_v * phases / 1000.0
         self.offered_kw = min(self.offered_a * volts_phases_kw, charger.max_power_kw)
         self.updated_at += timedelta(seconds=step_s)
         self.steps += 1

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import math
 import random
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,9 +138,11 @@ class EmulatedCharger:
         self.boot_count = 0
         self.accepted = asyncio.Event()
         self.online = asyncio.Event()
-        self.sent = 0
+        self.sent = 0  # queued events delivered (one may take two CALLs: Authorize + start)
+        self.calls_answered = 0
         self.dropped = 0
         self.received_calls: list[str] = []  # actions the CSMS called, for tests and the view
+        self.rtt_ms: deque[float] = deque(maxlen=10_000)  # wall round trip of answered messages (load tests)
         self._outbox: deque[tuple[Outbound, int]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -278,8 +281,10 @@ class EmulatedCharger:
                 if link is None:
                     break
                 self._inflight = asyncio.create_task(link.send(event))
+                started = time.perf_counter()
                 try:
                     await self._inflight
+                    self.rtt_ms.append((time.perf_counter() - started) * 1000.0)
                     self._outbox.popleft()
                     self.sent += 1
                 except asyncio.CancelledError:
@@ -327,9 +332,16 @@ class EmulatedCharger:
         for connector_id, rt in self.connectors.items():
             rt.plant.advance(now, partial(self.limit_a_at, connector_id), ignores_limit=self.quirks.ignores_limit)
 
+    def set_ambient_c(self, ambient_c: float, now: datetime | None = None) -> None:
+        """The air temperature around the vehicles from ``now`` on (the physics up to ``now`` keep the old one)."""
+        self.advance(now)
+        for rt in self.connectors.values():
+            rt.plant.ambient_c = ambient_c
+
     def sample(self, connector_id: int) -> MeterSample:
         plant = self.connectors[connector_id].plant
-        soc = plant.soc if self.quirks.reports_soc else None
+        reports = plant.ev.reports_soc if plant.ev is not None and plant.ev.reports_soc is not None else None
+        soc = plant.soc if (self.quirks.reports_soc if reports is None else reports) else None
         return MeterSample(
             at=plant.updated_at,
             energy_wh=plant.energy_wh,

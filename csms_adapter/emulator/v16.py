@@ -89,6 +89,11 @@ class V16Link(ChargePoint):  # type: ignore[misc]
         super().__init__(owner.identity, ws, response_timeout=owner.response_timeout_s, logger=WIRE_LOG)
         self.owner = owner
 
+    async def call(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super().call(*args, **kwargs)
+        self.owner.calls_answered += 1  # every CALL the CSMS answered, boots included (load tests)
+        return result
+
     async def route_message(self, raw_msg: str) -> None:
         action = call_action(raw_msg)
         if action is not None:

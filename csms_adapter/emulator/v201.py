@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.call import TransactionEvent as TransactionEventCall  # inside the link, ``call`` is its method
 from ocpp.v201.enums import Action
 from websockets.asyncio.client import ClientConnection
 
@@ -97,6 +98,11 @@ class V201Link(ChargePoint):  # type: ignore[misc]
         self.owner = owner
         self._variables = self._device_model()
 
+    async def call(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super().call(*args, **kwargs)
+        self.owner.calls_answered += 1  # every CALL the CSMS answered, boots included (load tests)
+        return result
+
     async def route_message(self, raw_msg: str) -> None:
         action = call_action(raw_msg)
         if action is not None:
@@ -122,7 +128,7 @@ class V201Link(ChargePoint):  # type: ignore[misc]
         )
         return str(result.status), int(result.interval)
 
-    def _tx_event(self, event_type: str, trigger: str, tx_info: dict[str, Any], **extra: Any) -> call.TransactionEvent:
+    def _tx_event(self, event_type: str, trigger: str, tx_info: dict[str, Any], **extra: Any) -> TransactionEventCall:
         self.owner.seq_no += 1
         return call.TransactionEvent(
             event_type=event_type,

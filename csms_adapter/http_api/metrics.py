@@ -74,16 +74,16 @@ class _LiveCollector(Collector):
                                    labels=["charger"])
         for charger in c.site.chargers:
             online.add_metric([charger.id], 1.0 if c.live.charger(charger.id).connected else 0.0)
-        for row in views.connectors(c, now):
-            key = [row.charger, str(row.connector)]
-            if row.power_kw is not None:
-                power.add_metric(key, row.power_kw)
-            if row.limit_kw is not None:
-                limit.add_metric(key, row.limit_kw)
-            if row.soc is not None:
-                soc.add_metric(key, row.soc)
-            if row.battery_temp_c is not None:
-                temp.add_metric(key, row.battery_temp_c)
+        for conn in views.connectors(c, now):
+            key = [conn.charger, str(conn.connector)]
+            if conn.power_kw is not None:
+                power.add_metric(key, conn.power_kw)
+            if conn.limit_kw is not None:
+                limit.add_metric(key, conn.limit_kw)
+            if conn.soc is not None:
+                soc.add_metric(key, conn.soc)
+            if conn.battery_temp_c is not None:
+                temp.add_metric(key, conn.battery_temp_c)
         yield from (power, limit, soc, temp, online)
 
         stats = c.server.stats
@@ -95,7 +95,11 @@ class _LiveCollector(Collector):
                                      labels=["direction", "action"])
         for (direction, action), n in sorted(stats.errors.items()):
             errors.add_metric([direction, action], n)
-        yield from (messages, errors)
+        refused = CounterMetricFamily("depotctl_ocpp_refused", "Refused, throttled or malformed OCPP traffic by reason",
+                                      labels=["reason"])
+        for reason, n in c.server.counters.snapshot().items():
+            refused.add_metric([reason], n)
+        yield from (messages, errors, refused)
 
 
 class Metrics:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
@@ -18,7 +18,7 @@ from optimizer.snapshot_io import plan_to_json
 
 router = APIRouter(prefix="/api", tags=["read"])
 MAX_METER_WINDOW = timedelta(days=7)
-_NOT_FOUND = {404: {"model": s.ProblemReport}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.ProblemReport}}
 DASHBOARD_TICKS = 12
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -24,7 +25,7 @@ MAX_CAP_SPAN = timedelta(days=31)
 MAX_DEPARTURE_AHEAD = timedelta(days=7)
 MAX_DATA_AGE = timedelta(hours=24)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-_ERRORS = {code: {"model": s.ProblemReport} for code in (401, 403, 404, 409, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": s.ProblemReport} for code in (401, 403, 404, 409, 422)}
 
 
 def _client(request: Request) -> str:

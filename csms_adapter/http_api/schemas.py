@@ -207,6 +207,7 @@ class SeriesPoint(_Out):
 
 class StatusOut(_Out):
     site: str
+    timezone: str = Field(description="the site's time zone (IANA), for local display")
     time: datetime
     site_power_kw: float = Field(description="measured EV power plus base load")
     ev_power_kw: float

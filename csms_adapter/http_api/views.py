@@ -82,6 +82,7 @@ def status(controller: Controller, now: datetime, writes_enabled: bool) -> s.Sta
     tick = controller.last_tick
     return s.StatusOut(
         site=site.name,
+        timezone=site.timezone,
         time=now,
         site_power_kw=round(ev_kw + base_kw, 3),
         ev_power_kw=round(ev_kw, 3),

@@ -214,12 +214,13 @@ class Store:
         1.6 transactions), open or closed; None when there is none. 2.0.1 ids (text, chosen by the stations)
         are skipped unless they happen to be such numbers, which only raises the result.
 
-        Portable SQL (no GLOB/regex): among ids of at most 10 characters, a longer digit string is a larger
-        number and equal lengths compare as text, so the first all-digit row in that order is the maximum."""
+        Portable SQL (no GLOB/regex): among ids of at most 10 characters without a leading zero (the controller
+        never makes one), a longer digit string is a larger number and equal lengths compare as text, so the
+        first all-digit row in that order is the maximum."""
         length = func.length(col(SessionRow.transaction_id))
         tx_col = col(SessionRow.transaction_id)
         query = (select(SessionRow.transaction_id)
-                 .where(length <= len(str(INT32_MAX)), tx_col >= "0", tx_col < ":")  # starts with a digit
+                 .where(length <= len(str(INT32_MAX)), tx_col >= "1", tx_col < ":")  # starts with 1-9
                  .order_by(length.desc(), tx_col.desc()).limit(1000))
 
         def work(session: Session) -> int | None:

@@ -153,3 +153,27 @@ def test_noise_is_seeded(tiny_scenario_path: Path) -> None:
         socs.append(depot.observe().sessions[0].soc)
     assert readings[0] == readings[1]
     assert socs[0] == socs[1] != socs[2]
+
+
+def test_a_vehicle_drawing_clearly_less_than_allowed_is_planned_at_its_draw(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    ac1, ac2 = scenario.sessions[0], scenario.sessions[1]
+    # ac-1 asks for 0.5 kWh only: at 11 kW it is full after ~2.7 minutes of the first 5-minute step.
+    nearly_full = dataclasses.replace(ac1, energy_kwh=0.5, target_soc=ac1.soc_arrival + 0.5 / ac1.battery_kwh)
+    early = dataclasses.replace(ac2, arrival=ac1.arrival)  # plugged in from the start, asks for 15 kWh
+    depot = SimulatedDepot(dataclasses.replace(scenario, sessions=(nearly_full, early)), QUIET)
+
+    def limits() -> dict[str, float | None]:
+        return {s.charger_id: s.max_power_kw for s in depot.observe().sessions}
+
+    assert limits() == {"ac-1": 11.0, "ac-2": 11.0}  # nothing measured yet: the vehicle's nameplate
+    # ac-1 may draw 11 kW and takes 0.5 kWh in 5 minutes (6 kW); ac-2 is held at 6 A (≈4.1 kW) and takes it all.
+    depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 6 * 230 * 3 / 1000}))
+    depot.advance()
+    seen = limits()
+    assert seen["ac-1"] == pytest.approx(0.5 / (5 / 60) * 1.02)  # what it drew, with 2 % headroom
+    assert seen["ac-2"] == 11.0  # drew what it was allowed: a controller limit, not the vehicle's
+    # full now: it draws nothing and is planned at nothing; a connector paused by the controller keeps its nameplate
+    depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 0.0}))
+    depot.advance()
+    assert limits() == {"ac-1": 0.0, "ac-2": 11.0}

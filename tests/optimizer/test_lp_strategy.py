@@ -148,3 +148,20 @@ def test_phase_rotation_puts_single_phase_load_on_its_site_phase() -> None:
     names = [n for n, row in zip(tick.limits.names, tick.limits.coef.toarray(), strict=True) if row[0] > 0]
     assert "circuit_phase_limit[feeder-a,L2]" in names
     assert "circuit_phase_limit[feeder-a,L1]" not in names
+
+
+def test_external_grid_cap_applies_until_its_end_time() -> None:
+    from datetime import timedelta
+
+    from tests.optimizer.helpers import NOW
+
+    site = roomy_site()
+    sessions = [session(c, soc=0.05, hours=6.0, battery_kwh=200.0) for c in ("cp-1", "cp-3", "cp-4")]
+    capped = plan(site, snapshot(*sessions, grid_cap_kw=20.0, grid_cap_until=NOW + timedelta(hours=1)), "lp")
+    assert capped.total_limit_kw <= 20.0 - 5.0 + 1e-6  # the cap includes the 5 kW base load
+    starts = [0.0]
+    for length in capped.schedule_step_s[:-1]:
+        starts.append(starts[-1] + length)
+    limits = dict(zip(starts, capped.import_limit_kw, strict=True))
+    assert all(v == 20.0 for t, v in limits.items() if t < 3600)
+    assert all(v == 40.0 for t, v in limits.items() if t >= 3600)

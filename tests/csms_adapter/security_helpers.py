@@ -1,0 +1,51 @@
+"""Shared pieces of the security tests: a raw OCPP client (frames as text, no library) and TLS material."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from csms_adapter import certs
+
+
+def basic_raw(identity: str, password: bytes) -> dict[str, str]:
+    token = base64.b64encode(identity.encode() + b":" + password).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def raw_client(url: str, identity: str, password: str | bytes, subprotocol: str = "ocpp1.6",
+                     **kwargs: Any) -> ClientConnection:
+    secret = password.encode() if isinstance(password, str) else password
+    return await connect(url + identity, subprotocols=[subprotocol],  # type: ignore[list-item]
+                         additional_headers=basic_raw(identity, secret), open_timeout=5, **kwargs)
+
+
+async def exchange(ws: ClientConnection, frame: str | bytes, timeout_s: float = 2.0) -> list[Any] | None:
+    """Send one frame; the parsed answer, or None when none came within ``timeout_s``."""
+    await ws.send(frame)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return json.loads(await ws.recv())  # type: ignore[no-any-return]
+    except TimeoutError:
+        return None
+
+
+def make_pki(directory: Path, chargers: list[str]) -> dict[str, certs.Issued]:
+    certs.init_ca(directory, "Test Depot Ltd")
+    issued = {"server": certs.issue_server(directory, ["127.0.0.1", "localhost"])}
+    for charger_id in chargers:
+        issued[charger_id] = certs.issue_client(directory, charger_id)
+    return issued
+
+
+def client_tls(directory: Path, client: certs.Issued | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(directory / certs.CA_CERT))
+    if client is not None:
+        context.load_cert_chain(client.cert_file, client.key_file)
+    return context
