@@ -26,9 +26,8 @@ from enum import StrEnum
 
 from csms_adapter.errors import ChargerError, ChargerTimeout, ProfileRejected
 from csms_adapter.failsafe import profile_unit, to_unit
-from csms_adapter.link import Capabilities, ChargerLink
+from csms_adapter.link import LIVE_STATION_MAX_STACK_LEVEL, Capabilities, ChargerLink
 from csms_adapter.live_state import Command, LiveState
-from csms_adapter.link import LIVE_STATION_MAX_STACK_LEVEL
 from optimizer.domain import Charger, ConnectorPlan, Plan, RateUnit, Site, Snapshot
 
 log = logging.getLogger("depotctl.dispatch")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -112,12 +113,16 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     import logging
 
     from csms_adapter.controller import Controller
+    from csms_adapter.frame_guard import GuardLimits
     from csms_adapter.recorder import StoreRecorder
     from optimizer.site_loader import load_site
 
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     site = load_site(site_path)
-    controller = Controller(site, recorder=StoreRecorder.open(site.storage.url))
+    # Every emulated charger connects from 127.0.0.1; at a depot they come from many addresses (or a few NAT
+    # routers), so the per-address connection cap is raised to the fleet size here and nothing else is relaxed.
+    limits = dataclasses.replace(GuardLimits(), max_connections_per_address=len(site.chargers) + 16)
+    controller = Controller(site, recorder=StoreRecorder.open(site.storage.url), guard_limits=limits)
     ticks: list[dict[str, Any]] = []
     observer = controller.loop.on_tick
 
@@ -135,6 +140,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     await controller.start()
     print(f"{READY} {controller.port}", flush=True)
     full: dict[str, Any] | None = None
+    steady_from: int | None = None
     try:
         async with asyncio.timeout(max_run_s):
             deadline = started + settle_s
@@ -152,15 +158,21 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                 if result is not None:
                     full = _tick_summary(result)
                     full["open_sessions"] = len(controller.live.open_sessions())
+            steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()
     except TimeoutError:
         pass
     stats = controller.handling
+    kept = list(stats.latencies_ms)
+    steady = kept[max(0, len(kept) - (stats.handled - steady_from)):] if steady_from is not None else []
     figures = {
         "handled": stats.handled,
         "handling_ms_p50": stats.percentile_ms(0.50),
         "handling_ms_p99": stats.percentile_ms(0.99),
         "handling_ms_max": max(stats.latencies_ms, default=None),
+        "steady_handled": len(steady),
+        "steady_handling_ms_p50": percentile(steady, 0.50),
+        "steady_handling_ms_p99": percentile(steady, 0.99),
         "full_tick": full,
         "ticks": ticks,
         "rss_mb": proc_status_mb("VmRSS"),
@@ -229,9 +241,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                  "--password", password, "--seed", str(k), "--report-s", "30",
                  "--stats-json", str(workdir / f"emulator-{k}.json")],
                 env=env, stdout=subprocess.DEVNULL))
+        deadline = time.monotonic() + args.duration_s + 60  # one deadline for all: the run stays bounded
         for proc in emulators:
             try:
-                proc.wait(args.duration_s + 90)
+                proc.wait(max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _stop(proc, 10)
     finally:
@@ -260,6 +273,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "handling_ms_p50": ctrl.get("handling_ms_p50"),
         "handling_ms_p99": ctrl.get("handling_ms_p99"),
         "handling_ms_max": ctrl.get("handling_ms_max"),
+        "steady_handled": ctrl.get("steady_handled"),
+        "steady_handling_ms_p50": ctrl.get("steady_handling_ms_p50"),
+        "steady_handling_ms_p99": ctrl.get("steady_handling_ms_p99"),
         "round_trip_ms_p50": percentile(rtt, 0.50),
         "round_trip_ms_p99": percentile(rtt, 0.99),
         "profiles_received": sum(e["profiles_received"] for e in emulated),
@@ -289,6 +305,8 @@ def print_report(r: dict[str, Any]) -> None:
         f"lost {r['messages_lost']})   target: none lost",
         f"  handling p50 / p99 / max   {_fmt(r['handling_ms_p50'], ' ms')} / {_fmt(r['handling_ms_p99'], ' ms')} / "
         f"{_fmt(r['handling_ms_max'], ' ms')}   target: p99 < 50 ms",
+        f"  ... after the full tick    {_fmt(r['steady_handling_ms_p50'], ' ms')} / "
+        f"{_fmt(r['steady_handling_ms_p99'], ' ms')}   ({r['steady_handled']} messages: meter values and ticks only)",
         f"  round trip p50 / p99       {_fmt(r['round_trip_ms_p50'], ' ms')} / {_fmt(r['round_trip_ms_p99'], ' ms')}"
         "   (charger side, includes the emulators' own loop delay)",
         f"  full tick                  {_fmt(full.get('tick_ms'), ' ms')} for {full.get('sessions')} sessions: "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import math
 import random
@@ -237,8 +236,14 @@ class EmulatedCharger:
             self.online.clear()
             self._link = None
             receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            try:
                 await receiver
+            except (asyncio.CancelledError, ConnectionClosed):
+                # Swallow only the receiver's own end: if this task is being cancelled (stop()), a swallowed
+                # cancellation would send it back to reconnecting and stop() would wait for it forever.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
 
     async def _boot(self, link: Link, receiver: asyncio.Task[None]) -> None:
         while not receiver.done():

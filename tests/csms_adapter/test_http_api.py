@@ -121,7 +121,10 @@ async def test_grid_cap_reaches_the_next_plan_and_lapses_by_itself(tmp_path: Pat
                                auth=AUTH)
         assert answer.status_code == 200 and answer.json()["limit_kw"] == 15
         capped = await wait_for_tick(depot, lambda t: t.snapshot.grid_cap_kw == 15)
-        assert capped.plan is not None and max(capped.plan.import_limit_kw) <= 15
+        assert capped.plan is not None and capped.plan.import_limit_kw[0] <= 15
+        # the cap holds until its end time and no longer: the plan ahead sees the limit come back
+        assert capped.snapshot.grid_cap_until == until
+        assert max(capped.plan.import_limit_kw) > 15
         assert (await api.get("/api/status")).json()["grid_limit_kw"] == 15
         await wait_for_tick(depot, lambda t: t.time > until and t.snapshot.grid_cap_kw is None, timeout_s=10)
         assert (await api.get("/api/grid-cap")).json() is None
