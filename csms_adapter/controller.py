@@ -12,6 +12,7 @@ capabilities, pushes its fail-safe profiles and configures sampling, in a superv
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -106,6 +107,8 @@ class Controller:
         self.capabilities: dict[str, Capabilities] = {}
         self.accepted: set[str] = set()  # chargers whose BootNotification we accepted (reconnects skip boot)
         self.supervisor = Supervisor("controller")
+        if guard_limits is None:
+            guard_limits = GuardLimits(**dataclasses.asdict(site.ocpp.limits))
         self.server = OcppServer(site, self._context, self._connected, self._disconnected, env=self.env,
                                  limits=guard_limits)
         self.dispatcher = Dispatcher(site, self.live, self.server.links, self.capabilities,

@@ -181,6 +181,18 @@ class TlsModel(Strict):
     ca_file: str | None = None
 
 
+class OcppLimitsModel(Strict):
+    max_frame_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    rate_per_s: Annotated[float, Field(gt=0, le=10_000)] = 20.0
+    burst: Annotated[int, Field(ge=1, le=100_000)] = 100
+    close_after_throttled_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    max_connections_per_address: Annotated[int, Field(ge=1, le=100_000)] = 256
+    open_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    idle_timeout_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    auth_failures_per_window: Annotated[int, Field(ge=1, le=10_000)] = 10
+    auth_window_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+
+
 class OcppModel(Strict):
     listen: Annotated[str, Field(pattern=r"^[^:\s]+:\d{1,5}$")] = "0.0.0.0:9000"
     security_profile: Literal[0, 1, 2, 3] = 1
@@ -191,6 +203,7 @@ class OcppModel(Strict):
     profile_ttl_intervals: Annotated[int, Field(ge=2, le=100)] = 3
     deadband_a: NonNegative = 0.5
     call_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    limits: OcppLimitsModel = OcppLimitsModel()
 
     @model_validator(mode="after")
     def unknown_only_for_commissioning(self) -> OcppModel:

@@ -209,6 +209,22 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OcppLimits:
+    """Limits on hostile or broken clients (csms_adapter.frame_guard). ``idle_timeout_s`` None: 3 × the
+    heartbeat interval + 60 s."""
+
+    max_frame_bytes: int = 256 * 1024
+    rate_per_s: float = 20.0
+    burst: int = 100
+    close_after_throttled_s: float = 60.0
+    max_connections_per_address: int = 256
+    open_timeout_s: float = 10.0
+    idle_timeout_s: float | None = None
+    auth_failures_per_window: int = 10
+    auth_window_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class OcppSettings:
     listen: str = "0.0.0.0:9000"
     security_profile: int = 1
@@ -219,6 +235,7 @@ class OcppSettings:
     profile_ttl_intervals: int = 3
     deadband_a: float = 0.5
     call_timeout_s: float = 10.0
+    limits: OcppLimits = field(default_factory=OcppLimits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,3 +146,12 @@ def test_mutated_sections_never_raise_anything_but_config_error(section: str, va
         parse_site(yaml.safe_dump(data), "mutated.yaml")
     except ConfigError as exc:
         assert exc.problems
+
+
+def test_ocpp_guard_limits_are_configurable_and_checked() -> None:
+    text = GOOD + "ocpp:\n  limits: {rate_per_s: 5, max_frame_bytes: 65536}\n"
+    site = parse_site(text, "depot.yaml")
+    assert site.ocpp.limits.rate_per_s == 5 and site.ocpp.limits.max_frame_bytes == 65536
+    assert site.ocpp.limits.burst == 100  # untouched keys keep their defaults
+    bad = problems_of(GOOD + "ocpp:\n  limits: {rate_per_s: -1}\n")
+    assert any("ocpp.limits.rate_per_s" in p and "greater than 0" in p for p in bad)
