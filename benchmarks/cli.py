@@ -84,11 +84,18 @@ def bench(
     thermal_mismatch: Annotated[float, typer.Option(help="real battery heats (1+m)× the model")] = 0.0,
     noise: Annotated[bool, typer.Option(help="sensor noise on SoC, temperature and meter")] = True,
     all_report_soc: Annotated[bool, typer.Option(help="every vehicle reports its SoC")] = False,
+    live: Annotated[
+        bool, typer.Option(help="lp through the live controller and emulated chargers, compared with in-process")
+    ] = False,
+    speed: Annotated[float, typer.Option(min=1.0, max=1000.0, help="--live: emulated seconds per wall second")] = 120.0,
 ) -> None:
     """Run strategies on simulated depot days; write results.json, report.md and plots to OUT."""
     err = Console(stderr=True)
     names = parse_strategies(strategies)
     loaded = load_all(scenarios)
+    if live:
+        run_live_mode(loaded, speed, thermal_mismatch, all_report_soc, out)
+        return
     defaults = PlantOptions()
     options = PlantOptions(
         seed=seed,
@@ -104,6 +111,16 @@ def bench(
     plots = write_plots(out, results)
     write_report(out / "report.md", results, options, plots)
     err.print(f"wrote {out / 'results.json'}, {out / 'report.md'} and {len(plots)} plots")
+
+
+def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: float, all_report_soc: bool, out: Path) -> None:
+    """``--live``: lp only (the controller's strategy); the comparison table goes to stdout and OUT/live.json."""
+    from benchmarks.live.compare_run import compare_all  # imports the live controller: only when asked
+    from benchmarks.live.scenario_live import LiveOptions
+
+    options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc)
+    compare_all(scenarios, options, out, typer.echo)
+    Console(stderr=True).print(f"wrote {out / 'live.json'}")
 
 
 def register(app: typer.Typer) -> None:

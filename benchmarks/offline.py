@@ -61,7 +61,7 @@ class OfflineOptimal:
         k = round((snapshot.time - self.scenario.start).total_seconds() / self.scenario.step_s)
         first = self._power_kw is None
         if first or (self._truth is not None and snapshot.sessions and k - self._solved_at >= self._resolve_every):
-            self._power_kw = self._solve(site, k)
+            self._power_kw = self.schedule(site, k)
             self._solved_at = k
             if first:
                 elapsed = time.perf_counter() - started
@@ -92,7 +92,7 @@ class OfflineOptimal:
 
     # ------------------------------------------------------------------------------------ the LP
 
-    def _solve(self, site: Site, k: int) -> FloatArray:
+    def schedule(self, site: Site, k: int) -> FloatArray:
         """Schedule (all sessions × steps k..end) from the true state at step k; departed rows stay 0."""
         sc = self.scenario
         steps = sc.steps - k

@@ -168,13 +168,18 @@ class Controller:
     # ------------------------------------------------------------------------------ events
 
     def publish(self, event: ev.Event) -> None:
+        plugged_or_unplugged = False
+        if isinstance(event, ev.StatusChanged) and event.connector_id > 0:
+            # Only a change of plug state brings a tick forward: Charging ↔ SuspendedEV and status resyncs keep
+            # the plug as it was, and at a large depot they would otherwise keep the LP running back to back.
+            known = self.live.chargers.get(event.charger_id)
+            before = known.connectors.get(event.connector_id) if known is not None else None
+            plugged_or_unplugged = (event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
+                                    and (before is None or before.plug is not event.plug))
         self.live.apply(event)
         if self.recorder is not None:
             self.recorder.record_event(event)
-        if isinstance(event, _TICK_TRIGGERS) or (
-            isinstance(event, ev.StatusChanged) and event.connector_id > 0
-            and event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
-        ):
+        if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
             self.loop.request_tick(type(event).__name__)
 
     def _next_tx(self) -> int:

@@ -52,6 +52,11 @@ class Reading:
     source: ev.Source
 
 
+# A vehicle drawing under this share of its limit is limited by itself; below this limit, never judged.
+VEHICLE_LIMITED_SHARE = 0.9
+VEHICLE_LIMITED_MIN_KW = 0.5
+
+
 @dataclass(slots=True)
 class Command:
     """The limit last accepted by the charger for this connector."""
@@ -328,6 +333,20 @@ class LiveState:
             return sum(currents) * charger.voltage_v / 1000.0
         return None
 
+    def _vehicle_limited_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
+        """What a vehicle takes when it clearly draws less than it was allowed (full, tapering, or its own
+        onboard limit), so the optimizer stops reserving the difference. None while it follows its limit.
+        A vehicle that could take more draws its full limit again, and the next tick lifts this."""
+        command = connector.command
+        if command is None or command.limit_kw < VEHICLE_LIMITED_MIN_KW:
+            return None
+        if now - command.sent_at < timedelta(seconds=2 * self.site.ocpp.meter_interval_s):
+            return None  # the vehicle has not had time to follow the new limit
+        measured = self.measured_power_kw(charger, connector, now)
+        if measured is None or measured >= VEHICLE_LIMITED_SHARE * command.limit_kw:
+            return None
+        return max(0.0, measured) * 1.02
+
     def _measured_current_a(self, connector: ConnectorState, now: datetime) -> float | None:
         currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
         total = connector.reading(ev.Quantity.CURRENT_A.value)
@@ -405,6 +424,9 @@ class LiveState:
                 max_power = needs.max_power_kw
             elif needs.max_current_a is not None and not charger.dc:
                 max_power = charger.power_kw_at(needs.max_current_a, needs.phases or phases or charger.phases)
+        drawn_limit = self._vehicle_limited_kw(charger, connector, now)
+        if drawn_limit is not None:
+            max_power = drawn_limit if max_power is None else min(max_power, drawn_limit)
         temp = connector.reading("battery_temp_c")
         state = SessionState(
             charger_id=charger.id,

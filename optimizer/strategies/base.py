@@ -136,6 +136,37 @@ def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[floa
                 row_room -= col * extra
 
 
+def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None], room_kw: FloatArray,
+                        near_ceiling: list[bool]) -> None:
+    """Give first-step capacity that no plan wanted to sessions whose SoC is only estimated and that may
+    take more than estimated (``room_kw`` each), earliest departure first, within every row. Their own
+    BMS stops them when they are full; the next tick sees it in the meter. Changes the arrays in place."""
+    n = len(tick.sessions)
+    coef = tick.limits.coef
+    row_room = np.maximum(tick.limits.rhs, 0.0) - (coef @ limits_kw if tick.limits.rows else np.zeros(0))
+    site_room = float(tick.ev_capacity_kw[0] - limits_kw.sum())
+    order = sorted((i for i in range(n) if room_kw[i] > EPS and not near_ceiling[i]),
+                   key=lambda i: tick.sessions[i].departure_h)
+    for i in order:
+        if site_room <= EPS:
+            return
+        s = tick.sessions[i]
+        col = coef[:, i].toarray().ravel() if tick.limits.rows else np.zeros(0)
+        used = col > 0
+        room = min(site_room, float(np.min(row_room[used] / col[used])) if used.any() else math.inf)
+        target_kw = min(s.max_kw, limits_kw[i] + room_kw[i], limits_kw[i] + room)
+        new_kw, new_a = command_limits(s, target_kw)
+        if new_kw <= limits_kw[i] + EPS:
+            continue
+        extra = new_kw - limits_kw[i]
+        if extra > room + EPS:
+            continue
+        limits_kw[i], limits_a[i] = new_kw, new_a
+        site_room -= extra
+        if tick.limits.rows:
+            row_room -= col * extra
+
+
 def temperature_trajectory(
     session: ResolvedSession, schedule_kw: FloatArray, horizon: Horizon, energy_h: FloatArray, ambient_c: FloatArray
 ) -> FloatArray:
@@ -174,6 +205,7 @@ def assemble_plan(
     solver: str = "",
     min_current_rounds: int = 0,
     top_up: bool = True,
+    fill_spare: bool = False,
 ) -> Plan:
     energy_h = plugged_hours(tick)
     n = len(tick.sessions)
@@ -194,6 +226,14 @@ def assemble_plan(
         first_h = energy_h[:, 0]
         energy_room = np.where(first_h > 0, (need_grid_kwh - later_kwh - 1e-4) / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
         top_up_after_rounding(tick, limits_kw, limits_a, wanted, near, np.maximum(energy_room, 0.0))
+        if fill_spare:
+            known_room = np.where(first_h > 0, (np.array([s.need_kwh / s.efficiency for s in tick.sessions]) - later_kwh)
+                                  / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
+            spare = np.array([
+                (s.extra_kwh / s.efficiency) / max(float(first_h[i]), 1e-9) + max(float(known_room[i]), 0.0)
+                if s.extra_kwh > 0 and first_h[i] > 0 else 0.0
+                for i, s in enumerate(tick.sessions)])
+            fill_spare_capacity(tick, limits_kw, limits_a, spare, near)
     connectors = []
     for i, s in enumerate(tick.sessions):
         schedule = np.maximum(power_kw[i].astype(np.float64), 0.0) if power_kw.size else np.zeros(tick.horizon.steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -82,3 +83,29 @@ def test_a_failing_strategy_is_reported_and_the_run_goes_on(tiny_scenario_path: 
     broken = run_strategy(scenario, "no-such-strategy")
     assert broken.metrics is None and broken.error is not None and "KeyError" in broken.error
     assert run_strategy(scenario, "edf").metrics is not None
+
+
+HALF_HOUR = """\
+name: half-hour
+site: site.yaml
+start: "2026-06-15T08:00:00Z"
+end: "2026-06-15T08:30:00Z"
+sessions:
+  - {charger: ac-1, arrival: "2026-06-15T08:00:00Z", departure: "2026-06-15T08:30:00Z", energy_kwh: 4,
+     max_kw: 11, battery_kwh: 60, soc_arrival: 0.3, reports_soc: true}
+"""
+
+
+def test_bench_live_prints_and_writes_the_comparison(site_dir: Path, tmp_path: Path) -> None:
+    path = site_dir / "half-hour.yaml"
+    path.write_text(HALF_HOUR, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app(), ["bench", str(path), "--live", "--speed", "300", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "half-hour: lp in-process vs live" in result.output and "energy delivered (kWh)" in result.output
+    (row,) = json.loads((out / "live.json").read_text())
+    assert row["scenario"] == "half-hour" and row["strategy"] == "lp" and row["live_tick_errors"] == []
+    # 4 kWh at up to 11 kW in 30 minutes: both runs deliver all of it
+    assert row["in_process"]["energy_delivered_kwh"] == pytest.approx(4.0)
+    assert abs(row["rel_diff"]["energy_delivered_kwh"]) < 0.01
+    assert not (out / "results.json").exists()  # live mode compares; it does not write the strategy table

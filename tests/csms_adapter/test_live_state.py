@@ -128,3 +128,15 @@ def test_a_connector_whose_profile_calls_fail_is_budgeted_at_its_failsafe_then_r
     (load,) = [u for u in later.uncontrolled if u.charger_id == "cp-a"]
     assert load.power_kw >= 2.0 and "does not answer" in load.reason
     assert len(live.snapshot(T0 + timedelta(seconds=180)).sessions) == 1  # planned again, so the call is retried
+
+
+def test_a_vehicle_drawing_well_under_its_limit_is_planned_at_what_it_draws() -> None:
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
+    at = T0 + timedelta(minutes=2)
+    live.apply(sample(Q.POWER_KW, 2.0, at))
+    (full,) = live.snapshot(at).sessions
+    assert full.max_power_kw == pytest.approx(2.04)  # tapering or full: stop reserving the other 9 kW
+    live.apply(sample(Q.POWER_KW, 10.9, at + timedelta(seconds=10)))
+    (following,) = live.snapshot(at + timedelta(seconds=10)).sessions
+    assert following.max_power_kw is None  # it follows its limit again: back to the roster's maximum

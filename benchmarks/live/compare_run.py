@@ -1,0 +1,62 @@
+"""``depotctl bench --live``: each scenario under lp in-process and through the live controller, both printed
+with the relative difference per metric, and written to ``OUT/live.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import run_strategy
+from benchmarks.live.compare import compare, format_comparison
+from benchmarks.live.scenario_live import LiveOptions, run_live
+from benchmarks.plant import PlantOptions
+from benchmarks.scenario import Scenario
+
+
+def in_process_options(live: LiveOptions) -> PlantOptions:
+    """The in-process plant that matches the emulated one: exact sensors (the emulator has no noise), the same
+    thermal mismatch and SoC reporting."""
+    return PlantOptions(
+        soc_noise=0.0, temp_noise_c=0.0, meter_noise=0.0, thermal_mismatch=live.thermal_mismatch, hide_soc=live.hide_soc
+    )
+
+
+def compare_scenario(scenario: Scenario, options: LiveOptions) -> dict[str, Any]:
+    """Run ``scenario`` both ways; one JSON-ready row. Raises what a failing run raises."""
+    in_process = run_strategy(scenario, "lp", in_process_options(options))
+    if in_process.metrics is None:
+        raise RuntimeError(f"{scenario.name}: lp failed in-process: {in_process.error}")
+    live = run_live(scenario, options)
+    diffs = compare(in_process.metrics, live.metrics)
+    return {
+        "scenario": scenario.name,
+        "strategy": "lp",
+        "speed": options.speed,
+        "in_process": dataclasses.asdict(in_process.metrics),
+        "live": dataclasses.asdict(live.metrics),
+        "rel_diff": {d.name: d.rel_diff for d in diffs},
+        "abs_diff": {d.name: d.abs_diff for d in diffs},
+        "live_ticks": live.ticks,
+        "live_tick_errors": live.tick_errors,
+        "live_worst_lag_s": round(live.worst_lag_s, 3),
+        "live_wall_s": round(live.wall_s, 3),
+        "table": format_comparison(scenario.name, diffs),
+    }
+
+
+def compare_all(
+    scenarios: Sequence[Scenario], options: LiveOptions, out: Path, echo: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    rows = []
+    for scenario in scenarios:
+        row = compare_scenario(scenario, options)
+        echo(row["table"])
+        if row["live_tick_errors"]:
+            echo(f"{scenario.name}: {len(row['live_tick_errors'])} live ticks gave no plan, first: {row['live_tick_errors'][0]}")
+        rows.append(row)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "live.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return rows
