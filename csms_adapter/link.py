@@ -166,9 +166,12 @@ class HandlingStats:
         return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def is_call_frame(raw_msg: str) -> bool:
-    """A CALL (message type 2), i.e. a request from the charger rather than an answer to one of ours."""
-    head = raw_msg.lstrip()[:3].replace(" ", "")
+def is_call_frame(raw_msg: object) -> bool:
+    """A CALL (message type 2), i.e. a request from the charger rather than an answer to one of ours. Never
+    raises: a hostile charger may send binary or garbage frames, which the library then answers."""
+    if not isinstance(raw_msg, str):
+        return False
+    head = raw_msg.lstrip()[:4].replace(" ", "")
     return head.startswith("[2")
 
 

@@ -166,7 +166,7 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         self._emit_all(data)
         return call_result.MeterValues()
 
-    async def route_message(self, raw_msg: str) -> None:
+    async def route_message(self, raw_msg: str | bytes) -> None:
         if self.ctx.stats is None or not is_call_frame(raw_msg):
             await super().route_message(raw_msg)
             return

@@ -219,7 +219,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         # K15: the TxProfile follows from the next tick, which the controller brings forward on this event.
         return call_result.NotifyEVChargingNeeds(status="Accepted")
 
-    async def route_message(self, raw_msg: str) -> None:
+    async def route_message(self, raw_msg: str | bytes) -> None:
         if self.ctx.stats is None or not is_call_frame(raw_msg):
             await super().route_message(raw_msg)
             return
