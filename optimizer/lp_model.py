@@ -206,15 +206,24 @@ def _taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray,
 
 
 def _thermal_window(
-    s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float, ambient_max_c: float, ceiling: FloatArray
+    s: ResolvedSession, pmax: FloatArray, end_h: FloatArray, need_kwh: float, ambient_max_c: float, ceiling: FloatArray
 ) -> tuple[int, int] | None:
-    """Steps (first, last) where the temperature ceiling can bind, from a cheap upper bound:
-    θ ≤ max(θ0, θ_ambient) + heating · (most energy deliverable so far)."""
+    """Steps (first, last) where the temperature ceiling can bind, from a rigorous upper bound. With
+    A = the warmest ambient, P = the most power and E = the most energy, every schedule keeps
+    θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))
+    (θ' = heating·p − cooling·(θ − θa) ≤ heating·p − cooling·(θ − A); the worst p puts all its energy
+    last). Cooling is what makes it tight: ``heating·E`` alone kept rows for batteries that cannot bind."""
     th = s.thermal
-    if not th.is_modelled or pmax.max() <= 0:
+    top_kw = float(pmax.max())
+    if not th.is_modelled or top_kw <= 0:
         return None
-    cumulative = np.minimum(np.cumsum(pmax * energy_coef), need_kwh) / max(s.efficiency, 1e-9)
-    upper = max(s.temp0_c, ambient_max_c) + th.heating_c_per_kwh * cumulative
+    energy_kwh = need_kwh / max(s.efficiency, 1e-9)
+    heat_time_h = np.minimum(energy_kwh / top_kw, end_h)
+    if th.cooling_per_h > 0:
+        rise = th.heating_c_per_kwh * top_kw / th.cooling_per_h * (1.0 - np.exp(-th.cooling_per_h * heat_time_h))
+    else:
+        rise = th.heating_c_per_kwh * top_kw * heat_time_h
+    upper = max(s.temp0_c, ambient_max_c) + rise
     plugged = np.nonzero(pmax > 0)[0]
     last = int(plugged[-1])
     can = np.nonzero(upper > ceiling - 1e-9)[0]
@@ -244,6 +253,7 @@ def build_lp(
     energy_coef = eta * arr.energy_h  # kWh into the battery per kW (commanded) in step t
     energy_coef[:, 0] *= first_scale
     ambient_max = float(series.ambient_c.max())
+    step_end_h = horizon.start_h + horizon.length_h
 
     # ---- which sessions need taper / thermal rows, and over which steps
     taper_win: list[tuple[int, int, int]] = []  # (session, first, last)
@@ -255,7 +265,7 @@ def build_lp(
         if tw is not None:
             taper_win.append((i, *tw))
         hw = _thermal_window(
-            s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i] + extra_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
+            s, arr.pmax_kw[i], step_end_h, float(arr.need_kwh[i] + extra_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
         )
         if hw is not None:
             thermal_win.append((i, *hw))
