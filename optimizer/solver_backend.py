@@ -122,7 +122,7 @@ class HighsSolver:
             np.ascontiguousarray(csc.data, dtype=np.float64),
             np.zeros(lp.columns, dtype=np.int32),  # all continuous
         )
-        if status != highspy.HighsStatus.kOk:
+        if status == highspy.HighsStatus.kError:  # kWarning (e.g. tiny coefficients dropped) is fine
             raise SolverFailed(f"HiGHS refused the model: {status}")
         method = self.method
         if method == "auto":
