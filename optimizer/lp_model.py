@@ -8,7 +8,6 @@ the ceiling with everything they still need delivered.
 Variables, in this order:
     p[i, t]   grid-side power of session i in step t (kW; in step 0 the commanded power)
     u[i]      energy still missing at departure (kWh)
-    u2[i]     energy of the estimated-SoC tranche still missing (kWh, weighted lower)
     e[k, t]   energy put into battery k before step t, t = 1..H-1 (taper sessions only)
     θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
     P̂         site peak (kW), only when the objective prices the peak
@@ -32,8 +31,6 @@ from optimizer.needs import ResolvedSession
 # trade delivered energy for earliness, large enough that HiGHS sees it; solver-notes.md §3.
 EARLY_REWARD_PER_KWH = 1e-2
 MIN_NEED_FOR_WEIGHT_KWH = 1.0
-EARLY_MODE = "first"
-EXTRA_TRANCHE_WEIGHT = 0.1
 # Plan this far below a battery's ceiling: measured temperatures are noisy and the vehicle's own power
 # varies inside a step (the benchmark's bus depot overshot by 0.1-0.3 °C without it).
 THERMAL_MARGIN_C = 0.5
@@ -244,9 +241,9 @@ def build_lp(
 ) -> LinearProgram:
     n, steps = len(sessions), horizon.steps
     arr = arrays if arrays is not None else session_arrays(sessions, horizon, series)
-    # The estimated-SoC tranche is not in the LP: as a second objective it made large sites 6x slower
-    # to solve. The plan gives it first-step capacity nobody else wants instead (base.fill_spare_capacity).
-    extra_kwh = np.zeros(n)
+    # The estimated-SoC extra energy (arr.extra_kwh) is not in the LP: as a second, lower-weighted
+    # tranche it made 500-session ticks 6x slower. The plan gives it first-step capacity nobody else
+    # wants instead (strategies.base.fill_spare_capacity).
     first_scale = arr.first_step_scale if arr.first_step_scale is not None else np.ones(n)
     first_max = arr.first_step_max_kw if arr.first_step_max_kw is not None else arr.pmax_kw[:, 0].copy()
     eta = arr.efficiency.reshape(n, 1)
@@ -265,7 +262,7 @@ def build_lp(
         if tw is not None:
             taper_win.append((i, *tw))
         hw = _thermal_window(
-            s, arr.pmax_kw[i], step_end_h, float(arr.need_kwh[i] + extra_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
+            s, arr.pmax_kw[i], step_end_h, float(arr.need_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
         )
         if hw is not None:
             thermal_win.append((i, *hw))
@@ -279,8 +276,7 @@ def build_lp(
     # ---- columns
     n_p = n * steps
     off_u = n_p
-    off_u2 = off_u + n
-    off_e = off_u2 + n
+    off_e = off_u + n
     n_e = sum(last - first + 1 for _, first, last in taper_win)
     off_th = off_e + n_e
     n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
@@ -291,14 +287,10 @@ def build_lp(
     col_lb = np.zeros(n_cols)
     col_ub = np.full(n_cols, INF)
 
-    mid = horizon.start_h + horizon.length_h / 2.0
-    if EARLY_MODE == "first":
-        # Rewarding only the dispatched step keeps the LP non-degenerate (solver-notes.md §3): later
-        # steps are re-planned at every tick anyway.
-        early = np.zeros(steps)
-        early[0] = objective.early * EARLY_REWARD_PER_KWH
-    else:
-        early = objective.early * EARLY_REWARD_PER_KWH * (1.0 - mid / max(horizon.end_h, 1e-9))
+    # Rewarding only the dispatched step keeps the LP non-degenerate (solver-notes.md §3): a reward
+    # falling along the horizon made it 10x slower, and later steps are re-planned every tick anyway.
+    early = np.zeros(steps)
+    early[0] = objective.early * EARLY_REWARD_PER_KWH
     p_cost = -early.reshape(1, steps) * energy_coef
     if price_on:
         p_cost = p_cost + objective.price * series.price_per_kwh.reshape(1, steps) * arr.energy_h
@@ -306,13 +298,8 @@ def build_lp(
     col_ub[:n_p] = arr.pmax_kw.ravel()
     col_ub[np.arange(n, dtype=np.int64) * steps] = first_max
     unmet_weight = objective.unmet * arr.priority / np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
-    cost[off_u:off_u2] = unmet_weight
-    col_ub[off_u:off_u2] = arr.need_kwh
-    # The estimated-SoC tranche is worth a tenth: it never takes energy from a known need.
-    cost[off_u2:off_e] = EXTRA_TRANCHE_WEIGHT * objective.unmet * arr.priority / np.maximum(
-        arr.need_kwh + extra_kwh, MIN_NEED_FOR_WEIGHT_KWH
-    )
-    col_ub[off_u2:off_e] = extra_kwh
+    cost[off_u:off_e] = unmet_weight
+    col_ub[off_u:off_e] = arr.need_kwh
     if peak_col is not None:
         cost[peak_col] = peak_weight
 
@@ -335,9 +322,8 @@ def build_lp(
     # ---- departure energy: Σ_t η E p + u = need
     add(np.repeat(np.arange(n, dtype=np.int64), steps), p_index.ravel(), energy_coef.ravel())
     add(np.arange(n, dtype=np.int64), off_u + np.arange(n, dtype=np.int64), np.ones(n))
-    add(np.arange(n, dtype=np.int64), off_u2 + np.arange(n, dtype=np.int64), np.ones(n))
-    row_lb.append(arr.need_kwh + extra_kwh)
-    row_ub.append(arr.need_kwh + extra_kwh)
+    row_lb.append(arr.need_kwh.copy())
+    row_ub.append(arr.need_kwh.copy())
     groups.append(RowGroup("departure_energy", next_row, labels, 1))
     next_row += n
 
