@@ -128,8 +128,10 @@ class HighsSolver:
         if method == "auto":
             method = "ipm" if csc.nnz > IPM_ABOVE_NONZEROS else "simplex"
         highs.setOptionValue("solver", method)
-        # Devex pricing: ~10 % fewer milliseconds than the default on 1,000 × 36 (median of 3).
+        # Devex pricing and max-value scaling: on 1,000 × 30 the solve went 926 → 605 ms (medians of 3,
+        # same objective); scaling options 0/3/5 and steepest edge were slower.
         highs.setOptionValue("simplex_dual_edge_weight_strategy", 1)
+        highs.setOptionValue("simplex_scale_strategy", 4)
         highs.setOptionValue("time_limit", float(self.time_limit_s))
         highs.setOptionValue("threads", int(self.threads))
         self.name = f"highs-{method}"
