@@ -20,7 +20,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from optimizer.config import Identifier, IdTag, SiteFile, ThermalConfig
 from optimizer.domain import Site, Tariff, ThermalModel
 from optimizer.errors import ConfigError, ConfigProblem
-from optimizer.site_loader import build_site, format_path, load_site, read_yaml, validate_model
+from optimizer.site_loader import (
+    LineMap,
+    ProblemCollector,
+    build_site,
+    load_site,
+    read_yaml,
+    validate_model,
+)
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -148,20 +155,9 @@ class Scenario:
 # ---------------------------------------------------------------------------------------- loader
 
 
-class _Problems:
-    def __init__(self, filename: str, lines: Any) -> None:
-        self.filename = filename
-        self.lines = lines
-        self.items: list[ConfigProblem] = []
-
-    def add(self, path: tuple[str | int, ...], reason: str) -> None:
-        self.items.append(ConfigProblem(self.filename, self.lines.line_of(path), format_path(path), reason))
-
-
-def _inline_site(data: dict[str, Any], filename: str, lines: Any) -> Site:
+def _inline_site(data: dict[str, Any], filename: str, lines: LineMap) -> Site:
     """Build an inline site with the scenario's line numbers and key paths prefixed by ``site.``."""
-    sub = type(lines)()
-    sub.lines = {path[1:]: line for path, line in lines.lines.items() if path[:1] == ("site",)}
+    sub = lines.subtree("site")
     try:
         parsed = validate_model(SiteFile, data, filename, sub)
         return dataclasses.replace(build_site(parsed, filename, sub), source_file=filename)
@@ -189,7 +185,7 @@ def _with_prices(site: Site, prices: PricesSpec | None) -> Site:
 
 
 def _resolve_session(
-    index: int, spec: SessionSpec, site: Site, scenario: ScenarioFile, ambient: tuple[float, ...], problems: _Problems
+    index: int, spec: SessionSpec, site: Site, scenario: ScenarioFile, ambient: tuple[float, ...], problems: ProblemCollector
 ) -> ScenarioSession | None:
     path: tuple[str | int, ...] = ("sessions", index)
     if not site.has_charger(spec.charger):
@@ -252,7 +248,7 @@ def _resolve_session(
     )
 
 
-def _check_overlaps(sessions: list[ScenarioSession], problems: _Problems) -> None:
+def _check_overlaps(sessions: list[ScenarioSession], problems: ProblemCollector) -> None:
     by_connector: dict[tuple[str, int], list[ScenarioSession]] = {}
     for s in sessions:
         by_connector.setdefault((s.charger_id, s.connector_id), []).append(s)
@@ -273,7 +269,7 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
     spec = validate_model(ScenarioFile, data, filename, lines)
     site = _with_prices(_site_of(spec, filename, lines), spec.prices)
     ambient = tuple(spec.ambient_c) if isinstance(spec.ambient_c, list) else (float(spec.ambient_c),)
-    problems = _Problems(filename, lines)
+    problems = ProblemCollector(filename, lines)
     resolved = [_resolve_session(i, s, site, spec, ambient, problems) for i, s in enumerate(spec.sessions)]
     sessions = [s for s in resolved if s is not None]
     _check_overlaps(sessions, problems)

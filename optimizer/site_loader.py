@@ -56,7 +56,7 @@ _M = TypeVar("_M", bound=BaseModel)
 # ------------------------------------------------------------------------------------------ YAML
 
 
-class _LineMap:
+class LineMap:
     """Line numbers (1-based) of every key path in a YAML document."""
 
     def __init__(self) -> None:
@@ -79,6 +79,12 @@ class _LineMap:
             for index, item in enumerate(node.value):
                 self.walk(item, (*path, index))
 
+    def subtree(self, key: str) -> LineMap:
+        """The lines below ``key``, with paths relative to it (for a mapping embedded in another file)."""
+        sub = LineMap()
+        sub.lines = {path[1:]: line for path, line in self.lines.items() if path[:1] == (key,)}
+        return sub
+
     def line_of(self, path: tuple[str | int, ...]) -> int | None:
         # Fall back to the closest enclosing key that exists in the file.
         for cut in range(len(path), -1, -1):
@@ -98,7 +104,7 @@ def format_path(path: tuple[str | int, ...]) -> str:
     return out
 
 
-def read_yaml(text: str, filename: str) -> tuple[Any, _LineMap]:
+def read_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
     """Parse YAML text into plain data plus its line map; raises ConfigError on syntax errors."""
     if len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
         raise ConfigError([ConfigProblem(filename, None, "", f"file larger than {MAX_FILE_BYTES} bytes")])
@@ -111,7 +117,7 @@ def read_yaml(text: str, filename: str) -> tuple[Any, _LineMap]:
         raise ConfigError([ConfigProblem(filename, line, "", f"YAML syntax: {exc.problem or exc}")]) from exc
     except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
         raise ConfigError([ConfigProblem(filename, None, "", f"YAML syntax: {exc}")]) from exc
-    lines = _LineMap()
+    lines = LineMap()
     if node is not None:
         lines.walk(node, ())
     if lines.duplicates:
@@ -122,7 +128,7 @@ def read_yaml(text: str, filename: str) -> tuple[Any, _LineMap]:
 
 
 def validation_problems(
-    exc: ValidationError, filename: str, lines: _LineMap, prefix: tuple[str | int, ...] = ()
+    exc: ValidationError, filename: str, lines: LineMap, prefix: tuple[str | int, ...] = ()
 ) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
@@ -140,7 +146,7 @@ def validation_problems(
 
 
 def validate_model(
-    model: type[_M], data: Any, filename: str, lines: _LineMap, prefix: tuple[str | int, ...] = ()
+    model: type[_M], data: Any, filename: str, lines: LineMap, prefix: tuple[str | int, ...] = ()
 ) -> _M:
     """Validate ``data`` against ``model``, mapping pydantic errors to ConfigError with lines."""
     if data is None:
@@ -192,8 +198,10 @@ def _default_thermal(defaults: VehicleDefaultsModel) -> ThermalModel:
     return ThermalModel.none()
 
 
-class _Problems:
-    def __init__(self, filename: str, lines: _LineMap) -> None:
+class ProblemCollector:
+    """Collects every problem of one file with its line, so all are reported at once."""
+
+    def __init__(self, filename: str, lines: LineMap) -> None:
         self.filename = filename
         self.lines = lines
         self.items: list[ConfigProblem] = []
@@ -202,7 +210,7 @@ class _Problems:
         self.items.append(ConfigProblem(self.filename, self.lines.line_of(path), format_path(path), reason))
 
 
-def _build_charger(model: ChargerModel, voltage_v: float, path: tuple[str | int, ...], problems: _Problems) -> Charger:
+def _build_charger(model: ChargerModel, voltage_v: float, path: tuple[str | int, ...], problems: ProblemCollector) -> Charger:
     rotation_text = model.phase_rotation or ("L1L2L3" if model.phases == 3 else "L1")
     rotation = tuple(Phase(rotation_text[i : i + 2]) for i in range(0, len(rotation_text), 2))
     if model.dc:
@@ -260,7 +268,7 @@ def _build_charger(model: ChargerModel, voltage_v: float, path: tuple[str | int,
 def _check_circuits(
     flat: list[tuple[CircuitModel, str | None, tuple[str | int, ...]]],
     charger_ids: set[str],
-    problems: _Problems,
+    problems: ProblemCollector,
 ) -> None:
     ids: dict[str, tuple[str | int, ...]] = {}
     for circuit, _parent, path in flat:
@@ -298,9 +306,9 @@ def _check_circuits(
                 owner[charger_id] = (circuit.id, where)
 
 
-def build_site(parsed: SiteFile, filename: str, lines: _LineMap) -> Site:
+def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
     """Check the relations inside a shape-valid site file and build the domain ``Site``."""
-    problems = _Problems(filename, lines)
+    problems = ProblemCollector(filename, lines)
     section = parsed.site
     try:
         zoneinfo.ZoneInfo(section.timezone)
@@ -448,7 +456,7 @@ def parse_site(text: str, filename: str = "<site>") -> Site:
 
 def parse_site_mapping(data: Any, filename: str = "<site>") -> Site:
     """Build a site from already-parsed data (e.g. a scenario's inline site); no line numbers."""
-    lines = _LineMap()
+    lines = LineMap()
     parsed = validate_model(SiteFile, data, filename, lines)
     return build_site(parsed, filename, lines)
 
