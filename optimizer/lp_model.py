@@ -65,17 +65,10 @@ class LinearProgram:
     peak_col: int | None
     theta_cols: list[tuple[int, int, NDArray[np.int64]]] = field(default_factory=list)
     objective_offset: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> int:
         return int(self.cost.size)
-
-    def p_col(self, session: int, step: int) -> int:
-        return session * self.steps + step
-
-    def u_col(self, session: int) -> int:
-        return self.sessions * self.steps + session
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +81,6 @@ class SessionArrays:
     efficiency: FloatArray
     priority: FloatArray
     temp_ceiling_c: FloatArray  # per session × step: max(θmax, free-cooling trajectory)
-    hot_excess_c: FloatArray  # per session: how far the start temperature is above the ceiling
     extra_kwh: FloatArray | None = None  # None: zeros
     first_step_scale: FloatArray | None = None  # drawn / commanded in step 0 (< 1 below the minimum); None: ones
     first_step_max_kw: FloatArray | None = None  # None: pmax_kw[:, 0]
@@ -125,7 +117,6 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         else:
             first_max[i] = min(first_max[i], max(accept, 0.0))
     ceiling = np.full((n, steps), INF)
-    hot = np.zeros(n)
     for i, s in enumerate(sessions):
         th = s.thermal
         if not th.is_modelled:
@@ -133,7 +124,6 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         a0 = arrival_step(s, horizon)
         free = free_trajectory(s.temp0_c, th.cooling_per_h, horizon.length_h[a0:], series.ambient_c[a0:])
         ceiling[i, a0:] = np.maximum(th.max_temp_c - THERMAL_MARGIN_C, free)
-        hot[i] = max(0.0, s.temp0_c - th.max_temp_c)
     return SessionArrays(
         energy_h=energy_h,
         pmax_kw=pmax,
@@ -144,7 +134,6 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         efficiency=np.array([s.efficiency for s in sessions], dtype=np.float64),
         priority=np.array([s.priority for s in sessions], dtype=np.float64),
         temp_ceiling_c=ceiling,
-        hot_excess_c=hot,
     )
 
 

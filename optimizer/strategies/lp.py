@@ -10,6 +10,7 @@ off, which is always feasible.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -56,8 +57,8 @@ class LpStrategy:
             from optimizer.strategies.baselines import EqualShare
 
             fallback = EqualShare().plan_tick(tick)
-            return _with(fallback, strategy=self.name, status=PlanStatus.FEASIBLE,
-                         reason=f"solver failed ({exc}); equal_share fallback")
+            return replace(fallback, strategy=self.name, status=PlanStatus.FEASIBLE,
+                           reason=f"solver failed ({exc}); equal_share fallback")
         power = solution.x[: lp.sessions * lp.steps].reshape(lp.sessions, lp.steps)
         status = status_if_ok if solution.optimal else PlanStatus.FEASIBLE
         total_ms = (time.perf_counter() - started) * 1000.0
@@ -131,9 +132,3 @@ def binding_at_step0(lp: LinearProgram, solution: Solution) -> tuple[str, ...]:
         if (solution.x[cols] >= lp.col_ub[cols] - 1e-6).any():
             names.append(f"battery_temperature[{labels[session]}]")
     return tuple(names)
-
-
-def _with(plan: Plan, **changes: object) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)  # type: ignore[arg-type]
