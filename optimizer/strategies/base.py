@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, Site, Snapshot
 from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, site_series
@@ -84,6 +85,32 @@ def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, fl
     return round(limit_kw, 3), round(current, 1)
 
 
+class FirstStepRoom:
+    """What is left of the site limit and of every circuit row in the first step, given the limits
+    already commanded; shared by the passes that hand out capacity after rounding."""
+
+    def __init__(self, tick: Tick, limits_kw: FloatArray) -> None:
+        self._coef = tick.limits.coef.tocsc()
+        self._rows = np.maximum(tick.limits.rhs, 0.0) - (tick.limits.coef @ limits_kw if tick.limits.rows else 0.0)
+        self.site_kw = float(tick.ev_capacity_kw[0] - limits_kw.sum())
+
+    def _column(self, i: int) -> tuple[NDArray[np.int32], FloatArray]:
+        start, end = self._coef.indptr[i], self._coef.indptr[i + 1]
+        return self._coef.indices[start:end], self._coef.data[start:end]
+
+    def for_session(self, i: int) -> float:
+        """The most power session ``i`` can still be given in the first step (kW)."""
+        rows, coef = self._column(i)
+        positive = coef > 0
+        rows_kw = float(np.min(self._rows[rows[positive]] / coef[positive])) if positive.any() else math.inf
+        return min(self.site_kw, rows_kw)
+
+    def take(self, i: int, power_kw: float) -> None:
+        rows, coef = self._column(i)
+        self._rows[rows] -= coef * power_kw
+        self.site_kw -= power_kw
+
+
 def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None],
                           wanted_kw: FloatArray, near_ceiling: list[bool], energy_room_kw: FloatArray) -> None:
     """Give back what rounding down took, where every row still has room: one 0.1 A step per AC
@@ -92,9 +119,7 @@ def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[floa
     n = len(tick.sessions)
     if n == 0:
         return
-    coef = tick.limits.coef
-    row_room = np.maximum(tick.limits.rhs, 0.0) - (coef @ limits_kw if tick.limits.rows else np.zeros(0))
-    site_room = float(tick.ev_capacity_kw[0] - limits_kw.sum())
+    left = FirstStepRoom(tick, limits_kw)
     lost_kw = float(wanted_kw.sum() - limits_kw.sum())
     order = sorted(range(n), key=lambda i: -(wanted_kw[i] - limits_kw[i]))
     # Pass 1: each connector gets back up to one rounding unit of what it was planned.
@@ -108,9 +133,7 @@ def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[floa
                 continue
             if not second_pass and wanted_kw[i] - limits_kw[i] <= EPS:
                 continue
-            col = coef[:, i].toarray().ravel() if tick.limits.rows else np.zeros(0)
-            used = col > 0
-            room = min(site_room, float(np.min(row_room[used] / col[used])) if used.any() else math.inf)
+            room = left.for_session(i)
             if s.charger.dc:
                 cap = min(s.max_kw - limits_kw[i], energy_room_kw[i])
                 cap = min(cap, lost_kw) if second_pass else min(cap, wanted_kw[i] - limits_kw[i])
@@ -130,10 +153,8 @@ def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[floa
             limits_kw[i] = round(new_kw, 3)
             limits_a[i] = new_a
             energy_room_kw[i] -= extra
-            site_room -= extra
             lost_kw -= extra
-            if tick.limits.rows:
-                row_room -= col * extra
+            left.take(i, extra)
 
 
 def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None], room_kw: FloatArray,
@@ -142,18 +163,14 @@ def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float 
     take more than estimated (``room_kw`` each), earliest departure first, within every row. Their own
     BMS stops them when they are full; the next tick sees it in the meter. Changes the arrays in place."""
     n = len(tick.sessions)
-    coef = tick.limits.coef
-    row_room = np.maximum(tick.limits.rhs, 0.0) - (coef @ limits_kw if tick.limits.rows else np.zeros(0))
-    site_room = float(tick.ev_capacity_kw[0] - limits_kw.sum())
+    left = FirstStepRoom(tick, limits_kw)
     order = sorted((i for i in range(n) if room_kw[i] > EPS and not near_ceiling[i]),
                    key=lambda i: tick.sessions[i].departure_h)
     for i in order:
-        if site_room <= EPS:
+        if left.site_kw <= EPS:
             return
         s = tick.sessions[i]
-        col = coef[:, i].toarray().ravel() if tick.limits.rows else np.zeros(0)
-        used = col > 0
-        room = min(site_room, float(np.min(row_room[used] / col[used])) if used.any() else math.inf)
+        room = left.for_session(i)
         target_kw = min(s.max_kw, limits_kw[i] + room_kw[i], limits_kw[i] + room)
         new_kw, new_a = command_limits(s, target_kw)
         if new_kw <= limits_kw[i] + EPS:
@@ -162,9 +179,7 @@ def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float 
         if extra > room + EPS:
             continue
         limits_kw[i], limits_a[i] = new_kw, new_a
-        site_room -= extra
-        if tick.limits.rows:
-            row_room -= col * extra
+        left.take(i, extra)
 
 
 def temperature_trajectory(
