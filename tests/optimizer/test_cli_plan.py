@@ -59,3 +59,18 @@ def test_bad_snapshot_exits_2_and_batch_mode_survives_bad_lines(tmp_path: Path) 
     assert len(out) == 4
     assert out[0]["status"] == "optimal" and out[3]["status"] == "optimal"
     assert "not JSON" in out[1]["error"] and "UTC offset" in out[2]["error"]
+
+
+def test_garbage_grid_cap_end_time_is_refused_with_its_key() -> None:
+    from optimizer.errors import SnapshotError
+    from optimizer.site_loader import load_site
+    from optimizer.snapshot_io import snapshot_from_json
+
+    site = load_site(ROOT / "site_configs/demo-van-depot.yaml")
+    base = {"time": "2026-11-25T18:00:00Z", "grid_cap_kw": 40, "sessions": []}
+    for bad, words in (("soon", "grid_cap_until"), ("2026-11-25T19:00:00", "UTC offset")):
+        with pytest.raises(SnapshotError) as info:
+            snapshot_from_json({**base, "grid_cap_until": bad}, site, "snap.json")
+        assert "grid_cap_until" in str(info.value) and words in str(info.value)
+    good = snapshot_from_json({**base, "grid_cap_until": "2026-11-25T19:00:00Z"}, site, "snap.json")
+    assert good.grid_cap_until is not None and good.grid_cap_kw == 40
