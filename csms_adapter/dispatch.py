@@ -12,12 +12,21 @@ Per charger, a live station-max profile (stack level 1 over the permanent fail-s
 charger's planned total: the sum of its connectors' commands plus what its uncontrolled connectors are budgeted
 at. Chargers apply min(station max, TxProfile), so without it the LP could never give a charger more than its
 fail-safe share. It has the TxProfiles' validity and deadband; when the controller dies it lapses with them.
+
+The live station max is also what keeps a plug-in safe: a charger with free connectors gets, on top of its
+planned total, only the plug-in allowance the plan took from capacity nobody was planned (``Plan.plug_in``; 0
+when the site is full). So the caps in force always fit the site and every circuit, whatever vehicle arrives
+before the next tick. Every call that lowers a cap is sent (and confirmed) before any call that raises one: a
+vehicle moved from one charger to another never sees both limits at once. When a lowering call fails, this
+tick's raises of caps are held back (``Outcome.HELD``); the next tick plans around the cap still in force.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +50,7 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # within the deadband; not sent
     OFFLINE = "offline"
     UNCONTROLLED = "uncontrolled"
+    HELD = "held"  # a raise not sent because a lowering call of the same tick was not confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class StationCommand:
     unit: RateUnit
     phases: int
     sent_at: datetime
+    limit_kw: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,16 @@ class DispatchReport:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.records if r.outcome is outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _ChargerCalls:
+    charger: Charger
+    plans: list[ConnectorPlan]
+    extra_kw: float  # uncontrolled budget and plug-in allowance on top of the planned connectors
+    station_lowers: bool
+    lowering: list[ConnectorPlan]
+    raising: list[ConnectorPlan]
 
 
 def limit_kw_of(charger: Charger, limit: float, unit: RateUnit, phases: int) -> float:
@@ -98,14 +119,19 @@ class Dispatcher:
         links: Mapping[str, ChargerLink],
         capabilities: Mapping[str, Capabilities],
         record: Callable[[CommandRecord], None] | None = None,
+        default_kw: Mapping[str, float] | None = None,
     ) -> None:
+        """``default_kw``: each charger's fail-safe TxDefaultProfile per connector (what a new session draws until
+        its first TxProfile); unknown = 0, so that a first TxProfile always counts as a raise."""
         self.site = site
         self.live = live
         self.links = links
         self.capabilities = capabilities
         self._record = record or (lambda _r: None)
+        self.default_kw = dict(default_kw or {})
         self._station: dict[str, StationCommand] = {}
         self._station_refused: dict[str, str] = {}  # charger → why; retried after it reconnects
+        self._station_unconfirmed: set[str] = set()  # the last call failed: the charger may hold an older cap
         interval = site.control.interval_s
         self.valid_s = site.ocpp.profile_ttl_intervals * interval
         # Re-send an unchanged limit once it would lapse before the tick after next.
@@ -140,39 +166,104 @@ class Dispatcher:
         return abs(new_a - old_a) < self.site.ocpp.deadband_a
 
     def forget(self, charger_id: str) -> None:
-        """The charger (re)connected: its live station max may be gone and a refusal may no longer hold."""
-        self._station.pop(charger_id, None)
+        """The charger (re)connected: its live station max may be gone and a refusal may no longer hold.
+        What it last accepted still bounds what it may draw until that lapses, so that is kept for budgeting."""
         self._station_refused.pop(charger_id, None)
+        last = self._station.get(charger_id)
+        if last is not None:
+            self._station[charger_id] = dataclasses.replace(last, limit=math.nan)  # never within the deadband
+
+    def station_controlled(self, charger_id: str) -> bool:
+        """True when the charger takes live station-max profiles (or has not refused one yet)."""
+        link = self.links.get(charger_id)
+        caps = self.capabilities.get(charger_id, Capabilities())
+        return (link is not None and link.connected and charger_id not in self._station_refused
+                and (caps.max_stack_level is None or caps.max_stack_level >= LIVE_STATION_MAX_STACK_LEVEL))
+
+    def station_confirmed(self, charger_id: str) -> bool:
+        """False when the last live station-max call failed: the charger may still hold an older, higher cap."""
+        return charger_id not in self._station_unconfirmed
+
+    def live_station_kw(self, charger_id: str, now: datetime) -> float | None:
+        """The live station max the charger accepted and that has not lapsed at ``now`` (kW), or None."""
+        last = self._station.get(charger_id)
+        if last is None or not 0 <= (now - last.sent_at).total_seconds() < self.valid_s:
+            return None
+        return last.limit_kw
+
+    def cap_in_force_kw(self, charger_id: str, now: datetime) -> float:
+        """The most the charger may draw at ``now``: its live station max, else its fail-safe share (its
+        maximum when it never took the share)."""
+        live = self.live_station_kw(charger_id, now)
+        if live is not None:
+            return live
+        return self.live.fallback_kw(charger_id)
 
     async def dispatch(self, plan: Plan, now: datetime, snapshot: Snapshot | None = None) -> DispatchReport:
         """Send ``plan``; ``snapshot`` (the one it was planned on) adds each charger's uncontrolled budget to
-        its live station max, so the charger's own balancing does not starve its controlled connectors."""
+        its live station max, so the charger's own balancing does not starve its controlled connectors.
+        Lowering calls go first (all chargers at once), then raising ones (held back if a lowering failed)."""
         started = time.perf_counter()
         by_charger: dict[str, list[ConnectorPlan]] = {}
         for cp in plan.connectors:
             by_charger.setdefault(cp.charger_id, []).append(cp)
-        uncontrolled_kw: dict[str, float] = {}
+        extra_kw: dict[str, float] = {}
         for load in snapshot.uncontrolled if snapshot is not None else ():
             if load.connector_id > 0:  # connector 0 = a disconnected charger: nothing to send it
-                uncontrolled_kw[load.charger_id] = uncontrolled_kw.get(load.charger_id, 0.0) + load.power_kw
-        results = await asyncio.gather(*(self._charger(cid, cps, uncontrolled_kw.get(cid, 0.0), now)
-                                         for cid, cps in by_charger.items()))
-        records = tuple(r for group, _ in results for r in group)
-        stations = tuple(s for _, s in results if s is not None)
+                extra_kw[load.charger_id] = extra_kw.get(load.charger_id, 0.0) + load.power_kw
+        for allowance in plan.plug_in:
+            by_charger.setdefault(allowance.charger_id, [])
+            extra_kw[allowance.charger_id] = extra_kw.get(allowance.charger_id, 0.0) + allowance.limit_kw
+        calls = [self._calls(cid, cps, extra_kw.get(cid, 0.0), now) for cid, cps in by_charger.items()]
+        first = await asyncio.gather(*(self._send(c, now, lowering=True, hold=False) for c in calls))
+        hold = any(r.outcome not in (Outcome.ACCEPTED, Outcome.UNCHANGED, Outcome.OFFLINE, Outcome.UNCONTROLLED)
+                   for group in first for r in group)
+        if hold:
+            log.warning("a lowering profile call was not confirmed: raises of this tick are held back")
+        second = await asyncio.gather(*(self._send(c, now, lowering=False, hold=hold) for c in calls))
+        done = [r for group in (*first, *second) for r in group]
+        stations = tuple(r for r in done if r.purpose == STATION_MAX)
+        records = tuple(r for r in done if r.purpose != STATION_MAX)
         for record in (*stations, *records):
             self._record(record)
         return DispatchReport(records, (time.perf_counter() - started) * 1000.0, stations)
 
-    async def _charger(self, charger_id: str, plans: list[ConnectorPlan], uncontrolled_kw: float, now: datetime
-                       ) -> tuple[list[CommandRecord], CommandRecord | None]:
+    def _calls(self, charger_id: str, plans: list[ConnectorPlan], extra_kw: float, now: datetime) -> _ChargerCalls:
+        """Which of one charger's calls lower what it may draw (sent first) and which raise it."""
         charger = self.site.charger(charger_id)
-        # The station max goes first: raising it first lets raised TxProfiles act at once; lowering it first only
-        # restricts sooner. Either order keeps the charger within min(old, new) plan in between.
-        station = await self._station_max(charger, plans, uncontrolled_kw, now)
+        station_lowers = False
+        if self.station_controlled(charger_id):
+            limit, unit, phases = self.station_command_for(charger, plans, extra_kw)
+            station_lowers = limit_kw_of(charger, limit, unit, phases) < self.cap_in_force_kw(charger_id, now) - 1e-3
+        lowering, raising = [], []
+        for cp in plans:
+            limit, unit, phases = self.command_for(cp)
+            (lowering if limit_kw_of(charger, limit, unit, phases) < self._tx_in_force_kw(charger, cp, now) - 1e-3
+             else raising).append(cp)
+        return _ChargerCalls(charger, plans, extra_kw, station_lowers, lowering, raising)
+
+    def _tx_in_force_kw(self, charger: Charger, cp: ConnectorPlan, now: datetime) -> float:
+        state = self.live.charger(charger.id).connectors.get(cp.connector_id)
+        last = state.command if state is not None else None
+        session = state.session if state is not None else None
+        if (last is not None and session is not None and last.transaction_id == session.transaction_id
+                and 0 <= (now - last.sent_at).total_seconds() < self.valid_s):
+            return last.limit_kw
+        return self.default_kw.get(charger.id, 0.0)
+
+    async def _send(self, calls: _ChargerCalls, now: datetime, *, lowering: bool, hold: bool) -> list[CommandRecord]:
+        """One phase of one charger's calls, one after another (one call in flight per charger); the station max
+        first: raising it first lets raised TxProfiles act at once, lowering it first restricts sooner."""
         out: list[CommandRecord] = []
-        for cp in plans:  # one after another: one call in flight per charger
-            out.append(await self._connector(charger, cp, now))
-        return out, station
+        if calls.station_lowers == lowering:
+            record = await self._station_max(calls.charger, calls.plans, calls.extra_kw, now, held=hold)
+            if record is not None:
+                out.append(record)
+        # Under a live station max a TxProfile only shares the charger's cap; without one it is the cap.
+        hold_tx = hold and not self.station_controlled(calls.charger.id)
+        for cp in calls.lowering if lowering else calls.raising:
+            out.append(await self._connector(calls.charger, cp, now, held=hold_tx))
+        return out
 
     def station_command_for(self, charger: Charger, plans: list[ConnectorPlan], uncontrolled_kw: float
                             ) -> tuple[float, RateUnit, int]:
@@ -186,11 +277,9 @@ class Dispatcher:
         return round(total, 1), unit, phases
 
     async def _station_max(self, charger: Charger, plans: list[ConnectorPlan], uncontrolled_kw: float,
-                           now: datetime) -> CommandRecord | None:
+                           now: datetime, *, held: bool = False) -> CommandRecord | None:
         link = self.links.get(charger.id)
-        caps = self.capabilities.get(charger.id, Capabilities())
-        if (link is None or not link.connected or charger.id in self._station_refused
-                or (caps.max_stack_level is not None and caps.max_stack_level < LIVE_STATION_MAX_STACK_LEVEL)):
+        if link is None or not self.station_controlled(charger.id):
             return None  # the stack-0 share stays the cap: safe, the charger just gets less than planned
         limit, unit, phases = self.station_command_for(charger, plans, uncontrolled_kw)
         limit_kw = limit_kw_of(charger, limit, unit, phases)
@@ -203,18 +292,23 @@ class Dispatcher:
         if (last is not None and last.unit is unit and (now - last.sent_at).total_seconds() <= self.refresh_after_s
                 and self._within_deadband(charger, limit, last.limit, unit, phases)):
             return record(Outcome.UNCHANGED)
+        if held:
+            return record(Outcome.HELD, "a lowering call of this tick was not confirmed")
         t0 = time.perf_counter()
         try:
             await link.set_live_station_max(limit, unit, phases, self.valid_s, now)
         except ProfileRejected as exc:
+            self._station_unconfirmed.discard(charger.id)  # refused: the old cap stays and is budgeted as such
             self._station_refused[charger.id] = exc.reason
             log.warning("charger=%s refused its live station max (%s): it stays capped at its fail-safe share; "
                         "check its ChargePointMaxProfile/stack-level support", charger.id, exc.reason)
             return record(Outcome.REJECTED, exc.reason, (time.perf_counter() - t0) * 1000.0)
         except ChargerError as exc:
+            self._station_unconfirmed.add(charger.id)
             outcome = Outcome.TIMEOUT if isinstance(exc, ChargerTimeout) else Outcome.ERROR
             return record(outcome, exc.reason, (time.perf_counter() - t0) * 1000.0)
-        self._station[charger.id] = StationCommand(limit, unit, phases, now)
+        self._station_unconfirmed.discard(charger.id)
+        self._station[charger.id] = StationCommand(limit, unit, phases, now, limit_kw)
         return record(Outcome.ACCEPTED, "", (time.perf_counter() - t0) * 1000.0)
 
     def _within_deadband(self, charger: Charger, new: float, old: float, unit: RateUnit, phases: int) -> bool:
@@ -223,7 +317,8 @@ class Dispatcher:
         per_phase_a = abs(new - old) / (charger.voltage_v * (3 if charger.dc else phases))
         return per_phase_a < self.site.ocpp.deadband_a
 
-    async def _connector(self, charger: Charger, cp: ConnectorPlan, now: datetime) -> CommandRecord:
+    async def _connector(self, charger: Charger, cp: ConnectorPlan, now: datetime, *, held: bool = False
+                         ) -> CommandRecord:
         limit, unit, phases = self.command_for(cp)
         limit_kw = limit_kw_of(charger, limit, unit, phases)
         session = self.live.charger(charger.id).connectors.get(cp.connector_id)
@@ -240,6 +335,8 @@ class Dispatcher:
             return record(Outcome.UNCONTROLLED)
         if self._unchanged(charger, cp, limit, unit, phases, tx, now):
             return record(Outcome.UNCHANGED)
+        if held:
+            return record(Outcome.HELD, "a lowering call of this tick was not confirmed")
         t0 = time.perf_counter()
         try:
             await link.set_tx_limit(cp.connector_id, limit, unit, phases, self.valid_s, tx, now)

@@ -378,6 +378,10 @@ class LiveState:
             log.warning("charger=%s ignores its limit (%.1f A commanded); budgeting what it draws", charger.id,
                         command.limit_a or 0.0)
 
+    def fallback_kw(self, charger_id: str) -> float:
+        """What a whole charger may draw on its fail-safe profiles alone (its maximum if it never took them)."""
+        return self._fallback_kw(self.site.charger(charger_id), self.charger(charger_id))
+
     def _fallback_kw(self, charger: Charger, state: ChargerState) -> float:
         """Worst case for a connector we cannot measure: the fail-safe share if the charger took it, else its max."""
         share = self.failsafe_kw.get(charger.id)

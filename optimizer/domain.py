@@ -342,6 +342,17 @@ class UncontrolledLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class PlugInSlot:
+    """A charger with free connectors: a vehicle plugging in there draws up to ``wanted_kw`` (its default profile)
+    before the next tick can plan it. ``phases`` is the fewest phases that power may land on (the worst case for
+    a per-phase current limit: 1 when the charger is limited in W and a 1-phase vehicle may arrive)."""
+
+    charger_id: str
+    wanted_kw: float
+    phases: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """An immutable picture of the depot at ``time`` (timezone-aware UTC)."""
 
@@ -353,6 +364,7 @@ class Snapshot:
     grid_cap_until: datetime | None = None  # the cap ends then (None: for the whole horizon)
     uncontrolled: tuple[UncontrolledLoad, ...] = ()
     ambient_forecast_c: tuple[float, ...] = ()  # hourly from ``time``; empty = constant ambient_c
+    plug_in: tuple[PlugInSlot, ...] = ()  # chargers that may see a new vehicle before the next tick
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
@@ -383,6 +395,16 @@ class ConnectorPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class PlugInAllowance:
+    """What a charger may draw for vehicles that plug in before the next tick, on top of its planned connectors:
+    taken only from first-step capacity that no session was planned (so it can never push a limit over)."""
+
+    charger_id: str
+    limit_kw: float
+    phases: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     status: PlanStatus
     strategy: str
@@ -399,6 +421,7 @@ class Plan:
     min_current_rounds: int = 0
     import_limit_kw: tuple[float, ...] = ()  # effective EV+base limit per step, for display and checks
     base_load_kw: tuple[float, ...] = ()
+    plug_in: tuple[PlugInAllowance, ...] = ()  # one per Snapshot.plug_in slot, 0 when the site is full
 
     @property
     def total_limit_kw(self) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optimizer.domain import ALL_PHASES, Phase, Site, UncontrolledLoad
+from optimizer.domain import ALL_PHASES, Phase, PlugInSlot, Site, UncontrolledLoad
 from optimizer.needs import ResolvedSession
 
 
@@ -51,8 +51,40 @@ def phase_current_a_per_kw(voltage_v: float, phases: int) -> float:
     return 1000.0 / (voltage_v * phases)
 
 
+@dataclass(frozen=True, slots=True)
+class LoadColumn:
+    """One controllable load in the rows: its charger (which circuits it is below), the site phases its current
+    lands on, and the current per phase (A) per kW it draws."""
+
+    charger_id: str
+    site_phases: tuple[Phase, ...]
+    current_a_per_kw: float
+
+
+def session_columns(site: Site, sessions: list[ResolvedSession]) -> list[LoadColumn]:
+    return [LoadColumn(s.charger.id, s.site_phases, phase_current_a_per_kw(site.voltage_v, len(s.site_phases)))
+            for s in sessions]
+
+
+def plug_in_columns(site: Site, slots: tuple[PlugInSlot, ...]) -> list[LoadColumn]:
+    """A plug-in allowance may land on any of its charger's phases, on as few as ``slot.phases`` of them."""
+    out = []
+    for slot in slots:
+        charger = site.charger(slot.charger_id)
+        phases = charger.phase_rotation if charger.dc else charger.phase_rotation[: charger.phases]
+        fewest = max(1, min(slot.phases, len(phases)))
+        out.append(LoadColumn(charger.id, tuple(phases), phase_current_a_per_kw(site.voltage_v, fewest)))
+    return out
+
+
 def compile_limits(
     site: Site, sessions: list[ResolvedSession], uncontrolled: tuple[UncontrolledLoad, ...] = ()
+) -> CircuitLimits:
+    return compile_columns(site, session_columns(site, sessions), uncontrolled)
+
+
+def compile_columns(
+    site: Site, columns: list[LoadColumn], uncontrolled: tuple[UncontrolledLoad, ...] = ()
 ) -> CircuitLimits:
     below = _subtree_chargers(site)
     names: list[str] = []
@@ -62,8 +94,8 @@ def compile_limits(
     rhs: list[float] = []
     limit: list[float] = []
     by_charger: dict[str, list[int]] = {}
-    for index, s in enumerate(sessions):
-        by_charger.setdefault(s.charger.id, []).append(index)
+    for index, column in enumerate(columns):
+        by_charger.setdefault(column.charger_id, []).append(index)
 
     def load_current(load: UncontrolledLoad, phase: Phase) -> float:
         charger = site.charger(load.charger_id)
@@ -81,11 +113,11 @@ def compile_limits(
                 row = len(names)
                 names.append(f"circuit_phase_limit[{circuit.id},{phase}]")
                 for i in members:
-                    s = sessions[i]
-                    if phase in s.site_phases:
+                    column = columns[i]
+                    if phase in column.site_phases:
                         rows.append(row)
                         cols.append(i)
-                        vals.append(phase_current_a_per_kw(site.voltage_v, len(s.site_phases)))
+                        vals.append(column.current_a_per_kw)
                 used = sum(load_current(u, phase) for u in loads)
                 rhs.append(circuit.max_current_a - used)
                 limit.append(circuit.max_current_a)
@@ -98,5 +130,5 @@ def compile_limits(
                 vals.append(1.0)
             rhs.append(circuit.max_kw - sum(u.power_kw for u in loads))
             limit.append(circuit.max_kw)
-    coef = sp.csr_matrix((vals, (rows, cols)), shape=(len(names), len(sessions)), dtype=np.float64)
+    coef = sp.csr_matrix((vals, (rows, cols)), shape=(len(names), len(columns)), dtype=np.float64)
     return CircuitLimits(tuple(names), coef, np.array(rhs, dtype=np.float64), np.array(limit, dtype=np.float64))

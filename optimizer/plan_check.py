@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.domain import Plan, PlanStatus, Site, Snapshot
+from optimizer.domain import Plan, PlanStatus, PlugInSlot, Site, Snapshot
 from optimizer.errors import PlanViolation
-from optimizer.horizon import Horizon, site_series
-from optimizer.infrastructure import compile_limits
-from optimizer.needs import resolve_sessions
+from optimizer.horizon import FloatArray, Horizon, site_series
+from optimizer.infrastructure import compile_columns, compile_limits, plug_in_columns, session_columns
+from optimizer.needs import ResolvedSession, resolve_sessions
 from optimizer.strategies.base import CURRENT_RESOLUTION_A, temperature_trajectory
 
 ABS_TOL = 1e-6
@@ -103,8 +103,38 @@ def check_plan(
             over = load - room
             for r, t in zip(*np.nonzero(over > ABS_TOL + REL_TOL * np.abs(room)), strict=True):
                 problems.append(f"{circuit.names[r]}[step {t}]: {over[r, t]:.4f} over")
+    if limits and plan.plug_in:
+        problems += _plug_in_problems(site, snapshot, plan, sessions, power[:, 0], series.import_limit_kw[0]
+                                      - series.base_load_kw[0] - sum(u.power_kw for u in snapshot.uncontrolled))
     if plan.status == PlanStatus.INFEASIBLE_SAFE and not plan.reason:
         problems.append("status: infeasible_safe without a reason")
+    return problems
+
+
+def _plug_in_problems(site: Site, snapshot: Snapshot, plan: Plan, sessions: list[ResolvedSession],
+                      first_kw: FloatArray, ev_room_kw: float) -> list[str]:
+    """Plug-in allowances are asked for, within what was asked, and fit with the first step's plan in every row
+    (a vehicle may plug in anywhere that has an allowance, all at once)."""
+    problems = []
+    wanted = {slot.charger_id: slot for slot in snapshot.plug_in}
+    for a in plan.plug_in:
+        slot = wanted.get(a.charger_id)
+        if slot is None:
+            problems.append(f"plug_in[{a.charger_id}]: an allowance nobody asked for")
+        elif _over(a.limit_kw, slot.wanted_kw) or a.limit_kw < 0 or a.phases > slot.phases:
+            problems.append(f"plug_in[{a.charger_id}]: {a.limit_kw:.3f} kW on {a.phases} phase(s) for a slot of "
+                            f"{slot.wanted_kw:.3f} kW on {slot.phases}")
+    allowed = [a for a in plan.plug_in if a.charger_id in wanted]
+    allowance_kw = np.array([a.limit_kw for a in allowed], dtype=np.float64)
+    total = float(first_kw.sum() + allowance_kw.sum())
+    if _over(total, max(ev_room_kw, 0.0)):
+        problems.append(f"plug_in[site_import_limit]: EVs and allowances {total:.3f} kW, room {max(ev_room_kw, 0.0):.3f} kW")
+    slots = tuple(PlugInSlot(a.charger_id, a.limit_kw, a.phases) for a in allowed)
+    circuit = compile_columns(site, session_columns(site, sessions) + plug_in_columns(site, slots), snapshot.uncontrolled)
+    if circuit.rows:
+        over = circuit.coef @ np.concatenate((first_kw, allowance_kw)) - np.maximum(circuit.rhs, 0.0)
+        for r in np.nonzero(over > ABS_TOL + REL_TOL * np.abs(circuit.rhs))[0]:
+            problems.append(f"plug_in[{circuit.names[r]}]: {over[r]:.4f} over with every allowance drawn")
     return problems
 
 

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from optimizer.domain import Plan, SessionState, Site, Snapshot, ThermalModel, ValueSource
+from optimizer.domain import (
+    Plan,
+    PlugInSlot,
+    SessionState,
+    Site,
+    Snapshot,
+    ThermalModel,
+    UncontrolledLoad,
+    ValueSource,
+)
 from optimizer.errors import SnapshotError
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -54,6 +63,12 @@ class UncontrolledJson(_Strict):
     reason: str = ""
 
 
+class PlugInJson(_Strict):
+    charger: str
+    wanted_kw: Annotated[float, Field(ge=0, le=1e5, allow_inf_nan=False)]
+    phases: Annotated[int, Field(ge=1, le=3)] = 3
+
+
 class SnapshotJson(_Strict):
     time: datetime
     ambient_c: Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)] = 20.0
@@ -63,6 +78,7 @@ class SnapshotJson(_Strict):
     sessions: list[SessionJson] = []
     uncontrolled: list[UncontrolledJson] = []
     ambient_forecast_c: list[Finite] = []
+    plug_in: list[PlugInJson] = []
 
 
 def _aware(value: datetime | None, key: str, source: str) -> datetime | None:
@@ -125,13 +141,18 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
                 energy_delivered_kwh=s.energy_delivered_kwh,
             )
         )
-    from optimizer.domain import UncontrolledLoad
-
     uncontrolled = []
     for index, u in enumerate(parsed.uncontrolled):
         if not site.has_charger(u.charger):
             raise SnapshotError(source, f"uncontrolled[{index}].charger", f"charger '{u.charger}' is not in the site")
         uncontrolled.append(UncontrolledLoad(u.charger, u.connector, u.power_kw, u.phases, u.reason))
+    plug_in: list[PlugInSlot] = []
+    for index, p in enumerate(parsed.plug_in):
+        if not site.has_charger(p.charger):
+            raise SnapshotError(source, f"plug_in[{index}].charger", f"charger '{p.charger}' is not in the site")
+        if any(slot.charger_id == p.charger for slot in plug_in):
+            raise SnapshotError(source, f"plug_in[{index}].charger", f"a second slot for charger '{p.charger}'")
+        plug_in.append(PlugInSlot(p.charger, p.wanted_kw, p.phases))
     return Snapshot(
         time=when,
         sessions=tuple(sessions),
@@ -141,6 +162,7 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
         grid_cap_until=_aware(parsed.grid_cap_until, "grid_cap_until", source),
         uncontrolled=tuple(uncontrolled),
         ambient_forecast_c=tuple(parsed.ambient_forecast_c),
+        plug_in=tuple(plug_in),
     )
 
 
@@ -189,4 +211,5 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             }
             for c in plan.connectors
         ],
+        "plug_in": [{"charger": a.charger_id, "limit_kw": a.limit_kw, "phases": a.phases} for a in plan.plug_in],
     }

@@ -8,17 +8,19 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optimizer.domain import ConnectorPlan, Plan, PlanStatus, Site, Snapshot
+from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot, Site, Snapshot
 from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, site_series
-from optimizer.infrastructure import CircuitLimits, compile_limits
+from optimizer.infrastructure import CircuitLimits, compile_columns, compile_limits, plug_in_columns
 from optimizer.lp_model import thermal_coefficients
 from optimizer.needs import ResolvedSession, resolve_sessions
 
 CURRENT_RESOLUTION_A = 0.1  # OCPP 1.6 limit: multipleOf 0.1
 POWER_RESOLUTION_KW = 0.001  # 1 W
 EPS = 1e-6
+MIN_PLUG_IN_KW = 1.0  # DC chargers have no minimum current, but a few watts of allowance start no vehicle
 
 
 class Strategy(Protocol):
@@ -90,25 +92,50 @@ class FirstStepRoom:
     already commanded; shared by the passes that hand out capacity after rounding."""
 
     def __init__(self, tick: Tick, limits_kw: FloatArray) -> None:
+        self._site = tick.site
         self._coef = tick.limits.coef.tocsc()
         self._rows = np.maximum(tick.limits.rhs, 0.0) - (tick.limits.coef @ limits_kw if tick.limits.rows else 0.0)
         self.site_kw = float(tick.ev_capacity_kw[0] - limits_kw.sum())
 
-    def _column(self, i: int) -> tuple[NDArray[np.int32], FloatArray]:
-        start, end = self._coef.indptr[i], self._coef.indptr[i + 1]
-        return self._coef.indices[start:end], self._coef.data[start:end]
+    @staticmethod
+    def _column_of(matrix: sp.csc_matrix, i: int) -> tuple[NDArray[np.int32], FloatArray]:
+        start, end = matrix.indptr[i], matrix.indptr[i + 1]
+        return matrix.indices[start:end], matrix.data[start:end]
 
-    def for_session(self, i: int) -> float:
-        """The most power session ``i`` can still be given in the first step (kW)."""
-        rows, coef = self._column(i)
+    def _room(self, rows: NDArray[np.int32], coef: FloatArray) -> float:
         positive = coef > 0
         rows_kw = float(np.min(self._rows[rows[positive]] / coef[positive])) if positive.any() else math.inf
         return min(self.site_kw, rows_kw)
 
-    def take(self, i: int, power_kw: float) -> None:
-        rows, coef = self._column(i)
+    def _take(self, rows: NDArray[np.int32], coef: FloatArray, power_kw: float) -> None:
         self._rows[rows] -= coef * power_kw
         self.site_kw -= power_kw
+
+    def for_session(self, i: int) -> float:
+        """The most power session ``i`` can still be given in the first step (kW)."""
+        return self._room(*self._column_of(self._coef, i))
+
+    def take(self, i: int, power_kw: float) -> None:
+        self._take(*self._column_of(self._coef, i), power_kw)
+
+    def allow_plug_ins(self, slots: tuple[PlugInSlot, ...]) -> tuple[PlugInAllowance, ...]:
+        """Hand what is left to the chargers where a vehicle may plug in before the next tick, in slot order, each
+        up to what it would draw; an allowance below the charger's minimum current (or 1 kW) would not charge
+        anyone, so it is 0. Sessions' limits plus allowances then fit every row: a plug-in can never push the site over."""
+        if not slots:
+            return ()
+        columns = compile_columns(self._site, plug_in_columns(self._site, slots)).coef.tocsc()
+        out = []
+        for j, slot in enumerate(slots):
+            rows, coef = self._column_of(columns, j)
+            charger = self._site.charger(slot.charger_id)
+            kw = floor_to(min(slot.wanted_kw, self._room(rows, coef)), POWER_RESOLUTION_KW)
+            if kw < max(charger.min_power_kw_for(min(slot.phases, charger.phases)), MIN_PLUG_IN_KW) - EPS:
+                kw = 0.0
+            if kw > 0:
+                self._take(rows, coef, kw)
+            out.append(PlugInAllowance(slot.charger_id, round(kw, 3), slot.phases))
+        return tuple(out)
 
 
 def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None],
@@ -249,6 +276,7 @@ def assemble_plan(
                 if s.extra_kwh > 0 and first_h[i] > 0 else 0.0
                 for i, s in enumerate(tick.sessions)])
             fill_spare_capacity(tick, limits_kw, limits_a, spare, near)
+    plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
     connectors = []
     for i, s in enumerate(tick.sessions):
         schedule = np.maximum(power_kw[i].astype(np.float64), 0.0) if power_kw.size else np.zeros(tick.horizon.steps)
@@ -294,6 +322,7 @@ def assemble_plan(
         min_current_rounds=min_current_rounds,
         import_limit_kw=tuple(float(v) for v in tick.series.import_limit_kw),
         base_load_kw=tuple(float(v) for v in tick.series.base_load_kw),
+        plug_in=plug_in,
     )
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +12,7 @@ from csms_adapter.dispatch import STATION_MAX, CommandRecord, Dispatcher, Outcom
 from csms_adapter.errors import ChargerTimeout, ProfileRejected
 from csms_adapter.link import Capabilities, SamplingResult
 from csms_adapter.live_state import LiveState
-from optimizer.domain import ConnectorPlan, Plan, PlanStatus, RateUnit, ValueSource
+from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, RateUnit, ValueSource
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
@@ -29,6 +29,8 @@ class FakeLink:
     delay_s: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
+    station_fail: Exception | None = None
+    calls: list[str] | None = None  # shared across links: the global order of calls ("cp-a:station", "cp-a:1")
 
     @property
     def connected(self) -> bool:
@@ -43,6 +45,8 @@ class FakeLink:
             if self.fail is not None:
                 raise self.fail
             self.sent.append((connector_id, limit, unit, phases, transaction_id))
+            if self.calls is not None:
+                self.calls.append(f"{self.charger_id}:{connector_id}")
         finally:
             self.in_flight -= 1
 
@@ -50,7 +54,12 @@ class FakeLink:
 
     async def set_live_station_max(self, limit: float, unit: RateUnit, phases: int, valid_s: float,
                                    now: datetime) -> None:
+        await asyncio.sleep(self.delay_s)
+        if self.station_fail is not None:
+            raise self.station_fail
         self.station_sent.append((limit, unit, valid_s))
+        if self.calls is not None:
+            self.calls.append(f"{self.charger_id}:station")
 
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None: ...
 
@@ -138,7 +147,9 @@ async def test_connectors_of_one_charger_go_one_at_a_time_chargers_in_parallel()
         plan_of(("cp-a", 1, 4.2, 6.0, 3), ("cp-a", 2, 4.2, 6.0, 3), ("cp-b", 1, 7.0, 10.1, 3)), T0)
     assert report.count(Outcome.ACCEPTED) == 3
     assert links["cp-a"].max_in_flight == 1
-    assert report.duration_ms < 290  # cp-b ran beside cp-a's two calls, not after them
+    # Each call takes 0.1 s: cp-a's station max and two TxProfiles take 0.3 s; one after another with cp-b's two
+    # calls they would take 0.5 s.
+    assert report.duration_ms < 390  # cp-b ran beside cp-a's calls, not after them
 
 
 async def test_rejected_profile_marks_connector_uncontrolled_at_measured_draw() -> None:
@@ -165,3 +176,55 @@ async def test_timeout_is_recorded_and_retried_next_tick() -> None:
     link.fail = None
     second = await dispatcher.dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0 + timedelta(seconds=60))
     assert second.count(Outcome.ACCEPTED) == 1  # not skipped by the deadband: nothing was ever accepted
+
+
+def two_charger_dispatcher(delay_s: float = 0.05) -> tuple[Dispatcher, dict[str, FakeLink], list[str]]:
+    site = make_site()
+    live = live_with_sessions([("cp-a", 1, "1"), ("cp-b", 1, "2")])
+    for charger_id in ("cp-a", "cp-b"):
+        live.failsafe_kw[charger_id] = 10.0
+        live.charger(charger_id).failsafe_accepted = True
+    calls: list[str] = []
+    links = {cid: FakeLink(cid, delay_s=delay_s, calls=calls) for cid in ("cp-a", "cp-b")}
+    amps = {cid: Capabilities(rate_units=frozenset({RateUnit.AMPS})) for cid in links}
+    return Dispatcher(site, live, links, amps, default_kw={"cp-a": 5.0, "cp-b": 10.0}), links, calls
+
+
+async def test_every_lowering_call_is_confirmed_before_any_raising_call() -> None:
+    dispatcher, links, calls = two_charger_dispatcher()
+    await dispatcher.dispatch(plan_of(("cp-a", 1, 11.0, 16.0, 3), ("cp-b", 1, 4.1, 6.0, 3)), T0)
+    calls.clear()
+    # The vehicle on cp-a gives way to the one on cp-b: cp-b's raise must never meet cp-a's old limit.
+    report = await dispatcher.dispatch(plan_of(("cp-a", 1, 4.1, 6.0, 3), ("cp-b", 1, 13.8, 20.0, 3)),
+                                       T0 + timedelta(seconds=60))
+    assert calls == ["cp-a:station", "cp-a:1", "cp-b:station", "cp-b:1"]
+    assert report.count(Outcome.ACCEPTED) == 2
+    assert [r.outcome for r in report.station_records] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+
+
+async def test_a_failed_lowering_holds_back_the_raised_caps_of_that_tick() -> None:
+    dispatcher, links, calls = two_charger_dispatcher()
+    await dispatcher.dispatch(plan_of(("cp-a", 1, 11.0, 16.0, 3), ("cp-b", 1, 4.1, 6.0, 3)), T0)
+    links["cp-a"].station_fail = ChargerTimeout("cp-a", "SetChargingProfile", "no answer")
+    report = await dispatcher.dispatch(plan_of(("cp-a", 1, 4.1, 6.0, 3), ("cp-b", 1, 13.8, 20.0, 3)),
+                                       T0 + timedelta(seconds=60))
+    stations = {r.charger_id: r.outcome for r in report.station_records}
+    assert stations == {"cp-a": Outcome.TIMEOUT, "cp-b": Outcome.HELD}
+    assert not dispatcher.station_confirmed("cp-a")
+    # cp-b's TxProfile only shares cp-b's (unraised) cap, so it still goes out.
+    assert {(r.charger_id, r.outcome) for r in report.records} == {("cp-a", Outcome.ACCEPTED), ("cp-b", Outcome.ACCEPTED)}
+    assert links["cp-b"].station_sent[-1][0] == pytest.approx(6.0)  # still the first tick's cap
+    # The cap cp-a may still hold is what the plan must budget until it is confirmed lowered or lapses.
+    assert dispatcher.cap_in_force_kw("cp-a", T0 + timedelta(seconds=61)) == pytest.approx(11.0, abs=0.1)
+
+
+async def test_an_idle_charger_gets_its_plug_in_allowance_as_its_live_station_max() -> None:
+    dispatcher, links, calls = two_charger_dispatcher(delay_s=0.0)
+    plan = replace(plan_of(("cp-a", 1, 11.0, 16.0, 3)), plug_in=(PlugInAllowance("cp-b", 7.0, 3),))
+    report = await dispatcher.dispatch(plan, T0)
+    stations = {r.charger_id: (r.outcome, r.limit) for r in report.station_records}
+    assert stations == {"cp-a": (Outcome.ACCEPTED, 16.0), "cp-b": (Outcome.ACCEPTED, 10.1)}  # 7 kW = 10.1 A
+    zero = replace(plan, plug_in=(PlugInAllowance("cp-b", 0.0, 3),))
+    again = await dispatcher.dispatch(zero, T0 + timedelta(seconds=60))
+    assert {r.charger_id: r.limit for r in again.station_records}["cp-b"] == 0.0
+    assert links["cp-b"].station_sent[-1][0] == 0.0  # a full site: the idle charger may draw nothing
