@@ -216,8 +216,7 @@ class Dispatcher:
             extra_kw[allowance.charger_id] = extra_kw.get(allowance.charger_id, 0.0) + allowance.limit_kw
         calls = [self._calls(cid, cps, extra_kw.get(cid, 0.0), now) for cid, cps in by_charger.items()]
         first = await asyncio.gather(*(self._send(c, now, lowering=True, hold=False) for c in calls))
-        hold = any(r.outcome not in (Outcome.ACCEPTED, Outcome.UNCHANGED, Outcome.OFFLINE, Outcome.UNCONTROLLED)
-                   for group in first for r in group)
+        hold = any(self._cap_unconfirmed(r) for group in first for r in group)
         if hold:
             log.warning("a lowering profile call was not confirmed: raises of this tick are held back")
         second = await asyncio.gather(*(self._send(c, now, lowering=False, hold=hold) for c in calls))
@@ -227,6 +226,14 @@ class Dispatcher:
         for record in (*stations, *records):
             self._record(record)
         return DispatchReport(records, (time.perf_counter() - started) * 1000.0, stations)
+
+    def _cap_unconfirmed(self, record: CommandRecord) -> bool:
+        """A lowering call failed where it was the charger's cap: its station max, or the TxProfile of a charger
+        without one. (Under a live station max a refused TxProfile — e.g. for a transaction that just ended —
+        only moves power within the charger.)"""
+        if record.outcome not in (Outcome.REJECTED, Outcome.TIMEOUT, Outcome.ERROR):
+            return False
+        return record.purpose == STATION_MAX or not self.station_controlled(record.charger_id)
 
     def _calls(self, charger_id: str, plans: list[ConnectorPlan], extra_kw: float, now: datetime) -> _ChargerCalls:
         """Which of one charger's calls lower what it may draw (sent first) and which raise it."""

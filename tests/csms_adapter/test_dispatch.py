@@ -191,7 +191,7 @@ def two_charger_dispatcher(delay_s: float = 0.05) -> tuple[Dispatcher, dict[str,
 
 
 async def test_every_lowering_call_is_confirmed_before_any_raising_call() -> None:
-    dispatcher, links, calls = two_charger_dispatcher()
+    dispatcher, _links, calls = two_charger_dispatcher()
     await dispatcher.dispatch(plan_of(("cp-a", 1, 11.0, 16.0, 3), ("cp-b", 1, 4.1, 6.0, 3)), T0)
     calls.clear()
     # The vehicle on cp-a gives way to the one on cp-b: cp-b's raise must never meet cp-a's old limit.
@@ -203,7 +203,7 @@ async def test_every_lowering_call_is_confirmed_before_any_raising_call() -> Non
 
 
 async def test_a_failed_lowering_holds_back_the_raised_caps_of_that_tick() -> None:
-    dispatcher, links, calls = two_charger_dispatcher()
+    dispatcher, links, _calls = two_charger_dispatcher()
     await dispatcher.dispatch(plan_of(("cp-a", 1, 11.0, 16.0, 3), ("cp-b", 1, 4.1, 6.0, 3)), T0)
     links["cp-a"].station_fail = ChargerTimeout("cp-a", "SetChargingProfile", "no answer")
     report = await dispatcher.dispatch(plan_of(("cp-a", 1, 4.1, 6.0, 3), ("cp-b", 1, 13.8, 20.0, 3)),
@@ -219,7 +219,7 @@ async def test_a_failed_lowering_holds_back_the_raised_caps_of_that_tick() -> No
 
 
 async def test_an_idle_charger_gets_its_plug_in_allowance_as_its_live_station_max() -> None:
-    dispatcher, links, calls = two_charger_dispatcher(delay_s=0.0)
+    dispatcher, links, _calls = two_charger_dispatcher(delay_s=0.0)
     plan = replace(plan_of(("cp-a", 1, 11.0, 16.0, 3)), plug_in=(PlugInAllowance("cp-b", 7.0, 3),))
     report = await dispatcher.dispatch(plan, T0)
     stations = {r.charger_id: (r.outcome, r.limit) for r in report.station_records}
@@ -228,3 +228,14 @@ async def test_an_idle_charger_gets_its_plug_in_allowance_as_its_live_station_ma
     again = await dispatcher.dispatch(zero, T0 + timedelta(seconds=60))
     assert {r.charger_id: r.limit for r in again.station_records}["cp-b"] == 0.0
     assert links["cp-b"].station_sent[-1][0] == 0.0  # a full site: the idle charger may draw nothing
+
+
+async def test_a_refused_txprofile_under_a_live_station_max_holds_nothing_back() -> None:
+    dispatcher, links, _calls = two_charger_dispatcher()
+    await dispatcher.dispatch(plan_of(("cp-a", 1, 11.0, 16.0, 3), ("cp-b", 1, 4.1, 6.0, 3)), T0)
+    links["cp-a"].fail = ProfileRejected("cp-a", "TxProfile", "status Rejected")  # e.g. its transaction just ended
+    report = await dispatcher.dispatch(plan_of(("cp-a", 1, 4.1, 6.0, 3), ("cp-b", 1, 13.8, 20.0, 3)),
+                                       T0 + timedelta(seconds=60))
+    assert {r.charger_id: r.outcome for r in report.station_records} == {"cp-a": Outcome.ACCEPTED,
+                                                                          "cp-b": Outcome.ACCEPTED}
+    assert links["cp-b"].station_sent[-1][0] == pytest.approx(20.0)
