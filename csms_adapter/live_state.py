@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import zoneinfo
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from csms_adapter import events as ev
+from csms_adapter.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
 from csms_adapter.operator_inputs import OperatorInputs
 from csms_adapter.telemetry import MAX_FUTURE
 from optimizer.domain import (
@@ -45,95 +45,9 @@ IGNORE_TOLERANCE_KW = 0.5
 _PHASE_LETTERS = ("L1", "L2", "L3")
 
 
-@dataclass(slots=True)
-class Reading:
-    value: float
-    at: datetime
-    source: ev.Source
-
-
 # A vehicle drawing under this share of its limit is limited by itself; below this limit, never judged.
 VEHICLE_LIMITED_SHARE = 0.9
 VEHICLE_LIMITED_MIN_KW = 0.5
-
-
-@dataclass(slots=True)
-class Command:
-    """The limit last accepted by the charger for this connector."""
-
-    limit_kw: float
-    limit_a: float | None
-    sent_at: datetime
-    transaction_id: str
-
-
-@dataclass(slots=True)
-class Session:
-    transaction_id: str
-    id_tag: str | None
-    started_at: datetime
-    energy_start_kwh: float | None
-    energy_now_kwh: float | None = None
-    ignoring_limit: bool = False  # sticky for the session: a charger that ignored once is not trusted again
-    over_since: datetime | None = None
-
-    @property
-    def delivered_kwh(self) -> float:
-        if self.energy_start_kwh is None or self.energy_now_kwh is None:
-            return 0.0
-        return max(0.0, self.energy_now_kwh - self.energy_start_kwh)
-
-
-@dataclass(slots=True)
-class ConnectorState:
-    plug: ev.PlugState = ev.PlugState.AVAILABLE
-    plug_changed_at: datetime | None = None
-    readings: dict[str, Reading] = field(default_factory=dict)  # key: quantity, or battery/charger temperature
-    phase_current_a: dict[str, Reading] = field(default_factory=dict)
-    session: Session | None = None
-    needs: ev.EvChargingNeeds | None = None
-    needs_delivered_kwh: float = 0.0  # delivered energy when the needs arrived
-    soc_delivered_kwh: float = 0.0  # delivered energy when the last SoC arrived
-    command: Command | None = None
-    rejected: str | None = None  # why the charger refused its TxProfile; cleared on reconnect
-    failing_since: datetime | None = None  # profile calls time out or fail; cleared by an accepted one or reconnect
-
-    def reading(self, key: str) -> Reading | None:
-        return self.readings.get(key)
-
-
-@dataclass(slots=True)
-class ChargerState:
-    connected: bool = False
-    monitor_only: bool = False
-    ocpp_version: str | None = None
-    booted_at: datetime | None = None
-    last_seen: datetime | None = None
-    failsafe_accepted: bool = False
-    connectors: dict[int, ConnectorState] = field(default_factory=dict)
-    last_tag: tuple[str, datetime] | None = None
-
-    def connector(self, connector_id: int) -> ConnectorState:
-        return self.connectors.setdefault(connector_id, ConnectorState())
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorView:
-    """What the terminal view shows for one connector."""
-
-    charger_id: str
-    connector_id: int
-    connected: bool
-    plug: ev.PlugState
-    transaction_id: str | None
-    soc: float | None
-    soc_source: ValueSource | None
-    power_kw: float | None
-    limit_kw: float | None
-    limit_a: float | None
-    temp_c: float | None
-    controlled: bool
-    note: str
 
 
 def _temp_key(sample: ev.MeterSample) -> str:

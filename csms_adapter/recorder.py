@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from csms_adapter import events as ev
+from csms_adapter.connector_state import Session
 from csms_adapter.control_loop import TickResult
 from csms_adapter.dispatch import CommandRecord, Outcome
-from csms_adapter.live_state import Session
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
 from csms_adapter.store.repository import INT32_MAX
 

@@ -6,7 +6,8 @@ import pytest
 from live_site import make_site
 
 from csms_adapter import events as ev
-from csms_adapter.live_state import Command, LiveState
+from csms_adapter.connector_state import Command
+from csms_adapter.live_state import LiveState
 from optimizer.domain import ValueSource
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
