@@ -9,6 +9,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from live_site import TWO_BIG_CHARGERS_YAML
 
 from csms_adapter.controller import Controller
 from csms_adapter.emulator.clock import EmulatorClock
@@ -20,29 +21,11 @@ from csms_adapter.run_command import simulated_site
 from optimizer.site_loader import parse_site
 
 SPEED = 60.0
-# Two 22 kW chargers behind 25 kW of EV room: each fail-safe share is 12.5 kW, but one vehicle alone may take 22.
-SITE_YAML = """
-site:
-  name: share-test
-  timezone: UTC
-  voltage_v: 230
-  grid: {import_limit_kw: 30}
-  base_load: {kw: 5}
-  circuits:
-    - {id: main, max_current_a: 40, chargers: [cp-a, cp-b]}
-chargers:
-  - {id: cp-a, phases: 3, max_current_a: 32, max_power_kw: 22}
-  - {id: cp-b, phases: 3, max_current_a: 32, max_power_kw: 22}
-fleet:
-  defaults: {battery_kwh: 200, target_soc: 1.0, dwell_h: 2, max_power_kw: 22}
-control: {interval_s: 60, step_min: 15, horizon_h: 4, strategy: lp}
-ocpp: {listen: "127.0.0.1:0", meter_interval_s: 10, call_timeout_s: 2}
-"""
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_charger_with_a_small_share_is_planned_and_draws_above_it(version: OcppVersion) -> None:
-    site, env, passwords = simulated_site(parse_site(SITE_YAML, "share-test.yaml"), 2)
+    site, env, passwords = simulated_site(parse_site(TWO_BIG_CHARGERS_YAML, "two-big-chargers.yaml"), 2)
     other: OcppVersion = "2.0.1" if version == "1.6" else "1.6"
     clock = EmulatorClock(SPEED)
     controller = Controller(site, env=env, clock=clock.now, speed=SPEED, debounce_real_s=0.05)

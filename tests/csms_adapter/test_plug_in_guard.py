@@ -10,7 +10,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from live_site import make_site
+from live_site import TWO_BIG_CHARGERS_YAML, make_site
 from test_dispatch import T0, FakeLink
 
 from csms_adapter import events as ev
@@ -29,29 +29,11 @@ from optimizer.domain import Plan, PlanStatus, PlugInAllowance, PlugInSlot, Rate
 from optimizer.site_loader import parse_site
 
 SPEED = 60.0
-# Two 22 kW chargers behind 25 kW of EV room: one vehicle alone is planned at 22 kW, above its 12.5 kW share.
-SITE_YAML = """
-site:
-  name: plug-in-test
-  timezone: UTC
-  voltage_v: 230
-  grid: {import_limit_kw: 30}
-  base_load: {kw: 5}
-  circuits:
-    - {id: main, max_current_a: 40, chargers: [cp-a, cp-b]}
-chargers:
-  - {id: cp-a, phases: 3, max_current_a: 32, max_power_kw: 22}
-  - {id: cp-b, phases: 3, max_current_a: 32, max_power_kw: 22}
-fleet:
-  defaults: {battery_kwh: 200, target_soc: 1.0, dwell_h: 2, max_power_kw: 22}
-control: {interval_s: 60, step_min: 15, horizon_h: 4, strategy: lp}
-ocpp: {listen: "127.0.0.1:0", meter_interval_s: 10, call_timeout_s: 2}
-"""
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_plug_in_on_a_fully_allocated_site_stays_under_the_limit(version: OcppVersion) -> None:
-    site, env, passwords = simulated_site(parse_site(SITE_YAML, "plug-in-test.yaml"), 2)
+    site, env, passwords = simulated_site(parse_site(TWO_BIG_CHARGERS_YAML, "two-big-chargers.yaml"), 2)
     budget_kw = worst_case_ev_budget_kw(site)
     clock = EmulatorClock(SPEED)
     # A real debounce (1 s = 1 emulated minute): the window in which a plug-in runs on what the chargers hold.
