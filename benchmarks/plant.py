@@ -21,6 +21,7 @@ from benchmarks.limits import FloatArray, LimitRows, hourly_value_per_step, impo
 from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery, BatteryState
 from optimizer.domain import Charger, ConnectorPlan, Plan, SessionState, Snapshot, ThermalModel, ValueSource
+from optimizer.vehicle_limit import VehicleLimit, infer_vehicle_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,7 @@ class _Vehicle:
     plugged_from: datetime  # the first tick at or after arrival: the controller plans it from then on
     drawn_kwh: float = 0.0
     allowed_kw: float = 0.0
-    last_allowed_kw: float = 0.0  # the limit during the last step, and what the vehicle really drew
-    last_drawn_kw: float = 0.0
+    limit: VehicleLimit | None = None  # what a live controller's meter shows the vehicle takes (if less)
 
 
 @dataclass(slots=True)
@@ -202,8 +202,8 @@ class SimulatedDepot:
             hours = (until - now).total_seconds() / 3600.0
             v.state, drawn = v.battery.charge(v.state, v.allowed_kw, hours, ambient, v.session.target_soc)
             v.drawn_kwh += drawn
-            v.last_allowed_kw = v.allowed_kw
-            v.last_drawn_kw = drawn / hours if hours > 0 else 0.0
+            if hours > 0:
+                v.limit = infer_vehicle_limit(v.limit, v.allowed_kw, drawn / hours, until)
             trace.power_kw[i, k] = drawn / trace.step_h
             trace.plugged_h[i, k] = hours
             trace.soc_end[i, k] = v.state.soc
@@ -223,11 +223,8 @@ class SimulatedDepot:
 
     @staticmethod
     def _vehicle_limit_kw(v: _Vehicle) -> float:
-        """What a live controller infers from its meter: a vehicle that drew clearly less than it was
-        allowed (full, or tapering) is limited by itself; plan it at what it drew, not at its nameplate."""
-        if v.last_allowed_kw > 0.5 and v.last_drawn_kw < 0.9 * v.last_allowed_kw:
-            return min(v.session.max_kw, v.last_drawn_kw * 1.02)
-        return v.session.max_kw
+        """What a live controller infers from its meter (``optimizer.vehicle_limit``), not the nameplate."""
+        return min(v.session.max_kw, v.limit.limit_kw) if v.limit is not None else v.session.max_kw
 
     def _session_state(self, v: _Vehicle) -> SessionState:
         s = v.session

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from csms_adapter import events as ev
 from optimizer.domain import ValueSource
+from optimizer.vehicle_limit import VehicleLimit
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class Session:
     energy_now_kwh: float | None = None
     ignoring_limit: bool = False  # sticky for the session: a charger that ignored once is not trusted again
     over_since: datetime | None = None
+    vehicle_limit: VehicleLimit | None = None  # what the vehicle was seen to take, when less than allowed
 
     @property
     def delivered_kwh(self) -> float:

@@ -34,6 +34,7 @@ from optimizer.domain import (
     ValueSource,
 )
 from optimizer.horizon import FINE_H
+from optimizer.vehicle_limit import infer_vehicle_limit
 
 log = logging.getLogger("depotctl.live_state")
 
@@ -43,11 +44,6 @@ AUTHORIZE_WINDOW = timedelta(minutes=5)
 IGNORE_TOLERANCE_A = 1.0
 IGNORE_TOLERANCE_KW = 0.5
 _PHASE_LETTERS = ("L1", "L2", "L3")
-
-
-# A vehicle drawing under this share of its limit is limited by itself; below this limit, never judged.
-VEHICLE_LIMITED_SHARE = 0.9
-VEHICLE_LIMITED_MIN_KW = 0.5
 
 
 def _temp_key(sample: ev.MeterSample) -> str:
@@ -247,19 +243,18 @@ class LiveState:
             return sum(currents) * charger.voltage_v / 1000.0
         return None
 
-    def _vehicle_limited_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
-        """What a vehicle takes when it clearly draws less than it was allowed (full, tapering, or its own
-        onboard limit), so the optimizer stops reserving the difference. None while it follows its limit.
-        A vehicle that could take more draws its full limit again, and the next tick lifts this."""
+    def _observe_vehicle_limit(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
+        """Update what the session's vehicle is seen to take (``optimizer.vehicle_limit``): judged against the
+        last accepted command once the vehicle has had two meter intervals to follow it."""
+        session = connector.session
+        assert session is not None
         command = connector.command
-        if command is None or command.limit_kw < VEHICLE_LIMITED_MIN_KW:
-            return None
-        if now - command.sent_at < timedelta(seconds=2 * self.site.ocpp.meter_interval_s):
-            return None  # the vehicle has not had time to follow the new limit
-        measured = self.measured_power_kw(charger, connector, now)
-        if measured is None or measured >= VEHICLE_LIMITED_SHARE * command.limit_kw:
-            return None
-        return max(0.0, measured) * 1.02
+        allowed_kw: float | None = None
+        if (command is not None and command.transaction_id == session.transaction_id
+                and now - command.sent_at >= timedelta(seconds=2 * self.site.ocpp.meter_interval_s)):
+            allowed_kw = command.limit_kw
+        drawn_kw = self.measured_power_kw(charger, connector, now) if allowed_kw is not None else None
+        session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
 
     def _measured_current_a(self, connector: ConnectorState, now: datetime) -> float | None:
         currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
@@ -342,8 +337,8 @@ class LiveState:
                 max_power = needs.max_power_kw
             elif needs.max_current_a is not None and not charger.dc:
                 max_power = charger.power_kw_at(needs.max_current_a, needs.phases or phases or charger.phases)
-        drawn_limit = self._vehicle_limited_kw(charger, connector, now)
-        if drawn_limit is not None:
+        if session.vehicle_limit is not None:
+            drawn_limit = session.vehicle_limit.limit_kw
             max_power = drawn_limit if max_power is None else min(max_power, drawn_limit)
         temp = connector.reading("battery_temp_c")
         state = SessionState(
@@ -404,6 +399,7 @@ class LiveState:
                     connector.failing_since = None
                 failing = connector.failing_since is not None and now - connector.failing_since >= self.failing_after
                 if connector.rejected is None and not connector.session.ignoring_limit and not failing:
+                    self._observe_vehicle_limit(charger, connector, now)
                     sessions.append(self._session_state(charger, connector_id, connector, now))
                     continue
                 measured = self.measured_power_kw(charger, connector, now)

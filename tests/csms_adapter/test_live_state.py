@@ -9,6 +9,7 @@ from csms_adapter import events as ev
 from csms_adapter.connector_state import Command
 from csms_adapter.live_state import LiveState
 from optimizer.domain import ValueSource
+from optimizer.vehicle_limit import PROBE_KW
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 Q = ev.Quantity
@@ -141,3 +142,37 @@ def test_a_vehicle_drawing_well_under_its_limit_is_planned_at_what_it_draws() ->
     live.apply(sample(Q.POWER_KW, 10.9, at + timedelta(seconds=10)))
     (following,) = live.snapshot(at + timedelta(seconds=10)).sessions
     assert following.max_power_kw is None  # it follows its limit again: back to the roster's maximum
+
+
+def test_a_full_vehicle_is_not_offered_its_nameplate_again_at_the_next_tick() -> None:
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
+    at = T0 + timedelta(minutes=2)
+    live.apply(sample(Q.POWER_KW, 0.0, at))
+    assert live.snapshot(at).sessions[0].max_power_kw == pytest.approx(0.0)
+    # Planned at 0 and drawing 0: the meter says nothing new, the memory keeps it at 0 ...
+    live.record_command("cp-a", 1, Command(limit_kw=0.0, limit_a=0.0, sent_at=at, transaction_id="7"))
+    for minutes in (5, 10, 20):
+        live.apply(sample(Q.POWER_KW, 0.0, at + timedelta(minutes=minutes)))
+        assert live.snapshot(at + timedelta(minutes=minutes)).sessions[0].max_power_kw == pytest.approx(0.0)
+    # ... until the re-probe: half an hour after it was first seen full it is offered a little (not its nameplate).
+    later = at + timedelta(minutes=31)
+    live.apply(sample(Q.POWER_KW, 0.0, later))
+    assert live.snapshot(later).sessions[0].max_power_kw == pytest.approx(PROBE_KW)
+    # Commanded its minimum current (4.1 kW) for the probe, it takes all of it: it wants more, lifted.
+    live.record_command("cp-a", 1, Command(limit_kw=4.1, limit_a=6.0, sent_at=later, transaction_id="7"))
+    live.apply(sample(Q.POWER_KW, 4.1, later + timedelta(minutes=1)))
+    assert live.snapshot(later + timedelta(minutes=1)).sessions[0].max_power_kw is None
+
+
+def test_a_tapering_vehicle_held_at_what_it_takes_is_lifted_once_it_draws_all_it_is_allowed() -> None:
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
+    at = T0 + timedelta(minutes=2)
+    live.apply(sample(Q.POWER_KW, 6.0, at))
+    assert live.snapshot(at).sessions[0].max_power_kw == pytest.approx(6.12)
+    live.record_command("cp-a", 1, Command(limit_kw=6.1, limit_a=8.8, sent_at=at, transaction_id="7"))
+    live.apply(sample(Q.POWER_KW, 5.8, at + timedelta(minutes=1)))  # under 98 % of 6.1: still its own limit
+    assert live.snapshot(at + timedelta(minutes=1)).sessions[0].max_power_kw == pytest.approx(6.12)
+    live.apply(sample(Q.POWER_KW, 6.09, at + timedelta(minutes=2)))  # takes all it is given: may want more
+    assert live.snapshot(at + timedelta(minutes=2)).sessions[0].max_power_kw is None

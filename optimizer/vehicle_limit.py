@@ -1,0 +1,46 @@
+"""What a vehicle takes, inferred from the meter: the rule the live controller and the benchmark plant share.
+
+A vehicle that draws clearly less than it was allowed (full, tapering, or held by its own onboard limit) is
+planned at what it draws, so its charger's share goes to vehicles that can use it. The inference is remembered:
+once the plan gives the vehicle no more than it was seen to take, its meter says nothing new, and forgetting
+would offer it its nameplate again every other tick (capacity offered to a full vehicle and not drawn). The
+memory is lifted when the vehicle draws (nearly) all it is allowed; every ``REPROBE`` it is offered a little more
+(``PROBE_KW``), so that a vehicle that paused (balancing, heating) is found out without offering a full vehicle
+its nameplate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+LIMITED_SHARE = 0.9  # drawing under this share of the limit: the vehicle, not the limit, decides
+FOLLOWING_SHARE = 0.98  # drawing at least this share of the limit: it may take more; lift the memory
+MIN_JUDGED_KW = 0.5  # below this limit the draw says nothing
+HEADROOM = 1.02  # plan a limited vehicle slightly above its draw, so it can show that it wants more
+REPROBE = timedelta(minutes=30)
+PROBE_KW = 2.0  # offered at a re-probe (a charger's minimum current may command more; the vehicle draws what it takes)
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleLimit:
+    limit_kw: float
+    since: datetime  # first inferred; the memory is lifted REPROBE after this
+
+
+def infer_vehicle_limit(previous: VehicleLimit | None, allowed_kw: float | None, drawn_kw: float | None,
+                        now: datetime) -> VehicleLimit | None:
+    """The vehicle's own limit after one observation of what it was allowed and what it drew (None: no limit
+    seen). ``allowed_kw``/``drawn_kw`` None: nothing new to judge (no command yet, or too fresh to follow)."""
+    if previous is not None and now - previous.since >= REPROBE:
+        # A small offer tells as much as the nameplate: a vehicle that takes all of it is lifted at the next look.
+        previous = VehicleLimit(max(previous.limit_kw, PROBE_KW), now)
+    if allowed_kw is None or drawn_kw is None:
+        return previous
+    drawn_kw = max(0.0, drawn_kw)
+    if allowed_kw >= MIN_JUDGED_KW and drawn_kw < LIMITED_SHARE * allowed_kw:
+        return VehicleLimit(drawn_kw * HEADROOM, previous.since if previous is not None else now)
+    if (previous is not None and allowed_kw <= previous.limit_kw + 1e-6
+            and drawn_kw < FOLLOWING_SHARE * max(allowed_kw, MIN_JUDGED_KW)):
+        return previous
+    return None
