@@ -1,10 +1,10 @@
 """One control tick, and the scheduler that runs it.
 
-``ControlLoop.tick`` is the only tick function (CONVENTIONS): observe (snapshot) → plan in a worker thread →
-check the plan independently (refuse to dispatch a plan that breaks a limit) → dispatch all profiles
-concurrently, each with a timeout → persist. APScheduler runs it every ``control.interval_s`` (one at a time,
-late runs coalesced); ``request_tick`` brings it forward after a plug-in or unplug, debounced so a burst of
-status messages gives one tick.
+``ControlLoop.tick`` is the only tick function (CONVENTIONS): observe (snapshot) → plan off the event loop (in
+the solver process, ``csms_adapter.solver_runner``) → check the plan independently (refuse to dispatch a plan that
+breaks a limit) → dispatch all profiles concurrently, each with a timeout → persist. APScheduler runs it every
+``control.interval_s`` (one at a time, late runs coalesced); ``request_tick`` brings it forward after a plug-in or
+unplug, debounced so a burst of status messages gives one tick.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from csms_adapter.dispatch import Dispatcher, DispatchReport
 from csms_adapter.live_state import LiveState
+from csms_adapter.plug_in_guard import with_plug_in_budget
+from csms_adapter.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
 from optimizer.domain import Plan, Site, Snapshot
 from optimizer.errors import DepotError, PlanViolation
 from optimizer.plan_check import check_plan
-from optimizer.strategies import get_strategy
 
 log = logging.getLogger("depotctl.control")
 
-Planner = Callable[[Site, Snapshot], Plan]
 Clock = Callable[[], datetime]
+__all__ = ["Clock", "ControlLoop", "Planner", "TickResult", "default_planner"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +41,7 @@ class TickResult:
     report: DispatchReport | None
     tick_ms: float
     error: str | None = None
-
-
-def default_planner(site: Site) -> Planner:
-    solver = None if site.control.solver == "auto" else site.control.solver
-    strategy = get_strategy(site.control.strategy, solver=solver)
-    return strategy.plan
+    solve_ms: float | None = None  # waiting for the plan, hand-over to and from the solver process included
 
 
 class ControlLoop:
@@ -56,17 +52,28 @@ class ControlLoop:
         dispatcher: Dispatcher,
         clock: Clock,
         *,
-        planner: Planner | None = None,
+        planner: Planner | PlanRunner | None = None,
         on_tick: Callable[[TickResult], None] | None = None,
         interval_real_s: float | None = None,
         debounce_real_s: float = 2.0,
     ) -> None:
-        """``interval_real_s`` is the wall-clock period (``control.interval_s`` unless time runs faster)."""
+        """``interval_real_s`` is the wall-clock period (``control.interval_s`` unless time runs faster).
+        ``planner``: None runs the site's strategy in the solver process; a ``PlanRunner`` is used as it is; any
+        other callable (a test double, often not picklable) runs in a worker thread."""
         self.site = site
         self.live = live
         self.dispatcher = dispatcher
         self.clock = clock
-        self.planner = planner or default_planner(site)
+        self._fallback: Planner | None = None
+        self.runner: PlanRunner
+        if planner is None:
+            # Made here too, so that a strategy that cannot be made fails now, as it did before it moved out.
+            self._fallback = default_planner(site)
+            self.runner = ProcessRunner(site)
+        elif isinstance(planner, PlanRunner):
+            self.runner = planner
+        else:
+            self.runner = ThreadRunner(site, planner)
         self.on_tick = on_tick
         self.interval_real_s = interval_real_s if interval_real_s is not None else site.control.interval_s
         self.debounce_real_s = debounce_real_s
@@ -78,10 +85,8 @@ class ControlLoop:
         self._stopped = False
         self.last: TickResult | None = None
         self.ticks = 0
-        # A solve that overran is abandoned, not killed (a thread cannot be); it is kept so that no second solve
-        # starts beside it. The bound leaves the solver its own time limit plus slack for building the model.
+        # The bound leaves the solver its own time limit plus slack for building the model.
         self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
-        self._solving: asyncio.Future[Plan] | None = None
 
     async def tick(self, *, wait: bool = False) -> TickResult | None:
         """Run one tick now. When another tick is running: return None (coalesced into it), or with ``wait`` run
@@ -102,9 +107,14 @@ class ControlLoop:
     async def _tick(self) -> TickResult:
         started = time.perf_counter()
         now = self.clock()
-        snapshot = self.live.snapshot(now)
+        snapshot = with_plug_in_budget(self.live.snapshot(now), self.live, self.dispatcher, now)
+        solve_ms: float | None = None
         try:
-            plan = await self._solve(snapshot)
+            solve_started = time.perf_counter()
+            try:
+                plan = await self.runner.solve(snapshot, self.solve_timeout_s)
+            finally:
+                solve_ms = (time.perf_counter() - solve_started) * 1000.0
             violations = check_plan(self.site, snapshot, plan)
             if violations:
                 raise PlanViolation(violations)
@@ -118,23 +128,24 @@ class ControlLoop:
             else:
                 reason = f"{type(exc).__name__}: {exc}"
             log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
-            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, reason)
+            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, reason, solve_ms)
         report = await self.dispatcher.dispatch(plan, now, snapshot)
-        return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0)
-
-    async def _solve(self, snapshot: Snapshot) -> Plan:
-        """The planner in a worker thread, bounded by ``solve_timeout_s`` (raises TimeoutError)."""
-        if self._solving is not None and not self._solving.done():
-            raise TimeoutError("the previous solve is still running")
-        solving = asyncio.ensure_future(asyncio.to_thread(self.planner, self.site, snapshot))
-        # An abandoned solve that fails later must not log "exception never retrieved".
-        solving.add_done_callback(lambda f: None if f.cancelled() else f.exception())
-        self._solving = solving
-        return await asyncio.wait_for(asyncio.shield(solving), self.solve_timeout_s)
+        return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0, None, solve_ms)
 
     # ------------------------------------------------------------------------------ scheduling
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Get the solver ready (the worker process starts once, here), then schedule ticks."""
+        try:
+            await self.runner.start()
+        except Exception as exc:
+            if self._fallback is None:
+                raise
+            # Control in a thread stalls message handling during each solve, but it is still control.
+            log.error("solver process could not start (%s: %s); solving in a thread instead, so charger messages "
+                      "wait during each solve: check that this host allows child processes", type(exc).__name__, exc)
+            await self.runner.close()
+            self.runner = ThreadRunner(self.site, self._fallback)
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_job(self.tick, "interval", seconds=self.interval_real_s, id="control-tick", max_instances=1,
                           coalesce=True, misfire_grace_time=max(1, int(self.interval_real_s)))
@@ -183,3 +194,4 @@ class ControlLoop:
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
             await asyncio.gather(self._pending, return_exceptions=True)
+        await self.runner.close()

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from csms_adapter import events as ev
+from csms_adapter.connector_state import Session
 from csms_adapter.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.dispatch import CommandRecord, Dispatcher
 from csms_adapter.errors import ChargerError
@@ -36,7 +37,7 @@ from csms_adapter.link import (
     LinkContext,
     Supervisor,
 )
-from csms_adapter.live_state import LiveState, Session
+from csms_adapter.live_state import LiveState
 from csms_adapter.server import Admission, Link, OcppServer
 from optimizer.domain import Site
 
@@ -112,7 +113,8 @@ class Controller:
         self.server = OcppServer(site, self._context, self._connected, self._disconnected, env=self.env,
                                  limits=guard_limits)
         self.dispatcher = Dispatcher(site, self.live, self.server.links, self.capabilities,
-                                     record=recorder.record_command if recorder is not None else None)
+                                     record=recorder.record_command if recorder is not None else None,
+                                     default_kw={cid: s.default_kw for cid, s in self.shares.items()})
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
                                 interval_real_s=site.control.interval_s / speed, debounce_real_s=debounce_real_s)
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
@@ -139,7 +141,7 @@ class Controller:
             self.accepted |= self.recorder.accepted_chargers() & {c.id for c in self.site.chargers}
             await self.recorder.start()
         self.port = await self.server.start(self.host, self.port)
-        self.loop.start()
+        await self.loop.start()
         if self.http_listen is not None:
             from csms_adapter.http_api import HttpApi, OperatorAuth  # imports this module: not at the top
 

@@ -243,7 +243,8 @@ class Dispatcher:
         if self.station_controlled(charger_id):
             limit, unit, phases = self.station_command_for(charger, plans, extra_kw)
             station_lowers = limit_kw_of(charger, limit, unit, phases) < self.cap_in_force_kw(charger_id, now) - 1e-3
-        lowering, raising = [], []
+        lowering: list[ConnectorPlan] = []
+        raising: list[ConnectorPlan] = []
         for cp in plans:
             limit, unit, phases = self.command_for(cp)
             (lowering if limit_kw_of(charger, limit, unit, phases) < self._tx_in_force_kw(charger, cp, now) - 1e-3

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ocpp.routing import after, on
-from ocpp.v16 import ChargePoint, call, call_result, datatypes
+from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (
     Action,
     AuthorizationStatus,
@@ -39,6 +39,7 @@ from csms_adapter.link import (
     Capabilities,
     LinkContext,
     SamplingResult,
+    WireCall,
     call_charger,
     is_call_frame,
     is_not_supported,
@@ -70,15 +71,32 @@ def tenth_down(value: float) -> float:
     return max(0.0, int(value * 10 + 1e-6) / 10)
 
 
-def _schedule(limit: float, unit: RateUnit, phases: int, start: datetime, duration_s: int | None) -> Any:
-    return datatypes.ChargingSchedule(
-        charging_rate_unit=unit.value,
-        charging_schedule_period=[
-            datatypes.ChargingSchedulePeriod(start_period=0, limit=tenth_down(limit), number_phases=phases)
-        ],
-        duration=duration_s,
-        start_schedule=utc_iso(start),
-    )
+def _schedule(limit: float, unit: RateUnit, phases: int, start: datetime, duration_s: int | None) -> dict[str, Any]:
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": unit.value,
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": tenth_down(limit), "numberPhases": phases}],
+        "startSchedule": utc_iso(start),
+    }
+    if duration_s is not None:
+        schedule["duration"] = duration_s
+    return schedule
+
+
+def charging_profile(profile_id: int, stack_level: int, purpose: str, schedule: dict[str, Any], *,
+                     transaction_id: int | None = None, valid_to: datetime | None = None) -> dict[str, Any]:
+    """A 1.6 ``csChargingProfiles`` object (Absolute) in its wire form (sent as a ``WireCall``)."""
+    profile: dict[str, Any] = {
+        "chargingProfileId": profile_id,
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": ChargingProfileKindType.absolute.value,
+        "chargingSchedule": schedule,
+    }
+    if transaction_id is not None:
+        profile["transactionId"] = transaction_id
+    if valid_to is not None:
+        profile["validTo"] = utc_iso(valid_to)
+    return profile
 
 
 class Ocpp16Link(ChargePoint):  # type: ignore[misc]
@@ -186,16 +204,18 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
     async def _call(self, payload: Any) -> Any:
         return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
 
-    async def _set_profile(self, connector_id: int, profile: Any, what: str) -> None:
+    async def _set_profile(self, connector_id: int, profile: dict[str, Any], what: str) -> None:
+        wire = WireCall("SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile})
         try:
-            result = await self._call(call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile))
+            answer = await self._call(wire)
         except ChargerError as exc:
             if is_not_supported(exc):
                 raise ProfileRejected(self.charger_id, what, exc.reason, not_supported=True) from exc
             raise
-        if result.status != ChargingProfileStatus.accepted:
-            raise ProfileRejected(self.charger_id, what, f"status {result.status}",
-                                  not_supported=result.status == ChargingProfileStatus.not_supported)
+        status = answer["status"]  # schema-checked: one of the three
+        if status != ChargingProfileStatus.accepted:
+            raise ProfileRejected(self.charger_id, what, f"status {status}",
+                                  not_supported=status == ChargingProfileStatus.not_supported)
 
     async def set_tx_limit(
         self, connector_id: int, limit: float, unit: RateUnit, phases: int, valid_s: float, transaction_id: str,
@@ -205,49 +225,35 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
             reason = f"transaction id {transaction_id!r} is not a 1.6 integer"
             raise ProfileRejected(self.charger_id, "TxProfile", reason)
         start = now - timedelta(seconds=TX_START_BACKDATE_S)
-        profile = datatypes.ChargingProfile(
-            charging_profile_id=TX_PROFILE_ID_BASE + connector_id,
-            stack_level=TX_STACK_LEVEL,
-            charging_profile_purpose=ChargingProfilePurposeType.tx_profile,
-            charging_profile_kind=ChargingProfileKindType.absolute,
-            transaction_id=int(transaction_id),
-            valid_to=utc_iso(now + timedelta(seconds=valid_s)),
-            charging_schedule=_schedule(limit, unit, phases, start, int(valid_s) + TX_START_BACKDATE_S),
+        profile = charging_profile(
+            TX_PROFILE_ID_BASE + connector_id, TX_STACK_LEVEL, ChargingProfilePurposeType.tx_profile.value,
+            _schedule(limit, unit, phases, start, int(valid_s) + TX_START_BACKDATE_S),
+            transaction_id=int(transaction_id), valid_to=now + timedelta(seconds=valid_s),
         )
         await self._set_profile(connector_id, profile, "TxProfile")
 
     async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None:
-        profile = datatypes.ChargingProfile(
-            charging_profile_id=STATION_MAX_PROFILE_ID,
-            stack_level=FAILSAFE_STACK_LEVEL,
-            charging_profile_purpose=ChargingProfilePurposeType.charge_point_max_profile,
-            charging_profile_kind=ChargingProfileKindType.absolute,
-            charging_schedule=_schedule(limit, unit, phases, FAILSAFE_START, None),
-        )
+        profile = charging_profile(STATION_MAX_PROFILE_ID, FAILSAFE_STACK_LEVEL,
+                                   ChargingProfilePurposeType.charge_point_max_profile.value,
+                                   _schedule(limit, unit, phases, FAILSAFE_START, None))
         await self._set_profile(0, profile, "ChargePointMaxProfile")
 
     async def set_live_station_max(self, limit: float, unit: RateUnit, phases: int, valid_s: float,
                                    now: datetime) -> None:
         start = now - timedelta(seconds=TX_START_BACKDATE_S)
-        profile = datatypes.ChargingProfile(
-            charging_profile_id=LIVE_STATION_MAX_PROFILE_ID,
-            stack_level=LIVE_STATION_MAX_STACK_LEVEL,
-            charging_profile_purpose=ChargingProfilePurposeType.charge_point_max_profile,
-            charging_profile_kind=ChargingProfileKindType.absolute,
-            valid_to=utc_iso(now + timedelta(seconds=valid_s)),
-            # validTo and duration both end it: firmware that ignores one still honours the other.
-            charging_schedule=_schedule(limit, unit, phases, start, int(valid_s) + TX_START_BACKDATE_S),
+        # validTo and duration both end it: firmware that ignores one still honours the other.
+        profile = charging_profile(
+            LIVE_STATION_MAX_PROFILE_ID, LIVE_STATION_MAX_STACK_LEVEL,
+            ChargingProfilePurposeType.charge_point_max_profile.value,
+            _schedule(limit, unit, phases, start, int(valid_s) + TX_START_BACKDATE_S),
+            valid_to=now + timedelta(seconds=valid_s),
         )
         await self._set_profile(0, profile, "ChargePointMaxProfile (live)")
 
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None:
-        profile = datatypes.ChargingProfile(
-            charging_profile_id=TX_DEFAULT_PROFILE_ID,
-            stack_level=FAILSAFE_STACK_LEVEL,
-            charging_profile_purpose=ChargingProfilePurposeType.tx_default_profile,
-            charging_profile_kind=ChargingProfileKindType.absolute,
-            charging_schedule=_schedule(limit, unit, phases, FAILSAFE_START, None),
-        )
+        profile = charging_profile(TX_DEFAULT_PROFILE_ID, FAILSAFE_STACK_LEVEL,
+                                   ChargingProfilePurposeType.tx_default_profile.value,
+                                   _schedule(limit, unit, phases, FAILSAFE_START, None))
         await self._set_profile(0, profile, "TxDefaultProfile")
 
     async def clear_tx_profiles(self) -> bool:

@@ -39,6 +39,7 @@ from csms_adapter.link import (
     Capabilities,
     LinkContext,
     SamplingResult,
+    WireCall,
     call_charger,
     is_call_frame,
     is_not_supported,
@@ -97,26 +98,29 @@ def charging_needs_event(charger_id: str, evse_id: int, needs: Mapping[str, Any]
 
 def _profile(profile_id: int, stack: int, purpose: str, limit: float, unit: RateUnit, phases: int,
              start: datetime, duration_s: int | None, transaction_id: str | None = None,
-             valid_to: datetime | None = None) -> Any:
-    schedule = datatypes.ChargingScheduleType(
-        id=profile_id,
-        charging_rate_unit=unit.value,
-        charging_schedule_period=[
-            # The 2.0.1 text still asks for one decimal; round down so a limit never grows.
-            datatypes.ChargingSchedulePeriodType(start_period=0, limit=tenth_down(limit), number_phases=phases)
-        ],
-        start_schedule=utc_iso(start),
-        duration=duration_s,
-    )
-    return datatypes.ChargingProfileType(
-        id=profile_id,
-        stack_level=stack,
-        charging_profile_purpose=purpose,
-        charging_profile_kind=ChargingProfileKindEnumType.absolute,
-        charging_schedule=[schedule],
-        transaction_id=transaction_id,
-        valid_to=utc_iso(valid_to) if valid_to is not None else None,
-    )
+             valid_to: datetime | None = None) -> dict[str, Any]:
+    """A ``chargingProfile`` (Absolute, one schedule, one period) in its wire form (sent as a ``WireCall``)."""
+    schedule: dict[str, Any] = {
+        "id": profile_id,
+        "chargingRateUnit": unit.value,
+        # The 2.0.1 text still asks for one decimal; round down so a limit never grows.
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": tenth_down(limit), "numberPhases": phases}],
+        "startSchedule": utc_iso(start),
+    }
+    if duration_s is not None:
+        schedule["duration"] = duration_s
+    profile: dict[str, Any] = {
+        "id": profile_id,
+        "stackLevel": stack,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": ChargingProfileKindEnumType.absolute.value,
+        "chargingSchedule": [schedule],
+    }
+    if transaction_id is not None:
+        profile["transactionId"] = transaction_id
+    if valid_to is not None:
+        profile["validTo"] = utc_iso(valid_to)
+    return profile
 
 
 class Ocpp201Link(ChargePoint):  # type: ignore[misc]
@@ -239,16 +243,18 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
     async def _call(self, payload: Any) -> Any:
         return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
 
-    async def _set_profile(self, evse_id: int, profile: Any, what: str) -> None:
+    async def _set_profile(self, evse_id: int, profile: dict[str, Any], what: str) -> None:
+        wire = WireCall("SetChargingProfile", {"evseId": evse_id, "chargingProfile": profile})
         try:
-            result = await self._call(call.SetChargingProfile(evse_id=evse_id, charging_profile=profile))
+            answer = await self._call(wire)
         except ChargerError as exc:
             if is_not_supported(exc):
                 raise ProfileRejected(self.charger_id, what, exc.reason, not_supported=True) from exc
             raise
-        if result.status != "Accepted":
-            info = result.status_info if isinstance(result.status_info, dict) else {}
-            reason = f"status {result.status} {info.get('reason_code', '')}".strip()
+        status = answer["status"]  # schema-checked: Accepted or Rejected
+        if status != "Accepted":
+            info = answer.get("statusInfo", {})
+            reason = f"status {status} {info.get('reasonCode', '')}".strip()
             raise ProfileRejected(self.charger_id, what, reason)
 
     async def set_tx_limit(

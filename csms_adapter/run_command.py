@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,6 +86,11 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
         if not env.get(PASSWORD_ENV) and not env.get(PASSWORD_SHA256_ENV):
             # A demo should be able to try the write API; a real site sets its own password.
             operator_password = env[PASSWORD_ENV] = secrets.token_urlsafe(12)
+    # systemd and container runtimes stop a service with SIGTERM: stop as cleanly as on Ctrl-C (the running tick
+    # finishes, the store is flushed, the solver process exits; the live profiles lapse to the fail-safe).
+    main = asyncio.current_task()
+    if main is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     recorder = open_recorder(site, db)
     controller_clock = clock.now if clock is not None else None
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
@@ -164,7 +170,7 @@ def register(app: typer.Typer) -> None:
         try:
             asyncio.run(run_live(site, simulate=simulate, speed=speed, duration_s=duration_s, db=db,
                                  console=console, http=http))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (run_live cancels itself)
             err.print("stopped")
         except (DepotError, OSError) as exc:
             err.print(f"error: {exc}", highlight=False, markup=False)

@@ -37,7 +37,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from csms_adapter import events as ev
-from csms_adapter import log_redaction
+from csms_adapter import log_redaction, ocpp_tuning
 from csms_adapter.counters import Reason, SecurityCounters
 from csms_adapter.frame_guard import GuardedConnection, GuardLimits
 from csms_adapter.link import LinkContext
@@ -239,6 +239,7 @@ class OcppServer:
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (useful with port 0). Raises ``TlsConfigError`` for bad TLS files."""
         log_redaction.install()
+        ocpp_tuning.install()
         self._server = await serve(
             self._handle,
             host,

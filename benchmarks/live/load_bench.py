@@ -12,7 +12,11 @@ Measured and printed (never asserted in a test):
   emulators' own event-loop delay, on the same machine);
 - a full tick once every vehicle is in session: snapshot → LP → plan check → one TxProfile (and one live
   station max) sent to every charger, with every deadband forgotten so nothing is skipped;
-- controller RSS now and peak (``/proc/self/status``, Linux).
+- controller RSS now and peak (``/proc/self/status``, Linux);
+- CPU seconds of the controller (its own process and its solver process) and of the emulators, and how late the
+  controller's event loop ran (a 10 ms sleeper's overshoot): on a small machine they tell a slow controller from
+  one starved of CPU by the emulators beside it;
+- the handling latency split by what the controller was doing at the time: solving, dispatching, or neither.
 
 Targets: no message lost, p99 < 50 ms, full tick < 2 s, RSS < 500 MB. The controller and the emulators share
 the machine's CPUs, so on a small machine the figures are pessimistic for the controller.
@@ -23,10 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import dataclasses
 import json
 import math
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -53,10 +59,11 @@ def bench_site_mapping(chargers: int, *, port: int, meter_interval_s: int, horiz
                        seed: int = 0) -> dict[str, Any]:
     """The synthetic depot of the solver benchmark, made live: Basic auth (one password from the environment
     for every charger), a real control interval, the given metering and a store in ``db``."""
-    mapping = synthetic_site_mapping(chargers, seed, step_min=15.0, horizon_h=horizon_h, uniform_steps=False)
-    for charger in mapping["chargers"]:  # type: ignore[union-attr]
+    mapping: dict[str, Any] = synthetic_site_mapping(chargers, seed, step_min=15.0, horizon_h=horizon_h,
+                                                     uniform_steps=False)
+    for charger in mapping["chargers"]:
         charger["auth"] = {"password_env": PASSWORD_ENV}
-    mapping["control"] = {**mapping["control"], "interval_s": 60, "strategy": "lp"}  # type: ignore[dict-item]
+    mapping["control"] = {**mapping["control"], "interval_s": 60, "strategy": "lp"}
     mapping["ocpp"] = {"listen": f"127.0.0.1:{port}", "security_profile": 1, "meter_interval_s": meter_interval_s,
                        "call_timeout_s": 10, "accept_unknown": False}
     mapping["storage"] = {"url": f"sqlite:///{db}"}
@@ -90,6 +97,71 @@ def proc_status_mb(field: str) -> float | None:
 # ------------------------------------------------------------------------------------- controller role
 
 
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+class LoopLag:
+    """How late the event loop wakes a task that sleeps ``period_s``: the time any ready callback (a charger's
+    message among them) may have waited behind whatever held the loop."""
+
+    def __init__(self, period_s: float = 0.01) -> None:
+        self.period_s = period_s
+        self.lags_ms: list[float] = []
+        self.late: list[tuple[float, float]] = []  # (perf_counter at wake-up, lag ms) of the wake-ups > 50 ms late
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.period_s)
+            lag_ms = max(0.0, (loop.time() - before - self.period_s) * 1000.0)
+            self.lags_ms.append(lag_ms)
+            if lag_ms > 50.0:
+                self.late.append((round(time.perf_counter(), 4), round(lag_ms, 1)))
+
+    def figures(self) -> dict[str, Any]:
+        return {"loop_lag_ms_p99": percentile(self.lags_ms, 0.99), "loop_lag_ms_max": max(self.lags_ms, default=None),
+                "loop_lag_over_50ms": sum(1 for x in self.lags_ms if x > 50.0)}
+
+
+def split_by_activity(marks: list[tuple[float, float]], windows: list[tuple[str, float, float]]
+                      ) -> dict[str, dict[str, Any]]:
+    """Latencies (``(end, ms)`` with ``end`` on ``time.perf_counter``) by the activity whose window overlaps the
+    message's handling; a message overlapping none is "idle"."""
+    groups: dict[str, list[float]] = {"solve": [], "dispatch": [], "idle": []}
+    for end, ms in marks:
+        begin = end - ms / 1000.0
+        kind = next((k for k, w0, w1 in windows if begin <= w1 and end >= w0), "idle")
+        groups[kind].append(ms)
+    return {k: {"n": len(v), "p50": percentile(v, 0.5), "p99": percentile(v, 0.99)} for k, v in groups.items()}
+
+
+def _cpu_s(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def peers_cpu_s(marker: str) -> float | None:
+    """CPU seconds used so far by the processes whose command line contains ``marker`` (the emulators of this
+    run), from ``/proc`` (Linux); None elsewhere."""
+    total = 0.0
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if marker not in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    except (OSError, ValueError):
+        return None
+    return total
+
+
 def _tick_summary(result: Any) -> dict[str, Any]:
     plan, report = result.plan, result.report
     return {
@@ -97,6 +169,8 @@ def _tick_summary(result: Any) -> dict[str, Any]:
         "sessions": len(result.snapshot.sessions),
         "error": result.error,
         "plan_ms": round(plan.build_ms + plan.solve_ms, 1) if plan is not None else None,
+        # The wait for the plan as the event loop saw it (in the solver process: with the hand-over both ways).
+        "solve_wall_ms": _round(getattr(result, "solve_ms", None)),
         "dispatch_ms": round(report.duration_ms, 1) if report is not None else None,
         "tx_accepted": sum(1 for r in report.records if r.outcome.value == "accepted") if report else 0,
         "tx_unchanged": sum(1 for r in report.records if r.outcome.value == "unchanged") if report else 0,
@@ -107,14 +181,16 @@ def _tick_summary(result: Any) -> dict[str, Any]:
 
 
 async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int, settle_s: float,
-                         max_run_s: float) -> None:
+                         max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
-    sessions are open (or after ``settle_s``); write the figures to ``stats_out``."""
+    sessions are open (or after ``settle_s``); write the figures to ``stats_out`` (and a cProfile of the
+    controller's event-loop thread during the full tick to ``profile_out``)."""
     import logging
 
     from csms_adapter.controller import Controller
     from csms_adapter.frame_guard import GuardLimits
     from csms_adapter.recorder import StoreRecorder
+    from csms_adapter.solver_runner import default_planner
     from optimizer.site_loader import load_site
 
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -122,12 +198,49 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     # Every emulated charger connects from 127.0.0.1; at a depot they come from many addresses (or a few NAT
     # routers), so the per-address connection cap is raised to the fleet size here and nothing else is relaxed.
     limits = dataclasses.replace(GuardLimits(), max_connections_per_address=len(site.chargers) + 16)
-    controller = Controller(site, recorder=StoreRecorder.open(site.storage.url), guard_limits=limits)
+    # The solver's default home is its own process; in a thread only to measure what that is worth.
+    planner = default_planner(site) if solver_in_thread else None
+    controller = Controller(site, recorder=StoreRecorder.open(site.storage.url), guard_limits=limits, planner=planner)
     ticks: list[dict[str, Any]] = []
     observer = controller.loop.on_tick
+    windows: list[tuple[str, float, float]] = []  # ("solve" | "dispatch", start, end) on perf_counter
+    marks: list[tuple[float, float]] = []  # (end, ms) of every handled CALL
+    record_latency = controller.handling.record
+
+    def record(elapsed_ms: float) -> None:
+        record_latency(elapsed_ms)
+        marks.append((time.perf_counter(), elapsed_ms))
+
+    controller.handling.record = record  # type: ignore[method-assign]
+    # CPU this process (its threads too) and the emulators answering spent while each dispatch ran.
+    dispatch_cpu_ms: list[tuple[float, float | None]] = []
+    dispatch = controller.dispatcher.dispatch
+    emulators = f"csms_adapter.emulator\x00--site\x00{site_path}"
+
+    async def timed_dispatch(*args: Any, **kwargs: Any) -> Any:
+        cpu, peers = time.process_time(), peers_cpu_s(emulators)
+        try:
+            return await dispatch(*args, **kwargs)
+        finally:
+            peers_after = peers_cpu_s(emulators)
+            dispatch_cpu_ms.append(((time.process_time() - cpu) * 1000.0,
+                                    (peers_after - peers) * 1000.0 if peers is not None and peers_after is not None
+                                    else None))
+
+    controller.dispatcher.dispatch = timed_dispatch  # type: ignore[method-assign]
 
     def on_tick(result: Any) -> None:
+        end = time.perf_counter()
         ticks.append(_tick_summary(result))
+        if result.report is not None and dispatch_cpu_ms:
+            ticks[-1]["dispatch_cpu_ms"] = round(dispatch_cpu_ms[-1][0], 1)
+            ticks[-1]["dispatch_emulator_cpu_ms"] = _round(dispatch_cpu_ms[-1][1])
+        if result.report is not None:
+            windows.append(("dispatch", end - result.report.duration_ms / 1000.0, end))
+        solve_ms = getattr(result, "solve_ms", None)
+        if solve_ms is not None:
+            solve_end = end - (result.report.duration_ms / 1000.0 if result.report is not None else 0.0)
+            windows.append(("solve", solve_end - solve_ms / 1000.0, solve_end))
         if observer is not None:
             observer(result)
 
@@ -137,7 +250,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = loop.time()
+    cpu_started = time.process_time()
     await controller.start()
+    lag = LoopLag()
+    lag_task = loop.create_task(lag.run(), name="loop-lag")
     print(f"{READY} {controller.port}", flush=True)
     full: dict[str, Any] | None = None
     steady_from: int | None = None
@@ -154,14 +270,24 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                     controller.dispatcher.forget(charger_id)
                     for connector in state.connectors.values():
                         connector.command = None
+                profiler = cProfile.Profile() if profile_out is not None else None
+                if profiler is not None:
+                    profiler.enable()
                 result = await controller.loop.tick(wait=True)
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(profile_out))
                 if result is not None:
-                    full = _tick_summary(result)
+                    full = dict(ticks[-1]) if ticks else _tick_summary(result)
                     full["open_sessions"] = len(controller.live.open_sessions())
             steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()
     except TimeoutError:
         pass
+    lag_task.cancel()
+    await asyncio.gather(lag_task, return_exceptions=True)
+    cpu_s = time.process_time() - cpu_started
+    wall_s = loop.time() - started
     stats = controller.handling
     kept = list(stats.latencies_ms)
     steady = kept[max(0, len(kept) - (stats.handled - steady_from)):] if steady_from is not None else []
@@ -178,8 +304,19 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         "rss_mb": proc_status_mb("VmRSS"),
         "rss_peak_mb": proc_status_mb("VmHWM"),
         "connected_at_end": sum(1 for s in controller.live.chargers.values() if s.connected),
+        "by_activity": split_by_activity(marks, windows),
+        "raw_windows": windows,  # for a closer look: stays in the workdir's controller.json
+        "raw_marks": [(round(end, 4), round(ms, 2)) for end, ms in marks],
+        "raw_late_wakeups": lag.late,
+        "controller_cpu_s": round(cpu_s, 1),
+        "controller_wall_s": round(wall_s, 1),
+        **lag.figures(),
     }
     await controller.stop()
+    # Reaped children: the solver process, once the controller has shut it down (ru_maxrss is in KB on Linux).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["solver_cpu_s"] = round(_cpu_s(children), 1)
+    figures["solver_rss_peak_mb"] = round(children.ru_maxrss / 1024.0, 1) if children.ru_maxrss else None
     stats_out.write_text(json.dumps(figures))
 
 
@@ -198,7 +335,7 @@ def _wait_ready(proc: subprocess.Popen[str], timeout_s: float) -> int:
     raise RuntimeError("controller not ready in time")
 
 
-def _stop(proc: subprocess.Popen[str], timeout_s: float) -> None:
+def _stop(proc: subprocess.Popen[Any], timeout_s: float) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
@@ -223,11 +360,15 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     controller = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.live.load_bench", "--role", "controller", "--site", str(site_path),
          "--stats-out", str(controller_out), "--expect-sessions", str(args.chargers),
-         "--settle-s", str(args.arrival_window_s + 45), "--max-run-s", str(args.duration_s + 120)],
+         "--settle-s", str(args.arrival_window_s + 45), "--max-run-s", str(args.duration_s + 120),
+         *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
+         *(["--solver-in-thread"] if args.solver_in_thread else [])],
         env=env, stdout=subprocess.PIPE, text=True)
-    emulators: list[subprocess.Popen[str]] = []
+    emulators: list[subprocess.Popen[bytes]] = []
+    emulator_cpu_s: float | None = None
     try:
         _wait_ready(controller, 60)
+        cpu_before = _cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN))
         url = f"ws://127.0.0.1:{port}/ocpp"
         per = math.ceil(args.chargers / processes)
         for k in range(processes):
@@ -247,6 +388,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 proc.wait(max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _stop(proc, 10)
+        # Only the emulators have been reaped so far (the controller is still running).
+        emulator_cpu_s = _cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu_before
     finally:
         for proc in emulators:
             _stop(proc, 10)
@@ -283,6 +426,15 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "ticks": ctrl.get("ticks", []),
         "controller_rss_mb": ctrl.get("rss_mb"),
         "controller_rss_peak_mb": ctrl.get("rss_peak_mb"),
+        "controller_cpu_s": ctrl.get("controller_cpu_s"),
+        "controller_wall_s": ctrl.get("controller_wall_s"),
+        "solver_cpu_s": ctrl.get("solver_cpu_s"),
+        "solver_rss_peak_mb": ctrl.get("solver_rss_peak_mb"),
+        "emulator_cpu_s": round(emulator_cpu_s, 1) if emulator_cpu_s is not None else None,
+        "by_activity": ctrl.get("by_activity", {}),
+        "loop_lag_ms_p99": ctrl.get("loop_lag_ms_p99"),
+        "loop_lag_ms_max": ctrl.get("loop_lag_ms_max"),
+        "loop_lag_over_50ms": ctrl.get("loop_lag_over_50ms"),
         "cpus": os.cpu_count(),
         "workdir": str(workdir),
     }
@@ -310,12 +462,26 @@ def print_report(r: dict[str, Any]) -> None:
         f"  round trip p50 / p99       {_fmt(r['round_trip_ms_p50'], ' ms')} / {_fmt(r['round_trip_ms_p99'], ' ms')}"
         "   (charger side, includes the emulators' own loop delay)",
         f"  full tick                  {_fmt(full.get('tick_ms'), ' ms')} for {full.get('sessions')} sessions: "
-        f"plan {_fmt(full.get('plan_ms'), ' ms')}, dispatch {_fmt(full.get('dispatch_ms'), ' ms')}, "
+        f"plan {_fmt(full.get('plan_ms'), ' ms')} (waited {_fmt(full.get('solve_wall_ms'), ' ms')}), "
+        f"dispatch {_fmt(full.get('dispatch_ms'), ' ms')} (CPU: controller {_fmt(full.get('dispatch_cpu_ms'), ' ms')}, "
+        f"emulators {_fmt(full.get('dispatch_emulator_cpu_ms'), ' ms')}), "
         f"{full.get('tx_accepted')} TxProfiles + {full.get('station_accepted')} station max accepted, "
         f"{full.get('failed')} failed   target: < 2000 ms",
         f"  controller RSS now / peak  {_fmt(r['controller_rss_mb'], ' MB')} / "
-        f"{_fmt(r['controller_rss_peak_mb'], ' MB')}   target: < 500 MB",
+        f"{_fmt(r['controller_rss_peak_mb'], ' MB')}   target: < 500 MB   (solver process peak "
+        f"{_fmt(r.get('solver_rss_peak_mb'), ' MB')})",
     ]
+    by = r.get("by_activity") or {}
+    if by:
+        lines.append("  handling p50 / p99 while   " + ", ".join(
+            f"{k} {_fmt(v['p50'], '')} / {_fmt(v['p99'], ' ms')} (n={v['n']})" for k, v in by.items()))
+    lines.append(f"  event-loop lag p99 / max   {_fmt(r.get('loop_lag_ms_p99'), ' ms')} / "
+                 f"{_fmt(r.get('loop_lag_ms_max'), ' ms')}  ({r.get('loop_lag_over_50ms')} wake-ups > 50 ms late)")
+    wall = r.get("controller_wall_s")
+    cpu = r.get("controller_cpu_s")
+    share = f" = {100.0 * cpu / wall:.0f} % of one CPU" if cpu is not None and wall else ""
+    lines.append(f"  CPU s: controller {_fmt(cpu)}{share} over {_fmt(wall, ' s')}, solver process "
+                 f"{_fmt(r.get('solver_cpu_s'))}, emulators {_fmt(r.get('emulator_cpu_s'))}")
     scheduled = [t["tick_ms"] for t in r["ticks"]]
     if scheduled:
         lines.append(f"  other ticks                {len(scheduled)}, median {percentile(scheduled, 0.5):.0f} ms, "
@@ -334,6 +500,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"{CHARGERS_PER_PROCESS} chargers)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--solver-in-thread", action="store_true",
+                        help="solve in a thread of the controller, not in the solver process (for comparison)")
+    parser.add_argument("--profile-full-tick", default=None, metavar="FILE",
+                        help="write a cProfile (pstats) of the controller's event-loop thread during the full tick")
     # internal: the controller process
     parser.add_argument("--role", choices=("bench", "controller"), default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--site", default=None, help=argparse.SUPPRESS)
@@ -349,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "controller":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_controller(Path(args.site), Path(args.stats_out), args.expect_sessions, args.settle_s,
-                                       args.max_run_s))
+                                       args.max_run_s, Path(args.profile_full_tick) if args.profile_full_tick else None,
+                                       args.solver_in_thread))
         return 0
     result = run_bench(args)
     print_report(result)

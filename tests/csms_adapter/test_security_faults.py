@@ -206,3 +206,39 @@ async def test_sigkill_mid_run_leaves_a_sound_database_and_restart_resumes(tmp_p
     async with Controller(make_site(), env=ENV, recorder=StoreRecorder.open(f"sqlite:///{db}"),
                           debounce_real_s=0.05) as restarted:
         assert sorted((cid, s.transaction_id) for cid, _, s in restarted.live.open_sessions()) == before
+
+
+async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
+    """What systemd does to stop the service: the controller stops as on Ctrl-C, solver process included."""
+    site_file, db = tmp_path / "site.yaml", tmp_path / "depot.db"
+    site_file.write_text(SITE_YAML, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, "-c", "from csms_adapter.cli import main; main()", "run", str(site_file),
+                             "--simulate", "2", "--speed", "60", "--db", str(db), "--no-http"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        async with asyncio.timeout(40):
+            while len(open_sessions(db)) < 2:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                await asyncio.sleep(0.1)
+        children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            while proc.poll() is None:
+                await asyncio.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    stderr = ""
+    if proc.stderr is not None:
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+    assert proc.returncode == 0, stderr
+    assert "stopped" in stderr
+    assert children, "the solver runs in a child process"
+    for pid in children:  # the solver process went with it
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert len(open_sessions(db)) == 2  # vehicles are still plugged in: their sessions stay open for the restart
