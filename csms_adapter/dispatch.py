@@ -96,14 +96,18 @@ class DispatchReport:
         return sum(1 for r in self.records if r.outcome is outcome)
 
 
+Limit = tuple[float, RateUnit, int]  # (limit, unit, phases) as the charger is told
+
+
 @dataclass(frozen=True, slots=True)
 class _ChargerCalls:
+    """One charger's calls of one tick, each limit computed once."""
+
     charger: Charger
-    plans: list[ConnectorPlan]
-    extra_kw: float  # uncontrolled budget and plug-in allowance on top of the planned connectors
+    station: Limit | None  # None: the charger takes no live station max
     station_lowers: bool
-    lowering: list[ConnectorPlan]
-    raising: list[ConnectorPlan]
+    lowering: list[tuple[ConnectorPlan, Limit]]
+    raising: list[tuple[ConnectorPlan, Limit]]
 
 
 def limit_kw_of(charger: Charger, limit: float, unit: RateUnit, phases: int) -> float:
@@ -138,7 +142,7 @@ class Dispatcher:
         # Re-send an unchanged limit once it would lapse before the tick after next.
         self.refresh_after_s = max(interval, self.valid_s - 2 * interval)
 
-    def command_for(self, cp: ConnectorPlan) -> tuple[float, RateUnit, int]:
+    def command_for(self, cp: ConnectorPlan) -> Limit:
         """(limit, unit, phases) the charger is told for ``cp``."""
         charger = self.site.charger(cp.charger_id)
         unit = profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
@@ -239,17 +243,18 @@ class Dispatcher:
     def _calls(self, charger_id: str, plans: list[ConnectorPlan], extra_kw: float, now: datetime) -> _ChargerCalls:
         """Which of one charger's calls lower what it may draw (sent first) and which raise it."""
         charger = self.site.charger(charger_id)
+        commands = [(cp, self.command_for(cp)) for cp in plans]
+        station: Limit | None = None
         station_lowers = False
         if self.station_controlled(charger_id):
-            limit, unit, phases = self.station_command_for(charger, plans, extra_kw)
-            station_lowers = limit_kw_of(charger, limit, unit, phases) < self.cap_in_force_kw(charger_id, now) - 1e-3
-        lowering: list[ConnectorPlan] = []
-        raising: list[ConnectorPlan] = []
-        for cp in plans:
-            limit, unit, phases = self.command_for(cp)
-            (lowering if limit_kw_of(charger, limit, unit, phases) < self._tx_in_force_kw(charger, cp, now) - 1e-3
-             else raising).append(cp)
-        return _ChargerCalls(charger, plans, extra_kw, station_lowers, lowering, raising)
+            station = self._station_limit(charger, [limit for _, (limit, _, _) in commands], extra_kw)
+            station_lowers = limit_kw_of(charger, *station) < self.cap_in_force_kw(charger_id, now) - 1e-3
+        lowering: list[tuple[ConnectorPlan, Limit]] = []
+        raising: list[tuple[ConnectorPlan, Limit]] = []
+        for cp, command in commands:
+            lowers = limit_kw_of(charger, *command) < self._tx_in_force_kw(charger, cp, now) - 1e-3
+            (lowering if lowers else raising).append((cp, command))
+        return _ChargerCalls(charger, station, station_lowers, lowering, raising)
 
     def _tx_in_force_kw(self, charger: Charger, cp: ConnectorPlan, now: datetime) -> float:
         state = self.live.charger(charger.id).connectors.get(cp.connector_id)
@@ -264,33 +269,32 @@ class Dispatcher:
         """One phase of one charger's calls, one after another (one call in flight per charger); the station max
         first: raising it first lets raised TxProfiles act at once, lowering it first restricts sooner."""
         out: list[CommandRecord] = []
-        if calls.station_lowers == lowering:
-            record = await self._station_max(calls.charger, calls.plans, calls.extra_kw, now, held=hold)
+        if calls.station is not None and calls.station_lowers == lowering:
+            record = await self._station_max(calls.charger, calls.station, now, held=hold)
             if record is not None:
                 out.append(record)
         # Under a live station max a TxProfile only shares the charger's cap; without one it is the cap.
         hold_tx = hold and not self.station_controlled(calls.charger.id)
-        for cp in calls.lowering if lowering else calls.raising:
-            out.append(await self._connector(calls.charger, cp, now, held=hold_tx))
+        for cp, command in calls.lowering if lowering else calls.raising:
+            out.append(await self._connector(calls.charger, cp, command, now, held=hold_tx))
         return out
 
-    def station_command_for(self, charger: Charger, plans: list[ConnectorPlan], uncontrolled_kw: float
-                            ) -> tuple[float, RateUnit, int]:
+    def _station_limit(self, charger: Charger, connector_limits: list[float], extra_kw: float) -> Limit:
         """(limit, unit, phases) of the live station max: the sum of the connectors' commands in the charger's
-        unit (A per phase: an upper bound on any one phase) plus the uncontrolled budget."""
+        unit (A per phase: an upper bound on any one phase) plus the uncontrolled budget and plug-in allowance."""
         unit = profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
         phases = charger.phases
-        total = sum(self.command_for(cp)[0] for cp in plans)
-        if uncontrolled_kw > 0:
-            total += to_unit(charger, uncontrolled_kw, unit, phases)
+        total = sum(connector_limits)
+        if extra_kw > 0:
+            total += to_unit(charger, extra_kw, unit, phases)
         return round(total, 1), unit, phases
 
-    async def _station_max(self, charger: Charger, plans: list[ConnectorPlan], uncontrolled_kw: float,
-                           now: datetime, *, held: bool = False) -> CommandRecord | None:
+    async def _station_max(self, charger: Charger, station: Limit, now: datetime, *, held: bool = False
+                           ) -> CommandRecord | None:
         link = self.links.get(charger.id)
         if link is None or not self.station_controlled(charger.id):
             return None  # the stack-0 share stays the cap: safe, the charger just gets less than planned
-        limit, unit, phases = self.station_command_for(charger, plans, uncontrolled_kw)
+        limit, unit, phases = station
         limit_kw = limit_kw_of(charger, limit, unit, phases)
 
         def record(outcome: Outcome, reason: str = "", ms: float = 0.0) -> CommandRecord:
@@ -326,9 +330,9 @@ class Dispatcher:
         per_phase_a = abs(new - old) / (charger.voltage_v * (3 if charger.dc else phases))
         return per_phase_a < self.site.ocpp.deadband_a
 
-    async def _connector(self, charger: Charger, cp: ConnectorPlan, now: datetime, *, held: bool = False
-                         ) -> CommandRecord:
-        limit, unit, phases = self.command_for(cp)
+    async def _connector(self, charger: Charger, cp: ConnectorPlan, command: Limit, now: datetime, *,
+                         held: bool = False) -> CommandRecord:
+        limit, unit, phases = command
         limit_kw = limit_kw_of(charger, limit, unit, phases)
         session = self.live.charger(charger.id).connectors.get(cp.connector_id)
         tx = session.session.transaction_id if session is not None and session.session is not None else None
