@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from websockets.exceptions import ConnectionClosed
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
 from csms_adapter.events import Event
+from csms_adapter.telemetry import Normalised
 from optimizer.domain import RateUnit
 
+_wire_log = logging.getLogger("depotctl.ocpp.wire")
 log = logging.getLogger("depotctl.link")
 
 # Fixed profile ids: a profile is replaced by re-sending its id, never accumulated (K01.FR.05/39).
@@ -263,6 +266,56 @@ async def call_charger(
                 if not task.done():
                     task.cancel()
             await asyncio.gather(call, gone, return_exceptions=True)
+
+
+class LinkPlumbing:
+    """What the 1.6 and 2.0.1 links share, mixed in before the version's ``ocpp`` ChargePoint: the context, one
+    call in flight at a time (``call_charger``), the closed flag, event emission and handling-latency stats."""
+
+    ctx: LinkContext
+    charger_id: str
+    _connection: Any
+
+    def __init__(self, ctx: LinkContext, connection: Any) -> None:
+        # The library's own timeout is a backstop; call_charger's asyncio.timeout fires first.
+        super().__init__(ctx.charger_id, connection,  # type: ignore[call-arg]
+                         response_timeout=ctx.call_timeout_s + 5, logger=_wire_log)
+        self.ctx = ctx
+        self.charger_id = ctx.charger_id
+        self._lock = asyncio.Lock()
+        self._gone = asyncio.Event()
+
+    def _emit(self, event: Event) -> None:
+        self.ctx.sink(event)
+
+    def _emit_all(self, data: Normalised) -> None:
+        for sample in data.samples:
+            self.ctx.sink(sample)
+        for rejected in data.rejected:
+            self.ctx.sink(rejected)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        route = super().route_message  # type: ignore[misc]
+        if self.ctx.stats is None or not is_call_frame(raw_msg):
+            await route(raw_msg)
+            return
+        started = time.perf_counter()
+        await route(raw_msg)  # returns once the answer is written (after-hooks are only scheduled)
+        self.ctx.stats.record((time.perf_counter() - started) * 1000.0)
+
+    @property
+    def connected(self) -> bool:
+        return not self._gone.is_set()
+
+    def mark_closed(self) -> None:
+        self._gone.set()
+
+    async def _call(self, payload: Any) -> Any:
+        return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
+
+    async def close(self, reason: str) -> None:
+        self._gone.set()
+        await self._connection.close(code=1000, reason=reason)
 
 
 def is_not_supported(exc: ChargerError) -> bool:

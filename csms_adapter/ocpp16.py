@@ -6,9 +6,6 @@ Handlers only translate and answer; they never call the charger (that deadlocks 
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,15 +34,13 @@ from csms_adapter.link import (
     TX_STACK_LEVEL,
     TX_START_BACKDATE_S,
     Capabilities,
-    LinkContext,
+    LinkPlumbing,
     SamplingResult,
     WireCall,
-    call_charger,
-    is_call_frame,
     is_not_supported,
     utc_iso,
 )
-from csms_adapter.telemetry import Normalised, normalise_meter_values, safe_time
+from csms_adapter.telemetry import normalise_meter_values, safe_time
 from optimizer.domain import RateUnit
 
 OCPP_VERSION = "1.6"
@@ -63,7 +58,6 @@ _PLUG = {
     "Faulted": ev.PlugState.FAULTED,
 }
 _UNIT_NAMES = {"Current": RateUnit.AMPS, "Power": RateUnit.WATTS}  # 1.6 spells rate units this way in config
-_wire_log = logging.getLogger("depotctl.ocpp.wire")
 
 
 def tenth_down(value: float) -> float:
@@ -99,29 +93,12 @@ def charging_profile(profile_id: int, stack_level: int, purpose: str, schedule: 
     return profile
 
 
-class Ocpp16Link(ChargePoint):  # type: ignore[misc]
+class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     """One 1.6J charger connection (exactly one per websocket, ocpp-notes §1.4)."""
 
     ocpp_version = OCPP_VERSION
 
-    def __init__(self, ctx: LinkContext, connection: Any) -> None:
-        # The library's own timeout is a backstop; call_charger's asyncio.timeout fires first.
-        super().__init__(ctx.charger_id, connection, response_timeout=ctx.call_timeout_s + 5, logger=_wire_log)
-        self.ctx = ctx
-        self.charger_id = ctx.charger_id
-        self._lock = asyncio.Lock()
-        self._gone = asyncio.Event()
-
     # ------------------------------------------------------------------------------ incoming
-
-    def _emit(self, event: ev.Event) -> None:
-        self.ctx.sink(event)
-
-    def _emit_all(self, data: Normalised) -> None:
-        for sample in data.samples:
-            self.ctx.sink(sample)
-        for rejected in data.rejected:
-            self.ctx.sink(rejected)
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
@@ -184,25 +161,7 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
         self._emit_all(data)
         return call_result.MeterValues()
 
-    async def route_message(self, raw_msg: str | bytes) -> None:
-        if self.ctx.stats is None or not is_call_frame(raw_msg):
-            await super().route_message(raw_msg)
-            return
-        started = time.perf_counter()
-        await super().route_message(raw_msg)  # returns once the answer is written (after-hooks are only scheduled)
-        self.ctx.stats.record((time.perf_counter() - started) * 1000.0)
-
     # ------------------------------------------------------------------------------ outgoing
-
-    @property
-    def connected(self) -> bool:
-        return not self._gone.is_set()
-
-    def mark_closed(self) -> None:
-        self._gone.set()
-
-    async def _call(self, payload: Any) -> Any:
-        return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
 
     async def _set_profile(self, connector_id: int, profile: dict[str, Any], what: str) -> None:
         wire = WireCall("SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile})
@@ -318,10 +277,6 @@ class Ocpp16Link(ChargePoint):  # type: ignore[misc]
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
-
-    async def close(self, reason: str) -> None:
-        self._gone.set()
-        await self._connection.close(code=1000, reason=reason)
 
 
 def _int_or_none(raw: str | None) -> int | None:

@@ -7,9 +7,6 @@ skip schema validation and are parsed tolerantly (§2.1).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,15 +35,14 @@ from csms_adapter.link import (
     TX_START_BACKDATE_S,
     Capabilities,
     LinkContext,
+    LinkPlumbing,
     SamplingResult,
     WireCall,
-    call_charger,
-    is_call_frame,
     is_not_supported,
     utc_iso,
 )
 from csms_adapter.ocpp16 import tenth_down
-from csms_adapter.telemetry import Normalised, normalise_meter_values, parse_departure, safe_time
+from csms_adapter.telemetry import normalise_meter_values, parse_departure, safe_time
 from optimizer.domain import RateUnit
 
 OCPP_VERSION = "2.0.1"
@@ -60,7 +56,6 @@ _PLUG = {
 }
 _PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
 _ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}
-_wire_log = logging.getLogger("depotctl.ocpp.wire")
 
 
 def _num(raw: object) -> float | None:
@@ -123,27 +118,14 @@ def _profile(profile_id: int, stack: int, purpose: str, limit: float, unit: Rate
     return profile
 
 
-class Ocpp201Link(ChargePoint):  # type: ignore[misc]
+class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     """One 2.0.1 charging station connection (exactly one per websocket)."""
 
     ocpp_version = OCPP_VERSION
 
     def __init__(self, ctx: LinkContext, connection: Any) -> None:
-        super().__init__(ctx.charger_id, connection, response_timeout=ctx.call_timeout_s + 5, logger=_wire_log)
-        self.ctx = ctx
-        self.charger_id = ctx.charger_id
-        self._lock = asyncio.Lock()
-        self._gone = asyncio.Event()
+        super().__init__(ctx, connection)
         self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
-
-    def _emit(self, event: ev.Event) -> None:
-        self.ctx.sink(event)
-
-    def _emit_all(self, data: Normalised) -> None:
-        for sample in data.samples:
-            self.ctx.sink(sample)
-        for rejected in data.rejected:
-            self.ctx.sink(rejected)
 
     # ------------------------------------------------------------------------------ incoming
 
@@ -223,25 +205,7 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
         # K15: the TxProfile follows from the next tick, which the controller brings forward on this event.
         return call_result.NotifyEVChargingNeeds(status="Accepted")
 
-    async def route_message(self, raw_msg: str | bytes) -> None:
-        if self.ctx.stats is None or not is_call_frame(raw_msg):
-            await super().route_message(raw_msg)
-            return
-        started = time.perf_counter()
-        await super().route_message(raw_msg)  # returns once the answer is written (after-hooks are only scheduled)
-        self.ctx.stats.record((time.perf_counter() - started) * 1000.0)
-
     # ------------------------------------------------------------------------------ outgoing
-
-    @property
-    def connected(self) -> bool:
-        return not self._gone.is_set()
-
-    def mark_closed(self) -> None:
-        self._gone.set()
-
-    async def _call(self, payload: Any) -> Any:
-        return await call_charger(self, self._lock, self._gone, self.charger_id, payload, self.ctx.call_timeout_s)
 
     async def _set_profile(self, evse_id: int, profile: dict[str, Any], what: str) -> None:
         wire = WireCall("SetChargingProfile", {"evseId": evse_id, "chargingProfile": profile})
@@ -359,10 +323,6 @@ class Ocpp201Link(ChargePoint):  # type: ignore[misc]
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
-
-    async def close(self, reason: str) -> None:
-        self._gone.set()
-        await self._connection.close(code=1000, reason=reason)
 
 
 def _int_or_none(raw: str | None) -> int | None:

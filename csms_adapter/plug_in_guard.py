@@ -53,7 +53,7 @@ def with_plug_in_budget(snapshot: Snapshot, live: LiveState, dispatcher: Dispatc
             continue
         per_connector_kw = (dispatcher.default_kw.get(charger.id, charger.max_power_kw_for(charger.phases))
                             if state.failsafe_accepted else charger.max_power_kw_for(charger.phases))
-        wanted_kw = min(len(free) * per_connector_kw, charger.max_power_kw_for(charger.phases) * len(free))
+        wanted_kw = len(free) * per_connector_kw
         if dispatcher.station_controlled(charger.id) and dispatcher.station_confirmed(charger.id):
             slots.append(PlugInSlot(charger.id, wanted_kw, phases))
         else:

@@ -88,8 +88,8 @@ def check_plan(
                 problems.append(
                     f"battery_temperature[{label}]: {temps[plugged].max():.3f} °C above {th.max_temp_c:.1f} °C"
                 )
+    ev_room = series.import_limit_kw - series.base_load_kw - sum(u.power_kw for u in snapshot.uncontrolled)
     if limits and sessions:
-        ev_room = series.import_limit_kw - series.base_load_kw - sum(u.power_kw for u in snapshot.uncontrolled)
         total = power.sum(axis=0)
         for t in range(steps):
             if _over(float(total[t]), max(float(ev_room[t]), 0.0)):
@@ -104,8 +104,7 @@ def check_plan(
             for r, t in zip(*np.nonzero(over > ABS_TOL + REL_TOL * np.abs(room)), strict=True):
                 problems.append(f"{circuit.names[r]}[step {t}]: {over[r, t]:.4f} over")
     if limits and plan.plug_in:
-        problems += _plug_in_problems(site, snapshot, plan, sessions, power[:, 0], series.import_limit_kw[0]
-                                      - series.base_load_kw[0] - sum(u.power_kw for u in snapshot.uncontrolled))
+        problems += _plug_in_problems(site, snapshot, plan, sessions, power[:, 0], float(ev_room[0]))
     if plan.status == PlanStatus.INFEASIBLE_SAFE and not plan.reason:
         problems.append("status: infeasible_safe without a reason")
     return problems
