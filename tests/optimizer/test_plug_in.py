@@ -74,5 +74,8 @@ def test_snapshot_and_plan_json_carry_plug_in() -> None:
     assert json.loads(json.dumps(out))["plug_in"] == [{"charger": "cp-1", "limit_kw": 11.04, "phases": 3}]
     with pytest.raises(SnapshotError, match=r"plug_in\[0\]\.charger"):
         snapshot_from_json({**data, "plug_in": [{"charger": "nope", "wanted_kw": 1}]}, site)
+    with pytest.raises(SnapshotError, match=r"plug_in\[1\]\.charger: a second slot"):
+        snapshot_from_json({**data, "plug_in": [{"charger": "cp-1", "wanted_kw": 1}, {"charger": "cp-1", "wanted_kw": 2}]},
+                           site)
     with pytest.raises(SnapshotError, match=r"plug_in\.0\.wanted_kw"):
         snapshot_from_json({**data, "plug_in": [{"charger": "cp-1", "wanted_kw": -1}]}, site)
