@@ -51,6 +51,7 @@ class OfflineOptimal:
         self.options = options or PlantOptions()
         self._truth = truth
         self._power_kw: FloatArray | None = None  # sessions × steps from ``_solved_at``
+        self._below_minimum = np.zeros(len(scenario.sessions), dtype=np.bool_)  # at ``_solved_at`` (lp_model)
         self._solved_at = 0
         self._resolve_every = 1
         self._solver = ""
@@ -69,11 +70,13 @@ class OfflineOptimal:
         assert self._power_kw is not None
         tick = prepare_tick(site, snapshot)
         power = np.zeros((len(tick.sessions), tick.horizon.steps))
+        below_minimum = np.zeros(len(tick.sessions), dtype=np.bool_)
         column = k - self._solved_at
         for i, s in enumerate(tick.sessions):
             row = self._session_row(s.charger.id, s.connector_id, snapshot.time)
             if row is not None and 0 <= column < self._power_kw.shape[1]:
                 power[i, 0] = self._power_kw[row, column]
+                below_minimum[i] = column == 0 and self._below_minimum[row]
         return assemble_plan(
             tick,
             self.name,
@@ -82,6 +85,7 @@ class OfflineOptimal:
             solve_ms=(time.perf_counter() - started) * 1000.0,
             objective=self._objective,
             solver=self._solver,
+            below_minimum=below_minimum,
         )
 
     def _session_row(self, charger_id: str, connector_id: int, now: datetime) -> int | None:
@@ -118,6 +122,9 @@ class OfflineOptimal:
         self._solver = solution.solver
         self._objective = solution.objective
         out[rows] = solution.x[: lp.sessions * lp.steps].reshape(lp.sessions, lp.steps)
+        self._below_minimum[:] = False
+        if arrays.below_minimum is not None:
+            self._below_minimum[rows] = arrays.below_minimum
         return out
 
     def _available_h(self, s: ScenarioSession) -> float:

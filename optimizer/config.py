@@ -159,6 +159,7 @@ class FleetModel(Strict):
 
 class ObjectiveModel(Strict):
     unmet: NonNegative = 1000.0
+    unmet_per: Literal["session", "kwh"] = "session"
     early: NonNegative = 1.0
     price: NonNegative = 1.0
     peak: NonNegative = 0.0

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
+from typing import Literal
 
 
 class Phase(StrEnum):
@@ -187,6 +188,10 @@ class Objective:
     early: float = 1.0
     price: float = 1.0
     peak: float = 0.0
+    # What 'unmet' is charged for. "session": the share of each session's need left undelivered (DESIGN.md §4:
+    # vehicles are finished, small needs are not starved; a fleet depot). "kwh": every missing kWh alike (the
+    # most energy on a site that cannot serve everyone, e.g. a garage selling kWh; fewer vehicles finish).
+    unmet_per: Literal["session", "kwh"] = "session"
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,8 +82,11 @@ class SessionArrays:
     priority: FloatArray
     temp_ceiling_c: FloatArray  # per session × step: max(θmax, free-cooling trajectory)
     extra_kwh: FloatArray | None = None  # None: zeros
-    first_step_scale: FloatArray | None = None  # drawn / commanded in step 0 (< 1 below the minimum); None: ones
     first_step_max_kw: FloatArray | None = None  # None: pmax_kw[:, 0]
+    # Vehicles that take less than their charger's minimum current in step 0 (the tail of a taper): the LP
+    # gives them nothing then; they get the minimum only from capacity nobody else was planned
+    # (strategies.base.give_minimum_from_spare). None: no such vehicle.
+    below_minimum: NDArray[np.bool_] | None = None
 
 
 def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries) -> SessionArrays:
@@ -97,9 +100,11 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
     need = np.array([s.need_kwh for s in sessions], dtype=np.float64)
     extra = np.array([s.extra_kwh for s in sessions], dtype=np.float64)
     # Step 0: what the vehicle will really take (taper, what it still needs). When that is below the
-    # charger's minimum current, commanding the minimum is right: the vehicle draws only what it takes.
-    # The site budgets the commanded minimum; the energy counts what is drawn.
-    scale = np.ones(n)
+    # charger's minimum current, the charger must be commanded its minimum and the vehicle draws only what
+    # it takes: the site would budget the minimum for less. On a congested site that capacity delivers more
+    # to any other vehicle (the congested benchmark day lost 32 kWh this way), so such a vehicle is left
+    # out of step 0 and offered its minimum only from capacity the plan leaves unused.
+    below_minimum = np.zeros(n, dtype=np.bool_)
     first_max = pmax[:, 0].copy()
     for i, s in enumerate(sessions):
         if first_max[i] <= 0:
@@ -112,8 +117,8 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
             accept = min(accept, (need[i] + extra[i]) / plugged_h)
         charger_max = s.charger.max_power_kw_for(s.phases) if s.max_kw > 0 else 0.0
         if 0.0 < accept < s.min_kw <= charger_max:
-            scale[i] = accept / s.min_kw
-            first_max[i] = s.min_kw
+            below_minimum[i] = True
+            first_max[i] = 0.0
         else:
             first_max[i] = min(first_max[i], max(accept, 0.0))
     ceiling = np.full((n, steps), INF)
@@ -129,8 +134,8 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         pmax_kw=pmax,
         need_kwh=need,
         extra_kwh=extra,
-        first_step_scale=scale,
         first_step_max_kw=first_max,
+        below_minimum=below_minimum,
         efficiency=np.array([s.efficiency for s in sessions], dtype=np.float64),
         priority=np.array([s.priority for s in sessions], dtype=np.float64),
         temp_ceiling_c=ceiling,
@@ -233,11 +238,9 @@ def build_lp(
     # The estimated-SoC extra energy (arr.extra_kwh) is not in the LP: as a second, lower-weighted
     # tranche it made 500-session ticks 6x slower. The plan gives it first-step capacity nobody else
     # wants instead (strategies.base.fill_spare_capacity).
-    first_scale = arr.first_step_scale if arr.first_step_scale is not None else np.ones(n)
     first_max = arr.first_step_max_kw if arr.first_step_max_kw is not None else arr.pmax_kw[:, 0].copy()
     eta = arr.efficiency.reshape(n, 1)
     energy_coef = eta * arr.energy_h  # kWh into the battery per kW (commanded) in step t
-    energy_coef[:, 0] *= first_scale
     ambient_max = float(series.ambient_c.max())
     step_end_h = horizon.start_h + horizon.length_h
 
@@ -286,7 +289,11 @@ def build_lp(
     cost[:n_p] = p_cost.ravel()
     col_ub[:n_p] = arr.pmax_kw.ravel()
     col_ub[np.arange(n, dtype=np.int64) * steps] = first_max
-    unmet_weight = objective.unmet * arr.priority / np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
+    need_weight = np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
+    if objective.unmet_per == "kwh":
+        # Every kWh alike, scaled by the mean need so the weight stays comparable to price and peak terms.
+        need_weight = np.full(n, max(float(need_weight.mean()) if n else 1.0, MIN_NEED_FOR_WEIGHT_KWH))
+    unmet_weight = objective.unmet * arr.priority / need_weight
     cost[off_u:off_e] = unmet_weight
     col_ub[off_u:off_e] = arr.need_kwh
     if peak_col is not None:
@@ -376,7 +383,6 @@ def build_lp(
         alpha, gain = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
         frac = arr.energy_h[i] / horizon.length_h
         heat = s.thermal.heating_c_per_kwh * gain * frac
-        heat[0] *= first_scale[i]
         width = last - first + 1
         th_cols = th_next + np.arange(width, dtype=np.int64)
         th_next += width

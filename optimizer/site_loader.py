@@ -423,7 +423,8 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
             horizon_h=control.horizon_h,
             strategy=control.strategy,
             objective=Objective(
-                control.objective.unmet, control.objective.early, control.objective.price, control.objective.peak
+                control.objective.unmet, control.objective.early, control.objective.price, control.objective.peak,
+                control.objective.unmet_per,
             ),
             uniform_steps=control.uniform_steps,
             solver=control.solver,

@@ -184,6 +184,23 @@ def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[floa
             left.take(i, extra)
 
 
+def give_minimum_from_spare(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None],
+                            below_minimum: NDArray[np.bool_], near_ceiling: list[bool]) -> None:
+    """Command their minimum to vehicles that take less than it (``lp_model.SessionArrays.below_minimum``)
+    where first-step capacity nobody was planned covers it in every row: highest priority, then earliest
+    departure, first. Changes the arrays in place."""
+    left = FirstStepRoom(tick, limits_kw)
+    order = sorted((int(i) for i in np.flatnonzero(below_minimum) if limits_kw[i] <= EPS and not near_ceiling[i]),
+                   key=lambda i: (-tick.sessions[i].priority, tick.sessions[i].departure_h))
+    for i in order:
+        s = tick.sessions[i]
+        new_kw, new_a = command_limits(s, s.min_kw + EPS)
+        if new_kw <= EPS or new_kw > left.for_session(i) + EPS:
+            continue
+        limits_kw[i], limits_a[i] = new_kw, new_a
+        left.take(i, new_kw)
+
+
 def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None], room_kw: FloatArray,
                         near_ceiling: list[bool]) -> None:
     """Give first-step capacity that no plan wanted to sessions whose SoC is only estimated and that may
@@ -248,6 +265,7 @@ def assemble_plan(
     min_current_rounds: int = 0,
     top_up: bool = True,
     fill_spare: bool = False,
+    below_minimum: NDArray[np.bool_] | None = None,
 ) -> Plan:
     energy_h = plugged_hours(tick)
     n = len(tick.sessions)
@@ -268,6 +286,8 @@ def assemble_plan(
         first_h = energy_h[:, 0]
         energy_room = np.where(first_h > 0, (need_grid_kwh - later_kwh - 1e-4) / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
         top_up_after_rounding(tick, limits_kw, limits_a, wanted, near, np.maximum(energy_room, 0.0))
+        if below_minimum is not None:
+            give_minimum_from_spare(tick, limits_kw, limits_a, below_minimum, near)
         if fill_spare:
             known_room = np.where(first_h > 0, (np.array([s.need_kwh / s.efficiency for s in tick.sessions]) - later_kwh)
                                   / np.maximum(first_h, 1e-9) - limits_kw, 0.0)

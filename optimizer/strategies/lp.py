@@ -67,7 +67,7 @@ class LpStrategy:
             solve_ms=total_ms, build_ms=build_ms + solution.build_ms,
             objective=solution.objective, binding=binding_at_step0(lp, solution),
             reason="; ".join(reasons) or None, solver=solution.solver, min_current_rounds=rounds,
-            fill_spare=True,
+            fill_spare=True, below_minimum=arrays.below_minimum,
         )
 
 

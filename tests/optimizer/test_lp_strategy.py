@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from optimizer.domain import PlanStatus, ThermalModel
+from optimizer.domain import PlanStatus, Site, Snapshot, ThermalModel
+from optimizer.lp_model import build_lp
 from optimizer.plan_check import assert_plan_feasible, check_plan
 from optimizer.strategies import STRATEGY_NAMES, get_strategy, plan
 from optimizer.strategies.base import prepare_tick
@@ -165,3 +166,44 @@ def test_external_grid_cap_applies_until_its_end_time() -> None:
     limits = dict(zip(starts, capped.import_limit_kw, strict=True))
     assert all(v == 20.0 for t, v in limits.items() if t < 3600)
     assert all(v == 40.0 for t, v in limits.items() if t >= 3600)
+
+
+def _tail_and_hungry_site(import_limit_kw: float) -> tuple[Site, Snapshot]:
+    site = site_with(site=site_section(grid={"import_limit_kw": import_limit_kw}, base_load={"kw": 0}, circuits=[
+        {"id": "main", "max_current_a": 100, "chargers": ["cp-1", "cp-2", "cp-3", "cp-4"]}]))
+    # cp-1's vehicle takes 2 kW (the tail of its taper), below the charger's 6 A minimum (4.14 kW on 3 phases).
+    tail = session("cp-1", soc=0.5, target_soc=0.9, battery_kwh=60.0, max_power_kw=2.0, hours=2.0)
+    hungry = session("cp-3", soc=0.1, target_soc=0.9, battery_kwh=100.0, hours=2.0)
+    return site, snapshot(tail, hungry)
+
+
+def test_a_vehicle_taking_less_than_the_minimum_does_not_displace_one_that_takes_it_all() -> None:
+    # Budgeting 4.14 kW for 2 kW drawn on a full site would waste 2.14 kW that cp-3 takes.
+    site, snap = _tail_and_hungry_site(12.0)
+    result = plan(site, snap, "lp")
+    assert_plan_feasible(site, snap, result)
+    assert result.for_connector("cp-1", 1).limit_kw == 0.0  # type: ignore[union-attr]
+    assert result.for_connector("cp-3", 1).limit_kw >= 11.9  # type: ignore[union-attr]
+
+
+def test_a_vehicle_taking_less_than_the_minimum_gets_the_minimum_from_spare_capacity() -> None:
+    site, snap = _tail_and_hungry_site(40.0)
+    result = plan(site, snap, "lp")
+    assert_plan_feasible(site, snap, result)
+    tail = result.for_connector("cp-1", 1)
+    assert tail is not None and tail.limit_a == pytest.approx(6.0) and tail.limit_kw == pytest.approx(4.14, abs=0.01)
+    assert result.for_connector("cp-3", 1).limit_kw == pytest.approx(22.0, abs=0.1)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("unmet_per", ["session", "kwh"])
+def test_unmet_energy_is_charged_per_session_share_or_per_kwh(unmet_per: str) -> None:
+    site = site_with(control={"step_min": 15, "horizon_h": 12, "objective": {"unmet_per": unmet_per}})
+    snap = snapshot(session("cp-3", soc=0.7, target_soc=0.8, battery_kwh=50.0),  # needs 5 kWh
+                    session("cp-4", soc=0.2, target_soc=0.8, battery_kwh=50.0))  # needs 30 kWh
+    tick = prepare_tick(site, snap)
+    lp = build_lp(tick.sessions, tick.horizon, tick.series, tick.limits, site.control.objective, 0.0)
+    unmet_cost = lp.cost[lp.sessions * lp.steps: lp.sessions * lp.steps + lp.sessions]
+    if unmet_per == "session":
+        assert unmet_cost == pytest.approx([1000.0 / 5.0, 1000.0 / 30.0])  # the small need is finished first
+    else:
+        assert unmet_cost == pytest.approx([1000.0 / 17.5, 1000.0 / 17.5])  # every kWh alike (mean need 17.5)

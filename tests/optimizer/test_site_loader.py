@@ -155,3 +155,11 @@ def test_ocpp_guard_limits_are_configurable_and_checked() -> None:
     assert site.ocpp.limits.burst == 100  # untouched keys keep their defaults
     bad = problems_of(GOOD + "ocpp:\n  limits: {rate_per_s: -1}\n")
     assert any("ocpp.limits.rate_per_s" in p and "greater than 0" in p for p in bad)
+
+
+def test_the_objective_charges_unmet_energy_per_session_unless_told_per_kwh() -> None:
+    assert parse_site(GOOD, "depot.yaml").control.objective.unmet_per == "session"
+    per_kwh = parse_site(GOOD + "control:\n  objective: {unmet_per: kwh}\n", "depot.yaml")
+    assert per_kwh.control.objective.unmet_per == "kwh"
+    found = problems_of(GOOD + "control:\n  objective: {unmet_per: joule}\n")
+    assert any(": control.objective.unmet_per: " in p and "'session' or 'kwh'" in p for p in found), found
