@@ -62,7 +62,7 @@ class OfflineOptimal:
         k = round((snapshot.time - self.scenario.start).total_seconds() / self.scenario.step_s)
         first = self._power_kw is None
         if first or (self._truth is not None and snapshot.sessions and k - self._solved_at >= self._resolve_every):
-            self._power_kw = self.schedule(site, k)
+            self._power_kw = self.schedule(site, k, snapshot.peak_so_far_kw or 0.0)
             self._solved_at = k
             if first:
                 elapsed = time.perf_counter() - started
@@ -96,7 +96,7 @@ class OfflineOptimal:
 
     # ------------------------------------------------------------------------------------ the LP
 
-    def schedule(self, site: Site, k: int) -> FloatArray:
+    def schedule(self, site: Site, k: int, peak_so_far_kw: float = 0.0) -> FloatArray:
         """Schedule (all sessions × steps k..end) from the true state at step k; departed rows stay 0."""
         sc = self.scenario
         steps = sc.steps - k
@@ -115,7 +115,8 @@ class OfflineOptimal:
         ]
         arrays = session_arrays(sessions, horizon, series)
         limits = compile_limits(site, sessions)
-        lp = build_lp(sessions, horizon, series, limits, site.control.objective, 0.0, site.tariff.demand_charge_per_kw, arrays)
+        lp = build_lp(sessions, horizon, series, limits, site.control.objective, 0.0, site.tariff.demand_charge_per_kw, arrays,
+                      peak_so_far_kw)
         solver = HighsSolver(time_limit_s=OFFLINE_TIME_LIMIT_S)
         solver.load(lp)
         solution = solver.solve()

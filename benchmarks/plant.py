@@ -180,7 +180,13 @@ class SimulatedDepot:
             sessions=sessions,
             ambient_c=self.scenario.ambient_at(now),
             ambient_forecast_c=self.scenario.ambient_forecast(now),
+            peak_so_far_kw=self.peak_so_far_kw,
         )
+
+    @property
+    def peak_so_far_kw(self) -> float:
+        """The site's highest step power so far (the scenario is one billing period), as its grid meter says."""
+        return float(self.trace.site_kw[: self.step].max()) if self.step > 0 else 0.0
 
     def apply(self, plan: Plan) -> None:
         """Send the plan's first-step limits to the chargers; connectors it omits get nothing."""

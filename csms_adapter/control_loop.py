@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +20,8 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from csms_adapter.dispatch import Dispatcher, DispatchReport
+from csms_adapter.billing_peak import BillingPeak
+from csms_adapter.dispatch import Dispatcher, DispatchReport, Outcome
 from csms_adapter.live_state import LiveState
 from csms_adapter.plug_in_guard import with_plug_in_budget
 from csms_adapter.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
@@ -85,6 +87,7 @@ class ControlLoop:
         self._stopped = False
         self.last: TickResult | None = None
         self.ticks = 0
+        self.billing_peak = BillingPeak(site) if site.tariff.demand_charge_per_kw > 0 else None
         # The bound leaves the solver its own time limit plus slack for building the model.
         self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
 
@@ -97,6 +100,10 @@ class ControlLoop:
             result = await self._tick()
         self.last = result
         self.ticks += 1
+        if result.report is not None and any(r.outcome is Outcome.REJECTED for r in result.report.station_records):
+            # That charger stays capped at its fail-safe share, not at what this plan gave it: its free connectors
+            # must be reserved now, not one interval later, or a vehicle plugging in there draws unbudgeted power.
+            self.request_tick("a live station max was refused")
         if self.on_tick is not None:
             try:
                 self.on_tick(result)
@@ -108,6 +115,9 @@ class ControlLoop:
         started = time.perf_counter()
         now = self.clock()
         snapshot = with_plug_in_budget(self.live.snapshot(now), self.live, self.dispatcher, now)
+        if self.billing_peak is not None:
+            peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
+            snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)
         solve_ms: float | None = None
         try:
             solve_started = time.perf_counter()

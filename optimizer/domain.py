@@ -370,6 +370,9 @@ class Snapshot:
     uncontrolled: tuple[UncontrolledLoad, ...] = ()
     ambient_forecast_c: tuple[float, ...] = ()  # hourly from ``time``; empty = constant ambient_c
     plug_in: tuple[PlugInSlot, ...] = ()  # chargers that may see a new vehicle before the next tick
+    # The site's highest power so far in the demand-charge billing period (kW, base load included): power up to it
+    # costs no demand charge any more, so the plan may use it (None: not known, the peak is priced from 0).
+    peak_so_far_kw: float | None = None
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:

@@ -231,6 +231,7 @@ def build_lp(
     uncontrolled_kw: float,
     demand_charge_per_kw: float = 0.0,
     arrays: SessionArrays | None = None,
+    peak_so_far_kw: float = 0.0,
 ) -> LinearProgram:
     n, steps = len(sessions), horizon.steps
     arr = arrays if arrays is not None else session_arrays(sessions, horizon, series)
@@ -295,6 +296,8 @@ def build_lp(
     col_ub[off_u:off_th] = arr.need_kwh
     if peak_col is not None:
         cost[peak_col] = peak_weight
+        # A peak already reached this billing period is paid for: only power above it costs.
+        col_lb[peak_col] = max(0.0, peak_so_far_kw)
 
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int64]] = []

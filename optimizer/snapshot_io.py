@@ -74,6 +74,7 @@ class SnapshotJson(_Strict):
     ambient_c: Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)] = 20.0
     base_load_kw: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
     grid_cap_kw: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
+    peak_so_far_kw: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
     grid_cap_until: datetime | None = None
     sessions: list[SessionJson] = []
     uncontrolled: list[UncontrolledJson] = []
@@ -159,6 +160,7 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
         ambient_c=parsed.ambient_c,
         base_load_kw=parsed.base_load_kw,
         grid_cap_kw=parsed.grid_cap_kw,
+        peak_so_far_kw=parsed.peak_so_far_kw,
         grid_cap_until=_aware(parsed.grid_cap_until, "grid_cap_until", source),
         uncontrolled=tuple(uncontrolled),
         ambient_forecast_c=tuple(parsed.ambient_forecast_c),

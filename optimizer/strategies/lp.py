@@ -45,6 +45,7 @@ class LpStrategy:
         lp = build_lp(
             tick.sessions, tick.horizon, tick.series, tick.limits, tick.site.control.objective,
             tick.uncontrolled_kw, tick.site.tariff.demand_charge_per_kw, arrays,
+            tick.snapshot.peak_so_far_kw or 0.0,
         )
         build_ms = (time.perf_counter() - started) * 1000.0
         solver = make_solver(self.solver_name or tick.site.control.solver, tick.site.control.solver_time_limit_s)

@@ -14,6 +14,7 @@ from live_site import TWO_BIG_CHARGERS_YAML, make_site
 from test_dispatch import T0, FakeLink
 
 from csms_adapter import events as ev
+from csms_adapter.control_loop import ControlLoop, TickResult
 from csms_adapter.controller import Controller
 from csms_adapter.dispatch import Dispatcher
 from csms_adapter.emulator.clock import EmulatorClock
@@ -27,6 +28,7 @@ from csms_adapter.plug_in_guard import RESERVE_REASON, with_plug_in_budget
 from csms_adapter.run_command import simulated_site
 from optimizer.domain import Plan, PlanStatus, PlugInAllowance, PlugInSlot, RateUnit
 from optimizer.site_loader import parse_site
+from optimizer.strategies import plan
 
 SPEED = 60.0
 
@@ -108,3 +110,22 @@ async def test_a_disconnected_charger_is_budgeted_at_the_live_cap_it_still_holds
     assert held == pytest.approx(11.0, abs=0.05)  # 10 kW share + the 1 kW of live cap above it
     lapsed = with_plug_in_budget(live.snapshot(T0), live, dispatcher, T0 + timedelta(seconds=dispatcher.valid_s + 1))
     assert sum(u.power_kw for u in lapsed.uncontrolled if u.charger_id == "cp-a") == pytest.approx(10.0)
+
+
+async def test_a_refused_live_station_max_brings_the_next_tick_forward_with_the_connectors_reserved() -> None:
+    live, dispatcher, links = guarded_depot()
+    links["cp-a"].station_fail = ProfileRejected("cp-a", "SetChargingProfile", "status Rejected")
+    ticks: list[TickResult] = []
+    loop = ControlLoop(dispatcher.site, live, dispatcher, lambda: T0, planner=lambda site, snap: plan(site, snap, "lp"),
+                       on_tick=ticks.append, debounce_real_s=0.05)
+    try:
+        first = await loop.tick()
+        assert first is not None and first.plan is not None
+        assert any(a.charger_id == "cp-a" and a.limit_kw > 0 for a in first.plan.plug_in)  # cp-a was given room
+        async with asyncio.timeout(10):  # not one control interval later: right after the refusal
+            while len(ticks) < 2:
+                await asyncio.sleep(0.01)
+        reserved = [u for u in ticks[1].snapshot.uncontrolled if u.reason == RESERVE_REASON]
+        assert [(u.charger_id, u.power_kw) for u in reserved] == [("cp-a", 10.0)]
+    finally:
+        await loop.stop()
