@@ -46,12 +46,13 @@ def misbehaving_planner(site: Site) -> Planner:
 
 
 def alive(pid: int) -> bool:
+    # The process may vanish between the two looks (or while /proc is read): gone either way.
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
 
 
 async def test_the_process_plans_what_the_thread_plans() -> None:
