@@ -344,7 +344,7 @@ def build_lp(
 
     # ---- taper over its window [f, l], one row per step with the energy stored so far written out:
     #   p[t] + slope·(Σ_{s<t} ηE_s p[s] + ηE_t p[t]) <= head
-    # (soc at the end of step t; the drawn fraction of step 0 is already in ηE_0). An energy state per step
+    # (soc at the end of step t; ηE_t already holds the plugged-in fraction of each step). An energy state per step
     # (e[t] = e[t-1] + ηE p[t-1], two rows per step) has fewer nonzeros but made the simplex twice as slow on
     # 1,000 live sessions (1,063 → 516 ms, same objective) and on the 1,000 × 96 benchmark (619 → 330 ms).
     first_taper_row = next_row

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from optimizer.domain import Site
+from optimizer.errors import SnapshotError
 from optimizer.site_loader import parse_site_mapping
 from optimizer.snapshot_io import snapshot_from_json
 from optimizer.strategies import plan
@@ -32,5 +33,8 @@ def test_power_up_to_the_peak_already_reached_is_used_and_above_it_is_priced() -
 
 def test_snapshot_json_carries_the_peak_so_far() -> None:
     site = _priced_site()
-    snap = snapshot_from_json({"time": "2026-11-25T18:00:00Z", "peak_so_far_kw": 312.5, "sessions": []}, site)
-    assert snap.peak_so_far_kw == 312.5
+    data = {"time": "2026-11-25T18:00:00Z", "peak_so_far_kw": 312.5, "sessions": []}
+    assert snapshot_from_json(data, site).peak_so_far_kw == 312.5
+    for garbage in (-1.0, "lots", float("nan")):
+        with pytest.raises(SnapshotError, match=r"peak_so_far_kw"):
+            snapshot_from_json({**data, "peak_so_far_kw": garbage}, site)
