@@ -23,6 +23,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check optimizer csms_adapter benchmarks tests
 	$(BIN)/mypy optimizer
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench-solver: $(STAMP)

@@ -215,7 +215,7 @@ class TlsSettings:
 
 @dataclass(frozen=True, slots=True)
 class OcppLimits:
-    """Limits on hostile or broken clients (csms_adapter.frame_guard). ``idle_timeout_s`` None: 3 × the
+    """Limits on hostile or broken clients (csms_adapter.protocol.frame_guard). ``idle_timeout_s`` None: 3 × the
     heartbeat interval + 60 s."""
 
     max_frame_bytes: int = 256 * 1024

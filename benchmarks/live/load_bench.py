@@ -8,7 +8,7 @@ Measured and printed (never asserted in a test):
 - messages: CALLs the chargers got answered (+ BootNotifications) vs CALLs the controller handled, and the
   messages the emulators gave up on or still had queued (lost = given up + sent but never handled);
 - handling latency p50/p99: controller side, from the library receiving a CALL to its answer being written
-  (``csms_adapter.link.HandlingStats``), and the charger-side round trip as an upper bound (it includes the
+  (``csms_adapter.protocol.link.HandlingStats``), and the charger-side round trip as an upper bound (it includes the
   emulators' own event-loop delay, on the same machine);
 - a full tick once every vehicle is in session: snapshot → LP → plan check → one TxProfile (and one live
   station max) sent to every charger, with every deadband forgotten so nothing is skipped;
@@ -187,10 +187,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     controller's event-loop thread during the full tick to ``profile_out``)."""
     import logging
 
-    from csms_adapter.controller import Controller
-    from csms_adapter.frame_guard import GuardLimits
-    from csms_adapter.recorder import StoreRecorder
-    from csms_adapter.solver_runner import default_planner
+    from csms_adapter.control.controller import Controller
+    from csms_adapter.control.recorder import StoreRecorder
+    from csms_adapter.control.solver_runner import default_planner
+    from csms_adapter.protocol.frame_guard import GuardLimits
     from optimizer.site_loader import load_site
 
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -43,10 +43,10 @@ from optimizer.domain import Plan, Site, Snapshot, VehicleProfile
 from optimizer.strategies import get_strategy
 
 if TYPE_CHECKING:
-    from csms_adapter.control_loop import TickResult
-    from csms_adapter.controller import Controller
+    from csms_adapter.control.control_loop import TickResult
+    from csms_adapter.control.controller import Controller
     from csms_adapter.emulator import EmulatedCharger, EVSpec, Fleet
-    from csms_adapter.frame_guard import GuardLimits
+    from csms_adapter.protocol.frame_guard import GuardLimits
 
 log = logging.getLogger("depotctl.bench.live")
 
@@ -133,7 +133,7 @@ def _with_weather(scenario: Scenario, plan: Callable[[Site, Snapshot], Plan]) ->
 def _guard_limits(speed: float, chargers: int) -> GuardLimits:
     """The flood guard in emulated time: a charger's messages arrive ``speed`` times faster in wall time, and
     every emulated charger connects from 127.0.0.1."""
-    from csms_adapter.frame_guard import GuardLimits
+    from csms_adapter.protocol.frame_guard import GuardLimits
 
     base = GuardLimits()
     return dataclasses.replace(
@@ -172,9 +172,9 @@ async def run_live_async(scenario: Scenario, options: LiveOptions) -> LiveRun:
 
 class _LiveRunner:
     def __init__(self, scenario: Scenario, options: LiveOptions, db_dir: Path) -> None:
+        from csms_adapter.control.recorder import StoreRecorder
         from csms_adapter.emulator import EmulatorClock
-        from csms_adapter.recorder import StoreRecorder
-        from csms_adapter.run_command import simulated_site
+        from csms_adapter.emulator.credentials import simulated_site
 
         self.scenario = scenario
         self.options = options
@@ -192,7 +192,7 @@ class _LiveRunner:
         self.worst_lag_s = 0.0
 
     async def run(self) -> LiveRun:
-        from csms_adapter.controller import Controller
+        from csms_adapter.control.controller import Controller
         from csms_adapter.emulator import start_fleet
 
         started = time.perf_counter()
@@ -341,7 +341,7 @@ class _LiveRunner:
         """The vehicle-data feed: battery temperature of every plugged-in vehicle with a thermal model, sent as
         soon as its transaction is known and every TELEMETRY_EVERY_S after (the in-process plant reports it at
         every tick)."""
-        from csms_adapter.operator_inputs import VehicleData
+        from csms_adapter.control.operator_inputs import VehicleData
 
         sc = self.scenario
         sent: dict[str, float] = {}  # transaction id -> emulated time of the last report (s since start)

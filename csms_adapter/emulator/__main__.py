@@ -17,8 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
-from csms_adapter import ocpp_tuning
 from csms_adapter.emulator.fleet import Fleet, start_fleet
+from csms_adapter.protocol import ocpp_tuning
 from optimizer.errors import ConfigError
 from optimizer.site_loader import load_site
 

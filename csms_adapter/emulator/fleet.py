@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.plant import EVSpec, Quirks
 from csms_adapter.emulator.station import ConnectorView, EmulatedCharger, OcppVersion
+from csms_adapter.tasks import cancel_and_wait
 from optimizer.battery import Battery
 from optimizer.domain import Charger, Site, VehicleProfile
 
@@ -125,9 +126,7 @@ class Fleet:
             self._tasks.append(asyncio.create_task(self._arrive(plug), name=f"arrive:{plug.charger_id}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         await asyncio.gather(*(c.stop() for c in self.chargers))
 

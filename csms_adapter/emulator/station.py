@@ -43,6 +43,7 @@ from csms_adapter.emulator.events import (
 )
 from csms_adapter.emulator.plant import ConnectorPlant, EVSpec, Quirks
 from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext, water_level_a
+from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Charger, RateUnit
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class EmulatedCharger:
         self._outbox: deque[tuple[Outbound, int]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._ws: ClientConnection | None = None
         self._link: Link | None = None
         self._inflight: asyncio.Task[None] | None = None
@@ -159,10 +161,11 @@ class EmulatedCharger:
             self._tasks.append(asyncio.create_task(coro, name=f"emu:{self.identity}"))
 
     async def stop(self) -> None:
-        """Cancel every task and close the socket."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Cancel every task and close the socket. Never hangs: a task that swallowed its cancellation (the
+        ocpp library may, when a reply races the cancel) is cancelled again until it ends."""
+        self._stopping = True
+        self._wake.set()
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._ws is not None:
             await self._ws.close()
@@ -277,7 +280,7 @@ class EmulatedCharger:
         self._wake.set()
 
     async def _sender_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox and self.online.is_set() and self._ws is not None:
@@ -289,13 +292,12 @@ class EmulatedCharger:
                 started = time.perf_counter()
                 try:
                     await self._inflight
+                    _raise_if_cancelling()
                     self.rtt_ms.append((time.perf_counter() - started) * 1000.0)
                     self._outbox.popleft()
                     self.sent += 1
                 except asyncio.CancelledError:
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise
+                    _raise_if_cancelling()
                     break  # the connection dropped under the call: resend after reconnect
                 except (ConnectionClosed, OSError):
                     break
@@ -538,3 +540,11 @@ class EmulatedCharger:
                 )
             )
         return out
+
+
+def _raise_if_cancelling() -> None:
+    """Re-raise a cancellation of the current task that an awaited inner task swallowed (the inner task ended
+    normally, so the outer ``await`` returned instead of raising): stop() must not wait for ever."""
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from fastapi import Request
 
-from csms_adapter.controller import Controller
+from csms_adapter.control.controller import Controller
 from csms_adapter.http_api.auth import OperatorAuth
 from csms_adapter.http_api.history import SiteHistory, TickLog
 from csms_adapter.http_api.metrics import Metrics

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 
-from csms_adapter.control_loop import TickResult
+from csms_adapter.control.control_loop import TickResult
 from csms_adapter.http_api.schemas import SeriesPoint
 
 HISTORY_SPAN = timedelta(hours=6)

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from csms_adapter.control_loop import TickResult
-from csms_adapter.controller import Controller
+from csms_adapter.control.control_loop import TickResult
+from csms_adapter.control.controller import Controller
 from csms_adapter.http_api import views
 
 TICK_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
+from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.http_api import schemas as s
 from csms_adapter.http_api import views
 from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.errors import ApiError
 from csms_adapter.http_api.guards import Reader
-from csms_adapter.recorder import StoreRecorder
 from optimizer.snapshot_io import plan_to_json
 
 router = APIRouter(prefix="/api", tags=["read"])

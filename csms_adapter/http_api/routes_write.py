@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from csms_adapter.control.operator_inputs import GridCap, SessionOverride, VehicleData
 from csms_adapter.http_api import schemas as s
 from csms_adapter.http_api import views
 from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.errors import ApiError
 from csms_adapter.http_api.guards import Writer
-from csms_adapter.operator_inputs import GridCap, SessionOverride, VehicleData
 from optimizer.needs import vehicle_of
 
 log = logging.getLogger("depotctl.http.write")

@@ -17,14 +17,15 @@ from datetime import timedelta
 
 import uvicorn
 
-from csms_adapter.control_loop import TickResult
-from csms_adapter.controller import Controller, split_listen
+from csms_adapter.control.control_loop import TickResult
+from csms_adapter.control.controller import Controller, split_listen
 from csms_adapter.http_api import schemas as s
 from csms_adapter.http_api.app import build_app
 from csms_adapter.http_api.auth import OperatorAuth
 from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.metrics import Metrics
 from csms_adapter.http_api.routes_read import dashboard_state
+from csms_adapter.tasks import cancel_and_wait
 
 log = logging.getLogger("depotctl.http")
 
@@ -86,8 +87,7 @@ class HttpApi:
 
     async def stop(self) -> None:
         if self._sampler is not None:
-            self._sampler.cancel()
-            await asyncio.gather(self._sampler, return_exceptions=True)
+            await cancel_and_wait([self._sampler])
         await self.ctx.broadcaster.close()
         if self._server is not None and self._serve_task is not None:
             self._server.should_exit = True
@@ -109,3 +109,12 @@ class HttpApi:
             except Exception:  # a display bug must never take the HTTP side (or the controller) down
                 log.exception("dashboard state failed")
             await asyncio.sleep(self.push_interval_s)
+
+
+def attach_http_api(controller: Controller, listen: str) -> HttpApi:
+    """Give ``controller`` its dashboard and JSON API on ``listen`` (host:port, port 0 = any), started and stopped
+    with it. Operator credentials come from the controller's environment."""
+    api = HttpApi(controller, listen, OperatorAuth.from_env(controller.env))
+    controller.tick_listeners.append(api.on_tick)
+    controller.services.append(api)
+    return api

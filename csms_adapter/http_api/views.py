@@ -11,12 +11,12 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-from csms_adapter.connector_state import ConnectorView
-from csms_adapter.control_loop import TickResult
-from csms_adapter.controller import Controller
-from csms_adapter.dispatch import Outcome
+from csms_adapter.control.connector_state import ConnectorView
+from csms_adapter.control.control_loop import TickResult
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.dispatch import Outcome
+from csms_adapter.control.operator_inputs import GridCap
 from csms_adapter.http_api import schemas as s
-from csms_adapter.operator_inputs import GridCap
 from optimizer.domain import ALL_PHASES, ConnectorPlan, Plan, SessionState, Site, VehicleProfile
 from optimizer.horizon import import_limit_by_minute
 from optimizer.needs import vehicle_of

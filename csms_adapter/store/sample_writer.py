@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from csms_adapter.store.engine import StoreError
 from csms_adapter.store.repository import SampleRecord, Store
+from csms_adapter.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,7 @@ class SampleWriter:
         """Stop the flusher; with ``flush`` write what is buffered (one attempt). Shuts the thread."""
         if self._task is not None:
             async with self._flush_lock:
-                self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await cancel_and_wait([self._task])
             self._task = None
         if flush:
             while self._buffer and await self.flush():

@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 from live_site import make_site
 
-from csms_adapter.controller import Controller
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.emulator.clock import EmulatorClock
+from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.emulator.fleet import Fleet, start_fleet
+from csms_adapter.http_api import attach_http_api
 from csms_adapter.http_api.auth import PASSWORD_ENV
-from csms_adapter.recorder import StoreRecorder
-from csms_adapter.run_command import simulated_site
 
 OPERATOR_PASSWORD = "depot-operator-test-password"
 AUTH = ("operator", OPERATOR_PASSWORD)
@@ -42,16 +43,15 @@ async def running_depot(tmp_path: Path, *, chargers: int = 2, speed: float = 60.
         env[PASSWORD_ENV] = password
     clock = EmulatorClock(speed)
     recorder = StoreRecorder.open(f"sqlite:///{tmp_path / 'depot.db'}") if store else None
-    controller = Controller(site, env=env, clock=clock.now, speed=speed, debounce_real_s=0.05, recorder=recorder,
-                            http_listen="127.0.0.1:0")
+    controller = Controller(site, env=env, clock=clock.now, speed=speed, debounce_real_s=0.05, recorder=recorder)
+    api = attach_http_api(controller, "127.0.0.1:0")
     await controller.start()
     fleet = None
     try:
-        assert controller.http is not None
         if chargers:
             fleet = await start_fleet(site, controller.url, n=chargers, speed=speed, passwords=passwords, clock=clock,
                                       arrival_window_s=30.0)
-        yield Depot(controller, fleet, clock, f"http://127.0.0.1:{controller.http.port}")
+        yield Depot(controller, fleet, clock, f"http://127.0.0.1:{api.port}")
     finally:
         await controller.stop()
         if fleet is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from csms_adapter import certs
+from csms_adapter.protocol import certs
 
 
 def basic_raw(identity: str, password: bytes) -> dict[str, str]:

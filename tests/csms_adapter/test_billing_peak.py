@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from csms_adapter.billing_peak import BillingPeak
+from csms_adapter.control.billing_peak import BillingPeak
 from tests.optimizer.helpers import site_section, site_with
 
 AMSTERDAM = site_section(timezone="Europe/Amsterdam", base_load={"profile_kw": [float(h) for h in range(24)]})

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from live_site import make_site
 
-from csms_adapter import events as ev
-from csms_adapter.dispatch import STATION_MAX, CommandRecord, Dispatcher, Outcome
+from csms_adapter.control.dispatch import STATION_MAX, CommandRecord, Dispatcher, Outcome
+from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerTimeout, ProfileRejected
-from csms_adapter.link import Capabilities, SamplingResult
-from csms_adapter.live_state import LiveState
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.link import Capabilities, SamplingResult
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, RateUnit, ValueSource
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)

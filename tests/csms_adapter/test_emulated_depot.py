@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from live_site import make_site
 
-from csms_adapter.controller import Controller
-from csms_adapter.failsafe import worst_case_ev_budget_kw
-from csms_adapter.run_command import simulated_site
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.failsafe import worst_case_ev_budget_kw
+from csms_adapter.emulator.credentials import simulated_site
 from optimizer.domain import Site
 
 emulator = pytest.importorskip("csms_adapter.emulator.fleet")

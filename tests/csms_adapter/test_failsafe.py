@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_site import make_site
 
-from csms_adapter.failsafe import compute_shares, to_unit, worst_case_ev_budget_kw
+from csms_adapter.control.failsafe import compute_shares, to_unit, worst_case_ev_budget_kw
 from optimizer.domain import ALL_PHASES, RateUnit, Site
 from optimizer.site_loader import load_site, parse_site
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from http_depot import AUTH, Depot, running_depot
 
-from csms_adapter.control_loop import TickResult
+from csms_adapter.control.control_loop import TickResult
 from optimizer.domain import ValueSource
 
 ALL_METRICS = (

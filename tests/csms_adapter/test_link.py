@@ -12,7 +12,7 @@ from ocpp.exceptions import FormatViolationError, NotSupportedError
 from websockets.exceptions import ConnectionClosedOK
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
-from csms_adapter.link import call_charger, is_not_supported
+from csms_adapter.protocol.link import call_charger, is_not_supported
 
 
 @dataclass

@@ -11,9 +11,9 @@ from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from csms_adapter.control_loop import TickResult
-from csms_adapter.controller import Controller
-from csms_adapter.failsafe import compute_shares
+from csms_adapter.control.control_loop import TickResult
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.failsafe import compute_shares
 from optimizer.domain import Site
 
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from live_site import make_site
 
-from csms_adapter import events as ev
-from csms_adapter.connector_state import Command
-from csms_adapter.live_state import LiveState
+from csms_adapter.control.connector_state import Command
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.protocol import events as ev
 from optimizer.domain import ValueSource
 from optimizer.vehicle_limit import PROBE_KW
 

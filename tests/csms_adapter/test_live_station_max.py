@@ -11,13 +11,13 @@ from datetime import timedelta
 import pytest
 from live_site import TWO_BIG_CHARGERS_YAML
 
-from csms_adapter.controller import Controller
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.failsafe import worst_case_ev_budget_kw
 from csms_adapter.emulator.clock import EmulatorClock
+from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.emulator.fleet import make_ev, start_fleet
 from csms_adapter.emulator.station import OcppVersion
-from csms_adapter.failsafe import worst_case_ev_budget_kw
-from csms_adapter.link import LIVE_STATION_MAX_PROFILE_ID, LIVE_STATION_MAX_STACK_LEVEL
-from csms_adapter.run_command import simulated_site
+from csms_adapter.protocol.link import LIVE_STATION_MAX_PROFILE_ID, LIVE_STATION_MAX_STACK_LEVEL
 from optimizer.site_loader import parse_site
 
 SPEED = 60.0

@@ -9,10 +9,10 @@ import pytest
 from fake_chargers import Charger16, charger
 from live_site import ENV, make_site
 
-from csms_adapter import events as ev
-from csms_adapter.controller import Controller
-from csms_adapter.live_state import LiveState
-from csms_adapter.recorder import StoreRecorder
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.control.recorder import StoreRecorder
+from csms_adapter.protocol import events as ev
 from csms_adapter.store import Store
 from csms_adapter.store.repository import INT32_MAX
 

@@ -14,8 +14,8 @@ import ocpp.messages
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csms_adapter import ocpp_tuning
-from csms_adapter.ocpp_tuning import MAX_CACHED_KEY, camel_to_snake_case, snake_to_camel_case
+from csms_adapter.protocol import ocpp_tuning
+from csms_adapter.protocol.ocpp_tuning import MAX_CACHED_KEY, camel_to_snake_case, snake_to_camel_case
 
 SCHEMAS = Path(ocpp.charge_point.__file__).parent
 

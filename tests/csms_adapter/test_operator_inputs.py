@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from csms_adapter.control.operator_inputs import GridCap, OperatorInputs, SessionOverride, VehicleData
 from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV, OperatorAuth, is_loopback
-from csms_adapter.message_stats import FrameCounter, MessageStats
-from csms_adapter.operator_inputs import GridCap, OperatorInputs, SessionOverride, VehicleData
+from csms_adapter.protocol.message_stats import FrameCounter, MessageStats
 from optimizer.domain import SessionState, ValueSource
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)

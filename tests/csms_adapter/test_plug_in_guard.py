@@ -13,19 +13,19 @@ import pytest
 from live_site import TWO_BIG_CHARGERS_YAML, make_site
 from test_dispatch import T0, FakeLink
 
-from csms_adapter import events as ev
-from csms_adapter.control_loop import ControlLoop, TickResult
-from csms_adapter.controller import Controller
-from csms_adapter.dispatch import Dispatcher
+from csms_adapter.control.control_loop import ControlLoop, TickResult
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.dispatch import Dispatcher
+from csms_adapter.control.failsafe import worst_case_ev_budget_kw
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.control.plug_in_guard import RESERVE_REASON, with_plug_in_budget
 from csms_adapter.emulator.clock import EmulatorClock
+from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.emulator.fleet import make_ev, start_fleet
 from csms_adapter.emulator.station import OcppVersion
 from csms_adapter.errors import ProfileRejected
-from csms_adapter.failsafe import worst_case_ev_budget_kw
-from csms_adapter.link import Capabilities
-from csms_adapter.live_state import LiveState
-from csms_adapter.plug_in_guard import RESERVE_REASON, with_plug_in_budget
-from csms_adapter.run_command import simulated_site
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.link import Capabilities
 from optimizer.domain import Plan, PlanStatus, PlugInAllowance, PlugInSlot, RateUnit
 from optimizer.site_loader import parse_site
 from optimizer.strategies import plan

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from csms_adapter.controller import Controller
-from csms_adapter.dispatch import Outcome
-from csms_adapter.run_command import simulated_site
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.dispatch import Outcome
+from csms_adapter.emulator.credentials import simulated_site
 from optimizer.domain import RateUnit
 from optimizer.site_loader import parse_site
 

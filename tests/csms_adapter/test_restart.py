@@ -9,8 +9,8 @@ import pytest
 from fake_chargers import Charger16, Recorder, charger
 from live_site import ENV, PASSWORD_A, make_site
 
-from csms_adapter.controller import Controller
-from csms_adapter.recorder import StoreRecorder
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.store import Store
 
 

@@ -16,9 +16,9 @@ from typing import Any
 from fake_chargers import Charger16, Charger201, Recorder, charger
 from live_site import ENV, PASSWORD_A, PASSWORD_B, SITE_YAML, make_site
 
-from csms_adapter.control_loop import default_planner
-from csms_adapter.controller import Controller
-from csms_adapter.recorder import StoreRecorder
+from csms_adapter.control.control_loop import default_planner
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.store import Store, StoreError
 from optimizer.domain import Plan, Site, Snapshot
 
@@ -165,7 +165,7 @@ async def test_a_silent_charger_does_not_delay_the_others() -> None:
 
 KILL_SCRIPT = """
 import asyncio, sys
-from csms_adapter.run_command import run_live
+from csms_adapter.cli.run_command import run_live
 from optimizer.site_loader import load_site
 from rich.console import Console
 from pathlib import Path
@@ -213,7 +213,7 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
     site_file, db = tmp_path / "site.yaml", tmp_path / "depot.db"
     site_file.write_text(SITE_YAML, encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen([sys.executable, "-c", "from csms_adapter.cli import main; main()", "run", str(site_file),
+    proc = subprocess.Popen([sys.executable, "-c", "from csms_adapter.cli.main import main; main()", "run", str(site_file),
                              "--simulate", "2", "--speed", "60", "--db", str(db), "--no-http"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -10,8 +10,8 @@ import pytest
 from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from security_helpers import exchange, raw_client
 
-from csms_adapter.controller import Controller
-from csms_adapter.frame_guard import screen
+from csms_adapter.control.controller import Controller
+from csms_adapter.protocol.frame_guard import screen
 
 KNOWN = frozenset({"Heartbeat", "BootNotification", "DataTransfer", "MeterValues"})
 HANDLED = frozenset({"Heartbeat", "BootNotification", "MeterValues"})

@@ -18,10 +18,10 @@ from live_site import ENV, PASSWORD_A, PASSWORD_B, SITE_YAML, make_site
 from security_helpers import raw_client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from csms_adapter.controller import Controller
-from csms_adapter.events import Quantity
-from csms_adapter.frame_guard import GuardLimits
-from csms_adapter.telemetry import _RANGE, normalise_meter_values
+from csms_adapter.control.controller import Controller
+from csms_adapter.protocol.events import Quantity
+from csms_adapter.protocol.frame_guard import GuardLimits
+from csms_adapter.protocol.telemetry import _RANGE, normalise_meter_values
 from optimizer.errors import ConfigError
 from optimizer.site_loader import parse_site
 

@@ -15,8 +15,8 @@ from ocpp.v201 import call as call201
 from security_helpers import exchange, raw_client
 from websockets.exceptions import InvalidStatus
 
-from csms_adapter.controller import Controller
-from csms_adapter.recorder import StoreRecorder
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.store import Store
 
 HB = '[2,"hb","Heartbeat",{}]'

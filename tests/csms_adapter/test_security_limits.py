@@ -11,8 +11,8 @@ from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from security_helpers import exchange, raw_client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from csms_adapter.controller import Controller
-from csms_adapter.frame_guard import GuardLimits
+from csms_adapter.control.controller import Controller
+from csms_adapter.protocol.frame_guard import GuardLimits
 
 HB = '[2,"hb","Heartbeat",{}]'
 

@@ -15,8 +15,8 @@ from security_helpers import client_tls, exchange, make_pki, raw_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
-from csms_adapter.controller import Controller
-from csms_adapter.security_cli import new_password
+from csms_adapter.cli.security_cli import new_password
+from csms_adapter.control.controller import Controller
 from optimizer.domain import Site
 from optimizer.site_loader import parse_site
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from live_site import ENV, make_site
 
-from csms_adapter.controller import Controller
-from csms_adapter.solver_runner import Planner, ProcessRunner, ThreadRunner, default_planner
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.solver_runner import Planner, ProcessRunner, ThreadRunner, default_planner
 from optimizer.domain import Plan, SessionState, Site, Snapshot
 from optimizer.errors import DepotError, SnapshotError
 
@@ -140,7 +140,7 @@ CHILD = """
 import asyncio, sys
 sys.path.insert(0, {tests!r})
 from live_site import make_site
-from csms_adapter.solver_runner import ProcessRunner
+from csms_adapter.control.solver_runner import ProcessRunner
 
 async def main():
     runner = ProcessRunner(make_site())

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csms_adapter.events import Quantity, Source
-from csms_adapter.ocpp201 import charging_needs_event
-from csms_adapter.telemetry import normalise_meter_values
+from csms_adapter.protocol.events import Quantity, Source
+from csms_adapter.protocol.ocpp201 import charging_needs_event
+from csms_adapter.protocol.telemetry import normalise_meter_values
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TS = "2026-03-01T11:59:50Z"

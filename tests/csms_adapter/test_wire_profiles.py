@@ -19,9 +19,9 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import datatypes as dt201
 
 from csms_adapter.errors import ChargerError, ProfileRejected
-from csms_adapter.link import TX_PROFILE_ID_BASE, LinkContext, Supervisor, utc_iso
-from csms_adapter.ocpp16 import Ocpp16Link
-from csms_adapter.ocpp201 import Ocpp201Link
+from csms_adapter.protocol.link import TX_PROFILE_ID_BASE, LinkContext, Supervisor, utc_iso
+from csms_adapter.protocol.ocpp16 import Ocpp16Link
+from csms_adapter.protocol.ocpp201 import Ocpp201Link
 from optimizer.domain import RateUnit
 
 NOW = datetime(2025, 3, 3, 18, 0, 7, 250_000, tzinfo=UTC)

@@ -15,7 +15,7 @@ PAIRS = [("demo-van-depot.yaml", "demo-snapshot.json"), ("bus-depot.yaml", "bus-
 
 
 def depotctl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "csms_adapter.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "csms_adapter.cli.main", *args], input=stdin, capture_output=True,
                           text=True, cwd=ROOT, timeout=120, check=False)
 
 

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from websockets.frames import CloseCode
 
-from csms_adapter.counters import Reason, SecurityCounters
+from csms_adapter.protocol.counters import Reason, SecurityCounters
 
 log = logging.getLogger("depotctl.guard")
 

@@ -55,6 +55,8 @@ class ChargerConnected:
 class ChargerDisconnected:
     charger_id: str
     time: datetime
+    reason: str | None = None  # e.g. "closed by charger", "idle timeout", "replaced by a new connection"
+    close_code: int | None = None  # websocket close code, when one was received or sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +71,19 @@ class ChargerBooted:
 
 @dataclass(frozen=True, slots=True)
 class StatusChanged:
+    """1.6 StatusNotification (all its fields) or 2.0.1 StatusNotification (connectorStatus; 2.0.1 carries its
+    errors in NotifyEvent instead). ``time`` is the charger's timestamp when it gave a sane one."""
+
     charger_id: str
     connector_id: int  # 0 = the whole charger
     plug: PlugState
     raw_status: str
     time: datetime
+    error_code: str | None = None  # 1.6 errorCode ("NoError" when fine)
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+    evse_id: int | None = None  # 2.0.1: the EVSE; connector_id is then the EVSE id and this the same value
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +160,61 @@ class RejectedValue:
     time: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One ``eventData`` item of a 2.0.1 NotifyEvent (a monitor or hard-wired event of the device model)."""
+
+    charger_id: str
+    time: datetime
+    event_id: int
+    trigger: str  # Alerting | Delta | Periodic
+    component: str
+    variable: str
+    actual_value: str
+    event_notification_type: str  # HardWiredNotification | HardWiredMonitor | PreconfiguredMonitor | CustomMonitor
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    cause: int | None = None
+    tech_code: str | None = None
+    tech_info: str | None = None
+    cleared: bool | None = None
+    transaction_id: str | None = None
+    variable_monitoring_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEventReported:
+    """1.6 (security extension) / 2.0.1 SecurityEventNotification."""
+
+    charger_id: str
+    time: datetime
+    type: str
+    tech_info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareStatusReported:
+    """1.6 / 2.0.1 FirmwareStatusNotification (1.6 security extension SignedFirmwareStatusNotification alike)."""
+
+    charger_id: str
+    time: datetime
+    status: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticsStatusReported:
+    """1.6 DiagnosticsStatusNotification (``kind`` "diagnostics") or LogStatusNotification (``kind`` "log")."""
+
+    charger_id: str
+    time: datetime
+    status: str
+    kind: str = "diagnostics"
+    request_id: int | None = None
+
+
 Event = (
     ChargerConnected
     | ChargerDisconnected
@@ -161,4 +226,8 @@ Event = (
     | MeterSample
     | EvChargingNeeds
     | RejectedValue
+    | DeviceEvent
+    | SecurityEventReported
+    | FirmwareStatusReported
+    | DiagnosticsStatusReported
 )

@@ -21,9 +21,9 @@ from ocpp.v201.enums import (
     RegistrationStatusEnumType,
 )
 
-from csms_adapter import events as ev
 from csms_adapter.errors import ChargerError, ProfileRejected
-from csms_adapter.link import (
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
     LIVE_STATION_MAX_PROFILE_ID,
@@ -39,10 +39,10 @@ from csms_adapter.link import (
     SamplingResult,
     WireCall,
     is_not_supported,
+    tenth_down,
     utc_iso,
 )
-from csms_adapter.ocpp16 import tenth_down
-from csms_adapter.telemetry import normalise_meter_values, parse_departure, safe_time
+from csms_adapter.protocol.telemetry import normalise_meter_values, parse_departure, safe_time
 from optimizer.domain import RateUnit
 
 OCPP_VERSION = "2.0.1"

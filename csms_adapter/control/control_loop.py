@@ -1,7 +1,7 @@
 """One control tick, and the scheduler that runs it.
 
 ``ControlLoop.tick`` is the only tick function (CONVENTIONS): observe (snapshot) → plan off the event loop (in
-the solver process, ``csms_adapter.solver_runner``) → check the plan independently (refuse to dispatch a plan that
+the solver process, ``csms_adapter.control.solver_runner``) → check the plan independently (refuse to dispatch a plan that
 breaks a limit) → dispatch all profiles concurrently, each with a timeout → persist. APScheduler runs it every
 ``control.interval_s`` (one at a time, late runs coalesced); ``request_tick`` brings it forward after a plug-in or
 unplug, debounced so a burst of status messages gives one tick.
@@ -20,11 +20,12 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from csms_adapter.billing_peak import BillingPeak
-from csms_adapter.dispatch import Dispatcher, DispatchReport, Outcome
-from csms_adapter.live_state import LiveState
-from csms_adapter.plug_in_guard import with_plug_in_budget
-from csms_adapter.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
+from csms_adapter.control.billing_peak import BillingPeak
+from csms_adapter.control.dispatch import Dispatcher, DispatchReport, Outcome
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.control.plug_in_guard import with_plug_in_budget
+from csms_adapter.control.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
+from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Plan, Site, Snapshot
 from optimizer.errors import DepotError, PlanViolation
 from optimizer.plan_check import check_plan
@@ -202,6 +203,5 @@ class ControlLoop:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._pending is not None and not self._pending.done():
-            self._pending.cancel()
-            await asyncio.gather(self._pending, return_exceptions=True)
+            await cancel_and_wait([self._pending])
         await self.runner.close()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms_adapter.events import MeterSample, Quantity, RejectedValue, Source
+from csms_adapter.protocol.events import MeterSample, Quantity, RejectedValue, Source
 
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
 # Clock skew we forgive into the future; anything later is a broken charger clock.

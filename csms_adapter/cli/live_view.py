@@ -10,8 +10,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from csms_adapter.connector_state import ConnectorView
-from csms_adapter.controller import Controller
+from csms_adapter.control.connector_state import ConnectorView
+from csms_adapter.control.controller import Controller
 from optimizer.horizon import import_limit_by_minute
 
 

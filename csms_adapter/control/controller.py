@@ -19,16 +19,17 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from csms_adapter import events as ev
-from csms_adapter.connector_state import Session
-from csms_adapter.control_loop import ControlLoop, Planner, TickResult
-from csms_adapter.dispatch import CommandRecord, Dispatcher
+from csms_adapter.control.connector_state import Session
+from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
+from csms_adapter.control.dispatch import CommandRecord, Dispatcher
+from csms_adapter.control.failsafe import apply_failsafe, compute_shares
+from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
-from csms_adapter.failsafe import apply_failsafe, compute_shares
-from csms_adapter.frame_guard import GuardLimits
-from csms_adapter.link import (
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.frame_guard import GuardLimits
+from csms_adapter.protocol.link import (
     SAMPLED_MEASURANDS,
     Capabilities,
     ChargerLink,
@@ -37,14 +38,18 @@ from csms_adapter.link import (
     LinkContext,
     Supervisor,
 )
-from csms_adapter.live_state import LiveState
-from csms_adapter.server import Admission, Link, OcppServer
+from csms_adapter.protocol.server import Admission, Link, OcppServer
 from optimizer.domain import Site
 
-if TYPE_CHECKING:
-    from csms_adapter.http_api import HttpApi
-
 log = logging.getLogger("depotctl.controller")
+
+
+class Service(Protocol):
+    """Something that runs beside the controller (the HTTP API): started after it, stopped before it."""
+
+    async def start(self) -> object: ...
+
+    async def stop(self) -> None: ...
 
 _TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNeeds)
 
@@ -93,10 +98,8 @@ class Controller:
         ignore_grace_s: float | None = None,
         debounce_real_s: float = 2.0,
         guard_limits: GuardLimits | None = None,
-        http_listen: str | None = None,
     ) -> None:
-        """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``).
-        ``http_listen`` (host:port, port 0 = any) starts the dashboard and JSON API; None = no HTTP side."""
+        """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``)."""
         self.site = site
         self.clock = clock
         self.host, self.port = split_listen(listen or site.ocpp.listen)
@@ -122,8 +125,9 @@ class Controller:
         self.last_tick: TickResult | None = None
         self.handling = HandlingStats()  # charger messages handled and their latency (load benchmark, metrics)
         self.tick_listeners: list[Callable[[TickResult], None]] = []  # after the store; e.g. the HTTP side
-        self.http_listen = http_listen
-        self.http: HttpApi | None = None
+        # Started after the controller and stopped before it (the dashboard and API, attached by the composition
+        # root in csms_adapter.cli: control never imports the HTTP side).
+        self.services: list[Service] = []
 
     @property
     def url(self) -> str:
@@ -142,17 +146,13 @@ class Controller:
             await self.recorder.start()
         self.port = await self.server.start(self.host, self.port)
         await self.loop.start()
-        if self.http_listen is not None:
-            from csms_adapter.http_api import HttpApi, OperatorAuth  # imports this module: not at the top
-
-            self.http = HttpApi(self, self.http_listen, OperatorAuth.from_env(self.env))
-            self.tick_listeners.append(self.http.on_tick)
-            await self.http.start()
+        for service in self.services:
+            await service.start()
         log.info("controller listening url=%s chargers=%d", self.url, len(self.site.chargers))
 
     async def stop(self) -> None:
-        if self.http is not None:
-            await self.http.stop()
+        for service in reversed(self.services):
+            await service.stop()
         await self.loop.stop()
         await self.server.stop()
         await self.supervisor.close()

@@ -1,5 +1,5 @@
 """The `depotctl` command line. `check` and `plan` are here; `run` comes from the live controller
-(csms_adapter.run_command) and `bench` from the benchmark harness (benchmarks.cli), registered lazily
+(csms_adapter.cli.run_command) and `bench` from the benchmark harness (benchmarks.cli), registered lazily
 so that csms_adapter never imports benchmarks at module level (DESIGN.md §2)."""
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def _register_optional(module: str) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    _register_optional("csms_adapter.run_command")
-    _register_optional("csms_adapter.security_cli")
+    _register_optional("csms_adapter.cli.run_command")
+    _register_optional("csms_adapter.cli.security_cli")
     _register_optional("benchmarks.cli")
     app()
 

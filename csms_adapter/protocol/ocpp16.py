@@ -21,9 +21,9 @@ from ocpp.v16.enums import (
     RegistrationStatus,
 )
 
-from csms_adapter import events as ev
 from csms_adapter.errors import ChargerError, ProfileRejected
-from csms_adapter.link import (
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
     LIVE_STATION_MAX_PROFILE_ID,
@@ -38,9 +38,10 @@ from csms_adapter.link import (
     SamplingResult,
     WireCall,
     is_not_supported,
+    tenth_down,
     utc_iso,
 )
-from csms_adapter.telemetry import normalise_meter_values, safe_time
+from csms_adapter.protocol.telemetry import normalise_meter_values, safe_time
 from optimizer.domain import RateUnit
 
 OCPP_VERSION = "1.6"
@@ -58,11 +59,6 @@ _PLUG = {
     "Faulted": ev.PlugState.FAULTED,
 }
 _UNIT_NAMES = {"Current": RateUnit.AMPS, "Power": RateUnit.WATTS}  # 1.6 spells rate units this way in config
-
-
-def tenth_down(value: float) -> float:
-    """1.6 ``limit`` must be a multiple of 0.1 (schema multipleOf); round down so a limit never grows."""
-    return max(0.0, int(value * 10 + 1e-6) / 10)
 
 
 def _schedule(limit: float, unit: RateUnit, phases: int, start: datetime, duration_s: int | None) -> dict[str, Any]:

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from csms_adapter.connector_state import Command
+from csms_adapter.control.connector_state import Command
+from csms_adapter.control.failsafe import profile_unit, to_unit
+from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError, ChargerTimeout, ProfileRejected
-from csms_adapter.failsafe import profile_unit, to_unit
-from csms_adapter.link import LIVE_STATION_MAX_STACK_LEVEL, Capabilities, ChargerLink
-from csms_adapter.live_state import LiveState
+from csms_adapter.protocol.link import LIVE_STATION_MAX_STACK_LEVEL, Capabilities, ChargerLink
 from optimizer.domain import Charger, ConnectorPlan, Plan, RateUnit, Site, Snapshot
 
 log = logging.getLogger("depotctl.dispatch")

@@ -21,10 +21,10 @@ import math
 import zoneinfo
 from datetime import datetime, timedelta
 
-from csms_adapter import events as ev
-from csms_adapter.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
-from csms_adapter.operator_inputs import OperatorInputs
-from csms_adapter.telemetry import MAX_FUTURE
+from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
+from csms_adapter.control.operator_inputs import OperatorInputs
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.telemetry import MAX_FUTURE
 from optimizer.domain import (
     Charger,
     SessionState,

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from csms_adapter import events as ev
-from csms_adapter.connector_state import Session
-from csms_adapter.control_loop import TickResult
-from csms_adapter.dispatch import CommandRecord, Outcome
+from csms_adapter.control.connector_state import Session
+from csms_adapter.control.control_loop import TickResult
+from csms_adapter.control.dispatch import CommandRecord, Outcome
+from csms_adapter.protocol import events as ev
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
 from csms_adapter.store.repository import INT32_MAX
+from csms_adapter.tasks import cancel_and_wait
 
 log = logging.getLogger("depotctl.recorder")
 
@@ -93,8 +94,7 @@ class StoreRecorder:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
                     await self._queue.join()
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
         await self.writer.stop()
         self.store.close()
 

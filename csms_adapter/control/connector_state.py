@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from csms_adapter import events as ev
+from csms_adapter.protocol import events as ev
 from optimizer.domain import ValueSource
 from optimizer.vehicle_limit import VehicleLimit
 

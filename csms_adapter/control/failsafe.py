@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from csms_adapter.errors import ChargerError
-from csms_adapter.link import Capabilities, ChargerLink
+from csms_adapter.protocol.link import Capabilities, ChargerLink
 from optimizer.domain import ALL_PHASES, Charger, RateUnit, Site
 from optimizer.horizon import import_limit_by_minute
 

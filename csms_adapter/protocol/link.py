@@ -26,8 +26,9 @@ from ocpp.messages import Call, MessageType, validate_payload
 from websockets.exceptions import ConnectionClosed
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
-from csms_adapter.events import Event
-from csms_adapter.telemetry import Normalised
+from csms_adapter.protocol.events import Event
+from csms_adapter.protocol.telemetry import Normalised
+from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import RateUnit
 
 _wire_log = logging.getLogger("depotctl.ocpp.wire")
@@ -139,11 +140,7 @@ class Supervisor:
             log.error("task=%s failed: %s", task.get_name(), exc, exc_info=exc)
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -320,3 +317,8 @@ class LinkPlumbing:
 
 def is_not_supported(exc: ChargerError) -> bool:
     return exc.reason.startswith("not supported")
+
+
+def tenth_down(value: float) -> float:
+    """A profile ``limit`` must be a multiple of 0.1 (1.6 schema multipleOf; 2.0.1 alike); round down so a limit never grows."""
+    return max(0.0, int(value * 10 + 1e-6) / 10)

@@ -1,4 +1,4 @@
-"""``depotctl password CHARGER_ID`` and ``depotctl certs init|server|client`` (registered by csms_adapter.cli).
+"""``depotctl password CHARGER_ID`` and ``depotctl certs init|server|client`` (registered by csms_adapter.cli.main).
 
 ``password`` prints a new random password once together with the ``password_sha256`` line for the site file,
 and stores nothing. The password is 40 lower-case hex digits (160 random bits): valid as an OCPP 1.6
@@ -17,8 +17,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from csms_adapter import certs
-from csms_adapter.server import IDENTITY
+from csms_adapter.protocol import certs
+from csms_adapter.protocol.server import IDENTITY
 
 out = Console(highlight=False, soft_wrap=True)  # a wrapped hash cannot be pasted
 err = Console(stderr=True, highlight=False)

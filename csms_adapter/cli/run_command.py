@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import secrets
@@ -23,36 +22,19 @@ from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
 
-from csms_adapter.controller import Controller, Recorder
-from csms_adapter.live_view import render
-from optimizer.domain import ChargerAuth, Site
+from csms_adapter.cli.live_view import render
+from csms_adapter.control.controller import Controller, Recorder
+from csms_adapter.emulator.credentials import simulated_site
+from csms_adapter.http_api import attach_http_api
+from optimizer.domain import Site
 from optimizer.errors import ConfigError, DepotError
 from optimizer.site_loader import load_site
 
 log = logging.getLogger("depotctl.run")
 err = Console(stderr=True)
-SIM_ENV_PREFIX = "DEPOTCTL_SIM_PASSWORD_"
-
-
-def simulated_site(site: Site, n: int) -> tuple[Site, dict[str, str], dict[str, str]]:
-    """The site with its first ``n`` chargers authenticated by generated passwords: (site, env, passwords)."""
-    if n > len(site.chargers):
-        raise typer.BadParameter(f"the site has {len(site.chargers)} chargers; cannot simulate {n}")
-    env: dict[str, str] = {}
-    passwords: dict[str, str] = {}
-    chargers = []
-    for index, charger in enumerate(site.chargers):
-        if index < n:
-            var = f"{SIM_ENV_PREFIX}{index}"
-            passwords[charger.id] = env[var] = secrets.token_urlsafe(18)
-            charger = dataclasses.replace(charger, auth=ChargerAuth(password_env=var))
-        chargers.append(charger)
-    return dataclasses.replace(site, chargers=tuple(chargers)), env, passwords
-
-
 def open_recorder(site: Site, db: Path | None) -> Recorder:
     """The store for ``--db`` (or the site's storage.url). Raises StoreError when it cannot be opened."""
-    from csms_adapter.recorder import StoreRecorder
+    from csms_adapter.control.recorder import StoreRecorder
 
     return StoreRecorder.open(f"sqlite:///{db}" if db is not None else site.storage.url)
 
@@ -80,7 +62,10 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     if simulate:
         from csms_adapter.emulator.clock import EmulatorClock
 
-        site, sim_env, passwords = simulated_site(site, simulate)
+        try:
+            site, sim_env, passwords = simulated_site(site, simulate)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
         env.update(sim_env)
         clock = EmulatorClock(speed)
         if not env.get(PASSWORD_ENV) and not env.get(PASSWORD_SHA256_ENV):
@@ -94,16 +79,16 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     recorder = open_recorder(site, db)
     controller_clock = clock.now if clock is not None else None
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
-    if http:
-        kwargs["http_listen"] = site.http.listen
-    async with Controller(site, env=env, recorder=recorder, speed=speed, **kwargs) as controller:
+    controller = Controller(site, env=env, recorder=recorder, speed=speed, **kwargs)
+    api = attach_http_api(controller, site.http.listen) if http else None
+    async with controller:
         console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")
-        if controller.http is not None:
-            console.print(f"Dashboard:     [bold]{controller.http.url}[/bold]  (API: {controller.http.url}openapi.json)")
+        if api is not None:
+            console.print(f"Dashboard:     [bold]{api.url}[/bold]  (API: {api.url}openapi.json)")
             if operator_password is not None:
                 console.print(f"Operator login for writes (this run only): operator / {operator_password}",
                               highlight=False, markup=False)
-            elif not controller.http.ctx.auth.writes_enabled:
+            elif not api.ctx.auth.writes_enabled:
                 console.print(f"Writes are off: set {PASSWORD_ENV} or {PASSWORD_SHA256_ENV} to enable them.")
         async with contextlib.AsyncExitStack() as stack:
             fleet = None

@@ -36,17 +36,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from csms_adapter import events as ev
-from csms_adapter import log_redaction, ocpp_tuning
-from csms_adapter.counters import Reason, SecurityCounters
-from csms_adapter.frame_guard import GuardedConnection, GuardLimits
-from csms_adapter.link import LinkContext
-from csms_adapter.message_stats import CountingConnection, MessageStats
-from csms_adapter.ocpp16 import SUBPROTOCOL as OCPP16
-from csms_adapter.ocpp16 import Ocpp16Link
-from csms_adapter.ocpp201 import SUBPROTOCOL as OCPP201
-from csms_adapter.ocpp201 import Ocpp201Link
-from csms_adapter.tls import peer_common_name, server_context
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol import log_redaction, ocpp_tuning
+from csms_adapter.protocol.counters import Reason, SecurityCounters
+from csms_adapter.protocol.frame_guard import GuardedConnection, GuardLimits
+from csms_adapter.protocol.link import LinkContext
+from csms_adapter.protocol.message_stats import CountingConnection, MessageStats
+from csms_adapter.protocol.ocpp16 import SUBPROTOCOL as OCPP16
+from csms_adapter.protocol.ocpp16 import Ocpp16Link
+from csms_adapter.protocol.ocpp201 import SUBPROTOCOL as OCPP201
+from csms_adapter.protocol.ocpp201 import Ocpp201Link
+from csms_adapter.protocol.tls import peer_common_name, server_context
 from optimizer.domain import Charger, Site
 
 log = logging.getLogger("depotctl.server")

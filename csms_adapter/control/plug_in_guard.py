@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from csms_adapter.dispatch import Dispatcher
-from csms_adapter.failsafe import profile_unit
-from csms_adapter.link import Capabilities
-from csms_adapter.live_state import LiveState
+from csms_adapter.control.dispatch import Dispatcher
+from csms_adapter.control.failsafe import profile_unit
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.protocol.link import Capabilities
 from optimizer.domain import Charger, PlugInSlot, RateUnit, Snapshot, UncontrolledLoad
 
 RESERVE_REASON = "free connector: a vehicle plugging in draws its default profile before the next tick"
