@@ -221,8 +221,14 @@ class HttpModel(Strict):
     listen: Annotated[str, Field(pattern=r"^[^:\s]+:\d{1,5}$")] = "127.0.0.1:8080"
 
 
+class RetentionModel(Strict):
+    raw_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    aggregate_days: Annotated[float, Field(gt=0, le=36500)] = 400.0
+
+
 class StorageModel(Strict):
     url: str = "sqlite:///depot.db"
+    retention: RetentionModel = RetentionModel()
 
 
 class SiteSection(Strict):

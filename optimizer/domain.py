@@ -250,7 +250,12 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
+    """Where the controller keeps its history. Raw meter samples are kept ``raw_days``, then as one-minute
+    aggregates until ``aggregate_days``."""
+
     url: str = "sqlite:///depot.db"
+    raw_days: float = 30.0
+    aggregate_days: float = 400.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -443,7 +443,8 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
             limits=OcppLimits(**ocpp.limits.model_dump()),
         ),
         http=HttpSettings(parsed.http.listen),
-        storage=StorageSettings(parsed.storage.url),
+        storage=StorageSettings(parsed.storage.url, parsed.storage.retention.raw_days,
+                                parsed.storage.retention.aggregate_days),
         source_file=filename,
     )
 

@@ -1,4 +1,4 @@
-"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH]``: the live controller.
+"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH|URL]``: the live controller.
 
 With ``--simulate N`` it also starts N emulated chargers (csms_adapter.emulator) over real websockets on
 127.0.0.1, each with a vehicle arriving, and shows the live view. Emulated chargers get generated passwords
@@ -23,20 +23,31 @@ from rich.live import Live
 from rich.logging import RichHandler
 
 from csms_adapter.cli.live_view import render
-from csms_adapter.control.controller import Controller, Recorder
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.recorder import StoreRecorder
+from csms_adapter.control.site_report import attach_site_report
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
+from csms_adapter.store.retention import RetentionPolicy
 from optimizer.domain import Site
 from optimizer.errors import ConfigError, DepotError
 from optimizer.site_loader import load_site
 
 log = logging.getLogger("depotctl.run")
 err = Console(stderr=True)
-def open_recorder(site: Site, db: Path | None) -> Recorder:
-    """The store for ``--db`` (or the site's storage.url). Raises StoreError when it cannot be opened."""
-    from csms_adapter.control.recorder import StoreRecorder
+def storage_url(site: Site, db: str | None) -> str:
+    """``--db`` as given (a SQLAlchemy URL such as postgresql+psycopg://…, or a SQLite file path), else the site
+    file's storage.url."""
+    if db is None:
+        return site.storage.url
+    return db if "://" in db else f"sqlite:///{db}"
 
-    return StoreRecorder.open(f"sqlite:///{db}" if db is not None else site.storage.url)
+
+def open_recorder(site: Site, db: str | None) -> StoreRecorder:
+    """The store for ``--db`` (or the site's storage.url), scoped to this site. Raises StoreError when it cannot
+    be opened."""
+    return StoreRecorder.open(storage_url(site, db), site=site.name,
+                              retention=RetentionPolicy(site.storage.raw_days, site.storage.aggregate_days))
 
 
 @contextlib.asynccontextmanager
@@ -51,7 +62,7 @@ async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str
         await fleet.stop()
 
 
-async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: Path | None,
+async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: str | None,
                    console: Console, http: bool = True) -> None:
     from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV
 
@@ -81,6 +92,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
     controller = Controller(site, env=env, recorder=recorder, speed=speed, **kwargs)
     api = attach_http_api(controller, site.http.listen) if http else None
+    attach_site_report(controller, recorder.store)
     async with controller:
         console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")
         if api is not None:
@@ -129,7 +141,9 @@ def register(app: typer.Typer) -> None:
         simulate: Annotated[int, typer.Option("--simulate", min=0, help="start N emulated chargers")] = 0,
         speed: Annotated[float, typer.Option("--speed", min=0.01, help="emulated time speed-up")] = 1.0,
         duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after S wall seconds")] = None,
-        db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: storage.url)")] = None,
+        db: Annotated[str | None, typer.Option(
+            "--db", help="SQLite file or database URL, e.g. postgresql+psycopg://USER@HOST:PORT/DB "
+                         "(default: the site file's storage.url)")] = None,
         http: Annotated[bool, typer.Option("--http/--no-http", help="serve the dashboard and API on http.listen")
                         ] = True,
     ) -> None:
