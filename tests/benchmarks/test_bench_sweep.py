@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.sweep import comparable, load_sweep, run_on_dask, run_serial, with_limit_factor
 from benchmarks.scenario import load_scenario
+from benchmarks.sweep import comparable, load_sweep, run_on_dask, run_serial, with_limit_factor
 from optimizer.errors import ConfigError
 
 

@@ -23,8 +23,7 @@ from pg_server import postgres_server
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
-from csms_adapter.store import SampleRecord, Store, StoreError
-from csms_adapter.store import migrate
+from csms_adapter.store import SampleRecord, Store, StoreError, migrate
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -84,7 +83,7 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
     with engine.begin() as conn:  # the 0.1 schema, as its create_all made it, with a row in every key table
-        config = migrate._config(conn)  # noqa: SLF001
+        config = migrate._config(conn)
         command.upgrade(config, migrate.BASELINE)
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("INSERT INTO chargers (id, vendor, connected) VALUES ('cp-9', 'old', 0)"))
