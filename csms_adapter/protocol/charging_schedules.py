@@ -76,13 +76,11 @@ def watts(period: LimitPeriod, voltage_v: float, default_phases: int = 3) -> flo
 
 
 def exceeds_offer(periods: Sequence[LimitPeriod], offered: LimitPeriod | None, voltage_v: float) -> bool:
-    """K15: the vehicle's schedule asks for more than the TxProfile limit it was offered in some period that
-    overlaps the offer's validity. Without an offer there is nothing to exceed."""
+    """K15: the vehicle's schedule asks for more than the TxProfile limit it was offered, in any period. The whole
+    schedule counts, not only the offer's short validity: the controller renews the TxProfile every tick until it
+    replaces it. Without an offer there is nothing to exceed."""
     if offered is None:
         return False
     offer_w = watts(offered, voltage_v)
-    for period in periods:
-        overlaps = (offered.end is None or period.start < offered.end) and (period.end is None or period.end > offered.start)
-        if overlaps and watts(period, voltage_v, offered.phases or 3) > offer_w * (1 + WITHIN_RELATIVE) + WITHIN_ABSOLUTE_W:
-            return True
-    return False
+    ceiling_w = offer_w * (1 + WITHIN_RELATIVE) + WITHIN_ABSOLUTE_W
+    return any(watts(period, voltage_v, offered.phases or 3) > ceiling_w for period in periods)

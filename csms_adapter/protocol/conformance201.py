@@ -146,13 +146,13 @@ class Conformance201:
     @on(Action.sign_certificate)
     def on_sign_certificate(self, csr: str, **kwargs: Any) -> Any:
         log.info("charger=%s SignCertificate: depotctl signs no certificates; Rejected", self.charger_id)
-        return call_result.SignCertificate(status="Rejected", status_info={"reason_code": "NoCertificateAuthority"})
+        return call_result.SignCertificate(status="Rejected", status_info={"reason_code": "NoCertAuthority"})
 
     @on(Action.get_15118_ev_certificate)
     def on_get_15118_ev_certificate(self, iso15118_schema_version: str, action: str, exi_request: str,
                                     **kwargs: Any) -> Any:
         return call_result.Get15118EVCertificate(status="Failed", exi_response="",
-                                                 status_info={"reason_code": "NoCertificateAuthority"})
+                                                 status_info={"reason_code": "NoCertAuthority"})
 
     @on(Action.get_certificate_status)
     def on_get_certificate_status(self, ocsp_request_data: dict[str, Any], **kwargs: Any) -> Any:
