@@ -194,32 +194,32 @@ EXPECTED = {"TAG1": "Accepted", "tag1": "Accepted", "NOPE": "Invalid", "TAG2": "
 async def test_roster_authorization_is_consistent_across_versions_and_messages() -> None:
     site = roster_site()
     assert site.ocpp.authorize == "roster" and len(site.vehicles) == 4
-    async with Controller(site, env=ENV, debounce_real_s=0.05) as c:
-        async with charger(c.url, "cp-b", PASSWORD_B, "2.0.1") as cp201, charger(c.url, "cp-a", PASSWORD_A, "1.6") as cp16:
-            assert isinstance(cp201, Charger201) and isinstance(cp16, Charger16)
-            await cp201.boot()
-            await cp16.boot()
-            for token, status in EXPECTED.items():
-                answer = await cp201.call(call201.Authorize(id_token={"id_token": token, "type": "ISO14443"}),
-                                          suppress=False)
-                assert answer.id_token_info["status"] == status, token
-                answer16 = await cp16.call(call16.Authorize(id_tag=token), suppress=False)
-                assert answer16.id_tag_info["status"] == status, token
-            expiring = await cp16.call(call16.Authorize(id_tag="TAG4"), suppress=False)
-            assert expiring.id_tag_info["expiry_date"].startswith("2099-01-01")
-            started = await cp16.call(call16.StartTransaction(connector_id=1, id_tag="NOPE", meter_start=0,
-                                                              timestamp=now_iso()), suppress=False)
-            assert started.id_tag_info["status"] == "Invalid" and started.transaction_id > 0
-            event = await cp201.call(call201.TransactionEvent(
-                event_type="Started", timestamp=now_iso(), trigger_reason="Authorized", seq_no=1,
-                transaction_info={"transaction_id": "tx-r"}, evse={"id": 1, "connector_id": 1},
-                id_token={"id_token": "TAG2", "type": "ISO14443"}), suppress=False)
-            assert event.id_token_info["status"] == "Blocked"
-            # Both refused sessions charge anyway: they are planned nothing.
-            await eventually(lambda: c.last_tick is not None and c.last_tick.plan is not None
-                             and len(c.last_tick.plan.connectors) == 2)
-            assert c.last_tick is not None and c.last_tick.plan is not None
-            assert [p.limit_kw for p in c.last_tick.plan.connectors] == [0.0, 0.0]
+    async with (Controller(site, env=ENV, debounce_real_s=0.05) as c,
+                charger(c.url, "cp-b", PASSWORD_B, "2.0.1") as cp201, charger(c.url, "cp-a", PASSWORD_A, "1.6") as cp16):
+        assert isinstance(cp201, Charger201) and isinstance(cp16, Charger16)
+        await cp201.boot()
+        await cp16.boot()
+        for token, status in EXPECTED.items():
+            answer = await cp201.call(call201.Authorize(id_token={"id_token": token, "type": "ISO14443"}),
+                                      suppress=False)
+            assert answer.id_token_info["status"] == status, token
+            answer16 = await cp16.call(call16.Authorize(id_tag=token), suppress=False)
+            assert answer16.id_tag_info["status"] == status, token
+        expiring = await cp16.call(call16.Authorize(id_tag="TAG4"), suppress=False)
+        assert expiring.id_tag_info["expiry_date"].startswith("2099-01-01")
+        started = await cp16.call(call16.StartTransaction(connector_id=1, id_tag="NOPE", meter_start=0,
+                                                          timestamp=now_iso()), suppress=False)
+        assert started.id_tag_info["status"] == "Invalid" and started.transaction_id > 0
+        event = await cp201.call(call201.TransactionEvent(
+            event_type="Started", timestamp=now_iso(), trigger_reason="Authorized", seq_no=1,
+            transaction_info={"transaction_id": "tx-r"}, evse={"id": 1, "connector_id": 1},
+            id_token={"id_token": "TAG2", "type": "ISO14443"}), suppress=False)
+        assert event.id_token_info["status"] == "Blocked"
+        # Both refused sessions charge anyway: they are planned nothing.
+        await eventually(lambda: c.last_tick is not None and c.last_tick.plan is not None
+                         and len(c.last_tick.plan.connectors) == 2)
+        assert c.last_tick is not None and c.last_tick.plan is not None
+        assert [p.limit_kw for p in c.last_tick.plan.connectors] == [0.0, 0.0]
 
 
 async def test_any_accepts_every_token_by_default(controller: Controller) -> None:
