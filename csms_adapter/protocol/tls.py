@@ -1,12 +1,14 @@
-"""TLS for OCPP security profiles 2 and 3 (ocpp-notes §4.1).
+"""TLS for OCPP security profiles 2 and 3 (docs/ocpp-conformance.md, TLS).
 
 Profile 2: the CSMS is a TLS ≥ 1.2 server. The cipher suites a CSMS SHALL support (1.6 A00.FR.317, 2.0.1
 A00.FR.318) are TLS_ECDHE_ECDSA_WITH_AES_{128,256}_GCM_SHA{256,384} and TLS_RSA_WITH_AES_{128,256}_GCM_SHA{256,384}:
 the first two need an ECDSA certificate, the last two an RSA one, so the server loads both chains
 (``tls.cert_file``/``key_file`` and ``tls.rsa_cert_file``/``rsa_key_file``) on one context and OpenSSL picks the
 chain that fits the suite the charger offers. The TLS_RSA suites (no forward secrecy) are enabled only because OCPP
-requires them; ECDHE_RSA and TLS 1.3 are preferred when the charger offers them. Profile 3 adds mutual TLS: the charger must present a certificate that chains to ``tls.ca_file`` (checked by OpenSSL during the TLS
-handshake, so a charger without one never reaches HTTP), and its subject CN must equal the identity in the URL
+requires them; ECDHE_RSA and TLS 1.3 are preferred when the charger offers them.
+
+Profile 3 adds mutual TLS: the charger must present a certificate that chains to ``tls.ca_file`` (checked by
+OpenSSL during the TLS handshake, so a charger without one never reaches HTTP), and its subject CN must equal the identity in the URL
 (checked in ``server.check_handshake``, before the websocket opens).
 """
 

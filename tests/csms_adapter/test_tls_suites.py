@@ -9,10 +9,10 @@ import ssl
 from pathlib import Path
 
 import pytest
+import typer
 from fake_chargers import Charger16, Recorder, basic
 from live_site import ENV, PASSWORD_A, SITE_YAML, make_site
 from security_helpers import client_tls
-import typer
 from typer.testing import CliRunner
 from websockets.asyncio.client import connect
 
