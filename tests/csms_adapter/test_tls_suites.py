@@ -105,7 +105,7 @@ def test_tls_settings_garbage_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TlsConfigError, match="both ECDSA"):
         server_context(TlsSettings(ec_cert, ec_key, None, ec_cert, ec_key), 2)
     (tmp_path / "junk.pem").write_text("not a certificate")
-    with pytest.raises(TlsConfigError, match="junk.pem"):
+    with pytest.raises(TlsConfigError, match=r"junk\.pem"):
         server_context(TlsSettings(ec_cert, ec_key, None, str(tmp_path / "junk.pem"), ec_key), 2)
     with pytest.raises(TlsConfigError):  # the RSA certificate with the EC key
         server_context(TlsSettings(ec_cert, ec_key, None, str(issued["rsa"].cert_file), ec_key), 2)
