@@ -59,9 +59,12 @@ class ExternalLimitBook:
         match event:
             case ev.ChargingLimitReported():
                 source = LimitSource(event.source) if event.source in _REPORTABLE else LimitSource.OTHER
+                key = (event.charger_id, event.evse_id, source.value)
                 limits = tuple(ExternalLimit(event.charger_id, event.evse_id, self._kw(event.charger_id, p), source,
                                              p.start, p.end) for p in event.periods)
-                self.reported[(event.charger_id, event.evse_id, source.value)] = ReportedLimit(
+                if event.unusable and key in self.reported:
+                    limits = self.reported[key].limits  # an unreadable update must not lift a known limit
+                self.reported[key] = ReportedLimit(
                     event.charger_id, event.evse_id, source.value, event.time, limits, event.grid_critical)
             case ev.ChargingLimitCleared():
                 for key in [k for k in self.reported if k[0] == event.charger_id and k[2] == event.source

@@ -58,7 +58,8 @@ class Conformance201:
         evse_id = kwargs.get("evse_id")
         evse = evse_id if isinstance(evse_id, int) and evse_id >= 0 else 0
         periods: list[ev.LimitPeriod] = []
-        for index, schedule in enumerate(kwargs.get("charging_schedule") or []):
+        schedules = kwargs.get("charging_schedule") or []
+        for index, schedule in enumerate(schedules):
             try:
                 periods.extend(schedule_periods(schedule, now, now))
             except ScheduleError as exc:
@@ -68,7 +69,8 @@ class Conformance201:
         log.info("charger=%s external limit source=%s evse=%d periods=%d grid_critical=%s", self.charger_id, source,
                  evse, len(periods), critical)
         self._emit(ev.ChargingLimitReported(self.charger_id, now, source if source in _LIMIT_SOURCES else "Other",
-                                            evse, tuple(periods), critical if isinstance(critical, bool) else None))
+                                            evse, tuple(periods), critical if isinstance(critical, bool) else None,
+                                            unusable=bool(schedules) and not periods))
         return call_result.NotifyChargingLimit()
 
     @on(Action.cleared_charging_limit)

@@ -240,6 +240,7 @@ class ChargingLimitReported:
     evse_id: int
     periods: tuple[LimitPeriod, ...] = ()
     grid_critical: bool | None = None
+    unusable: bool = False  # it came with schedules, none of which could be read
 
 
 @dataclass(frozen=True, slots=True)
