@@ -67,16 +67,16 @@ class ExternalLimitBook:
                 self.reported[key] = ReportedLimit(
                     event.charger_id, event.evse_id, source.value, event.time, limits, event.grid_critical)
             case ev.ChargingLimitCleared():
-                for key in [k for k in self.reported if k[0] == event.charger_id and k[2] == event.source
-                            and (event.evse_id is None or k[1] == event.evse_id)]:
-                    del self.reported[key]
+                for gone in [k for k in self.reported if k[0] == event.charger_id and k[2] == event.source
+                             and (event.evse_id is None or k[1] == event.evse_id)]:
+                    del self.reported[gone]
             case ev.EvScheduleReported():
-                key = (event.charger_id, event.evse_id)
+                evse = (event.charger_id, event.evse_id)
                 if not event.accepted or event.offered is None:
-                    self.ev_schedules.pop(key, None)
+                    self.ev_schedules.pop(evse, None)
                     return
                 offer_kw = self._kw(event.charger_id, event.offered)
-                self.ev_schedules[key] = tuple(
+                self.ev_schedules[evse] = tuple(
                     ExternalLimit(event.charger_id, event.evse_id, kw, LimitSource.EV, p.start, p.end)
                     for p in event.periods
                     if (kw := self._kw(event.charger_id, p)) < offer_kw * EV_BELOW_OFFER)
@@ -84,8 +84,8 @@ class ExternalLimitBook:
                 if event.connector_id is not None:
                     self.ev_schedules.pop((event.charger_id, event.connector_id), None)
                 else:
-                    for key in [k for k in self.ev_schedules if k[0] == event.charger_id]:
-                        del self.ev_schedules[key]
+                    for ended in [k for k in self.ev_schedules if k[0] == event.charger_id]:
+                        del self.ev_schedules[ended]
             case _:
                 pass
 
