@@ -112,8 +112,8 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
     for i, s in enumerate(sessions):
         if first_max[i] <= 0:
             continue
-        if first_max[i] < s.min_kw - 1e-9:
-            first_max[i] = 0.0  # capped below the minimum current: the charger cannot hold it, so it stops
+        if caps_kw is not None and caps_kw[i, 0] < s.min_kw - 1e-9:
+            first_max[i] = 0.0  # an external limit below the minimum current: the charger cannot hold it, it stops
             continue
         accept = first_max[i]
         plugged_h = energy_h[i, 0] * s.efficiency
