@@ -10,6 +10,7 @@ import numpy as np
 
 from optimizer.domain import Plan, PlanStatus, PlugInSlot, Site, Snapshot
 from optimizer.errors import PlanViolation
+from optimizer.external_limits import session_caps_kw
 from optimizer.horizon import FloatArray, Horizon, site_series
 from optimizer.infrastructure import compile_columns, compile_limits, plug_in_columns, session_columns
 from optimizer.needs import ResolvedSession, resolve_sessions
@@ -40,6 +41,7 @@ def check_plan(
     series = site_series(site, snapshot, horizon)
     steps = horizon.steps
     power = np.zeros((len(sessions), steps))
+    caps = session_caps_kw(snapshot.external_limits, sessions, horizon)
     for i, s in enumerate(sessions):
         label = f"{s.charger.id}/{s.connector_id}"
         c = by_key.get(s.key)
@@ -69,6 +71,10 @@ def check_plan(
                 problems.append(f"charger_max_current[{label}]: {c.limit_a} A above {s.charger.max_current_a} A")
             if _over(c.limit_kw, s.charger.power_kw_at(c.limit_a, s.phases)):
                 problems.append(f"limit_consistency[{label}]: {c.limit_kw} kW above {c.limit_a} A")
+        over_cap = np.nonzero(sched > caps[i] + ABS_TOL + REL_TOL * np.minimum(caps[i], 1e9))[0]
+        if over_cap.size:
+            t = int(over_cap[0])
+            problems.append(f"external_limit[{label}]: {sched[t]:.3f} kW at step {t}, limit {caps[i, t]:.3f} kW")
         hours = np.clip(s.departure_h - horizon.start_h, 0.0, horizon.length_h)
         after = hours <= 0
         if (sched[after] > ABS_TOL).any():

@@ -27,6 +27,7 @@ from csms_adapter.control.dispatch import CommandRecord, Dispatcher
 from csms_adapter.control.failsafe import apply_failsafe, compute_shares
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
+from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.frame_guard import GuardLimits
 from csms_adapter.protocol.link import (
@@ -51,7 +52,8 @@ class Service(Protocol):
 
     async def stop(self) -> None: ...
 
-_TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNeeds)
+_TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNeeds, ev.ChargingLimitReported,
+                  ev.ChargingLimitCleared, ev.EvScheduleReported)
 
 
 def utc_now() -> datetime:
@@ -201,6 +203,9 @@ class Controller:
             next_transaction_id=self._next_tx,
             on_accepted=self._after_boot,
             stats=self.handling,
+            authorize=lambda token: authorization.decide(self.site, token, self.clock()),
+            voltage_v=(self.site.charger(admission.charger_id).voltage_v if self.site.has_charger(admission.charger_id)
+                       else self.site.voltage_v),
         )
 
     async def _connected(self, link: Link, admission: Admission) -> None:

@@ -22,7 +22,9 @@ import zoneinfo
 from datetime import datetime, timedelta
 
 from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
+from csms_adapter.control.external_limits import ExternalLimitBook
 from csms_adapter.control.operator_inputs import OperatorInputs
+from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.telemetry import MAX_FUTURE
 from optimizer.domain import (
@@ -64,6 +66,7 @@ class LiveState:
         self.ignore_grace = timedelta(seconds=grace)
         self.chargers: dict[str, ChargerState] = {}
         self.inputs = OperatorInputs()  # grid cap, session overrides and vehicle data from the HTTP API
+        self.external = ExternalLimitBook(site)  # limits the chargers report that depotctl did not set
 
     def charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState())
@@ -75,6 +78,9 @@ class LiveState:
         when = event.time
         if state.last_seen is None or when > state.last_seen:
             state.last_seen = when
+        if isinstance(event, ev.ChargingLimitReported | ev.ChargingLimitCleared | ev.EvScheduleReported
+                      | ev.TransactionStarted | ev.TransactionStopped):
+            self.external.apply(event)
         match event:
             case ev.ChargerConnected():
                 state.connected = True
@@ -340,6 +346,9 @@ class LiveState:
         if session.vehicle_limit is not None:
             drawn_limit = session.vehicle_limit.limit_kw
             max_power = drawn_limit if max_power is None else min(max_power, drawn_limit)
+        if session.id_tag is not None and not authorization.decide(self.site, session.id_tag, now).accepted:
+            # A refused token (ocpp.authorize: roster) that charges anyway is planned nothing: its TxProfile is 0.
+            max_power = 0.0
         temp = connector.reading("battery_temp_c")
         state = SessionState(
             charger_id=charger.id,
@@ -419,7 +428,7 @@ class LiveState:
         self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
         return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
                         grid_cap_kw=self.inputs.grid_cap_kw(now), grid_cap_until=self.inputs.grid_cap_until(now),
-                        base_load_kw=self.base_load_kw(now))
+                        base_load_kw=self.base_load_kw(now), external_limits=self.external.in_force(now))
 
     def monitored_kw(self) -> float:
         """What monitor-only chargers (``ocpp.accept_unknown``) draw: per connector in a session, its last power

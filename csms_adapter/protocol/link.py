@@ -26,6 +26,7 @@ from ocpp.messages import Call, MessageType, validate_payload
 from websockets.exceptions import ConnectionClosed
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
+from csms_adapter.protocol.authorization import ACCEPT_ALL, TokenDecision
 from csms_adapter.protocol.events import Event
 from csms_adapter.protocol.telemetry import Normalised
 from csms_adapter.tasks import cancel_and_wait
@@ -191,6 +192,9 @@ class LinkContext:
     monitor_only: bool = False
     on_accepted: Callable[[ChargerLink], Coroutine[Any, Any, None]] | None = None
     stats: HandlingStats | None = None
+    # The id-token rule (``authorization.decide`` bound to the site); the default accepts every token.
+    authorize: Callable[[str], TokenDecision] = lambda _token: ACCEPT_ALL
+    voltage_v: float = 230.0  # the charger's phase voltage, to compare limits given in A and in W
 
 
 def utc_iso(when: datetime) -> str:

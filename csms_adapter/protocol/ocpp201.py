@@ -15,7 +15,6 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result, datatypes
 from ocpp.v201.enums import (
     Action,
-    AuthorizationStatusEnumType,
     ChargingProfileKindEnumType,
     ChargingProfilePurposeEnumType,
     RegistrationStatusEnumType,
@@ -23,6 +22,8 @@ from ocpp.v201.enums import (
 
 from csms_adapter.errors import ChargerError, ProfileRejected
 from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.authorization import id_token_info
+from csms_adapter.protocol.conformance201 import Conformance201
 from csms_adapter.protocol.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
@@ -55,7 +56,6 @@ _PLUG = {
     "Faulted": ev.PlugState.FAULTED,
 }
 _PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
-_ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}
 
 
 def _num(raw: object) -> float | None:
@@ -118,7 +118,7 @@ def _profile(profile_id: int, stack: int, purpose: str, limit: float, unit: Rate
     return profile
 
 
-class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
+class Ocpp201Link(LinkPlumbing, Conformance201, ChargePoint):  # type: ignore[misc]
     """One 2.0.1 charging station connection (exactly one per websocket)."""
 
     ocpp_version = OCPP_VERSION
@@ -126,6 +126,7 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     def __init__(self, ctx: LinkContext, connection: Any) -> None:
         super().__init__(ctx, connection)
         self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
+        self._tx_offered: dict[int, ev.LimitPeriod] = {}  # last accepted TxProfile per EVSE (Conformance201)
 
     # ------------------------------------------------------------------------------ incoming
 
@@ -157,8 +158,9 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
 
     @on(Action.authorize)
     def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
-        self._emit(ev.Authorize(self.charger_id, str(id_token.get("id_token", "")), self.ctx.clock()))
-        return call_result.Authorize(id_token_info=_ACCEPTED)
+        token = str(id_token.get("id_token", ""))
+        self._emit(ev.Authorize(self.charger_id, token, self.ctx.clock()))
+        return call_result.Authorize(id_token_info=id_token_info(self.ctx.authorize(token)))
 
     @on(Action.transaction_event, skip_schema_validation=True)
     def on_transaction_event(self, event_type: Any = None, timestamp: Any = None, transaction_info: Any = None,
@@ -190,7 +192,9 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
             self._emit(ev.TransactionStopped(self.charger_id, tx, connector or None, register,
                                              info.get("stopped_reason"), when))
             self._evse_of_tx.pop(tx, None)
-        return call_result.TransactionEvent(id_token_info=_ACCEPTED if id_tag is not None else None)
+        # idTokenInfo answers a token in the request, by the same rule as Authorize (ocpp.authorize).
+        return call_result.TransactionEvent(
+            id_token_info=id_token_info(self.ctx.authorize(id_tag)) if id_tag is not None else None)
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, evse_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
@@ -231,6 +235,7 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
             transaction_id=transaction_id, valid_to=now + timedelta(seconds=valid_s),
         )
         await self._set_profile(connector_id, profile, "TxProfile")
+        self.remember_tx_offer(connector_id, tenth_down(limit), unit, phases, now, now + timedelta(seconds=valid_s))
 
     async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None:
         profile = _profile(STATION_MAX_PROFILE_ID, FAILSAFE_STACK_LEVEL,

@@ -38,7 +38,7 @@ async def exchange(ws: ClientConnection, frame: str | bytes, timeout_s: float = 
 
 def make_pki(directory: Path, chargers: list[str]) -> dict[str, certs.Issued]:
     certs.init_ca(directory, "Test Depot Ltd")
-    issued = {"server": certs.issue_server(directory, ["127.0.0.1", "localhost"])}
+    issued = {"server": certs.issue_server(directory, ["127.0.0.1", "localhost"]).ecdsa}
     for charger_id in chargers:
         issued[charger_id] = certs.issue_client(directory, charger_id)
     return issued
