@@ -35,15 +35,16 @@ from optimizer.site_loader import load_site
 
 log = logging.getLogger("depotctl.run")
 err = Console(stderr=True)
-def storage_url(site: Site, db: str | None) -> str:
+def storage_url(site: Site, db: str | Path | None) -> str:
     """``--db`` as given (a SQLAlchemy URL such as postgresql+psycopg://…, or a SQLite file path), else the site
     file's storage.url."""
     if db is None:
         return site.storage.url
-    return db if "://" in db else f"sqlite:///{db}"
+    text = str(db)
+    return text if "://" in text else f"sqlite:///{text}"
 
 
-def open_recorder(site: Site, db: str | None) -> StoreRecorder:
+def open_recorder(site: Site, db: str | Path | None) -> StoreRecorder:
     """The store for ``--db`` (or the site's storage.url), scoped to this site. Raises StoreError when it cannot
     be opened."""
     return StoreRecorder.open(storage_url(site, db), site=site.name,
@@ -62,7 +63,7 @@ async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str
         await fleet.stop()
 
 
-async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: str | None,
+async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: str | Path | None,
                    console: Console, http: bool = True) -> None:
     from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV
 

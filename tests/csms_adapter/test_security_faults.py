@@ -203,7 +203,8 @@ async def test_sigkill_mid_run_leaves_a_sound_database_and_restart_resumes(tmp_p
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     before = sorted(open_sessions(db))
-    async with Controller(make_site(), env=ENV, recorder=StoreRecorder.open(f"sqlite:///{db}"),
+    site = make_site()
+    async with Controller(site, env=ENV, recorder=StoreRecorder.open(f"sqlite:///{db}", site=site.name),
                           debounce_real_s=0.05) as restarted:
         assert sorted((cid, s.transaction_id) for cid, _, s in restarted.live.open_sessions()) == before
 
@@ -222,6 +223,7 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
                 assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
                 await asyncio.sleep(0.1)
         children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        open_before = set(open_sessions(db))  # another vehicle may still plug in before the signal lands
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
             while proc.poll() is None:
@@ -250,4 +252,5 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert len(open_sessions(db)) == 2  # vehicles are still plugged in: their sessions stay open for the restart
+    # Vehicles are still plugged in: their sessions stay open for the restart.
+    assert len(open_before) >= 2 and open_before <= set(open_sessions(db))
