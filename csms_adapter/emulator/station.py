@@ -268,6 +268,12 @@ class EmulatedCharger:
         """Messages queued for the CSMS and not yet answered."""
         return len(self._outbox)
 
+    def has_queued(self, local_tx: str | None = None) -> bool:
+        """Transaction messages still queued for the CSMS (of ``local_tx``, or of any transaction)."""
+        return any(getattr(event, "local_tx", None) is not None
+                   and (local_tx is None or getattr(event, "local_tx", None) == local_tx)
+                   for event, _ in self._outbox)
+
     def enqueue(self, event: Outbound) -> None:
         if len(self._outbox) >= MAX_OUTBOX:
             # keep transaction boundaries; shed the oldest periodic reading

@@ -37,6 +37,7 @@ from csms_adapter.protocol.link import (
     LinkContext,
     LinkPlumbing,
     SamplingResult,
+    TransactionStatus,
     WireCall,
     is_not_supported,
     tenth_down,
@@ -132,6 +133,7 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     @on(Action.boot_notification)
     def on_boot(self, charging_station: dict[str, Any], reason: str = "", **kwargs: Any) -> Any:
         now = self.ctx.clock()
+        self.ctx.registered = True
         self._emit(ev.ChargerBooted(self.charger_id, OCPP_VERSION, str(charging_station.get("vendor_name", "")),
                                     str(charging_station.get("model", "")), charging_station.get("firmware_version"),
                                     now))
@@ -323,6 +325,11 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
+        result = await self._call(call.GetTransactionStatus(transaction_id=transaction_id))
+        ongoing = result.ongoing_indicator
+        return TransactionStatus(ongoing if isinstance(ongoing, bool) else None, bool(result.messages_in_queue))
 
 
 def _int_or_none(raw: str | None) -> int | None:
