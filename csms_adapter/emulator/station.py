@@ -238,15 +238,11 @@ class EmulatedCharger:
         finally:
             self.online.clear()
             self._link = None
-            receiver.cancel()
-            try:
-                await receiver
-            except (asyncio.CancelledError, ConnectionClosed):
-                # Swallow only the receiver's own end: if this task is being cancelled (stop()), a swallowed
-                # cancellation would send it back to reconnecting and stop() would wait for it forever.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
+            # The receiver may swallow one cancellation (the library, when a frame races it): cancel until it ends.
+            await cancel_and_wait([receiver])
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # stop(): never swallow our own cancellation
 
     async def _boot(self, link: Link, receiver: asyncio.Task[None]) -> None:
         while not receiver.done():

@@ -276,10 +276,8 @@ async def call_charger(
         except ConnectionClosed as exc:
             raise ChargerError(charger_id, action, "connection closed") from exc
         finally:
-            for task in (call, gone):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(call, gone, return_exceptions=True)
+            # The library's call may swallow one cancellation when its answer races it: cancel until both end.
+            await cancel_and_wait([call, gone])
 
 
 class LinkPlumbing:
