@@ -7,6 +7,7 @@ skip schema validation and are parsed tolerantly (§2.1).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +46,8 @@ from csms_adapter.protocol.link import (
 )
 from csms_adapter.protocol.telemetry import normalise_meter_values, parse_departure, safe_time
 from optimizer.domain import RateUnit
+
+log = logging.getLogger("depotctl.ocpp201")
 
 OCPP_VERSION = "2.0.1"
 SUBPROTOCOL = "ocpp2.0.1"
@@ -127,6 +130,7 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     def __init__(self, ctx: LinkContext, connection: Any) -> None:
         super().__init__(ctx, connection)
         self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
+        self._last_seq: dict[str, int] = {}  # transaction → highest seqNo handled on this connection
 
     # ------------------------------------------------------------------------------ incoming
 
@@ -169,6 +173,9 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
         when = safe_time(timestamp, now)
         info = transaction_info if isinstance(transaction_info, Mapping) else {}
         tx = str(info.get("transaction_id", ""))
+        if tx and self._repeated(tx, kwargs.get("seq_no")):
+            # The same message again (its answer was lost): already applied, so only answered.
+            return call_result.TransactionEvent(id_token_info=_ACCEPTED if kwargs.get("id_token") else None)
         evse = kwargs.get("evse")
         evse_id = evse.get("id") if isinstance(evse, Mapping) and isinstance(evse.get("id"), int) else None
         first_sight = bool(tx) and tx not in self._evse_of_tx
@@ -193,6 +200,20 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
                                              info.get("stopped_reason"), when))
             self._evse_of_tx.pop(tx, None)
         return call_result.TransactionEvent(id_token_info=_ACCEPTED if id_tag is not None else None)
+
+    def _repeated(self, tx: str, seq_no: Any) -> bool:
+        """True for a TransactionEvent already handled (seqNo not above the last one of its transaction, E.FR);
+        logs a gap (messages the station may still deliver, or lost)."""
+        if isinstance(seq_no, bool) or not isinstance(seq_no, int):
+            return False
+        last = self._last_seq.get(tx)
+        if last is not None and seq_no <= last:
+            return True
+        if last is not None and seq_no > last + 1:
+            log.info("charger=%s transaction=%s seqNo jumped %d -> %d: %d event(s) missing", self.charger_id, tx,
+                     last, seq_no, seq_no - last - 1)
+        self._last_seq[tx] = seq_no
+        return False
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, evse_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
