@@ -1,9 +1,10 @@
-"""The demo (`make run`: demo-van-depot, 12 emulated chargers, 60× time) from its start: vehicles plug in over the
-first two minutes while the chargers boot. Every emulated second the measured site power (what the dashboard and
+"""The demo (`make run`: demo-van-depot, 12 emulated chargers, 60× time) from its start: the chargers boot, then
+vehicles plug in over two minutes. Every emulated second the measured site power (what the dashboard and
 /api/history show) and the plant's true power must stay under the grid limit in force.
 
-The overshoot this guards against: a meter reading taken just before a charger accepted a lower limit still showed
-the old power, and added to the raised neighbour it "exceeded" the limit the plant never exceeded."""
+The overshoots this guards against: a meter reading taken just before a charger accepted a lower limit still showed
+the old power, and added to the raised neighbour it "exceeded" the limit the plant never exceeded; and vehicles
+plugged into brand-new emulated chargers before the controller had set them up drew the chargers' maximum."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from csms_adapter.cli.run_command import start_demo_fleet
 from csms_adapter.control.controller import Controller
 from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.credentials import simulated_site
-from csms_adapter.emulator.fleet import start_fleet
 from csms_adapter.http_api.views import base_load_kw, import_limit_kw
 from optimizer.site_loader import load_site
 
@@ -32,8 +33,11 @@ async def test_measured_site_power_stays_under_the_limit_while_the_demo_starts()
     clock = EmulatorClock(SPEED, start=NIGHT)
     controller = Controller(site, env=env, clock=clock.now, speed=SPEED)
     await controller.start()
-    fleet = await start_fleet(site, controller.url, n=12, speed=SPEED, passwords=passwords, clock=clock,
-                              arrival_window_s=120.0)
+    try:
+        fleet = await start_demo_fleet(controller, site, 12, SPEED, passwords, clock)  # as `make run` does
+    except BaseException:
+        await controller.stop()
+        raise
     over: list[str] = []
     samples = 0
     peak_kw = 0.0

@@ -56,7 +56,7 @@ async def test_restart_resumes_the_newest_open_session_of_a_connector(tmp_path: 
 async def test_ocpp16_reconnect_closes_a_session_the_charger_reports_over(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'depot.db'}"
     async with Controller(make_site(), env=ENV, recorder=StoreRecorder.open(url), boot_wait_s=0.5) as controller:
-        cp = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A))
+        cp = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         await cp.call("BootNotification", BOOT16)
         now = datetime.now(UTC)
         ids = []
@@ -66,7 +66,7 @@ async def test_ocpp16_reconnect_closes_a_session_the_charger_reports_over(tmp_pa
             ids.append(str(answer[2]["transactionId"]))
         await settle(cp, quiet_s=0.5)
         await cp.close()  # the controller is away from it; meanwhile connector 1's vehicle left
-        again = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A))
+        again = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         try:
             await until(lambda: bool(again.calls("TriggerMessage")))
             later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
@@ -85,7 +85,7 @@ async def test_ocpp201_reconnect_asks_the_station_which_transactions_still_run(t
     url = f"sqlite:///{tmp_path / 'depot.db'}"
     async with Controller(make_site(), env=ENV, recorder=StoreRecorder.open(url), boot_wait_s=0.5) as controller:
         running = {"GetTransactionStatus": {"messagesInQueue": False, "ongoingIndicator": True}}
-        cp = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1"), running)
+        cp = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1", boot=False), running)
         await cp.call("BootNotification", BOOT201)
         now = datetime.now(UTC).isoformat()
         for seq, tx in enumerate(("tx-ended", "tx-queued")):
@@ -96,7 +96,7 @@ async def test_ocpp201_reconnect_asks_the_station_which_transactions_still_run(t
         assert [s.transaction_id for _, _, s in controller.live.open_sessions()] == ["tx-queued"]  # newest wins
         await cp.close()
         # Back without booting. The station answers per transaction: tx-queued is over but its end is queued.
-        again = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1"),
+        again = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1", boot=False),
                          {"GetTransactionStatus": {"messagesInQueue": True, "ongoingIndicator": False}})
         try:
             await until(lambda: bool(again.calls("GetTransactionStatus")))
@@ -105,7 +105,7 @@ async def test_ocpp201_reconnect_asks_the_station_which_transactions_still_run(t
             assert [s.transaction_id for _, _, s in controller.live.open_sessions()] == ["tx-queued"]  # waits for it
         finally:
             await again.close()
-        third = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1"),
+        third = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1", boot=False),
                          {"GetTransactionStatus": {"messagesInQueue": False, "ongoingIndicator": False}})
         try:
             await until(lambda: not controller.live.open_sessions())
@@ -118,7 +118,7 @@ async def test_ocpp201_reconnect_asks_the_station_which_transactions_still_run(t
 
 async def test_ocpp201_a_repeated_transaction_event_is_not_applied_twice() -> None:
     async with Controller(make_site(), env=ENV) as controller:
-        cp = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1"))
+        cp = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1", boot=False))
         try:
             await cp.call("BootNotification", BOOT201)
             now = datetime.now(UTC).isoformat()

@@ -25,7 +25,7 @@ async def test_a_call_before_the_boot_is_accepted_gets_security_error(version: s
                                                                        boot: dict[str, Any],
                                                                        call: tuple[str, dict[str, Any]]) -> None:
     async with Controller(make_site(), env=ENV, debounce_real_s=0.05) as controller:
-        cp = Scripted(await raw_client(controller.url, identity, password, version))
+        cp = Scripted(await raw_client(controller.url, identity, password, version, boot=False))
         try:
             early = await cp.call(*call)
             assert early[0] == 4 and early[2] == "SecurityError"
@@ -40,7 +40,7 @@ async def test_a_call_before_the_boot_is_accepted_gets_security_error(version: s
 
 async def test_a_reconnect_that_boots_gets_each_setup_step_once_and_nothing_before_the_boot() -> None:
     async with Controller(make_site(), env=ENV, debounce_real_s=0.05, boot_wait_s=3.0) as controller:
-        first = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A))
+        first = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         await first.call("BootNotification", BOOT16)
         started = await first.call("StartTransaction", {"connectorId": 1, "idTag": "TAG1", "meterStart": 0,
                                                          "timestamp": "2026-01-01T00:00:00Z"})
@@ -49,7 +49,7 @@ async def test_a_reconnect_that_boots_gets_each_setup_step_once_and_nothing_befo
         await first.close()
 
         # The charger comes back and boots (a power cycle); its transaction was left open on the old connection.
-        second = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A))
+        second = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         try:
             await asyncio.sleep(0.5)  # slower than the socket, quicker than the controller's boot wait
             assert second.calls() == []
@@ -70,11 +70,11 @@ async def test_a_reconnect_that_boots_gets_each_setup_step_once_and_nothing_befo
 
 async def test_a_reconnect_without_boot_is_resynchronised_once() -> None:
     async with Controller(make_site(), env=ENV, debounce_real_s=0.05, boot_wait_s=3.0) as controller:
-        first = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A))
+        first = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         await first.call("BootNotification", BOOT16)
         await settle(first)
         await first.close()
-        second = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A))
+        second = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         try:
             answer = await second.call("Heartbeat", {})  # registered on the earlier connection: no SecurityError
             assert answer[0] == 3
