@@ -59,4 +59,6 @@ async def test_measured_site_power_stays_under_the_limit_while_the_demo_starts()
         await controller.stop()
     assert not over, "\n".join(over)
     assert samples > WATCH.total_seconds() / 10  # a sample at least every 10 emulated s even on a busy machine
-    assert peak_kw > 0.5 * import_limit_kw(site, NIGHT)  # the vehicles did charge: the test watched real load
+    # Vehicles did charge (more than one at full power), so the test watched real load; how much depends on how
+    # busy the machine is, as the set-up and the first plans take wall time while emulated time runs 60× faster.
+    assert peak_kw - base_load_kw(site, NIGHT) > 12.0
