@@ -51,12 +51,39 @@ def open_recorder(site: Site, db: str | Path | None) -> StoreRecorder:
                               retention=RetentionPolicy(site.storage.raw_days, site.storage.aggregate_days))
 
 
-@contextlib.asynccontextmanager
-async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str, str], clock: Any
-                 ) -> AsyncIterator[Any]:
+# How long the demo waits for its emulated chargers to be set up before vehicles start to arrive anyway.
+DEMO_SETUP_WAIT_S = 30.0
+
+
+async def start_demo_fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str],
+                           clock: Any) -> Any:
+    """The emulated chargers of ``--simulate``, vehicles arriving over two emulated minutes once the chargers hold
+    their fail-safe profiles. Brand-new emulated chargers hold no profile at all, and a vehicle plugged into one
+    before the controller set it up draws the charger's maximum: at a real depot the profiles set up on earlier
+    days are still in the chargers (they survive reboots), so that is not what the demo should show."""
     from csms_adapter.emulator.fleet import start_fleet
 
-    fleet = await start_fleet(site, url, n=n, speed=speed, passwords=passwords, clock=clock, arrival_window_s=120.0)
+    fleet = await start_fleet(site, controller.url, n=n, speed=speed, passwords=passwords, clock=clock,
+                              arrival_window_s=120.0, arrive_now=False)
+    simulated = [c.id for c in site.chargers[:n]]
+    try:
+        async with asyncio.timeout(DEMO_SETUP_WAIT_S):
+            while not all(controller.live.reachable(cid) and controller.live.charger(cid).failsafe_accepted
+                          for cid in simulated):
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        log.warning("emulated chargers not all set up after %.0f s; vehicles arrive anyway", DEMO_SETUP_WAIT_S)
+    except BaseException:
+        await fleet.stop()
+        raise
+    fleet.schedule_arrivals()
+    return fleet
+
+
+@contextlib.asynccontextmanager
+async def _fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str], clock: Any
+                 ) -> AsyncIterator[Any]:
+    fleet = await start_demo_fleet(controller, site, n, speed, passwords, clock)
     try:
         yield fleet
     finally:
@@ -107,7 +134,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
             fleet = None
             if simulate:
                 fleet = await stack.enter_async_context(
-                    _fleet(site, controller.url, simulate, speed, passwords, clock))
+                    _fleet(controller, site, simulate, speed, passwords, clock))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + duration_s if duration_s is not None else None
             with Live(console=console, refresh_per_second=4, transient=False) as live:

@@ -46,6 +46,8 @@ AUTHORIZE_WINDOW = timedelta(minutes=5)
 IGNORE_TOLERANCE_A = 1.0
 IGNORE_TOLERANCE_KW = 0.5
 _PHASE_LETTERS = ("L1", "L2", "L3")
+# 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
+_SESSION_OVER = frozenset({"Finishing"})
 
 
 def _temp_key(sample: ev.MeterSample) -> str:
@@ -116,15 +118,37 @@ class LiveState:
                 log.debug("rejected value charger=%s measurand=%s reason=%s", event.charger_id, event.measurand,
                           event.reason)
 
+    def session_ending(self, event: ev.Event) -> tuple[int, Session, str] | None:
+        """(connector, session, reason) when applying ``event`` ends an open session without its stop message:
+        the charger reports the connector free or finished, or a newer transaction starts there (the newest
+        wins). The caller closes it in the store too. An event older than the session ends nothing."""
+        state = self.chargers.get(event.charger_id)
+        if state is None:
+            return None
+        if isinstance(event, ev.StatusChanged) and event.connector_id > 0:
+            connector = state.connectors.get(event.connector_id)
+            session = connector.session if connector is not None else None
+            if (session is not None and event.time >= session.started_at
+                    and (event.plug is ev.PlugState.AVAILABLE or event.raw_status in _SESSION_OVER)):
+                return event.connector_id, session, f"charger reported {event.raw_status}"
+        if isinstance(event, ev.TransactionStarted):
+            connector = state.connectors.get(event.connector_id)
+            session = connector.session if connector is not None else None
+            if (session is not None and session.transaction_id != event.transaction_id
+                    and event.time >= session.started_at):
+                return event.connector_id, session, f"superseded by transaction {event.transaction_id}"
+        return None
+
     def _status(self, state: ChargerState, event: ev.StatusChanged) -> None:
         if event.connector_id == 0:
             return  # the whole charger; plug state is per connector
+        ending = self.session_ending(event)
         connector = state.connector(event.connector_id)
         if connector.plug != event.plug:
             connector.plug_changed_at = event.time
         connector.plug = event.plug
-        if event.plug is ev.PlugState.AVAILABLE:
-            # Unplugged: whatever the stop message says later, there is nothing left to charge here.
+        if ending is not None:
+            # Unplugged or finished: whatever the stop message says later, there is nothing left to charge here.
             self._end_session(connector)
 
     def _started(self, state: ChargerState, event: ev.TransactionStarted) -> None:
@@ -132,6 +156,8 @@ class LiveState:
         current = connector.session
         if current is not None and current.transaction_id == event.transaction_id:
             return  # a replay after reconnect: the same session, not a new one
+        if current is not None and event.time < current.started_at:
+            return  # an older transaction replayed from the charger's queue: the newest open session wins
         tag = event.id_tag
         if tag is None and state.last_tag is not None and event.time - state.last_tag[1] <= AUTHORIZE_WINDOW:
             tag = state.last_tag[0]
@@ -221,12 +247,21 @@ class LiveState:
             if conn.session is not None
         ]
 
-    def restore_session(self, charger_id: str, connector_id: int, session: Session) -> None:
-        """Resume a session read from the store after a restart (before the charger reconnects)."""
+    def restore_session(self, charger_id: str, connector_id: int, session: Session) -> Session | None:
+        """Resume a session read from the store after a restart (before the charger reconnects). A connector
+        holds one transaction: the newest open session wins; returns the one left out (to close), if any."""
         connector = self.charger(charger_id).connector(connector_id)
-        if connector.session is None:
-            connector.session = session
-            connector.plug = ev.PlugState.OCCUPIED
+        current = connector.session
+        if current is not None and current.started_at >= session.started_at:
+            return session
+        connector.session = session
+        connector.plug = ev.PlugState.OCCUPIED
+        return current
+
+    def reachable(self, charger_id: str) -> bool:
+        """Connected and set up: the controller may send it profiles (see ``charger_setup``)."""
+        state = self.chargers.get(charger_id)
+        return state is not None and state.connected and state.set_up
 
     # ------------------------------------------------------------------------------ snapshot
 
@@ -235,19 +270,34 @@ class LiveState:
         return reading is not None and -MAX_FUTURE <= now - reading.at <= self.stale_after
 
     def measured_power_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
-        """Fresh measured draw of a connector, from power or else from per-phase current; None when stale."""
+        """Fresh measured draw of a connector, from power or else from per-phase current; None when stale.
+
+        A reading taken before the charger accepted a lower limit for this session describes the old limit: the
+        draw is then at most the new one (a charger that does not follow is caught by the compliance check and
+        leaves control, and then its readings count as they are)."""
         power = connector.reading(ev.Quantity.POWER_KW.value)
         if self._fresh(power, now):
             assert power is not None
-            return power.value
-        currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
+            return self._not_above_accepted(connector, power.value, power.at)
+        fresh = [r for r in connector.phase_current_a.values() if self._fresh(r, now)]
+        currents = [r.value for r in fresh]
         total = connector.reading(ev.Quantity.CURRENT_A.value)
         if not currents and self._fresh(total, now):
             assert total is not None
+            fresh = [total]
             currents = [total.value] * charger.phases
         if currents:
-            return sum(currents) * charger.voltage_v / 1000.0
+            taken_at = min(r.at for r in fresh)
+            return self._not_above_accepted(connector, sum(currents) * charger.voltage_v / 1000.0, taken_at)
         return None
+
+    @staticmethod
+    def _not_above_accepted(connector: ConnectorState, measured_kw: float, taken_at: datetime) -> float:
+        session, command = connector.session, connector.command
+        if (session is None or command is None or command.accepted_at is None or session.ignoring_limit
+                or command.transaction_id != session.transaction_id or taken_at >= command.accepted_at):
+            return measured_kw
+        return min(measured_kw, command.limit_kw)
 
     def _observe_vehicle_limit(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
         """Update what the session's vehicle is seen to take (``optimizer.vehicle_limit``): judged against the
@@ -395,10 +445,13 @@ class LiveState:
         uncontrolled: list[UncontrolledLoad] = []
         for charger in self.site.chargers:
             state = self.charger(charger.id)
-            if not state.connected:
+            if not state.connected or not state.set_up:
+                # Not set up yet (just connected, its boot or resync still running) is treated like offline:
+                # nothing can be sent to it, so it runs on the fail-safe profiles it holds.
+                why = "disconnected" if not state.connected else "connecting"
                 uncontrolled.append(UncontrolledLoad(
                     charger.id, 0, self.failsafe_kw.get(charger.id, charger.max_power_kw_for(charger.phases)),
-                    charger.phases, "disconnected: budgeted at its fail-safe limit"))
+                    charger.phases, f"{why}: budgeted at its fail-safe limit"))
                 continue
             for connector_id, connector in sorted(state.connectors.items()):
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:

@@ -17,8 +17,10 @@ from typing import Any
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.dispatch import CommandRecord, Outcome
+from csms_adapter.control.operator_journal import OperatorState, StoreJournal, load_operator_state
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store.operator_state import OperatorStateStore
 from csms_adapter.store.repository import INT32_MAX
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
 from csms_adapter.tasks import cancel_and_wait
@@ -54,6 +56,7 @@ class StoreRecorder:
         self._retention_task: asyncio.Task[None] | None = None
         self._tx_seed: int | None = None
         self.failures = 0
+        self.journal = StoreJournal(OperatorStateStore(store), self._later)
 
     @classmethod
     def open(cls, url: str, *, site: str = "", retention: RetentionPolicy | None = None) -> StoreRecorder:
@@ -171,8 +174,20 @@ class StoreRecorder:
             answer="Accepted" if accepted else (record.outcome.value if record.outcome is Outcome.REJECTED else None),
             error=None if accepted else record.reason, latency_ms=record.duration_ms))
 
+    def operator_state(self, now: datetime) -> OperatorState:
+        """Grid cap, session overrides, vehicle data and billing peaks to restore (read once at start-up)."""
+        return load_operator_state(self.journal.ops, now)
+
+    def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None:
+        self.journal.billing_peak_changed(period, peak_kw, at)
+
+    def close_stale_session(self, charger_id: str, transaction_id: str, stopped_at: datetime, reason: str) -> None:
+        """Close a session the controller found ended while it was away (no StopTransaction ever came)."""
+        self._later(lambda: self.store.close_session(charger_id, transaction_id, stopped_at=stopped_at,
+                                                     reason=reason))
+
     def open_sessions(self) -> list[tuple[str, int, Session]]:
-        """Open sessions to resume (read once at start-up, before the event loop is busy)."""
+        """Open sessions to resume, oldest first (read once at start-up, before the event loop is busy)."""
         out = []
         for row in self.store.open_sessions():
             start_kwh = row.meter_start_wh / 1000.0 if row.meter_start_wh is not None else None

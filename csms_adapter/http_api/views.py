@@ -79,6 +79,8 @@ def status(controller: Controller, now: datetime, writes_enabled: bool) -> s.Sta
         last_tick=tick_out(tick) if tick is not None else None,
         ocpp_url=controller.url,
         writes_enabled=writes_enabled,
+        billing_peak_kw=(round(controller.loop.billing_peak.peak_kw, 3)
+                         if controller.loop.billing_peak is not None else None),
     )
 
 

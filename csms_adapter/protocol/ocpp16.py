@@ -37,6 +37,7 @@ from csms_adapter.protocol.link import (
     Capabilities,
     LinkPlumbing,
     SamplingResult,
+    TransactionStatus,
     WireCall,
     is_not_supported,
     tenth_down,
@@ -100,6 +101,7 @@ class Ocpp16Link(LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
         now = self.ctx.clock()
+        self.ctx.registered = True
         self._emit(ev.ChargerBooted(self.charger_id, OCPP_VERSION, charge_point_vendor, charge_point_model,
                                     kwargs.get("firmware_version"), now))
         return call_result.BootNotification(
@@ -278,6 +280,9 @@ class Ocpp16Link(LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
+        return None  # 1.6 has no such question: the status notifications tell which connectors still charge
 
 
 def _int_or_none(raw: str | None) -> int | None:

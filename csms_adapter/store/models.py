@@ -184,3 +184,64 @@ class MeterMinuteRow(SQLModel, table=True):
     maximum: float
     last: float
     count: int
+
+
+# ------------------------------------------------------------------------------------ operator state
+# What an operator or fleet system set at run time, so that a restart does not forget it (docs/operations-restart.md).
+# Read back row by row and checked in ``operator_state.py``: one corrupt row is logged and skipped, never fatal.
+
+
+class GridCapRow(SQLModel, table=True):
+    """The external grid cap in force (at most one row, ``id`` 1); no row: no cap."""
+
+    __tablename__ = "grid_cap"
+
+    site: str = site_field(primary_key=True)
+    id: int = Field(default=1, primary_key=True)
+    limit_kw: float
+    set_at: datetime = _utc_field(nullable=False)
+    until: datetime | None = _utc_field()
+    reason: str = ""
+
+
+class SessionOverrideRow(SQLModel, table=True):
+    """An operator's override of the open session on a connector (it ends with that transaction)."""
+
+    __tablename__ = "session_overrides"
+
+    site: str = site_field(primary_key=True)
+    charger_id: str = Field(primary_key=True, max_length=64)
+    connector_id: int = Field(primary_key=True)
+    transaction_id: str = Field(max_length=64)
+    departure: datetime | None = _utc_field()
+    target_soc: float | None = None
+    priority: float | None = None
+    set_at: datetime | None = _utc_field()
+
+
+class VehicleDataRow(SQLModel, table=True):
+    """The latest telematics report for the vehicle of the open session on a connector."""
+
+    __tablename__ = "vehicle_data"
+
+    site: str = site_field(primary_key=True)
+    charger_id: str = Field(primary_key=True, max_length=64)
+    connector_id: int = Field(primary_key=True)
+    transaction_id: str = Field(max_length=64)
+    measured_at: datetime = _utc_field(nullable=False)
+    delivered_kwh: float = 0.0
+    soc: float | None = None
+    battery_temp_c: float | None = None
+    battery_kwh: float | None = None
+    vehicle_id: str | None = None
+
+
+class BillingPeakRow(SQLModel, table=True):
+    """The site's highest power in one demand-charge billing period (``period``: local "YYYY-MM")."""
+
+    __tablename__ = "billing_peaks"
+
+    site: str = site_field(primary_key=True)
+    period: str = Field(primary_key=True, max_length=7)
+    peak_kw: float
+    updated_at: datetime = _utc_field(nullable=False)

@@ -36,7 +36,7 @@ async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> 
             await asyncio.sleep(0.01)
 
 
-def test_the_mixin_handlers_are_routed() -> None:
+async def test_the_mixin_handlers_are_routed() -> None:  # a link is made inside an event loop
     # The library builds its routes from the @on methods it finds on the instance, base classes included.
     ctx = LinkContext("cp-x", lambda _e: None, lambda: datetime.now(UTC), Supervisor("test"), call_timeout_s=2,
                       heartbeat_s=300, next_transaction_id=lambda: 1)
