@@ -16,7 +16,8 @@ from csms_adapter.cli.run_command import start_demo_fleet
 from csms_adapter.control.controller import Controller
 from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.credentials import simulated_site
-from optimizer.horizon import base_load_kw_at as base_load_kw, import_limit_kw_at as import_limit_kw
+from optimizer.horizon import base_load_kw_at as base_load_kw
+from optimizer.horizon import import_limit_kw_at as import_limit_kw
 from optimizer.site_loader import load_site
 
 DEMO = Path(__file__).resolve().parents[2] / "site_configs" / "demo-van-depot.yaml"
