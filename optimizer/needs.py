@@ -67,13 +67,16 @@ class NeedRange:
     margin_kwh: float
 
 
-def need_range(central_kwh: float, upper_kwh: float, margin_kwh: float, power_kw: float | None) -> NeedRange:
-    """Central need, upper end and margin, with the rule for a vehicle that draws: its central need is at least
-    what it would draw in ``DRAWING_FLOOR_H`` (within the upper end), so it is never planned at zero."""
+def need_range(central_kwh: float, upper_kwh: float, margin_kwh: float, power_kw: float | None,
+               room_kwh: float) -> NeedRange:
+    """Central need, upper end and margin, with the rule for a vehicle that draws: it is not full, whatever its
+    SoC says, so its central need is at least what it would draw in ``DRAWING_FLOOR_H`` (within ``room_kwh``,
+    what fits in its battery), and it is never planned at zero."""
     central = max(0.0, central_kwh)
     upper = max(central, upper_kwh)
     if power_kw is not None and math.isfinite(power_kw) and power_kw >= DRAWING_KW:
-        central = max(central, min(upper, power_kw * DRAWING_FLOOR_H))
+        central = max(central, min(max(room_kwh, 0.0), power_kw * DRAWING_FLOOR_H))
+        upper = max(upper, central)
     extra = upper - central
     return NeedRange(central, extra, min(max(margin_kwh, 0.0), extra))
 
@@ -178,13 +181,13 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         # The vehicle's own figure, in Wh: only its age makes it uncertain.
         age_margin_kwh = SOC_DRIFT_PER_H * age_s / 3600.0 * battery_kwh
         room = max(0.0, (1.0 - soc0) * battery_kwh)
-        needs = need_range(energy_needed, min(room, energy_needed + age_margin_kwh), age_margin_kwh, power_kw)
+        needs = need_range(energy_needed, min(room, energy_needed + age_margin_kwh), age_margin_kwh, power_kw, room)
     elif soc is not None:
         soc0 = soc
         soc_source = session.soc_source
         central = (target - soc) * battery_kwh
         upper = min((1.0 - soc) * battery_kwh, central + reading_margin_kwh)
-        needs = need_range(central, upper, reading_margin_kwh, power_kw)
+        needs = need_range(central, upper, reading_margin_kwh, power_kw, (1.0 - soc) * battery_kwh)
     else:
         # A roster target below the assumed arrival SoC proves the assumption wrong for this vehicle: assume
         # half its target instead, so it is never planned at zero need on arrival.
@@ -194,7 +197,8 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         soc_source = ValueSource.ESTIMATED
         # It may have arrived emptier than assumed: the upper end is what it would need had it arrived empty.
         upper = (target - delivered_soc) * battery_kwh
-        needs = need_range((target - soc0) * battery_kwh, upper, ESTIMATED_MARGIN_SOC * battery_kwh, power_kw)
+        needs = need_range((target - soc0) * battery_kwh, upper, ESTIMATED_MARGIN_SOC * battery_kwh, power_kw,
+                           (1.0 - delivered_soc) * battery_kwh)
     need, extra, margin = needs.need_kwh, needs.extra_kwh, needs.margin_kwh
     uncertainty = NeedUncertainty(
         source=soc_source, estimated=estimated, resolution=resolution, age_s=age_s,
