@@ -43,8 +43,9 @@ SOC_DRIFT_PER_H = 0.02
 ESTIMATED_MARGIN_SOC = 0.05
 # A vehicle drawing at least this much is not full, whatever its SoC says.
 DRAWING_KW = 0.5
-# ... and its central need is at least what it would draw in this time (the next tick sees whether it still draws).
-DRAWING_FLOOR_H = 0.25
+# ... so when believed done its central need is what it would draw in this time (the next tick sees whether it
+# still draws). Only then: raising the need of every drawing vehicle made the LP plan energy nobody would take.
+DRAWING_FLOOR_H = 1.0 / 12.0
 # A vehicle past its departure still charges; plan it as due at the end of the next few minutes.
 OVERSTAY_GRACE_H = 0.25
 
@@ -69,13 +70,13 @@ class NeedRange:
 
 def need_range(central_kwh: float, upper_kwh: float, margin_kwh: float, power_kw: float | None,
                room_kwh: float) -> NeedRange:
-    """Central need, upper end and margin, with the rule for a vehicle that draws: it is not full, whatever its
-    SoC says, so its central need is at least what it would draw in ``DRAWING_FLOOR_H`` (within ``room_kwh``,
-    what fits in its battery), and it is never planned at zero."""
+    """Central need, upper end and margin, with the rule for a vehicle believed done that still draws: it is not
+    full, whatever its SoC says, so its central need is what it would draw in ``DRAWING_FLOOR_H`` (within
+    ``room_kwh``, what fits in its battery): it is never planned at zero."""
     central = max(0.0, central_kwh)
     upper = max(central, upper_kwh)
-    if power_kw is not None and math.isfinite(power_kw) and power_kw >= DRAWING_KW:
-        central = max(central, min(max(room_kwh, 0.0), power_kw * DRAWING_FLOOR_H))
+    if central <= 0 and power_kw is not None and math.isfinite(power_kw) and power_kw >= DRAWING_KW:
+        central = min(max(room_kwh, 0.0), power_kw * DRAWING_FLOOR_H)
         upper = max(upper, central)
     extra = upper - central
     return NeedRange(central, extra, min(max(margin_kwh, 0.0), extra))
