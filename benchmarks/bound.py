@@ -59,7 +59,12 @@ def bound_lp(scenario: Scenario, options: PlantOptions | None = None) -> LinearP
     arrays = replace(arrays, first_step_max_kw=arrays.pmax_kw[:, 0].copy(), below_minimum=None,
                      temp_ceiling_c=arrays.temp_ceiling_c + THERMAL_MARGIN_C)
     limits = compile_limits(site, sessions)
-    return build_lp(sessions, horizon, series, limits, ENERGY_OBJECTIVE, 0.0, 0.0, arrays, 0.0, taper_at_step_start=True)
+    lp = build_lp(sessions, horizon, series, limits, ENERGY_OBJECTIVE, 0.0, 0.0, arrays, 0.0, taper_at_step_start=True)
+    # Every undelivered kWh costs exactly 1, whatever tie-breaks the planning objective adds.
+    off_u = lp.sessions * lp.steps
+    lp.cost[:] = 0.0
+    lp.cost[off_u : off_u + lp.sessions] = 1.0
+    return lp
 
 
 def sessions_met_lp(lp: LinearProgram, need_kwh: np.ndarray) -> LinearProgram:
