@@ -188,7 +188,10 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         soc_source = session.soc_source
         central = (target - soc) * battery_kwh
         upper = min((1.0 - soc) * battery_kwh, central + reading_margin_kwh)
-        needs = need_range(central, upper, reading_margin_kwh, power_kw, (1.0 - soc) * battery_kwh)
+        # Believed done by a reading yet drawing: it is within about a reading's error of its target, so its
+        # central need is at most half the margin (a whole five minutes of a 50 kW draw took capacity it never used).
+        needs = need_range(central, upper, reading_margin_kwh, power_kw,
+                           min((1.0 - soc) * battery_kwh, reading_margin_kwh / 2.0))
     else:
         # A roster target below the assumed arrival SoC proves the assumption wrong for this vehicle: assume
         # half its target instead, so it is never planned at zero need on arrival.
