@@ -195,7 +195,9 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     else:
         # A roster target below the assumed arrival SoC proves the assumption wrong for this vehicle: assume
         # half its target instead, so it is never planned at zero need on arrival.
-        arrival_soc = min(site.fleet_defaults.arrival_soc, target / 2.0)
+        arrival_soc = site.fleet_defaults.arrival_soc
+        if target <= arrival_soc:
+            arrival_soc = target / 2.0
         delivered_soc = session.energy_delivered_kwh / battery_kwh
         soc0 = min(1.0, arrival_soc + delivered_soc)
         soc_source = ValueSource.ESTIMATED
