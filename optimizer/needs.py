@@ -30,9 +30,8 @@ from optimizer.domain import (
 )
 from optimizer.errors import SnapshotError
 
-# When nothing at all is known of a vehicle's SoC, plan as if it arrived fairly empty (the site's
-# fleet.defaults.arrival_soc overrides it).
-DEFAULT_ARRIVAL_SOC = 0.2
+# When nothing at all is known of a vehicle's SoC it is planned as arrived at the site's
+# fleet.defaults.arrival_soc (VehicleProfile.arrival_soc, default 0.2: fairly empty).
 # The quantum of a reported SoC when the snapshot does not say: ISO 15118 and the OCPP SoC measurand report
 # whole percent.
 DEFAULT_SOC_RESOLUTION = 0.01
