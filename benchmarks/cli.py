@@ -1,4 +1,7 @@
-"""``depotctl bench SCENARIO... [--strategies lp,edf,...] [--out DIR]``.
+"""``depotctl bench SCENARIO... [--strategies lp,edf,...] [--out DIR] [--seeds N]``.
+
+With ``--seeds N`` (N > 1) every run is repeated over N noise seeds on all cores and the outputs hold the mean
+and 95 % interval of every metric (benchmarks/seeds.py); every run is judged against the hindsight bound.
 
 ``register(app)`` adds the command to a Typer app (the depotctl CLI calls it); ``python -m
 benchmarks.cli bench ...`` runs it on its own. Every scenario is loaded before anything is simulated:
@@ -15,11 +18,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from benchmarks.bound import HindsightBound, hindsight_bound
 from benchmarks.harness import ALL_STRATEGIES, RunResult, run_strategy
 from benchmarks.plant import PlantOptions
 from benchmarks.plots import write_plots
 from benchmarks.report import write_report, write_results_json
 from benchmarks.scenario import Scenario, load_scenario
+from benchmarks.seeds import run_seeds, summarise_seeds
+from benchmarks.seeds_report import write_seed_outputs
 from optimizer.errors import ConfigError
 
 DEFAULT_STRATEGIES = ",".join(ALL_STRATEGIES)
@@ -92,13 +98,15 @@ def bench(
         help="a sweep file (scenarios × strategies × seeds × limit factors), run on Dask")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="--sweep: address of an existing Dask scheduler (default: a local cluster on all cores)")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="--sweep: local worker processes (default: cores)")
-                       ] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=10_000, help="noise seeds SEED..SEED+N-1, run on all cores; "
+                                       "reports mean and 95 % interval")] = 1,
+    workers: Annotated[int, typer.Option(min=0, max=1024, help="--seeds/--sweep: processes (0: one per core)")] = 0,
+    bound: Annotated[bool, typer.Option(help="solve the hindsight bound of every scenario")] = True,
 ) -> None:
     """Run strategies on simulated depot days; write results.json, report.md and plots to OUT."""
     err = Console(stderr=True)
     if sweep is not None:
-        run_sweep_mode(sweep, out, scheduler, workers, err)
+        run_sweep_mode(sweep, out, scheduler, workers or None, err)
         return
     if not scenarios:
         raise typer.BadParameter("give scenario files, or --sweep FILE", param_hint="SCENARIOS")
@@ -117,10 +125,22 @@ def bench(
         hide_soc=not all_report_soc,
     )
     out.mkdir(parents=True, exist_ok=True)
+    if seeds > 1:
+        seed_list = list(range(seed, seed + seeds))
+        runs, bounds = run_seeds(loaded, names, seed_list, options, workers=workers or None, with_bound=bound,
+                                 on_done=lambda label: err.print(f"done: {label}"))
+        summaries = summarise_seeds(runs)
+        for summary in summaries:
+            for problem in summary.errors:
+                err.print(f"[red]{summary.scenario} · {summary.strategy}: {problem}[/red]")
+        write_seed_outputs(out, summaries, runs, bounds, options, seed_list, " ".join(["depotctl bench", *sys.argv[2:]]))
+        err.print(f"wrote {out / 'results.json'} and {out / 'report.md'} ({len(runs)} runs)")
+        return
     results = run_all(loaded, names, options, err)
-    write_results_json(out / "results.json", results)
+    bounds_found: list[HindsightBound] = [hindsight_bound(sc, options) for sc in loaded] if bound else []
+    write_results_json(out / "results.json", results, bounds_found)
     plots = write_plots(out, results)
-    write_report(out / "report.md", results, options, plots)
+    write_report(out / "report.md", results, options, plots, bounds_found)
     err.print(f"wrote {out / 'results.json'}, {out / 'report.md'} and {len(plots)} plots")
 
 

@@ -31,7 +31,8 @@ from optimizer.infrastructure import compile_limits
 from optimizer.lp_model import build_lp, session_arrays
 from optimizer.needs import ResolvedSession
 from optimizer.solver_backend import HighsSolver
-from optimizer.strategies.base import assemble_plan, prepare_tick
+from optimizer.strategies.base import prepare_tick
+from optimizer.strategies.commands import CommandInput, PlanDiagnostics, commands_for
 
 OFFLINE_TIME_LIMIT_S = 600.0
 
@@ -77,16 +78,10 @@ class OfflineOptimal:
             if row is not None and 0 <= column < self._power_kw.shape[1]:
                 power[i, 0] = self._power_kw[row, column]
                 below_minimum[i] = column == 0 and self._below_minimum[row]
-        return assemble_plan(
-            tick,
-            self.name,
-            power,
-            PlanStatus.OPTIMAL,
-            solve_ms=(time.perf_counter() - started) * 1000.0,
-            objective=self._objective,
-            solver=self._solver,
-            below_minimum=below_minimum,
+        diagnostics = PlanDiagnostics(
+            solve_ms=(time.perf_counter() - started) * 1000.0, objective=self._objective, solver=self._solver
         )
+        return commands_for(CommandInput(tick, self.name, power, PlanStatus.OPTIMAL, diagnostics, below_minimum=below_minimum))
 
     def _session_row(self, charger_id: str, connector_id: int, now: datetime) -> int | None:
         for row, s in enumerate(self.scenario.sessions):
@@ -110,7 +105,7 @@ class OfflineOptimal:
         if not rows or steps <= 0:
             return out
         sessions = [
-            self._resolved(site, sc.sessions[r], r, now, max(0.0, self._available_h(sc.sessions[r]) - k * step_h))
+            self.resolved_session(site, sc.sessions[r], r, now, max(0.0, self.available_h(sc.sessions[r]) - k * step_h))
             for r in rows
         ]
         arrays = session_arrays(sessions, horizon, series)
@@ -128,12 +123,12 @@ class OfflineOptimal:
             self._below_minimum[rows] = arrays.below_minimum
         return out
 
-    def _available_h(self, s: ScenarioSession) -> float:
+    def available_h(self, s: ScenarioSession) -> float:
         """Hours from the start to the first tick at or after arrival (when the plant plugs it in)."""
         ticks = math.ceil((s.arrival - self.scenario.start).total_seconds() / self.scenario.step_s - 1e-9)
         return ticks * self.scenario.step_s / 3600.0
 
-    def _resolved(self, site: Site, s: ScenarioSession, row: int, now: datetime, arrival_h: float) -> ResolvedSession:
+    def resolved_session(self, site: Site, s: ScenarioSession, row: int, now: datetime, arrival_h: float) -> ResolvedSession:
         """The session as the LP sees it from ``now``: its true state once plugged in, its arrival values
         (and ``arrival_h`` hours until the plant plugs it in) before."""
         charger = site.charger(s.charger_id)

@@ -254,4 +254,12 @@ class SimulatedDepot:
             thermal=s.thermal,
             plugged_in_at=s.arrival,
             energy_delivered_kwh=meter,
+            power_kw=self._last_power_kw(v),
         )
+
+    def _last_power_kw(self, v: _Vehicle) -> float | None:
+        """What the vehicle drew over the last step, as a live controller's meter shows it (None on arrival)."""
+        k = self.step - 1
+        if k < 0 or self.trace.plugged_h[v.row, k] <= 0:
+            return None
+        return float(self.trace.power_kw[v.row, k])

@@ -1,5 +1,5 @@
-"""The benchmark's outputs: ``results.json`` (the contract of contracts.md) and ``report.md`` (the table
-and the targets of the benchmark issue)."""
+"""The benchmark's outputs: ``results.json`` (one object per scenario and strategy) and ``report.md`` (the
+table and the targets of the benchmark issue), with the hindsight bound (benchmarks/bound.py) beside them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import OFFLINE, RunResult
+from benchmarks.bound import HindsightBound
+from benchmarks.harness import IGNORES_LIMITS, OFFLINE, RunResult
+from benchmarks.metrics import Metrics
 from benchmarks.plant import PlantOptions
 
 ENERGY_TARGET_PCT_OF_OFFLINE = 99.5
+# A run may reach its bound to within solver tolerance and the plant's step integration, never beyond it.
+BOUND_TOLERANCE_KWH = 0.05
 CONGESTED_SCENARIO = "congested-day"
 # Wall-time targets of the issue: (scenario, seconds) for lp.
 TIME_TARGETS_S = {"congested-day": 10.0, "large-depot": 120.0}
@@ -44,9 +48,36 @@ def _offline_energy(results: Sequence[RunResult]) -> dict[str, float]:
     }
 
 
-def result_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+def bound_fields(bound: HindsightBound | None, metrics: Metrics | None) -> dict[str, Any]:
+    """The bound's fields of one results.json row (null without a bound)."""
+    if bound is None:
+        return {"bound_energy_kwh": None, "bound_sessions_met_pct": None, "energy_pct_of_bound": None}
+    pct = (100.0 * metrics.energy_delivered_kwh / bound.energy_kwh
+           if metrics is not None and bound.energy_kwh > 0 else None)
+    return {
+        "bound_energy_kwh": round(bound.energy_kwh, 4),
+        "bound_sessions_met_pct": round(bound.sessions_met_pct, 4),
+        "energy_pct_of_bound": round(pct, 3) if pct is not None else None,
+    }
+
+
+def exceeds_bound(strategy: str, metrics: Metrics, bound: HindsightBound) -> str | None:
+    """Why a run beats its bound (which no limit-respecting run can), or None. Runs over a limit or a battery
+    ceiling are not bounded by it."""
+    if strategy in IGNORES_LIMITS or metrics.violation_count > 0 or metrics.temp_violation_c_min > 0:
+        return None
+    if metrics.energy_delivered_kwh > bound.energy_kwh + BOUND_TOLERANCE_KWH:
+        return f"{strategy} delivered {metrics.energy_delivered_kwh:.2f} kWh > bound {bound.energy_kwh:.2f} kWh"
+    met = metrics.sessions_met_pct * metrics.sessions / 100.0
+    if met > bound.sessions_met + 1e-6:
+        return f"{strategy} met {met:.0f} sessions > bound {bound.sessions_met:.2f}"
+    return None
+
+
+def result_rows(results: Sequence[RunResult], bounds: Sequence[HindsightBound] = ()) -> list[dict[str, Any]]:
     """One JSON object per (scenario, strategy); metric fields are null for a run that failed."""
     offline = _offline_energy(results)
+    by_scenario = {b.scenario: b for b in bounds}
     rows = []
     for r in results:
         row: dict[str, Any] = {"scenario": r.scenario, "strategy": r.strategy}
@@ -58,6 +89,7 @@ def result_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
         row["energy_pct_of_offline"] = (
             round(100.0 * r.metrics.energy_delivered_kwh / best, 3) if r.metrics is not None and best else None
         )
+        row.update(bound_fields(by_scenario.get(r.scenario), r.metrics))
         row["plan_check_failures"] = r.plan_check_failures
         row["first_check_problem"] = r.first_check_problem
         row["statuses"] = r.statuses
@@ -68,8 +100,8 @@ def result_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_results_json(path: Path, results: Sequence[RunResult]) -> None:
-    path.write_text(json.dumps(result_rows(results), indent=2) + "\n", encoding="utf-8")
+def write_results_json(path: Path, results: Sequence[RunResult], bounds: Sequence[HindsightBound] = ()) -> None:
+    path.write_text(json.dumps(result_rows(results, bounds), indent=2) + "\n", encoding="utf-8")
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -80,15 +112,32 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def targets(results: Sequence[RunResult]) -> list[tuple[str, bool, str]]:
+def bound_targets(sc: str, lp: Metrics, bound: HindsightBound | None,
+                  runs: Sequence[tuple[str, Metrics]]) -> list[tuple[str, bool, str]]:
+    """lp's share of the bound, and that no run beat it."""
+    if bound is None or bound.energy_kwh <= 0:
+        return []
+    pct = 100.0 * lp.energy_delivered_kwh / bound.energy_kwh
+    beaten = [why for name, m in runs if (why := exceeds_bound(name, m, bound)) is not None]
+    return [
+        (f"{sc}: lp ≥ {ENERGY_TARGET_PCT_OF_OFFLINE} % of the hindsight bound's energy",
+         pct >= ENERGY_TARGET_PCT_OF_OFFLINE, f"{pct:.2f} %"),
+        (f"{sc}: no run beats the hindsight bound", not beaten, beaten[0] if beaten else f"{len(runs)} runs within"),
+    ]
+
+
+def targets(results: Sequence[RunResult], bounds: Sequence[HindsightBound] = ()) -> list[tuple[str, bool, str]]:
     """(target, met, what was measured) for every target the runs can judge."""
     rows = {(r.scenario, r.strategy): r for r in results}
+    by_scenario = {b.scenario: b for b in bounds}
     scenarios = sorted({r.scenario for r in results})
     out: list[tuple[str, bool, str]] = []
     for sc in scenarios:
         lp, off = rows.get((sc, "lp")), rows.get((sc, OFFLINE))
         if lp is None or lp.metrics is None:
             continue
+        runs = [(r.strategy, r.metrics) for r in results if r.scenario == sc and r.metrics is not None]
+        out += bound_targets(sc, lp.metrics, by_scenario.get(sc), runs)
         if off is not None and off.metrics is not None and off.metrics.energy_delivered_kwh > 0:
             pct = 100.0 * lp.metrics.energy_delivered_kwh / off.metrics.energy_delivered_kwh
             out.append(
@@ -130,8 +179,10 @@ def targets(results: Sequence[RunResult]) -> list[tuple[str, bool, str]]:
     return out
 
 
-def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: Sequence[str]) -> str:
+def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: Sequence[str],
+                    bounds: Sequence[HindsightBound] = ()) -> str:
     offline = _offline_energy(results)
+    by_scenario = {b.scenario: b for b in bounds}
     lines = [
         "# depotctl benchmark",
         "",
@@ -142,7 +193,8 @@ def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: 
         "",
         "Energy is battery-side and capped per session; `% opt` is the energy relative to `offline_optimal`; "
         "violations are (limit, step) pairs over a grid or circuit limit and the energy above them; "
-        "tick times are per tick with at least one vehicle plugged in.",
+        "tick times are per tick with at least one vehicle plugged in. `bound` is the hindsight LP's own optimum "
+        "(docs/benchmarks-robust.md): no run within the limits can deliver more energy or meet more sessions.",
         "",
     ]
     for sc in sorted({r.scenario for r in results}):
@@ -166,8 +218,12 @@ def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: 
                 f"{_fmt(m.cost, 2)} | {m.jain:.3f} | {m.tick_ms_p50:.0f}/{m.tick_ms_p95:.0f}/{m.tick_ms_max:.0f} | "
                 f"{r.wall_s:.1f} |"
             )
+        bound = by_scenario.get(sc)
+        if bound is not None:
+            lines.append(f"| bound | {bound.energy_pct:.2f} | | {bound.sessions_met_pct:.1f} | | | | | | | "
+                         f"{bound.solve_ms / 1000.0:.1f} |")
         lines.append("")
-    judged = targets(results)
+    judged = targets(results, bounds)
     if judged:
         lines += ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
         lines += [f"| {name} | {'yes' if ok else '**no**'} | {measured} |" for name, ok, measured in judged]
@@ -177,5 +233,6 @@ def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: 
     return "\n".join(lines)
 
 
-def write_report(path: Path, results: Sequence[RunResult], options: PlantOptions, plots: Sequence[str]) -> None:
-    path.write_text(render_markdown(results, options, plots), encoding="utf-8")
+def write_report(path: Path, results: Sequence[RunResult], options: PlantOptions, plots: Sequence[str],
+                 bounds: Sequence[HindsightBound] = ()) -> None:
+    path.write_text(render_markdown(results, options, plots, bounds), encoding="utf-8")

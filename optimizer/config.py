@@ -137,6 +137,8 @@ class VehicleDefaultsModel(Strict):
     knee_soc: Annotated[float, Field(gt=0, le=1)] = 0.8
     priority: PositiveKw = 1.0
     departure: LocalTime | None = None
+    # Assumed SoC on arrival of a vehicle that reports none (the range down to empty is still offered).
+    arrival_soc: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.2
 
 
 class VehicleModel(Strict):

@@ -182,6 +182,9 @@ class VehicleProfile:
     # ``valid_until`` (UTC) they answer Expired.
     blocked: bool = False
     valid_until: datetime | None = None
+    # The SoC assumed on arrival for a vehicle that reports none (fleet.defaults.arrival_soc; only the
+    # fleet defaults' value is used).
+    arrival_soc: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +352,12 @@ class SessionState:
     phases: int | None = None  # phases the vehicle actually draws on (1-phase EV on a 3-phase charger)
     plugged_in_at: datetime | None = None
     energy_delivered_kwh: float = 0.0
+    # How far the SoC can be trusted (optimizer.needs.need_margin_kwh): the reading's quantum (None: whole
+    # percent, as ISO 15118 and the SoC measurand report it), how old the reading is, and the power the vehicle
+    # draws now (None: unknown) so a vehicle believed done but still drawing is not cut off.
+    soc_resolution: float | None = None
+    soc_age_s: float | None = None
+    power_kw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

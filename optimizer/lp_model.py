@@ -10,6 +10,7 @@ Variables, in this order:
     u[i]      energy still missing at departure (kWh)
     θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
     P̂         site peak (kW), only when the objective prices the peak
+    m[i]      margin still missing at departure (kWh), only when some session has a margin (needs.py)
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from optimizer.needs import ResolvedSession
 # trade delivered energy for earliness, large enough that HiGHS sees it; solver-notes.md §3.
 EARLY_REWARD_PER_KWH = 1e-2
 MIN_NEED_FOR_WEIGHT_KWH = 1.0
+# A kWh of margin (needs.py: the upper end of a need above its central value) is worth this share of the
+# cheapest kWh of any central need, so the margin is given up first when capacity is short.
+MARGIN_WEIGHT_SHARE = 0.5
 # Plan this far below a battery's ceiling: measured temperatures are noisy and the vehicle's own power
 # varies inside a step (the benchmark's bus depot overshot by 0.1-0.3 °C without it).
 THERMAL_MARGIN_C = 0.5
@@ -86,6 +90,7 @@ class SessionArrays:
     # gives them nothing then; they get the minimum only from capacity nobody else was planned
     # (strategies.base.give_minimum_from_spare). None: no such vehicle.
     below_minimum: NDArray[np.bool_] | None = None
+    margin_kwh: FloatArray | None = None  # None: zeros
 
 
 def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries,
@@ -142,6 +147,7 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         extra_kwh=extra,
         first_step_max_kw=first_max,
         below_minimum=below_minimum,
+        margin_kwh=np.array([s.margin_kwh for s in sessions], dtype=np.float64),
         efficiency=np.array([s.efficiency for s in sessions], dtype=np.float64),
         priority=np.array([s.priority for s in sessions], dtype=np.float64),
         temp_ceiling_c=ceiling,
@@ -239,7 +245,11 @@ def build_lp(
     demand_charge_per_kw: float = 0.0,
     arrays: SessionArrays | None = None,
     peak_so_far_kw: float = 0.0,
+    *,
+    taper_at_step_start: bool = False,
 ) -> LinearProgram:
+    """``taper_at_step_start``: judge the taper at each step's start SoC, which every real charging path obeys
+    (acceptance only falls as the SoC rises): a relaxation, for the hindsight bound (benchmarks/bound.py)."""
     n, steps = len(sessions), horizon.steps
     arr = arrays if arrays is not None else session_arrays(sessions, horizon, series)
     # The estimated-SoC extra energy (arr.extra_kwh) is not in the LP: as a second, lower-weighted
@@ -250,6 +260,8 @@ def build_lp(
     energy_coef = eta * arr.energy_h  # kWh into the battery per kW (commanded) in step t
     ambient_max = float(series.ambient_c.max())
     step_end_h = horizon.start_h + horizon.length_h
+    margin = arr.margin_kwh if arr.margin_kwh is not None else np.zeros(n)
+    planned_kwh = arr.need_kwh + margin  # the most the rows below may see delivered
 
     # ---- which sessions need taper / thermal rows, and over which steps
     taper_win: list[tuple[int, int, int]] = []  # (session, first, last)
@@ -257,11 +269,11 @@ def build_lp(
     for i, s in enumerate(sessions):
         # Only the known need decides whether taper rows are worth their cost; the estimated-SoC tranche
         # is a guess, and tapering rows for it made large sites 5x slower to solve.
-        tw = _taper_window(s, arr.pmax_kw[i], energy_coef[i], float(arr.need_kwh[i]))
+        tw = _taper_window(s, arr.pmax_kw[i], energy_coef[i], float(planned_kwh[i]))
         if tw is not None:
             taper_win.append((i, *tw))
         hw = _thermal_window(
-            s, arr.pmax_kw[i], step_end_h, float(arr.need_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
+            s, arr.pmax_kw[i], step_end_h, float(planned_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
         )
         if hw is not None:
             thermal_win.append((i, *hw))
@@ -278,7 +290,9 @@ def build_lp(
     off_th = off_u + n
     n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
     peak_col = off_th + n_th_cols if peak_on else None
-    n_cols = off_th + n_th_cols + (1 if peak_on else 0)
+    margin_rows = np.flatnonzero(margin > 0)
+    off_m = off_th + n_th_cols + (1 if peak_on else 0)
+    n_cols = off_m + margin_rows.size
 
     cost = np.zeros(n_cols)
     col_lb = np.zeros(n_cols)
@@ -301,6 +315,9 @@ def build_lp(
     unmet_weight = objective.unmet * arr.priority / need_weight
     cost[off_u:off_th] = unmet_weight
     col_ub[off_u:off_th] = arr.need_kwh
+    if margin_rows.size:
+        cost[off_m:] = MARGIN_WEIGHT_SHARE * float(unmet_weight.min())
+        col_ub[off_m:] = margin[margin_rows]
     if peak_col is not None:
         cost[peak_col] = peak_weight
         # A peak already reached this billing period is paid for: only power above it costs.
@@ -322,11 +339,12 @@ def build_lp(
     labels = tuple(f"{s.charger.id}/{s.connector_id}" for s in sessions)
     p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
 
-    # ---- departure energy: Σ_t η E p + u = need
+    # ---- departure energy: Σ_t η E p + u + m = need + margin
     add(np.repeat(np.arange(n, dtype=np.int64), steps), p_index.ravel(), energy_coef.ravel())
     add(np.arange(n, dtype=np.int64), off_u + np.arange(n, dtype=np.int64), np.ones(n))
-    row_lb.append(arr.need_kwh.copy())
-    row_ub.append(arr.need_kwh.copy())
+    add(margin_rows, off_m + np.arange(margin_rows.size, dtype=np.int64), np.ones(margin_rows.size))
+    row_lb.append(planned_kwh.copy())
+    row_ub.append(planned_kwh.copy())
     groups.append(RowGroup("departure_energy", next_row, labels, 1))
     next_row += n
 
@@ -363,7 +381,8 @@ def build_lp(
         at, before = np.tril_indices(last + 1)  # every (t, s) with s <= t ...
         keep = at >= first  # ... for the rows of the window
         at, before = at[keep], before[keep]
-        add(next_row + at - first, p_index[i, before], slope * energy_coef[i, before] + (at == before))
+        stored = (before < at) if taper_at_step_start else np.ones(at.size, dtype=np.bool_)
+        add(next_row + at - first, p_index[i, before], slope * energy_coef[i, before] * stored + (at == before))
         row_lb.append(np.full(width, -INF))
         row_ub.append(np.full(width, head))
         next_row += width

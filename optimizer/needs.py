@@ -3,6 +3,12 @@
 Values come, in falling order of trust, from the snapshot (ISO 15118 needs, measured SoC, vehicle data),
 the fleet roster (vehicle found by id or id tag) and the site's fleet defaults. The result is one
 ``ResolvedSession`` per session, with every field known.
+
+A need is a range, not a number (docs/benchmarks-robust.md): ``need_kwh`` is the central value,
+``need_kwh + extra_kwh`` the upper end (what the vehicle may still take given how its SoC is known), and
+``margin_kwh`` (≤ ``extra_kwh``) the part of that range every strategy plans while capacity allows and gives up
+first when it does not. A SoC read to a whole percent can be half a percent low; planned exactly, the
+vehicle stops a fraction of a kWh short of its target.
 """
 
 from __future__ import annotations
@@ -24,10 +30,55 @@ from optimizer.domain import (
 )
 from optimizer.errors import SnapshotError
 
-# When nothing at all is known of a vehicle's SoC, plan as if it arrived fairly empty.
-DEFAULT_ARRIVAL_SOC = 0.2
+# When nothing at all is known of a vehicle's SoC it is planned as arrived at the site's
+# fleet.defaults.arrival_soc (VehicleProfile.arrival_soc, default 0.2: fairly empty).
+# The quantum of a reported SoC when the snapshot does not say: ISO 15118 and the OCPP SoC measurand report
+# whole percent.
+DEFAULT_SOC_RESOLUTION = 0.01
+# How fast a reading's error grows with its age (it is advanced by the meter and an estimated capacity).
+SOC_DRIFT_PER_H = 0.02
+# Planned above the central need of a vehicle with no SoC at all, at the margin's lower weight; the rest of
+# its range (down to empty) only gets capacity nobody else was planned.
+ESTIMATED_MARGIN_SOC = 0.05
+# A vehicle drawing at least this much is not full, whatever its SoC says.
+DRAWING_KW = 0.5
+# ... so when believed done its central need is what it would draw in this time (the next tick sees whether it
+# still draws). Only then: raising the need of every drawing vehicle made the LP plan energy nobody would take.
+DRAWING_FLOOR_H = 1.0 / 12.0
 # A vehicle past its departure still charges; plan it as due at the end of the next few minutes.
 OVERSTAY_GRACE_H = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class NeedUncertainty:
+    """How well a session's need is known."""
+
+    source: ValueSource  # of the SoC (ESTIMATED when there is no reading at all)
+    estimated: bool  # no SoC reading: the need comes from the assumed arrival SoC and the meter
+    resolution: float  # quantum of the SoC reading (fraction)
+    age_s: float  # age of the SoC reading
+    drawing: bool  # the vehicle draws now: it is not full, whatever its SoC says
+
+
+@dataclass(frozen=True, slots=True)
+class NeedRange:
+    need_kwh: float
+    extra_kwh: float
+    margin_kwh: float
+
+
+def need_range(central_kwh: float, upper_kwh: float, margin_kwh: float, power_kw: float | None,
+               room_kwh: float) -> NeedRange:
+    """Central need, upper end and margin, with the rule for a vehicle believed done that still draws: it is not
+    full, whatever its SoC says, so its central need is what it would draw in ``DRAWING_FLOOR_H`` (within
+    ``room_kwh``, what fits in its battery): it is never planned at zero."""
+    central = max(0.0, central_kwh)
+    upper = max(central, upper_kwh)
+    if central <= 0 and power_kw is not None and math.isfinite(power_kw) and power_kw >= DRAWING_KW:
+        central = min(max(room_kwh, 0.0), power_kw * DRAWING_FLOOR_H)
+        upper = max(upper, central)
+    extra = upper - central
+    return NeedRange(central, extra, min(max(margin_kwh, 0.0), extra))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +101,10 @@ class ResolvedSession:
     temp0_c: float
     priority: float
     efficiency: float
-    extra_kwh: float = 0.0  # more the vehicle may take when its SoC is only estimated (weighted lower)
+    extra_kwh: float = 0.0  # upper end of the need minus the central need (how the SoC is known allows this much more)
     arrival_h: float = 0.0  # hours from the snapshot until the vehicle arrives (> 0 only for offline planning)
+    margin_kwh: float = 0.0  # part of extra_kwh planned while capacity allows, given up first when it does not
+    uncertainty: NeedUncertainty | None = None  # how the need was found (None: known exactly)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -114,24 +167,48 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     target = target_soc if target_soc is not None else vehicle.target_soc
     energy_needed = _finite(session.energy_needed_kwh, "energy_needed_kwh", session, 0.0, 1e5)
 
+    resolution = _finite(session.soc_resolution, "soc_resolution", session, 0.0, 0.2)
+    resolution = DEFAULT_SOC_RESOLUTION if resolution is None else resolution
+    age_s = _finite(session.soc_age_s, "soc_age_s", session, 0.0, 1e7) or 0.0
+    power_kw = _finite(session.power_kw, "power_kw", session, -1e4, 1e4)
+    # A reading is off by up to its quantum, plus what its age adds; the vehicle's BMS stops it when it is
+    # really full, so planning the upper end costs nothing but capacity another vehicle might have used.
+    reading_margin_kwh = (resolution + SOC_DRIFT_PER_H * age_s / 3600.0) * battery_kwh
+    estimated = soc is None and energy_needed is None
     if energy_needed is not None:
-        need = energy_needed
-        soc0 = soc if soc is not None else max(0.0, min(1.0, target - need / battery_kwh))
+        soc0 = soc if soc is not None else max(0.0, min(1.0, target - energy_needed / battery_kwh))
         soc_source = session.soc_source if soc is not None else ValueSource.ESTIMATED
+        # The vehicle's own figure, in Wh: only its age makes it uncertain.
+        age_margin_kwh = SOC_DRIFT_PER_H * age_s / 3600.0 * battery_kwh
+        room = max(0.0, (1.0 - soc0) * battery_kwh)
+        needs = need_range(energy_needed, min(room, energy_needed + age_margin_kwh), age_margin_kwh, power_kw, room)
     elif soc is not None:
         soc0 = soc
-        need = max(0.0, (target - soc) * battery_kwh)
         soc_source = session.soc_source
+        central = (target - soc) * battery_kwh
+        upper = min((1.0 - soc) * battery_kwh, central + reading_margin_kwh)
+        # Believed done by a reading yet drawing: it is within about a reading's error of its target, so its
+        # central need is at most half the margin (a whole five minutes of a 50 kW draw took capacity it never used).
+        needs = need_range(central, upper, reading_margin_kwh, power_kw,
+                           min((1.0 - soc) * battery_kwh, reading_margin_kwh / 2.0))
     else:
-        soc0 = min(1.0, DEFAULT_ARRIVAL_SOC + session.energy_delivered_kwh / battery_kwh)
-        need = max(0.0, (target - soc0) * battery_kwh)
+        # A roster target below the assumed arrival SoC proves the assumption wrong for this vehicle: assume
+        # half its target instead, so it is never planned at zero need on arrival.
+        arrival_soc = site.fleet_defaults.arrival_soc
+        if target <= arrival_soc:
+            arrival_soc = target / 2.0
+        delivered_soc = session.energy_delivered_kwh / battery_kwh
+        soc0 = min(1.0, arrival_soc + delivered_soc)
         soc_source = ValueSource.ESTIMATED
-    # With no SoC at all the vehicle may have arrived emptier than assumed: offer it, at a lower weight,
-    # what it would need had it arrived empty. Its own BMS stops it when it is really full.
-    extra = 0.0
-    if soc is None and energy_needed is None:
-        extra = max(0.0, (target - session.energy_delivered_kwh / battery_kwh) * battery_kwh - need)
-        extra = min(extra, max(0.0, (1.0 - soc0) * battery_kwh - need))  # never more than fits
+        # It may have arrived emptier than assumed: the upper end is what it would need had it arrived empty.
+        upper = (target - delivered_soc) * battery_kwh
+        needs = need_range((target - soc0) * battery_kwh, upper, ESTIMATED_MARGIN_SOC * battery_kwh, power_kw,
+                           (1.0 - delivered_soc) * battery_kwh)
+    need, extra, margin = needs.need_kwh, needs.extra_kwh, needs.margin_kwh
+    uncertainty = NeedUncertainty(
+        source=soc_source, estimated=estimated, resolution=resolution, age_s=age_s,
+        drawing=power_kw is not None and power_kw >= DRAWING_KW,
+    )
 
     if session.departure is not None:
         departure = session.departure
@@ -166,6 +243,8 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         target_soc=target,
         need_kwh=need,
         extra_kwh=extra,
+        margin_kwh=margin,
+        uncertainty=uncertainty,
         departure=departure,
         departure_h=departure_h,
         max_kw=max_kw,

@@ -368,6 +368,7 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
         thermal=default_thermal,
         knee_soc=defaults_model.knee_soc,
         priority=defaults_model.priority,
+        arrival_soc=defaults_model.arrival_soc,
     )
     vehicles = []
     tag_owner: dict[str, str] = {}

@@ -371,17 +371,18 @@ class LiveState:
         phases = self._phases_in_use(charger, connector, now)
         soc: float | None = None
         soc_source = ValueSource.ESTIMATED
+        soc_at: datetime | None = None  # when the SoC used was read (its age widens the need's margin)
         energy_needed: float | None = None
         capacity = needs.capacity_kwh if needs is not None else None
         if needs is not None and needs.energy_kwh is not None:
             energy_needed = max(0.0, needs.energy_kwh - (delivered - connector.needs_delivered_kwh))
         soc_reading = connector.reading(ev.Quantity.SOC.value)
         if needs is not None and needs.soc is not None and (soc_reading is None or soc_reading.at <= needs.time):
-            soc, soc_source = needs.soc, ValueSource.ISO15118
+            soc, soc_source = needs.soc, ValueSource.ISO15118  # advanced by the meter: its age adds nothing
             if capacity:
                 soc = min(1.0, soc + (delivered - connector.needs_delivered_kwh) / capacity)
         elif soc_reading is not None:
-            soc, soc_source = soc_reading.value, ValueSource.MEASURED
+            soc, soc_source, soc_at = soc_reading.value, ValueSource.MEASURED, soc_reading.at
             if not self._fresh(soc_reading, now):
                 # Advance a stale SoC by what was delivered since, using the best-known capacity.
                 battery = capacity or self._roster_capacity(session.id_tag)
@@ -415,6 +416,8 @@ class LiveState:
             phases=phases,
             plugged_in_at=session.started_at,
             energy_delivered_kwh=delivered,
+            soc_age_s=max(0.0, (now - soc_at).total_seconds()) if soc_at is not None else None,
+            power_kw=self.measured_power_kw(charger, connector, now),
         )
         return self.inputs.apply_session(state, session.transaction_id, now)
 

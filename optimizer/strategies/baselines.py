@@ -2,7 +2,10 @@
 laxity first. All but ``uncontrolled`` respect the site limit and every circuit row, step by step.
 
 Each plans the whole horizon by applying its rule at every step to the energy still needed, so its
-schedule and expected SoC are comparable with the LP's. None of them models battery temperature.
+schedule and expected SoC are comparable with the LP's. None of them models battery temperature. Like the
+LP they plan the need with its margin (needs.py) and hand their first step to the shared command layer
+(``strategies.commands``): what differs between strategies is the planning rule alone. ``uncontrolled``
+plans the upper end of every need at full power: it charges until the vehicle itself stops.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from numpy.typing import NDArray
 
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot
 from optimizer.horizon import FloatArray
-from optimizer.strategies.base import EPS, Tick, assemble_plan, input_infeasibilities, plugged_hours, prepare_tick
+from optimizer.strategies.base import EPS, Tick, input_infeasibilities, plugged_hours, prepare_tick
+from optimizer.strategies.commands import CommandInput, PlanDiagnostics, commands_for
 
 Allocator = Callable[[Tick, int, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray], FloatArray]
 
@@ -125,13 +129,16 @@ def _llf_step(tick: Tick, t: int, cap: FloatArray, min_kw: FloatArray, need: Flo
 
 def _uncontrolled_step(tick: Tick, t: int, cap: FloatArray, min_kw: FloatArray, need: FloatArray,
                        laxity: FloatArray, departure: FloatArray) -> FloatArray:
-    return np.where(cap >= np.maximum(min_kw, EPS), cap, 0.0)
+    # A charger without a controller never pauses a vehicle that still takes energy: at least its minimum now
+    # (the vehicle draws what it takes; later steps are planned at what it needs).
+    return np.where(cap > EPS, np.maximum(cap, min_kw) if t == 0 else cap, 0.0)
 
 
 class _RuleStrategy:
     name = "rule"
     allocate: Allocator = staticmethod(_uncontrolled_step)
     respects_limits = True
+    plans_upper_end = False  # True: the whole range of every need (needs.py), not just its margin
 
     def plan(self, site: Site, snapshot: Snapshot) -> Plan:
         return self.plan_tick(prepare_tick(site, snapshot))
@@ -143,7 +150,8 @@ class _RuleStrategy:
         power = np.zeros((n, steps))
         hours = plugged_hours(tick)
         if n:
-            need = np.array([s.need_kwh for s in tick.sessions])
+            need = np.array([s.need_kwh + (s.extra_kwh if self.plans_upper_end else s.margin_kwh)
+                             for s in tick.sessions])
             soc = np.array([s.soc0 for s in tick.sessions])
             eta = np.array([s.efficiency for s in tick.sessions])
             cap_kwh = np.array([s.battery_kwh for s in tick.sessions])
@@ -168,9 +176,10 @@ class _RuleStrategy:
                 soc = np.minimum(soc + delivered / cap_kwh, 1.0)
         reasons = input_infeasibilities(tick) if self.respects_limits else []
         status = PlanStatus.INFEASIBLE_SAFE if reasons else PlanStatus.FEASIBLE
-        return assemble_plan(tick, self.name, power, status, solve_ms=(time.perf_counter() - started) * 1000.0,
-                             reason="; ".join(reasons) or None, solver="rule",
-                             top_up=self.respects_limits)
+        diagnostics = PlanDiagnostics(solve_ms=(time.perf_counter() - started) * 1000.0,
+                                      reason="; ".join(reasons) or None, solver="rule")
+        return commands_for(CommandInput(tick, self.name, power, status, diagnostics,
+                                         respects_limits=self.respects_limits))
 
 
 class Uncontrolled(_RuleStrategy):
@@ -179,6 +188,7 @@ class Uncontrolled(_RuleStrategy):
     name = "uncontrolled"
     allocate = staticmethod(_uncontrolled_step)
     respects_limits = False
+    plans_upper_end = True
 
 
 class EqualShare(_RuleStrategy):

@@ -18,7 +18,8 @@ from optimizer.domain import Plan, PlanStatus, Site, Snapshot
 from optimizer.errors import ModelInfeasible, SolverFailed
 from optimizer.lp_model import LinearProgram, build_lp, session_arrays
 from optimizer.solver_backend import LpSolver, Solution, make_solver
-from optimizer.strategies.base import EPS, Tick, assemble_plan, input_infeasibilities, prepare_tick
+from optimizer.strategies.base import EPS, Tick, input_infeasibilities, prepare_tick
+from optimizer.strategies.commands import CommandInput, PlanDiagnostics, commands_for
 
 MAX_MIN_CURRENT_SOLVES = 25
 BIND_TOL = 1e-6
@@ -39,8 +40,8 @@ class LpStrategy:
         reasons = input_infeasibilities(tick)
         status_if_ok = PlanStatus.INFEASIBLE_SAFE if reasons else PlanStatus.OPTIMAL
         if not tick.sessions:
-            return assemble_plan(tick, self.name, np.zeros((0, tick.horizon.steps)), status_if_ok,
-                                 reason="; ".join(reasons) or None)
+            return commands_for(CommandInput(tick, self.name, np.zeros((0, tick.horizon.steps)), status_if_ok,
+                                             PlanDiagnostics(reason="; ".join(reasons) or None)))
         arrays = session_arrays(tick.sessions, tick.horizon, tick.series, tick.caps_kw)
         lp = build_lp(
             tick.sessions, tick.horizon, tick.series, tick.limits, tick.site.control.objective,
@@ -63,13 +64,12 @@ class LpStrategy:
         power = solution.x[: lp.sessions * lp.steps].reshape(lp.sessions, lp.steps)
         status = status_if_ok if solution.optimal else PlanStatus.FEASIBLE
         total_ms = (time.perf_counter() - started) * 1000.0
-        return assemble_plan(
-            tick, self.name, power, status,
+        diagnostics = PlanDiagnostics(
             solve_ms=total_ms, build_ms=build_ms + solution.build_ms,
             objective=solution.objective, binding=binding_at_step0(lp, solution),
             reason="; ".join(reasons) or None, solver=solution.solver, min_current_rounds=rounds,
-            fill_spare=True, below_minimum=arrays.below_minimum,
         )
+        return commands_for(CommandInput(tick, self.name, power, status, diagnostics, below_minimum=arrays.below_minimum))
 
 
 def enforce_min_current(tick: Tick, lp: LinearProgram, solver: LpSolver, solution: Solution) -> tuple[Solution, int]:
