@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 log = logging.getLogger("depotctl.tasks")
 
 
-async def cancel_and_wait(tasks: Iterable[asyncio.Future[object] | asyncio.Task[object]], *,
+async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], *,
                           timeout_s: float = 10.0, retry_s: float = 0.1) -> bool:
     """Cancel ``tasks`` and wait until every one has ended, re-cancelling any that swallowed a request.
 
     Returns True when all ended; False (and logs the names) when some were still running after ``timeout_s``.
     Exceptions of the tasks are retrieved and dropped: a stop path only needs them gone.
     """
+    tasks = list(tasks)  # walked twice: once to cancel, once to retrieve exceptions
     pending = {task for task in tasks if not task.done()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -159,7 +159,7 @@ async def test_rejected_profile_marks_connector_uncontrolled_at_measured_draw() 
     link = FakeLink("cp-a", fail=ProfileRejected("cp-a", "TxProfile", "status Rejected"))
     report = await Dispatcher(site, live, {"cp-a": link}, {}).dispatch(plan_of(("cp-a", 1, 7.0, 10.1, 3)), T0)
     assert report.count(Outcome.REJECTED) == 1
-    snapshot = live.snapshot(T0 + timedelta(seconds=5))
+    snapshot = live.observe(T0 + timedelta(seconds=5))
     assert [(u.charger_id, u.connector_id, u.power_kw) for u in snapshot.uncontrolled
             if u.charger_id == "cp-a"] == [("cp-a", 1, 5.5)]
     assert snapshot.sessions == ()

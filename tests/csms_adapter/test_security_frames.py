@@ -111,7 +111,7 @@ async def test_hostile_frames_on_a_live_16_link_get_the_right_answer_and_the_lin
     assert counts["callerror_sent_TypeConstraintViolation"] == 1
     assert counts["callerror_sent_FormationViolation"] >= 4
     connector = controller.live.charger("cp-a").connectors.get(1)
-    assert connector is None or connector.reading("soc") is None  # no bad SoC reached the live state
+    assert connector is None or connector.readings.soc is None  # no bad SoC reached the live state
 
 
 async def test_201_schema_errors_use_the_201_spelling(controller: Controller) -> None:
