@@ -65,3 +65,12 @@ def test_observing_at_another_time_than_the_plant_is_refused(tiny_scenario_path:
     depot.advance()
     with pytest.raises(ValueError, match="not"):
         complete_now(SimulatedSite(depot).observe(depot.scenario.start))
+
+
+def test_the_vehicle_plot_names_a_temperature_ceiling_only_when_it_draws_one(tiny_scenario_path: Path) -> None:
+    from benchmarks.plots import vehicles_title
+
+    trace = SimulatedDepot(load_scenario(tiny_scenario_path), QUIET).trace
+    ac_rows, dc_row = [0, 1], 2  # only the DC bus has a thermal model
+    assert "ceiling" not in vehicles_title("tiny", "lp", trace, ac_rows)
+    assert "dotted: temperature ceiling" in vehicles_title("tiny", "lp", trace, [*ac_rows, dc_row])
