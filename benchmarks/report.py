@@ -1,4 +1,4 @@
-"""The benchmark's outputs: ``results.json`` (the contract of contracts.md) and ``report.md`` (the table
+"""The benchmark's outputs: ``results.json`` (the contract of docs/json.md) and ``report.md`` (the table
 and the targets of the benchmark issue)."""
 
 from __future__ import annotations

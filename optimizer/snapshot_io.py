@@ -1,5 +1,5 @@
 """The JSON side of the optimizer: snapshot JSON → ``Snapshot`` and ``Plan`` → plan JSON
-(contracts.md). Bad input raises ``SnapshotError`` naming the key and the reason."""
+(docs/json.md). Bad input raises ``SnapshotError`` naming the key and the reason."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def _num(value: float | None, digits: int = 4) -> float | None:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
-    """The plan JSON of contracts.md (fields are only ever added)."""
+    """The plan JSON of docs/json.md (fields are only ever added)."""
     return {
         "status": str(plan.status),
         "strategy": plan.strategy,

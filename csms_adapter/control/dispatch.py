@@ -1,6 +1,6 @@
 """Plan → one TxProfile per connector, in the charger's unit, sent concurrently across chargers.
 
-Rules (DESIGN.md §1.5, §5): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6 multipleOf);
+Rules (docs/architecture.md, "Dispatch"): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6 multipleOf);
 a fixed profile id per connector (the link's job) and a validity of ``profile_ttl_intervals`` control intervals,
 so a dead controller lets chargers fall back to their fail-safe; unchanged limits (within ``deadband_a``) are not
 re-sent unless the profile would lapse before the next tick; connectors of one charger go one after another (the

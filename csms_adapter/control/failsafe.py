@@ -1,4 +1,4 @@
-"""Fail-safe profiles (DESIGN.md §5, ocpp-notes §3.4): what every charger may draw when the controller is gone.
+"""Fail-safe profiles (docs/operations.md, "What a charger receives"): what every charger may draw when the controller is gone.
 
 ``compute_shares`` is pure: each charger gets a station-wide share such that the shares sum to no more than the
 lowest (grid import limit − base load) of the day and every circuit's kW and per-phase current limits hold with

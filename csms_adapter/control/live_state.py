@@ -4,11 +4,11 @@ Per connector: the latest value of each measurand (time, source), the plug state
 id, id tag, start, energy register at start), ISO 15118 needs, and the last command. Per charger: connected or
 not, monitor-only, its fail-safe share.
 
-Trust order for a session's needs (DESIGN.md §3): ISO 15118 needs > SoC measurand > fleet roster via id tag >
+Trust order for a session's needs (docs/architecture.md, "The live state"): ISO 15118 needs > SoC measurand > fleet roster via id tag >
 site defaults. The last two are applied by the optimizer for fields left ``None``; when the charger sends no SoC,
 ``energy_delivered_kwh`` is set and the SoC is marked estimated.
 
-Conservative rules (CONVENTIONS "stale means worst case"): a disconnected charger is budgeted at its fail-safe
+Conservative rules (docs/architecture.md, "The live state": stale means worst case): a disconnected charger is budgeted at its fail-safe
 share; a connector whose profile was rejected, or that draws more than its command for longer than a grace
 period, leaves the optimizer's control and is budgeted at what it draws (or at its fail-safe/maximum power when
 that measurement is stale).

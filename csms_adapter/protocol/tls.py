@@ -1,4 +1,4 @@
-"""TLS for OCPP security profiles 2 and 3 (ocpp-notes §4.1).
+"""TLS for OCPP security profiles 2 and 3 (docs/security.md).
 
 Profile 2: the CSMS is a TLS ≥ 1.2 server with the certificate and key from the site file. Profile 3 adds mutual
 TLS: the charger must present a certificate that chains to ``tls.ca_file`` (checked by OpenSSL during the TLS

@@ -1,5 +1,5 @@
 """What every strategy shares: the interface, the preparation of one tick, and the assembly of a plan
-from a power matrix (sessions × steps) with the dispatch rounding rules of contracts.md."""
+from a power matrix (sessions × steps) with the dispatch rounding rules of docs/json.md."""
 
 from __future__ import annotations
 

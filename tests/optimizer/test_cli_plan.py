@@ -1,4 +1,4 @@
-"""`depotctl check` and `depotctl plan` as other programs use them (contracts.md)."""
+"""`depotctl check` and `depotctl plan` as other programs use them (docs/json.md)."""
 
 from __future__ import annotations
 
