@@ -20,6 +20,7 @@ from optimizer.domain import (
     ValueSource,
 )
 from optimizer.errors import SnapshotError
+from optimizer.site_loader import unknown_key_reason
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -99,7 +100,7 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        reason = "unknown key" if first["type"] == "extra_forbidden" else str(first["msg"])
+        reason = unknown_key_reason(SnapshotJson, tuple(first["loc"])) if first["type"] == "extra_forbidden" else str(first["msg"])
         raise SnapshotError(source, key, reason) from exc
     when = _aware(parsed.time, "time", source)
     assert when is not None
