@@ -3,8 +3,8 @@
 ``observe`` is the plant's view plus the plug-in slots the live controller would report: every charger with a
 free connector may see a vehicle before the next tick. ``apply`` turns the plan into what the chargers are told
 with the live dispatcher's pure rules (``optimizer.commands``): each connector's limit in its charger's unit,
-rounded down; a change within ``ocpp.deadband_a`` not re-sent, so the charger keeps the limit it holds (until
-that would lapse); a live station maximum per charger equal to its connectors' commands plus its plug-in
+rounded down; a raise within ``ocpp.deadband_a`` not sent, so the charger keeps the limit it holds (until that
+would lapse; a lower limit is always sent); a live station maximum per charger equal to its connectors' commands plus its plug-in
 allowance, with the same deadband, capping what the charger's connectors draw together. The plant then draws
 what those limits let through (``benchmarks.plant.charger_allows``).
 

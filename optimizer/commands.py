@@ -2,8 +2,9 @@
 
 A connector's command is its plan limit in the charger's unit — A per phase on AC (rounded down to 0.1 A, the
 OCPP 1.6 ``multipleOf``), W in total otherwise (rounded down to 0.1 W) — never above what the plan allowed. A
-change smaller than the deadband (``ocpp.deadband_a``, judged per phase) is not re-sent, so the charger keeps
-the limit it holds. A charger's live station maximum is the sum of its connectors' commands plus what is
+raise smaller than the deadband (``ocpp.deadband_a``, judged per phase) is not sent, so the charger keeps the
+slightly lower limit it holds; a lower limit is always sent, since the plan's limits fit the site only if no
+charger keeps a higher one. A charger's live station maximum is the sum of its connectors' commands plus what is
 budgeted beside them (uncontrolled draw, plug-in allowance). See docs/architecture.md, "Dispatch".
 """
 
@@ -16,6 +17,7 @@ from optimizer.domain import Charger, ConnectorPlan, PlugInSlot, RateUnit
 
 CURRENT_RESOLUTION_A = 0.1
 POWER_RESOLUTION_W = 0.1
+LOWER_TOLERANCE_KW = 1e-6  # float noise, not a lowering
 
 Limit = tuple[float, RateUnit, int]  # (limit, unit, phases) as the charger is told
 
@@ -64,8 +66,11 @@ def connector_command(charger: Charger, cp: ConnectorPlan, unit: RateUnit) -> Li
 
 def within_deadband_kw(charger: Charger, new_kw: float, old_kw: float, phases: int, deadband_a: float,
                        old_a: float | None = None) -> bool:
-    """True when a connector's new limit differs from the one it holds by less than ``deadband_a`` per phase
-    (``old_a``: the current it was told, when it was told one)."""
+    """True when a connector's new limit need not be sent: it is not lower than the one the charger holds, and
+    higher by less than ``deadband_a`` per phase (``old_a``: the current it was told, when it was told one).
+    A lower limit is always sent: the plan's limits fit the site only if no charger keeps a higher one."""
+    if new_kw < old_kw - LOWER_TOLERANCE_KW:
+        return False
     if charger.dc:
         return abs(new_kw - old_kw) * 1000.0 / (charger.voltage_v * 3) < deadband_a
     new_a = charger.current_a_at(new_kw, phases)
@@ -75,7 +80,9 @@ def within_deadband_kw(charger: Charger, new_kw: float, old_kw: float, phases: i
 
 def station_limits_within_deadband(charger: Charger, new: float, old: float, unit: RateUnit, phases: int,
                                    deadband_a: float) -> bool:
-    """The deadband for a live station max given in the charger's unit."""
+    """The deadband for a live station max given in the charger's unit; a lower one is always sent."""
+    if new < old - 1e-9:
+        return False
     if unit is RateUnit.AMPS and not charger.dc:
         return abs(new - old) < deadband_a
     per_phase_a = abs(new - old) / (charger.voltage_v * (3 if charger.dc else phases))

@@ -1,10 +1,11 @@
 """Plan → one TxProfile per connector, in the charger's unit, sent concurrently across chargers.
 
-Rules (docs/architecture.md, "Dispatch"): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6 multipleOf);
-a fixed profile id per connector (the link's job) and a validity of ``profile_ttl_intervals`` control intervals,
-so a dead controller lets chargers fall back to their fail-safe; unchanged limits (within ``deadband_a``) are not
-re-sent unless the profile would lapse before the next tick; connectors of one charger go one after another (the
-link's lock keeps one call in flight per charger), different chargers in parallel. A failed call is recorded and
+Rules (docs/architecture.md, "Dispatch"): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6
+multipleOf); a fixed profile id per connector (the link's job) and a validity of ``profile_ttl_intervals`` control
+intervals, so a dead controller lets chargers fall back to their fail-safe; raises within ``deadband_a`` are not
+sent unless the profile would lapse before the next tick, lower limits always are (``optimizer.commands``);
+connectors of one charger go one after another (the link's lock keeps one call in flight per charger), different
+chargers in parallel. A failed call is recorded and
 retried at the next tick (nothing is marked as sent); a refused profile moves the connector to
 ``Snapshot.uncontrolled`` via the live state.
 
