@@ -90,3 +90,13 @@ def test_make_lint_and_bench_do_something(target: str, command: str) -> None:
                             cwd=ROOT, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert command in result.stdout
+
+
+def test_run_warns_before_it_starts_when_chargers_could_not_log_in(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(DEMO.read_text(encoding="utf-8").replace('listen: "127.0.0.1:9000"', 'listen: "127.0.0.1:0"'),
+                    encoding="utf-8")
+    result = depotctl("run", str(site), "--duration-s", "0.5", "--no-http", "--db", str(tmp_path / "depot.db"),
+                      env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert "warning: 14 of 14 chargers have their password variable unset" in result.stderr.replace("\n", " ")
