@@ -25,14 +25,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/depotctl run site_configs/demo-van-depot.yaml --simulate 12 --speed 60
 
-test: $(STAMP)
+# The checks without the tests: ruff, mypy --strict on every package, the import contracts (.importlinter).
+lint: $(STAMP)
 	$(BIN)/ruff check optimizer csms_adapter benchmarks tests
-	$(BIN)/mypy optimizer
+	$(BIN)/mypy optimizer csms_adapter benchmarks
 	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -q
+
+# Every strategy on every shipped scenario (docs/benchmarks.md); results, report and plots in bench-out/.
+bench: $(STAMP)
+	$(BIN)/depotctl bench benchmarks/scenarios/*.yaml --out bench-out
 
 bench-solver: $(STAMP)
 	$(BIN)/python -m benchmarks.solver_bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) bench-out .pytest_cache .mypy_cache .ruff_cache *.egg-info

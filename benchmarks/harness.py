@@ -1,5 +1,6 @@
-"""Run one strategy through one scenario, the way the live controller runs a tick:
-observe → strategy.plan → check the plan → apply → let the physics advance.
+"""Run one strategy through one scenario with the live controller's tick (``optimizer.tick.run_tick``) on the
+simulated site (``benchmarks.simulated_site``): observe → strategy.plan → check the plan → apply through the
+dispatch rules → let the physics advance.
 
 The benchmark measures rather than protects: a plan that fails the independent check is still applied
 (the live tick would refuse it), its failures are counted, and what it physically caused shows in the
@@ -8,6 +9,7 @@ limit and temperature metrics. A strategy that raises ends its run with an error
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Callable
@@ -18,9 +20,12 @@ from benchmarks.metrics import Metrics, summarise
 from benchmarks.offline import OfflineOptimal
 from benchmarks.plant import PlantOptions, PlantTrace, SimulatedDepot
 from benchmarks.scenario import Scenario
+from benchmarks.simulated_site import SimulatedSite
+from optimizer.domain import Plan, Snapshot
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
 from optimizer.strategies import STRATEGY_NAMES, Strategy, get_strategy
+from optimizer.tick import complete_now, run_tick
 
 OFFLINE = "offline_optimal"
 ALL_STRATEGIES: tuple[str, ...] = (*STRATEGY_NAMES, OFFLINE)
@@ -70,23 +75,27 @@ def run_strategy(
     started = time.perf_counter()
     plant = SimulatedDepot(scenario, opts)
     site = scenario.site
+    simulated = SimulatedSite(plant)
+    check = functools.partial(check_plan, site, limits=name not in IGNORES_LIMITS, temperature=name in MODELS_TEMPERATURE)
     tick_ms: list[float] = []
     try:
         strategy = make_strategy(name, scenario, opts, plant)
+
+        async def planner(snapshot: Snapshot) -> Plan:
+            return strategy.plan(site, snapshot)
+
         while not plant.done:
-            snapshot = plant.observe()
-            tick_started = time.perf_counter()
-            plan = strategy.plan(site, snapshot)
-            if snapshot.sessions:  # empty ticks would flatter the percentiles
-                tick_ms.append((time.perf_counter() - tick_started) * 1000.0)
-            problems = check_plan(
-                site, snapshot, plan, limits=name not in IGNORES_LIMITS, temperature=name in MODELS_TEMPERATURE
-            )
-            if problems:
+            outcome = complete_now(run_tick(simulated, planner, plant.now, check=check, apply_unsafe=True))
+            if outcome.error is not None:
+                raise outcome.error
+            assert outcome.plan is not None and outcome.plan_ms is not None
+            if outcome.snapshot.sessions:  # empty ticks would flatter the percentiles
+                tick_ms.append(outcome.plan_ms)
+            if outcome.problems:
                 result.plan_check_failures += 1
-                result.first_check_problem = result.first_check_problem or f"{snapshot.time.isoformat()}: {problems[0]}"
-            result.statuses[plan.status.value] = result.statuses.get(plan.status.value, 0) + 1
-            plant.apply(plan)
+                result.first_check_problem = result.first_check_problem or f"{outcome.time.isoformat()}: {outcome.problems[0]}"
+            status = outcome.plan.status.value
+            result.statuses[status] = result.statuses.get(status, 0) + 1
             plant.advance()
             if on_tick is not None:
                 on_tick()

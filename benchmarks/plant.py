@@ -12,6 +12,7 @@ roster. The plant's own thermal model may differ from the one the depot believes
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -111,14 +112,21 @@ def empty_trace(scenario: Scenario) -> PlantTrace:
 
 
 def charger_allows_kw(charger: Charger, command: ConnectorPlan | None) -> float:
-    """The power a charger lets through for a command: its current (AC) or power (DC) limit, capped at
-    its maximum; below the minimum current an IEC 61851 charger pauses instead."""
-    if command is None or command.limit_kw <= 0:
+    """The power a charger lets through for a plan's command taken as it is (no rounding, no deadband)."""
+    if command is None:
+        return 0.0
+    return charger_allows(charger, command.limit_kw, command.limit_a, command.phases)
+
+
+def charger_allows(charger: Charger, limit_kw: float, limit_a: float | None, phases: int) -> float:
+    """The power a charger lets through for a limit: its current (AC) or power (DC) limit, capped at its
+    maximum; below the minimum current an IEC 61851 charger pauses instead."""
+    if limit_kw <= 0:
         return 0.0
     if charger.dc:
-        return min(command.limit_kw, charger.max_power_kw)
-    phases = max(1, min(command.phases, charger.phases))
-    current_a = command.limit_a if command.limit_a is not None else charger.current_a_at(command.limit_kw, phases)
+        return min(limit_kw, charger.max_power_kw)
+    phases = max(1, min(phases, charger.phases))
+    current_a = limit_a if limit_a is not None else charger.current_a_at(limit_kw, phases)
     if current_a < charger.min_current_a - 1e-9:
         return 0.0
     current_a = min(current_a, charger.max_current_a)
@@ -189,10 +197,20 @@ class SimulatedDepot:
         return float(self.trace.site_kw[: self.step].max()) if self.step > 0 else 0.0
 
     def apply(self, plan: Plan) -> None:
-        """Send the plan's first-step limits to the chargers; connectors it omits get nothing."""
+        """Send the plan's first-step limits to the chargers as they are; connectors it omits get nothing. (The
+        benchmark goes through ``benchmarks.simulated_site``, which rounds and holds limits as dispatch does.)"""
         for v in self.plugged():
             command = plan.for_connector(v.session.charger_id, v.session.connector_id)
             v.allowed_kw = charger_allows_kw(v.charger, command)
+
+    def set_allowed(self, allowed_kw: Mapping[int, float]) -> None:
+        """What each plugged-in session's charger lets through until the next step, by session row (0 if absent)."""
+        for v in self.plugged():
+            v.allowed_kw = allowed_kw.get(v.row, 0.0)
+
+    def plugged_sessions(self) -> list[tuple[int, ScenarioSession]]:
+        """(row, session) of every vehicle plugged in now."""
+        return [(v.row, v.session) for v in self.plugged()]
 
     def advance(self) -> None:
         """Let one step of physics pass at the applied limits."""

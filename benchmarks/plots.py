@@ -67,6 +67,12 @@ def selected_vehicles(trace: PlantTrace, count: int = SELECTED_VEHICLES) -> list
     return [int(i) for i in order[:count]]
 
 
+def vehicles_title(scenario: str, strategy: str, trace: PlantTrace, chosen: Sequence[int]) -> str:
+    """The vehicle plot's title; it names the dotted ceiling lines only when one is drawn."""
+    drawn = any(np.isfinite(trace.temp_ceiling_c[i]) for i in chosen)
+    return f"{scenario}: selected vehicles under {strategy}" + (" (dotted: temperature ceiling)" if drawn else "")
+
+
 def plot_vehicles(path: Path, scenario: str, run: RunResult) -> Path | None:
     """SoC (top) and battery temperature (bottom) of a few vehicles under one strategy."""
     trace = run.trace
@@ -84,7 +90,7 @@ def plot_vehicles(path: Path, scenario: str, run: RunResult) -> Path | None:
             if np.isfinite(ceiling):
                 temp_ax.axhline(ceiling, color=line.get_color(), linestyle=":", linewidth=0.8)
         soc_ax.set_ylabel("SoC")
-        soc_ax.set_title(f"{scenario}: selected vehicles under {run.strategy} (dotted: temperature ceiling)")
+        soc_ax.set_title(vehicles_title(scenario, run.strategy, trace, chosen))
         soc_ax.legend(fontsize="small", loc="lower right")
         soc_ax.grid(alpha=0.3)
         temp_ax.set_ylabel("battery °C")

@@ -1,5 +1,5 @@
-"""The benchmark's outputs: ``results.json`` (one object per scenario and strategy) and ``report.md`` (the
-table and the targets of the benchmark issue), with the hindsight bound (benchmarks/bound.py) beside them."""
+"""The benchmark's outputs: ``results.json`` (the contract of docs/json.md) and ``report.md`` (the table and the
+targets of the benchmark issue), with the hindsight bound (benchmarks/bound.py) beside them."""
 
 from __future__ import annotations
 

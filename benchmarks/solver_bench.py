@@ -7,7 +7,7 @@ matrix with no model building at all. Ratios are path total / floor. Medians ove
     python -m benchmarks.solver_bench [--sizes 10,100,1000,5000] [--steps 1,24,96] [--repeats 3]
 
 Steps are nominal 15-minute steps (96 = 24 h); the LP's own grid is coarser further out (5/15/60 min,
-DESIGN.md §4 and solver-notes.md §4), shown as "LP steps". The 54 × 288 row is a day in 5-minute steps.
+docs/lp.md, "Time"), shown as "LP steps". The 54 × 288 row is a day in 5-minute steps.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise ConfigError(problems)
     seeds = list(range(parsed.seeds)) if isinstance(parsed.seeds, int) else parsed.seeds
     defaults = PlantOptions()
-    tasks = []
+    tasks: list[SweepTask] = []
     for scenario_file in files:
         for factor in parsed.limit_factors:
             for seed in seeds:
@@ -169,14 +169,14 @@ def run_on_dask(sweep: Sweep, *, scheduler: str | None = None, workers: int | No
     cluster = None
     if scheduler is None:
         # Workers are processes (the LP holds the GIL); loopback only; no dashboard server.
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,  # type: ignore[no-untyped-call]
+                               threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     try:
-        with Client(cluster if cluster is not None else scheduler) as client:
+        with Client(cluster if cluster is not None else scheduler) as client:  # type: ignore[no-untyped-call]
             futures = client.map(run_task, list(sweep.tasks), pure=False)
             index_of = {future.key: i for i, future in enumerate(futures)}
             rows: list[dict[str, Any] | None] = [None] * len(futures)
-            for done, future in enumerate(as_completed(futures), start=1):
+            for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
                 rows[index_of[future.key]] = future.result()
                 if on_done is not None:
                     on_done(done, len(futures))

@@ -23,6 +23,7 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], *,
     Returns True when all ended; False (and logs the names) when some were still running after ``timeout_s``.
     Exceptions of the tasks are retrieved and dropped: a stop path only needs them gone.
     """
+    tasks = list(tasks)  # walked twice: once to cancel, once to retrieve exceptions
     pending = {task for task in tasks if not task.done()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -1,6 +1,6 @@
 """The physics of a charging vehicle, shared by the simulated plant (benchmarks) and the emulated
 chargers (csms_adapter): constant power up to the knee SoC then a linear taper, and the first-order
-thermal model of DESIGN.md §4, integrated exactly over each step.
+thermal model of the LP (docs/lp.md), integrated exactly over each step.
 
 Within one step the taper is integrated with small sub-steps, so the plant is *not* graded on the LP's
 own step-start linearisation.

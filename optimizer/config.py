@@ -1,4 +1,4 @@
-"""Pydantic models of the site file (DESIGN.md §8). They check shape and ranges of single values;
+"""Pydantic models of the site file (docs/site-file.md). They check shape and ranges of single values;
 the loader (``site_loader``) checks the relations between them and builds the domain ``Site``."""
 
 from __future__ import annotations

@@ -189,13 +189,13 @@ class VehicleProfile:
 
 @dataclass(frozen=True, slots=True)
 class Objective:
-    """Weights of the LP objective (DESIGN.md §4)."""
+    """Weights of the LP objective (docs/lp.md)."""
 
     unmet: float = 1000.0
     early: float = 1.0
     price: float = 1.0
     peak: float = 0.0
-    # What 'unmet' is charged for. "session": the share of each session's need left undelivered (DESIGN.md §4:
+    # What 'unmet' is charged for. "session": the share of each session's need left undelivered (docs/lp.md, "Objective":
     # vehicles are finished, small needs are not starved; a fleet depot). "kwh": every missing kWh alike (the
     # most energy on a site that cannot serve everyone, e.g. a garage selling kWh; fewer vehicles finish).
     unmet_per: Literal["session", "kwh"] = "session"

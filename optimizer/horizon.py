@@ -2,7 +2,7 @@
 
 Only the first step is dispatched exactly, so later steps may be longer: by default 'step_min' for the
 first hour, at least 15 minutes up to 3 h, 30 minutes up to 6 h, one hour up to 12 h and two hours
-beyond (solver-notes.md §4). A 24 h horizon then has 30-38 steps instead of 96-288; on the shipped
+beyond (docs/lp.md, "Time"). A 24 h horizon then has 30-38 steps instead of 96-288; on the shipped
 benchmark days the coarser tail changed lp's delivered energy by less than 0.01 %.
 """
 

@@ -1,7 +1,7 @@
-"""The depot LP of DESIGN.md §4, built from arrays into one sparse matrix.
+"""The depot LP of docs/lp.md, built from arrays into one sparse matrix.
 
 One formulation, two builders downstream (``solver_backend``): HiGHS fed the matrix directly, and PuLP
-fed the same rows. Rows that cannot bind are left out (solver-notes.md §2): taper rows only for
+fed the same rows. Rows that cannot bind are left out (docs/lp.md, "What keeps it fast"): taper rows only for
 sessions that can pass their knee SoC, thermal rows only for batteries whose temperature could reach
 the ceiling with everything they still need delivered.
 
@@ -28,7 +28,7 @@ from optimizer.infrastructure import CircuitLimits
 from optimizer.needs import ResolvedSession
 
 # The early-charging reward per kWh, relative to the objective's 'early' weight. Small enough never to
-# trade delivered energy for earliness, large enough that HiGHS sees it; solver-notes.md §3.
+# trade delivered energy for earliness, large enough that HiGHS sees it; docs/lp.md, "What keeps it fast".
 EARLY_REWARD_PER_KWH = 1e-2
 MIN_NEED_FOR_WEIGHT_KWH = 1.0
 # A kWh of margin (needs.py: the upper end of a need above its central value) is worth this share of the
@@ -298,7 +298,7 @@ def build_lp(
     col_lb = np.zeros(n_cols)
     col_ub = np.full(n_cols, INF)
 
-    # Rewarding only the dispatched step keeps the LP non-degenerate (solver-notes.md §3): a reward
+    # Rewarding only the dispatched step keeps the LP non-degenerate (docs/lp.md, "What keeps it fast"): a reward
     # falling along the horizon made it 10x slower, and later steps are re-planned every tick anyway.
     early = np.zeros(steps)
     early[0] = objective.early * EARLY_REWARD_PER_KWH

@@ -6,7 +6,10 @@ operator fixes a file in one pass. Nothing here raises anything but ``ConfigErro
 
 from __future__ import annotations
 
+import copy
+import difflib
 import math
+import typing
 import zoneinfo
 from collections.abc import Iterator
 from datetime import time
@@ -120,23 +123,78 @@ def read_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
     lines = LineMap()
     if node is not None:
         lines.walk(node, ())
-    if lines.duplicates:
-        raise ConfigError(
-            [ConfigProblem(filename, line, format_path(path), "duplicate key") for path, line in lines.duplicates]
-        )
+    duplicates = duplicate_problems(lines, filename)
+    if duplicates:
+        raise ConfigError(duplicates)
     return data, lines
 
 
+def duplicate_problems(lines: LineMap, filename: str) -> list[ConfigProblem]:
+    return [ConfigProblem(filename, line, format_path(path), "duplicate key") for path, line in lines.duplicates]
+
+
+def _read_yaml_keeping_duplicates(text: str, filename: str) -> tuple[Any, LineMap]:
+    """``read_yaml`` that reports duplicate keys later, with the other problems (the last value counts meanwhile)."""
+    try:
+        return read_yaml(text, filename)
+    except ConfigError as exc:
+        if not exc.problems or any(p.reason != "duplicate key" for p in exc.problems):
+            raise
+    data = yaml.safe_load(text)
+    lines = LineMap()
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is not None:
+        lines.walk(node, ())
+    return data, lines
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``annotation`` (itself, or within list[...], X | None, Annotated[...])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the mapping at ``loc`` (relative to ``model``) may have; empty when that is not a model."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: same model
+        if current is None:
+            return []
+        fields = {f.alias or name: f for name, f in current.model_fields.items()}
+        field = fields.get(part)
+        current = _model_in(field.annotation) if field is not None else None
+    if current is None:
+        return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def unknown_key_reason(model: type[BaseModel] | None, loc: tuple[str | int, ...]) -> str:
+    """'unknown key', with the closest allowed key when one is close enough to be a typo."""
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return "unknown key"
+    close = difflib.get_close_matches(loc[-1], allowed_keys(model, loc[:-1]), n=1, cutoff=0.6)
+    return f"unknown key (did you mean '{close[0]}'?)" if close else "unknown key"
+
+
 def validation_problems(
-    exc: ValidationError, filename: str, lines: LineMap, prefix: tuple[str | int, ...] = ()
+    exc: ValidationError, filename: str, lines: LineMap, prefix: tuple[str | int, ...] = (),
+    model: type[BaseModel] | None = None,
 ) -> list[ConfigProblem]:
+    """``model``: the model that was validated, so an unknown key can be answered with the key it resembles."""
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         path = (*prefix, *loc)
         reason = str(err["msg"])
         if err["type"] == "extra_forbidden":
-            reason = "unknown key"
+            reason = unknown_key_reason(model, loc)
         elif err["type"] == "missing":
             reason = "required key is missing"
         if reason.startswith("Value error, "):
@@ -158,7 +216,7 @@ def validate_model(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(validation_problems(exc, filename, lines, prefix)) from exc
+        raise ConfigError(validation_problems(exc, filename, lines, prefix, model)) from exc
     except (RecursionError, ValueError, TypeError) as exc:  # pathological input
         raise ConfigError([ConfigProblem(filename, None, format_path(prefix), str(exc))]) from exc
 
@@ -455,10 +513,56 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
 
 
 def parse_site(text: str, filename: str = "<site>") -> Site:
-    """Parse site YAML text. Raises ConfigError listing every problem found."""
-    data, lines = read_yaml(text, filename)
-    parsed = validate_model(SiteFile, data, filename, lines)
-    return build_site(parsed, filename, lines)
+    """Parse site YAML text. Raises ConfigError listing every problem found, in one report: duplicate keys, the
+    shape of each value and the relations between keys. (Relations are checked with the keys of a wrong shape left
+    at their defaults; when a required key is missing or wrong they wait until it is fixed.)"""
+    data, lines = _read_yaml_keeping_duplicates(text, filename)
+    problems = duplicate_problems(lines, filename)
+    parsed: SiteFile | None
+    try:
+        parsed = validate_model(SiteFile, data, filename, lines)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        parsed = _without_wrong_keys(data)
+    if parsed is not None:
+        try:
+            site = build_site(parsed, filename, lines)
+        except ConfigError as exc:
+            reported = {p.key for p in problems}
+            problems.extend(p for p in exc.problems if p.key not in reported)
+        else:
+            if not problems:
+                return site
+    raise ConfigError(problems)
+
+
+def _without_wrong_keys(data: Any) -> SiteFile | None:
+    """The site file with every key that failed its shape check removed (so it takes its default), or None when it
+    still does not validate (a required key is missing or wrong)."""
+    try:
+        SiteFile.model_validate(data)
+    except ValidationError as exc:
+        pruned = copy.deepcopy(data)
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            if not loc or not isinstance(loc[-1], str):
+                continue
+            parent: Any = pruned
+            for part in loc[:-1]:
+                try:
+                    parent = parent[part]
+                except (KeyError, IndexError, TypeError):
+                    parent = None
+                    break
+            if isinstance(parent, dict):
+                parent.pop(loc[-1], None)
+        try:
+            return SiteFile.model_validate(pruned)
+        except (ValidationError, RecursionError, ValueError, TypeError):
+            return None
+    except (RecursionError, ValueError, TypeError):
+        return None
+    return None
 
 
 def parse_site_mapping(data: Any, filename: str = "<site>") -> Site:

@@ -1,5 +1,5 @@
 """The JSON side of the optimizer: snapshot JSON → ``Snapshot`` and ``Plan`` → plan JSON
-(contracts.md). Bad input raises ``SnapshotError`` naming the key and the reason."""
+(docs/json.md). Bad input raises ``SnapshotError`` naming the key and the reason."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from optimizer.domain import (
     ValueSource,
 )
 from optimizer.errors import SnapshotError
+from optimizer.site_loader import unknown_key_reason
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -113,7 +114,7 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        reason = "unknown key" if first["type"] == "extra_forbidden" else str(first["msg"])
+        reason = unknown_key_reason(SnapshotJson, tuple(first["loc"])) if first["type"] == "extra_forbidden" else str(first["msg"])
         raise SnapshotError(source, key, reason) from exc
     when = _aware(parsed.time, "time", source)
     assert when is not None
@@ -205,7 +206,7 @@ def _num(value: float | None, digits: int = 4) -> float | None:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
-    """The plan JSON of contracts.md (fields are only ever added)."""
+    """The plan JSON of docs/json.md (fields are only ever added)."""
     return {
         "status": str(plan.status),
         "strategy": plan.strategy,

@@ -61,16 +61,19 @@ _BANNER_SHOWN = False
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """HiGHS prints a banner on fd 1 the first time it is created; stdout carries plan JSON."""
+def _without_banner() -> Iterator[None]:
+    """HiGHS prints a banner on fd 1 the first time it is created: noise on every command's terminal, and stdout
+    carries plan JSON. It goes to the null device (the licence is in the package metadata)."""
     sys.stdout.flush()
     saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(null, 1)
         yield
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(null)
 
 
 def _new_highs() -> Any:
@@ -78,7 +81,7 @@ def _new_highs() -> Any:
     if _BANNER_SHOWN:
         highs = highspy.Highs()  # type: ignore[no-untyped-call]
     else:
-        with _stdout_to_stderr():
+        with _without_banner():
             highs = highspy.Highs()  # type: ignore[no-untyped-call]
         _BANNER_SHOWN = True
     highs.setOptionValue("output_flag", False)
@@ -250,7 +253,7 @@ class PulpSolver:
         started = time.perf_counter()
         try:
             if self.backend == "highs" and not _BANNER_SHOWN:
-                with _stdout_to_stderr():
+                with _without_banner():
                     status = self._problem.solve(self._pulp_solver())
             else:
                 status = self._problem.solve(self._pulp_solver())

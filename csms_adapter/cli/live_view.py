@@ -32,7 +32,7 @@ def render(controller: Controller, now: datetime, plant_power_kw: Mapping[tuple[
     views: list[ConnectorView] = controller.live.views(now)
     table = Table(expand=False, header_style="bold")
     for column in ("charger", "#", "ocpp", "state", "SoC%", "src", "kW", "lim A", "lim kW", "°C", "note"):
-        table.add_column(column, no_wrap=True,
+        table.add_column(column, overflow="fold", min_width=len(column),
                          justify="right" if column not in ("charger", "state", "note", "src") else "left")
     for v in views:
         key = (v.charger_id, v.connector_id)

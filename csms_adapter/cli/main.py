@@ -1,21 +1,23 @@
 """The `depotctl` command line. `check` and `plan` are here; `run` comes from the live controller
 (csms_adapter.cli.run_command) and `bench` from the benchmark harness (benchmarks.cli), registered lazily
-so that csms_adapter never imports benchmarks at module level (DESIGN.md §2)."""
+so that csms_adapter never imports benchmarks at module level (docs/architecture.md, "Import rules")."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from csms_adapter.cli.consoles import make_console
+from csms_adapter.cli.site_warnings import password_warnings
 from optimizer.domain import Plan, Site
 from optimizer.errors import ConfigError, DepotError, SnapshotError
 from optimizer.site_loader import load_site
@@ -23,8 +25,8 @@ from optimizer.snapshot_io import plan_to_json, snapshot_from_json
 from optimizer.strategies import STRATEGY_NAMES, get_strategy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="depotctl: site controller for EV depots")
-err = Console(stderr=True)
-out = Console()
+err = make_console(stderr=True)
+out = make_console()
 log = logging.getLogger("depotctl")
 
 
@@ -85,17 +87,32 @@ def _site_tree(site: Site) -> Tree:
 
 
 @app.command()
-def check(site_file: Annotated[Path, typer.Argument(help="site YAML file")]) -> None:
-    """Check a site file: print the circuit tree with its limits (exit 0) or every problem (exit 2)."""
-    site = _load_or_exit(site_file)
-    out.print(_site_tree(site))
-    out.print(f"[green]ok[/green]: {len(site.chargers)} chargers, {len(site.circuits)} circuits")
+def check(site_files: Annotated[list[Path], typer.Argument(help="site YAML file(s)")]) -> None:
+    """Check site files: print each circuit tree with its limits, or every problem; exit 2 if any file has one.
+    Warns (exit 0) about chargers that could not log in with the current environment."""
+    failed = 0
+    for site_file in site_files:
+        try:
+            site = _load_or_exit(site_file)
+        except typer.Exit:
+            failed += 1
+            continue
+        out.print(_site_tree(site))
+        out.print(f"[green]ok[/green]: {site_file}: {len(site.chargers)} chargers, {len(site.circuits)} circuits",
+                  highlight=False)
+        for warning in password_warnings(site, os.environ):
+            err.print(f"[yellow]warning[/yellow] {site_file}: {warning}", highlight=False, soft_wrap=True)
+    if failed:
+        if len(site_files) > 1:
+            err.print(f"{failed} of {len(site_files)} files have problems")
+        raise typer.Exit(2)
 
 
 def _plan_table(plan: Plan) -> Table:
     table = Table(title=f"{plan.strategy}: {plan.status} in {plan.solve_ms:.1f} ms ({plan.solver})")
     for column in ("charger", "conn", "limit kW", "limit A", "need kWh", "planned kWh", "SoC@dep", "max °C", "departure"):
-        table.add_column(column, justify="right")
+        # A narrow window folds a value onto two lines rather than cutting it to "cp-…".
+        table.add_column(column, justify="right", overflow="fold", min_width=len(column))
     for c in plan.connectors:
         table.add_row(
             c.charger_id, str(c.connector_id), f"{c.limit_kw:.3f}",
@@ -119,7 +136,7 @@ def plan(
     snapshot: Annotated[Path | None, typer.Option("--snapshot", help="snapshot JSON file")] = None,
     stdin: Annotated[bool, typer.Option("--stdin", help="read one snapshot JSON per line, write one plan per line")] = False,
     strategy: Annotated[str | None, typer.Option("--strategy", help=f"one of {', '.join(STRATEGY_NAMES)}")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON (contracts.md)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON (docs/json.md)")] = False,
 ) -> None:
     """Run one tick on a snapshot and print the plan."""
     site = _load_or_exit(site_file)

@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
 
+from csms_adapter.cli.consoles import make_console
 from csms_adapter.cli.live_view import render
+from csms_adapter.cli.site_warnings import password_warnings
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.control.site_report import attach_site_report
@@ -34,7 +36,9 @@ from optimizer.errors import ConfigError, DepotError
 from optimizer.site_loader import load_site
 
 log = logging.getLogger("depotctl.run")
-err = Console(stderr=True)
+err = make_console(stderr=True)
+
+
 def storage_url(site: Site, db: str | Path | None) -> str:
     """``--db`` as given (a SQLAlchemy URL such as postgresql+psycopg://…, or a SQLite file path), else the site
     file's storage.url."""
@@ -152,7 +156,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
 
 def quiet_logs(console: Console) -> None:
     """Warnings only, printed through the live view's console so they scroll above it instead of tearing it.
-    The OCPP frame loggers stay quiet in any case: frames may carry secrets (ocpp-notes §4.2)."""
+    The OCPP frame loggers stay quiet in any case: frames may carry secrets (docs/security.md, "What is logged")."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -176,7 +180,7 @@ def register(app: typer.Typer) -> None:
                         ] = True,
     ) -> None:
         """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
-        console = Console()
+        console = make_console()
         quiet_logs(console)
         try:
             site = load_site(site_file)
@@ -184,6 +188,9 @@ def register(app: typer.Typer) -> None:
             for problem in exc.problems:
                 err.print(f"error {problem}", highlight=False, markup=False)
             raise typer.Exit(2) from None
+        if not simulate:  # emulated chargers get generated passwords; real ones need the site's
+            for warning in password_warnings(site, os.environ):
+                err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         if http:
             from csms_adapter.http_api.auth import OperatorAuth
 

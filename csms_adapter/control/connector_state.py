@@ -19,6 +19,61 @@ class Reading:
 
 
 @dataclass(slots=True)
+class Readings:
+    """The newest value of each measurand the controller reads, one typed field each (no string keys)."""
+
+    power_kw: Reading | None = None  # Power.Active.Import, grid → EV
+    current_a: Reading | None = None  # Current.Import without a phase
+    energy_kwh: Reading | None = None  # the energy register
+    soc: Reading | None = None  # 0..1
+    battery_temp_c: Reading | None = None  # location EV, or a vendor measurand
+    charger_temp_c: Reading | None = None  # the charger's own Temperature
+    phase_current_a: dict[str, Reading] = field(default_factory=dict)  # L1, L2, L3
+
+    def keep(self, sample: ev.MeterSample) -> bool:
+        """Store ``sample`` if it is at least as new as what is held (replayed, queued samples never overwrite a
+        fresher one). False when it was older, or a quantity the controller does not read (kept by the store)."""
+        reading = Reading(sample.value, sample.time, sample.source)
+        if sample.phase is not None:
+            phase = sample.phase[:2]
+            if sample.quantity is not ev.Quantity.CURRENT_A or phase not in PHASE_LETTERS:
+                return False
+            if _older(self.phase_current_a.get(phase), sample):
+                return False
+            self.phase_current_a[phase] = reading
+            return True
+        match sample.quantity:
+            case ev.Quantity.POWER_KW if not _older(self.power_kw, sample):
+                self.power_kw = reading
+            case ev.Quantity.CURRENT_A if not _older(self.current_a, sample):
+                self.current_a = reading
+            case ev.Quantity.ENERGY_KWH if not _older(self.energy_kwh, sample):
+                self.energy_kwh = reading
+            case ev.Quantity.SOC if not _older(self.soc, sample):
+                self.soc = reading
+            case ev.Quantity.TEMPERATURE_C if _is_battery(sample):
+                if _older(self.battery_temp_c, sample):
+                    return False
+                self.battery_temp_c = reading
+            case ev.Quantity.TEMPERATURE_C if not _older(self.charger_temp_c, sample):
+                self.charger_temp_c = reading
+            case _:
+                return False
+        return True
+
+
+PHASE_LETTERS = ("L1", "L2", "L3")
+
+
+def _older(held: Reading | None, sample: ev.MeterSample) -> bool:
+    return held is not None and held.at > sample.time
+
+
+def _is_battery(sample: ev.MeterSample) -> bool:
+    return sample.location == "EV" or sample.source is ev.Source.VENDOR
+
+
+@dataclass(slots=True)
 class Command:
     """The limit last accepted by the charger for this connector."""
 
@@ -53,8 +108,7 @@ class Session:
 class ConnectorState:
     plug: ev.PlugState = ev.PlugState.AVAILABLE
     plug_changed_at: datetime | None = None
-    readings: dict[str, Reading] = field(default_factory=dict)  # key: quantity, or battery/charger temperature
-    phase_current_a: dict[str, Reading] = field(default_factory=dict)
+    readings: Readings = field(default_factory=Readings)
     session: Session | None = None
     needs: ev.EvChargingNeeds | None = None
     needs_delivered_kwh: float = 0.0  # delivered energy when the needs arrived
@@ -62,9 +116,6 @@ class ConnectorState:
     command: Command | None = None
     rejected: str | None = None  # why the charger refused its TxProfile; cleared on reconnect
     failing_since: datetime | None = None  # profile calls time out or fail; cleared by an accepted one or reconnect
-
-    def reading(self, key: str) -> Reading | None:
-        return self.readings.get(key)
 
 
 @dataclass(slots=True)

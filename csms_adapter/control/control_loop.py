@@ -1,8 +1,9 @@
 """One control tick, and the scheduler that runs it.
 
-``ControlLoop.tick`` is the only tick function (CONVENTIONS): observe (snapshot) → plan off the event loop (in
-the solver process, ``csms_adapter.control.solver_runner``) → check the plan independently (refuse to dispatch a plan that
-breaks a limit) → dispatch all profiles concurrently, each with a timeout → persist. APScheduler runs it every
+``ControlLoop.tick`` runs ``optimizer.tick.run_tick`` — the tick the benchmark harness runs too — on the live
+site (``csms_adapter.control.live_site``): observe (snapshot) → plan off the event loop (in the solver process,
+``csms_adapter.control.solver_runner``) → check the plan independently (refuse to dispatch a plan that breaks a
+limit) → dispatch all profiles concurrently, each with a timeout → persist (``on_tick``). APScheduler runs it every
 ``control.interval_s`` (one at a time, late runs coalesced); ``request_tick`` brings it forward after a plug-in or
 unplug, debounced so a burst of status messages gives one tick.
 """
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,13 +22,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from csms_adapter.control.billing_peak import BillingPeak
 from csms_adapter.control.dispatch import Dispatcher, DispatchReport, Outcome
+from csms_adapter.control.live_site import LiveSite
 from csms_adapter.control.live_state import LiveState
-from csms_adapter.control.plug_in_guard import with_plug_in_budget
 from csms_adapter.control.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Plan, Site, Snapshot
-from optimizer.errors import DepotError, PlanViolation
+from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
+from optimizer.tick import run_tick
 
 log = logging.getLogger("depotctl.control")
 
@@ -90,6 +91,7 @@ class ControlLoop:
         self.last: TickResult | None = None
         self.ticks = 0
         self.billing_peak = BillingPeak(site) if site.tariff.demand_charge_per_kw > 0 else None
+        self.live_site = LiveSite(live, dispatcher, self.billing_peak)
         # The bound leaves the solver its own time limit plus slack for building the model.
         self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
 
@@ -121,35 +123,28 @@ class ControlLoop:
         return result
 
     async def _tick(self) -> TickResult:
-        started = time.perf_counter()
         now = self.clock()
-        snapshot = with_plug_in_budget(self.live.snapshot(now), self.live, self.dispatcher, now)
-        if self.billing_peak is not None:
-            peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
-            snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)
-        solve_ms: float | None = None
-        try:
-            solve_started = time.perf_counter()
-            try:
-                plan = await self.runner.solve(snapshot, self.solve_timeout_s)
-            finally:
-                solve_ms = (time.perf_counter() - solve_started) * 1000.0
-            violations = check_plan(self.site, snapshot, plan)
-            if violations:
-                raise PlanViolation(violations)
-        except Exception as exc:  # DepotError, a timeout, or a solver bug: none may stop control
-            # Send nothing: the live TxProfiles lapse (valid_to) to the fail-safe layers, never to "unlimited";
-            # that is safer than a bad plan.
-            if isinstance(exc, DepotError):
-                reason = str(exc)
-            elif isinstance(exc, TimeoutError):
-                reason = f"solver gave no plan within {self.solve_timeout_s:g} s ({exc or 'timed out'})"
-            else:
-                reason = f"{type(exc).__name__}: {exc}"
-            log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
-            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, reason, solve_ms)
-        report = await self.dispatcher.dispatch(plan, now, snapshot)
-        return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0, None, solve_ms)
+        runner = self.runner
+        timeout_s = self.solve_timeout_s
+
+        async def planner(snapshot: Snapshot) -> Plan:
+            return await runner.solve(snapshot, timeout_s)
+
+        outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site))
+        exc = outcome.error
+        if exc is None:
+            return TickResult(now, outcome.snapshot, outcome.plan, outcome.applied, outcome.tick_ms, None,
+                              outcome.plan_ms)
+        # Nothing was sent: the live TxProfiles lapse (valid_to) to the fail-safe layers, never to "unlimited";
+        # that is safer than a bad plan. DepotError, a timeout or a solver bug: none may stop control.
+        if isinstance(exc, DepotError):
+            reason = str(exc)
+        elif isinstance(exc, TimeoutError):
+            reason = f"solver gave no plan within {self.solve_timeout_s:g} s ({exc or 'timed out'})"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
+        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms)
 
     # ------------------------------------------------------------------------------ scheduling
 

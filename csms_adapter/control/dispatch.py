@@ -1,10 +1,11 @@
 """Plan → one TxProfile per connector, in the charger's unit, sent concurrently across chargers.
 
-Rules (DESIGN.md §1.5, §5): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6 multipleOf);
-a fixed profile id per connector (the link's job) and a validity of ``profile_ttl_intervals`` control intervals,
-so a dead controller lets chargers fall back to their fail-safe; unchanged limits (within ``deadband_a``) are not
-re-sent unless the profile would lapse before the next tick; connectors of one charger go one after another (the
-link's lock keeps one call in flight per charger), different chargers in parallel. A failed call is recorded and
+Rules (docs/architecture.md, "Dispatch"): limits in A per phase (AC) or W total, rounded down to 0.1 (OCPP 1.6
+multipleOf); a fixed profile id per connector (the link's job) and a validity of ``profile_ttl_intervals`` control
+intervals, so a dead controller lets chargers fall back to their fail-safe; raises within ``deadband_a`` are not
+sent unless the profile would lapse before the next tick, lower limits always are (``optimizer.charger_commands``);
+connectors of one charger go one after another (the link's lock keeps one call in flight per charger), different
+chargers in parallel. A failed call is recorded and
 retried at the next tick (nothing is marked as sent); a refused profile moves the connector to
 ``Snapshot.uncontrolled`` via the live state.
 
@@ -34,10 +35,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from csms_adapter.control.connector_state import Command
-from csms_adapter.control.failsafe import profile_unit, to_unit
+from csms_adapter.control.failsafe import profile_unit
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError, ChargerTimeout, ProfileRejected
 from csms_adapter.protocol.link import LIVE_STATION_MAX_STACK_LEVEL, Capabilities, ChargerLink
+from optimizer import charger_commands as commands
+from optimizer.charger_commands import Limit, limit_kw_of
 from optimizer.domain import Charger, ConnectorPlan, Plan, RateUnit, Site, Snapshot
 
 log = logging.getLogger("depotctl.dispatch")
@@ -96,9 +99,6 @@ class DispatchReport:
         return sum(1 for r in self.records if r.outcome is outcome)
 
 
-Limit = tuple[float, RateUnit, int]  # (limit, unit, phases) as the charger is told
-
-
 @dataclass(frozen=True, slots=True)
 class _ChargerCalls:
     """One charger's calls of one tick, each limit computed once."""
@@ -108,12 +108,6 @@ class _ChargerCalls:
     station_lowers: bool
     lowering: list[tuple[ConnectorPlan, Limit]]
     raising: list[tuple[ConnectorPlan, Limit]]
-
-
-def limit_kw_of(charger: Charger, limit: float, unit: RateUnit, phases: int) -> float:
-    if unit is RateUnit.AMPS and not charger.dc:
-        return charger.power_kw_at(limit, phases)
-    return limit / 1000.0
 
 
 class Dispatcher:
@@ -147,14 +141,8 @@ class Dispatcher:
     def command_for(self, cp: ConnectorPlan) -> Limit:
         """(limit, unit, phases) the charger is told for ``cp``."""
         charger = self.site.charger(cp.charger_id)
-        unit = profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
-        phases = cp.phases if not charger.dc else charger.phases
-        if unit is RateUnit.AMPS and cp.limit_a is not None:
-            limit = to_unit(charger, charger.power_kw_at(cp.limit_a, phases), unit, phases)
-            limit = min(limit, int(cp.limit_a * 10 + 1e-6) / 10)  # never above what the plan allowed
-        else:
-            limit = to_unit(charger, cp.limit_kw, unit, phases)
-        return limit, unit, phases
+        return commands.connector_command(charger, cp, profile_unit(charger, self.capabilities.get(charger.id,
+                                                                                                   Capabilities())))
 
     def _unchanged(self, charger: Charger, cp: ConnectorPlan, limit: float, unit: RateUnit, phases: int,
                    tx: str, now: datetime) -> bool:
@@ -165,12 +153,8 @@ class Dispatcher:
         age_s = (now - last.sent_at).total_seconds()
         if not 0 <= age_s <= self.refresh_after_s:  # < 0: the clock jumped back; the charger's copy may lapse
             return False
-        new_kw = limit_kw_of(charger, limit, unit, phases)
-        if charger.dc:
-            return abs(new_kw - last.limit_kw) * 1000.0 / (charger.voltage_v * 3) < self.site.ocpp.deadband_a
-        new_a = charger.current_a_at(new_kw, phases)
-        old_a = last.limit_a if last.limit_a is not None else charger.current_a_at(last.limit_kw, phases)
-        return abs(new_a - old_a) < self.site.ocpp.deadband_a
+        return commands.within_deadband_kw(charger, limit_kw_of(charger, limit, unit, phases), last.limit_kw, phases,
+                                           self.site.ocpp.deadband_a, last.limit_a)
 
     def forget(self, charger_id: str) -> None:
         """The charger (re)connected: its live station max may be gone and a refusal may no longer hold.
@@ -286,11 +270,7 @@ class Dispatcher:
         """(limit, unit, phases) of the live station max: the sum of the connectors' commands in the charger's
         unit (A per phase: an upper bound on any one phase) plus the uncontrolled budget and plug-in allowance."""
         unit = profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
-        phases = charger.phases
-        total = sum(connector_limits)
-        if extra_kw > 0:
-            total += to_unit(charger, extra_kw, unit, phases)
-        return round(total, 1), unit, phases
+        return commands.station_limit(charger, unit, connector_limits, extra_kw)
 
     async def _station_max(self, charger: Charger, station: Limit, now: datetime, *, held: bool = False
                            ) -> CommandRecord | None:
@@ -328,10 +308,7 @@ class Dispatcher:
         return record(Outcome.ACCEPTED, "", (time.perf_counter() - t0) * 1000.0)
 
     def _within_deadband(self, charger: Charger, new: float, old: float, unit: RateUnit, phases: int) -> bool:
-        if unit is RateUnit.AMPS and not charger.dc:
-            return abs(new - old) < self.site.ocpp.deadband_a
-        per_phase_a = abs(new - old) / (charger.voltage_v * (3 if charger.dc else phases))
-        return per_phase_a < self.site.ocpp.deadband_a
+        return commands.station_limits_within_deadband(charger, new, old, unit, phases, self.site.ocpp.deadband_a)
 
     async def _connector(self, charger: Charger, cp: ConnectorPlan, command: Limit, now: datetime, *,
                          held: bool = False) -> CommandRecord:

@@ -1,4 +1,4 @@
-"""Fail-safe profiles (DESIGN.md §5, ocpp-notes §3.4): what every charger may draw when the controller is gone.
+"""Fail-safe profiles (docs/operations.md, "What a charger receives"): what every charger may draw when the controller is gone.
 
 ``compute_shares`` is pure: each charger gets a station-wide share such that the shares sum to no more than the
 lowest (grid import limit − base load) of the day and every circuit's kW and per-phase current limits hold with
@@ -9,18 +9,19 @@ charger and reads them back with GetCompositeSchedule.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 from csms_adapter.errors import ChargerError
 from csms_adapter.protocol.link import Capabilities, ChargerLink
+from optimizer import charger_commands as commands
+from optimizer.charger_commands import to_unit
 from optimizer.domain import ALL_PHASES, Charger, RateUnit, Site
 from optimizer.horizon import import_limit_by_minute
 
 log = logging.getLogger("depotctl.failsafe")
 
 POWER_RESOLUTION_KW = 0.001
-CURRENT_RESOLUTION_A = 0.1
+CURRENT_RESOLUTION_A = commands.CURRENT_RESOLUTION_A
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class FailsafeShare:
 
 
 def _floor(value: float, resolution: float) -> float:
-    return max(0.0, math.floor(value / resolution + 1e-9) * resolution)
+    return commands.floor_to(value, resolution)
 
 
 def worst_case_ev_budget_kw(site: Site) -> float:
@@ -107,23 +108,8 @@ def compute_shares(site: Site) -> dict[str, FailsafeShare]:
 
 
 def profile_unit(charger: Charger, caps: Capabilities) -> RateUnit:
-    """The unit a charger gets its profiles in: W for DC (a per-phase current means nothing there), else the site
-    file's choice, else A when supported, else whatever it supports."""
-    if charger.dc:
-        return RateUnit.WATTS
-    if charger.rate_unit is not None:
-        return charger.rate_unit
-    preferred = RateUnit.WATTS if charger.dc else RateUnit.AMPS
-    if preferred in caps.rate_units:
-        return preferred
-    return next(iter(caps.rate_units), preferred)
-
-
-def to_unit(charger: Charger, power_kw: float, unit: RateUnit, phases: int) -> float:
-    """A grid-side power as a profile limit: A per phase (rounded down to 0.1 A) or W total (to 0.1 W)."""
-    if unit is RateUnit.AMPS and not charger.dc:
-        return _floor(charger.current_a_at(power_kw, phases), CURRENT_RESOLUTION_A)
-    return _floor(power_kw * 1000.0, 0.1)
+    """The unit a charger gets its profiles in (``optimizer.charger_commands.profile_unit`` on what it said it supports)."""
+    return commands.profile_unit(charger, caps.rate_units)
 
 
 async def apply_failsafe(link: ChargerLink, charger: Charger, share: FailsafeShare, caps: Capabilities, *,

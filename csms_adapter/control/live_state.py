@@ -4,11 +4,11 @@ Per connector: the latest value of each measurand (time, source), the plug state
 id, id tag, start, energy register at start), ISO 15118 needs, and the last command. Per charger: connected or
 not, monitor-only, its fail-safe share.
 
-Trust order for a session's needs (DESIGN.md §3): ISO 15118 needs > SoC measurand > fleet roster via id tag >
+Trust order for a session's needs (docs/architecture.md, "The live state"): ISO 15118 needs > SoC measurand > fleet roster via id tag >
 site defaults. The last two are applied by the optimizer for fields left ``None``; when the charger sends no SoC,
 ``energy_delivered_kwh`` is set and the SoC is marked estimated.
 
-Conservative rules (CONVENTIONS "stale means worst case"): a disconnected charger is budgeted at its fail-safe
+Conservative rules (docs/architecture.md, "The live state": stale means worst case): a disconnected charger is budgeted at its fail-safe
 share; a connector whose profile was rejected, or that draws more than its command for longer than a grace
 period, leaves the optimizer's control and is budgeted at what it draws (or at its fail-safe/maximum power when
 that measurement is stale).
@@ -45,13 +45,8 @@ AUTHORIZE_WINDOW = timedelta(minutes=5)
 # Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
 IGNORE_TOLERANCE_A = 1.0
 IGNORE_TOLERANCE_KW = 0.5
-_PHASE_LETTERS = ("L1", "L2", "L3")
 # 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
 _SESSION_OVER = frozenset({"Finishing"})
-
-
-def _temp_key(sample: ev.MeterSample) -> str:
-    return "battery_temp_c" if sample.location == "EV" or sample.source is ev.Source.VENDOR else "charger_temp_c"
 
 
 class LiveState:
@@ -180,8 +175,8 @@ class LiveState:
         connector.command = None
         connector.rejected = None
         connector.soc_delivered_kwh = 0.0
-        connector.readings.pop(ev.Quantity.SOC.value, None)
-        connector.readings.pop("battery_temp_c", None)
+        connector.readings.soc = None
+        connector.readings.battery_temp_c = None
 
     def _sample(self, state: ChargerState, sample: ev.MeterSample) -> None:
         connector_id = sample.connector_id
@@ -193,12 +188,7 @@ class LiveState:
         if connector_id == 0 or sample.location == "Inlet":
             return  # the charger's own grid meter: not a connector's draw
         connector = state.connector(connector_id)
-        if sample.phase is not None:
-            if sample.quantity is ev.Quantity.CURRENT_A and sample.phase[:2] in _PHASE_LETTERS:
-                self._keep(connector.phase_current_a, sample.phase[:2], sample)
-            return
-        key = _temp_key(sample) if sample.quantity is ev.Quantity.TEMPERATURE_C else sample.quantity.value
-        if not self._keep(connector.readings, key, sample):
+        if not connector.readings.keep(sample) or sample.phase is not None:
             return
         session = connector.session
         if session is None:
@@ -210,15 +200,6 @@ class LiveState:
                 session.energy_now_kwh = sample.value  # registers are monotonic; a lower value is a glitch
         elif sample.quantity is ev.Quantity.SOC:
             connector.soc_delivered_kwh = session.delivered_kwh
-
-    @staticmethod
-    def _keep(store: dict[str, Reading], key: str, sample: ev.MeterSample) -> bool:
-        """Keep the newest value only: replayed (queued) samples never overwrite a fresher one."""
-        old = store.get(key)
-        if old is not None and old.at > sample.time:
-            return False
-        store[key] = Reading(sample.value, sample.time, sample.source)
-        return True
 
     # ------------------------------------------------------------------------------ control bookkeeping
 
@@ -275,13 +256,13 @@ class LiveState:
         A reading taken before the charger accepted a lower limit for this session describes the old limit: the
         draw is then at most the new one (a charger that does not follow is caught by the compliance check and
         leaves control, and then its readings count as they are)."""
-        power = connector.reading(ev.Quantity.POWER_KW.value)
+        power = connector.readings.power_kw
         if self._fresh(power, now):
             assert power is not None
             return self._not_above_accepted(connector, power.value, power.at)
-        fresh = [r for r in connector.phase_current_a.values() if self._fresh(r, now)]
+        fresh = [r for r in connector.readings.phase_current_a.values() if self._fresh(r, now)]
         currents = [r.value for r in fresh]
-        total = connector.reading(ev.Quantity.CURRENT_A.value)
+        total = connector.readings.current_a
         if not currents and self._fresh(total, now):
             assert total is not None
             fresh = [total]
@@ -313,8 +294,8 @@ class LiveState:
         session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
 
     def _measured_current_a(self, connector: ConnectorState, now: datetime) -> float | None:
-        currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
-        total = connector.reading(ev.Quantity.CURRENT_A.value)
+        currents = [r.value for r in connector.readings.phase_current_a.values() if self._fresh(r, now)]
+        total = connector.readings.current_a
         if self._fresh(total, now):
             assert total is not None
             currents.append(total.value)
@@ -357,7 +338,7 @@ class LiveState:
     def _phases_in_use(self, charger: Charger, connector: ConnectorState, now: datetime) -> int | None:
         if connector.needs is not None and connector.needs.phases is not None:
             return connector.needs.phases
-        flowing = [p for p, r in connector.phase_current_a.items() if self._fresh(r, now) and r.value > 1.0]
+        flowing = [p for p, r in connector.readings.phase_current_a.items() if self._fresh(r, now) and r.value > 1.0]
         if flowing and not charger.dc:
             return 1 if len(flowing) == 1 else charger.phases
         return None
@@ -376,7 +357,7 @@ class LiveState:
         capacity = needs.capacity_kwh if needs is not None else None
         if needs is not None and needs.energy_kwh is not None:
             energy_needed = max(0.0, needs.energy_kwh - (delivered - connector.needs_delivered_kwh))
-        soc_reading = connector.reading(ev.Quantity.SOC.value)
+        soc_reading = connector.readings.soc
         if needs is not None and needs.soc is not None and (soc_reading is None or soc_reading.at <= needs.time):
             soc, soc_source = needs.soc, ValueSource.ISO15118  # advanced by the meter: its age adds nothing
             if capacity:
@@ -400,7 +381,7 @@ class LiveState:
         if session.id_tag is not None and not authorization.decide(self.site, session.id_tag, now).accepted:
             # A refused token (ocpp.authorize: roster) that charges anyway is planned nothing: its TxProfile is 0.
             max_power = 0.0
-        temp = connector.reading("battery_temp_c")
+        temp = connector.readings.battery_temp_c
         state = SessionState(
             charger_id=charger.id,
             connector_id=connector_id,
@@ -441,20 +422,13 @@ class LiveState:
         return (connector is not None and connector.session is not None and connector.rejected is None
                 and not connector.session.ignoring_limit)
 
-    def snapshot(self, now: datetime) -> Snapshot:
-        """The depot at ``now`` for the optimizer. Only site chargers appear; monitor-only ones cannot be placed
-        in a circuit, so they are logged but not budgeted."""
-        sessions: list[SessionState] = []
-        uncontrolled: list[UncontrolledLoad] = []
+    def update(self, now: datetime) -> None:
+        """Advance what depends on time having passed, once per tick before ``snapshot``: whether a charger has
+        ignored its limit for longer than the grace period, when a failing connector is retried, what each
+        vehicle is seen to take, and which operator inputs belong to sessions that ended."""
         for charger in self.site.chargers:
-            state = self.charger(charger.id)
-            if not state.connected or not state.set_up:
-                # Not set up yet (just connected, its boot or resync still running) is treated like offline:
-                # nothing can be sent to it, so it runs on the fail-safe profiles it holds.
-                why = "disconnected" if not state.connected else "connecting"
-                uncontrolled.append(UncontrolledLoad(
-                    charger.id, 0, self.failsafe_kw.get(charger.id, charger.max_power_kw_for(charger.phases)),
-                    charger.phases, f"{why}: budgeted at its fail-safe limit"))
+            state = self.chargers.get(charger.id)
+            if state is None or not state.connected:
                 continue
             for connector_id, connector in sorted(state.connectors.items()):
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:
@@ -462,9 +436,37 @@ class LiveState:
                 self._update_compliance(charger, connector, now)
                 if connector.failing_since is not None and now - connector.failing_since >= self.retry_failing_after:
                     connector.failing_since = None
-                failing = connector.failing_since is not None and now - connector.failing_since >= self.failing_after
-                if connector.rejected is None and not connector.session.ignoring_limit and not failing:
+                if self._planned(connector, now):
                     self._observe_vehicle_limit(charger, connector, now)
+        self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
+        self.inputs.expire(now)
+
+    def _planned(self, connector: ConnectorState, now: datetime) -> bool:
+        """True when the connector's session goes to the optimizer; else it is budgeted as uncontrolled load."""
+        session = connector.session
+        failing = connector.failing_since is not None and now - connector.failing_since >= self.failing_after
+        return session is not None and connector.rejected is None and not session.ignoring_limit and not failing
+
+    def snapshot(self, now: datetime) -> Snapshot:
+        """The depot at ``now`` for the optimizer, read without changing anything (call ``update`` first to let
+        time-dependent judgements advance). Only site chargers appear; monitor-only ones cannot be placed in a
+        circuit, so they are logged but not budgeted."""
+        sessions: list[SessionState] = []
+        uncontrolled: list[UncontrolledLoad] = []
+        for charger in self.site.chargers:
+            state = self.chargers.get(charger.id)
+            if state is None or not state.connected or not state.set_up:
+                # Not set up yet (just connected, its boot or resync still running) is treated like offline:
+                # nothing can be sent to it, so it runs on the fail-safe profiles it holds.
+                why = "disconnected" if state is None or not state.connected else "connecting"
+                uncontrolled.append(UncontrolledLoad(
+                    charger.id, 0, self.failsafe_kw.get(charger.id, charger.max_power_kw_for(charger.phases)),
+                    charger.phases, f"{why}: budgeted at its fail-safe limit"))
+                continue
+            for connector_id, connector in sorted(state.connectors.items()):
+                if connector.session is None or not 1 <= connector_id <= charger.connectors:
+                    continue
+                if self._planned(connector, now):
                     sessions.append(self._session_state(charger, connector_id, connector, now))
                     continue
                 measured = self.measured_power_kw(charger, connector, now)
@@ -481,10 +483,14 @@ class LiveState:
                 uncontrolled.append(UncontrolledLoad(
                     charger.id, connector_id, max(0.0, draw),
                     self._phases_in_use(charger, connector, now) or charger.phases, reason))
-        self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
         return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
                         grid_cap_kw=self.inputs.grid_cap_kw(now), grid_cap_until=self.inputs.grid_cap_until(now),
                         base_load_kw=self.base_load_kw(now), external_limits=self.external.in_force(now))
+
+    def observe(self, now: datetime) -> Snapshot:
+        """``update`` then ``snapshot``: what a tick does."""
+        self.update(now)
+        return self.snapshot(now)
 
     def monitored_kw(self) -> float:
         """What monitor-only chargers (``ocpp.accept_unknown``) draw: per connector in a session, its last power
@@ -497,11 +503,11 @@ class LiveState:
             for connector_id, connector in state.connectors.items():
                 if connector_id < 1 or connector.session is None:
                     continue
-                power = connector.reading(ev.Quantity.POWER_KW.value)
+                power = connector.readings.power_kw
                 if power is not None:
                     total += max(0.0, power.value)
                 else:
-                    currents_a = sum(max(0.0, r.value) for r in connector.phase_current_a.values())
+                    currents_a = sum(max(0.0, r.value) for r in connector.readings.phase_current_a.values())
                     total += currents_a * self.site.voltage_v / 1000.0
         return total
 
@@ -531,7 +537,7 @@ class LiveState:
             for connector_id in range(1, charger.connectors + 1):
                 connector = state.connectors.get(connector_id, ConnectorState())
                 session_state = snapshot_soc.get(connector_id)
-                temp = connector.reading("battery_temp_c") or connector.reading("charger_temp_c")
+                temp = connector.readings.battery_temp_c or connector.readings.charger_temp_c
                 note = ""
                 if connector.rejected:
                     note = "profile rejected"

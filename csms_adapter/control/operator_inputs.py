@@ -106,13 +106,16 @@ class OperatorInputs:
     def grid_cap_kw(self, now: datetime) -> float | None:
         """The cap in force at ``now`` (kW, EV plus base load), or None."""
         cap = self.grid_cap
-        if cap is None:
-            return None
-        if not cap.active(now):
-            log.info("external grid cap of %.1f kW expired at %s", cap.limit_kw, cap.until)
-            self.set_grid_cap(None)
+        if cap is None or not cap.active(now):
             return None
         return cap.limit_kw
+
+    def expire(self, now: datetime) -> None:
+        """Drop a cap whose end has passed (once, with a log line); reads already treat it as gone."""
+        cap = self.grid_cap
+        if cap is not None and not cap.active(now):
+            log.info("external grid cap of %.1f kW expired at %s", cap.limit_kw, cap.until)
+            self.set_grid_cap(None)  # through the journal: the stored cap goes too
 
     def grid_cap_until(self, now: datetime) -> datetime | None:
         """When the cap in force at ``now`` ends (None: no cap, or no end time)."""

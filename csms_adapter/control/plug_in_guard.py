@@ -17,18 +17,19 @@ from csms_adapter.control.dispatch import Dispatcher
 from csms_adapter.control.failsafe import profile_unit
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.protocol.link import Capabilities
+from optimizer import charger_commands as commands
 from optimizer.domain import Charger, PlugInSlot, RateUnit, Snapshot, UncontrolledLoad
 
 RESERVE_REASON = "free connector: a vehicle plugging in draws its default profile before the next tick"
 
 
 def worst_phases(charger: Charger, dispatcher: Dispatcher) -> int:
-    """The fewest phases a plug-in's power may land on: a per-phase current limit spreads it over the charger's
-    phases, a W limit on an AC charger may all go to a 1-phase vehicle."""
-    if charger.dc:
-        return 3
-    unit = profile_unit(charger, dispatcher.capabilities.get(charger.id, Capabilities()))
-    return charger.phases if unit is RateUnit.AMPS else 1
+    """The fewest phases a plug-in's power may land on (``optimizer.charger_commands.worst_phases``)."""
+    return commands.worst_phases(charger, _unit(charger, dispatcher))
+
+
+def _unit(charger: Charger, dispatcher: Dispatcher) -> RateUnit:
+    return profile_unit(charger, dispatcher.capabilities.get(charger.id, Capabilities()))
 
 
 def with_plug_in_budget(snapshot: Snapshot, live: LiveState, dispatcher: Dispatcher, now: datetime) -> Snapshot:
@@ -55,7 +56,7 @@ def with_plug_in_budget(snapshot: Snapshot, live: LiveState, dispatcher: Dispatc
                             if state.failsafe_accepted else charger.max_power_kw_for(charger.phases))
         wanted_kw = len(free) * per_connector_kw
         if dispatcher.station_controlled(charger.id) and dispatcher.station_confirmed(charger.id):
-            slots.append(PlugInSlot(charger.id, wanted_kw, phases))
+            slots.append(commands.plug_in_slot(charger, len(free), per_connector_kw, _unit(charger, dispatcher)))
         else:
             reserve_kw = min(wanted_kw, dispatcher.cap_in_force_kw(charger.id, now))
             if reserve_kw > 0:

@@ -20,7 +20,7 @@ MAX_STEP_S = 30.0  # the limit is re-evaluated at least this often (emulated sec
 
 @dataclass(frozen=True, slots=True)
 class Quirks:
-    """Charger behaviours the controller must cope with (DESIGN.md §5)."""
+    """Charger behaviours the controller must cope with (docs/operations.md, "What a charger receives")."""
 
     rate_units: frozenset[RateUnit] = frozenset({RateUnit.AMPS, RateUnit.WATTS})
     rejects_tx_profile: bool = False

@@ -1,5 +1,5 @@
 """OCPP 1.6J dialect of the emulated charger: turns queued events into calls and CSMS calls into
-station operations. Handlers stay short and never call the CSMS themselves (ocpp-notes §7.1)."""
+station operations. Handlers stay short and never call the CSMS themselves (docs/architecture.md, "OCPP rules the code follows")."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     @app.get("/metrics", tags=["read"], response_class=Response,
              responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
     async def metrics(ctx: Reader) -> Response:
-        """Prometheus metrics (see the README for the list)."""
+        """Prometheus metrics (docs/operations.md lists them)."""
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/events", tags=["read"], response_class=StreamingResponse,

@@ -1,7 +1,7 @@
 """Who may do what over HTTP.
 
 Writes (grid cap, session overrides, vehicle data) need HTTP Basic auth as user ``operator`` with the operator
-password, configured like a charger's (DESIGN.md §6, never a plain password in a file):
+password, configured like a charger's (docs/security.md, never a plain password in a file):
 
 - ``DEPOTCTL_OPERATOR_PASSWORD``: the password itself, from the environment (a secrets manager, systemd
   ``LoadCredential``, ...), or

@@ -61,16 +61,7 @@ class HttpApi:
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port. Raises OSError when the address is taken."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = bind_listen_socket(self.host, self.port)
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, ws="none")
@@ -114,6 +105,23 @@ class HttpApi:
             except Exception:  # a display bug must never take the HTTP side (or the controller) down
                 log.exception("dashboard state failed")
             await asyncio.sleep(self.push_interval_s)
+
+
+def bind_listen_socket(host: str, port: int) -> socket.socket:
+    """A listening, non-blocking socket on ``host:port``. Raises OSError naming the address and the setting (the
+    bare "Address already in use" does not say which of the controller's ports is taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port} (http.listen in the site file): "
+                                 f"{exc.strerror or exc}") from exc
+    return sock
 
 
 def attach_http_api(controller: Controller, listen: str) -> HttpApi:

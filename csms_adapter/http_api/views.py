@@ -223,7 +223,7 @@ def circuits(controller: Controller, now: datetime) -> list[s.CircuitOut]:
                 continue
             power = live.measured_power_kw(charger, connector, now) or 0.0
             per_phase: dict[str, float] = {}
-            fresh = {k: r.value for k, r in connector.phase_current_a.items() if now - r.at <= live.stale_after}
+            fresh = {k: r.value for k, r in connector.readings.phase_current_a.items() if now - r.at <= live.stale_after}
             for index, site_phase in enumerate(charger.phase_rotation):
                 own = f"L{index + 1}"
                 if fresh:

@@ -3,7 +3,7 @@
 Why a wrapper and not library hooks: ocpp 2.1.0 silently drops frames it cannot parse (the charger waits for an
 answer that never comes), accepts ``NaN`` (Python's json does), swaps ``NotImplemented``/``NotSupported`` against
 the spec tables, spells 1.6's ``FormationViolation`` the 2.0.1 way, queues any CALLRESULT without bound, and has
-no rate limit (ocpp-notes §1.6, §4.2). ``GuardedConnection`` is what a link's ``ChargePoint`` receives instead of
+no rate limit (docs/security.md). ``GuardedConnection`` is what a link's ``ChargePoint`` receives instead of
 the websocket: ``recv()`` only returns frames the library can route; everything else is answered here with the
 CALLERROR the spec asks for (message id ``"-1"`` when the id cannot be read) or dropped, and counted.
 

@@ -46,7 +46,7 @@ FAILSAFE_STACK_LEVEL = 0
 # The live station max (the charger's planned total) sits one level above the permanent fail-safe share and lapses
 # with the TxProfiles, so the LP can give a charger more than its share while the controller lives.
 LIVE_STATION_MAX_STACK_LEVEL = 1
-# Fail-safe profiles start long before any charger clock could be wrong and never end (ocpp-notes §3.4).
+# Fail-safe profiles start long before any charger clock could be wrong and never end (docs/architecture.md, "OCPP rules the code follows").
 FAILSAFE_START = datetime(2020, 1, 1, tzinfo=UTC)
 # The live TxProfile starts a little in the past so a replacement never leaves a gap of default behaviour.
 TX_START_BACKDATE_S = 5
@@ -252,8 +252,8 @@ async def call_charger(
 
     ``payload`` is a library call dataclass (the result is the matching ``call_result`` dataclass) or a
     ``WireCall`` (the result is the answer's payload as sent). The library's ``call()`` does not notice a dropped
-    connection and would wait its whole timeout (ocpp-notes §1.4), so the call races ``closed``, which the server
-    sets when the socket goes away."""
+    connection and would wait its whole timeout (docs/architecture.md, "OCPP rules the code follows"), so the
+    call races ``closed``, which the server sets when the socket goes away."""
     action = payload.action if isinstance(payload, WireCall) else type(payload).__name__
     async with lock:
         if closed.is_set():

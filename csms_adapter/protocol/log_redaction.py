@@ -1,4 +1,4 @@
-"""Keeps secrets out of the logs (ocpp-notes §4.2, pitfall 20).
+"""Keeps secrets out of the logs (docs/security.md, "What is logged").
 
 The ``ocpp`` library logs every frame at INFO ("send [...]", "receive message [...]"), including 1.6
 ``ChangeConfiguration`` of ``AuthorizationKey`` and 2.0.1 ``SetVariables`` of ``BasicAuthPassword``;

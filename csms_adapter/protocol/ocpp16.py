@@ -1,7 +1,8 @@
 """OCPP 1.6J: thin handlers that turn charger messages into events, and the ``ChargerLink`` calls.
 
-Handlers only translate and answer; they never call the charger (that deadlocks the receive loop, ocpp-notes
-§7.1) and never block. Telemetry routes skip schema validation and are parsed tolerantly (§2.1, §7.9).
+Handlers only translate and answer; they never call the charger (that deadlocks the receive loop) and never block.
+Telemetry routes skip schema validation and are parsed tolerantly: real chargers send non-conformant meter
+values, and a CallError makes them retry for ever (docs/architecture.md, "OCPP rules the code follows").
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def charging_profile(profile_id: int, stack_level: int, purpose: str, schedule: 
 
 
 class Ocpp16Link(LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc]
-    """One 1.6J charger connection (exactly one per websocket, ocpp-notes §1.4)."""
+    """One 1.6J charger connection (exactly one per websocket: docs/architecture.md, "OCPP rules the code follows")."""
 
     ocpp_version = OCPP_VERSION
 

@@ -1,8 +1,8 @@
 """OCPP 2.0.1: thin handlers that turn charger messages into events, and the ``ChargerLink`` calls.
 
 An EVSE is what the site file calls a connector: ``evseId`` n is connector n of the charger. Handlers only
-translate and answer (never call the charger from inside one, ocpp-notes §7.1). TransactionEvent and MeterValues
-skip schema validation and are parsed tolerantly (§2.1).
+translate and answer (never call the charger from inside one). TransactionEvent and MeterValues skip schema
+validation and are parsed tolerantly (docs/architecture.md, "OCPP rules the code follows").
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ class Ocpp201Link(LinkPlumbing, Conformance201, ChargePoint):  # type: ignore[mi
         await self._set_profile(0, profile, "ChargingStationMaxProfile (live)")
 
     async def set_default_profile(self, limit: float, unit: RateUnit, phases: int) -> None:
-        # evseId 0 applies to *each* EVSE (ocpp-notes §7.18); the caller sizes it per connector.
+        # evseId 0 applies to *each* EVSE (docs/architecture.md, "OCPP rules the code follows"); the caller sizes it per connector.
         profile = _profile(TX_DEFAULT_PROFILE_ID, FAILSAFE_STACK_LEVEL,
                            ChargingProfilePurposeEnumType.tx_default_profile, limit, unit, phases, FAILSAFE_START,
                            None)

@@ -52,7 +52,8 @@ from optimizer.domain import Charger, Site
 log = logging.getLogger("depotctl.server")
 
 # OCPP 2.1 is left out on purpose: ocpp 2.1.0 sends no reply to unhandled 2.1 actions and mis-serialises the
-# per-phase profile fields (ocpp-notes §7.11). Clients offering ocpp2.1 and 1.6/2.0.1 still get one of those.
+# per-phase profile fields (docs/architecture.md, "OCPP rules the code follows"). Clients offering ocpp2.1 and
+# 1.6/2.0.1 still get one of those.
 SUBPROTOCOLS: tuple[str, ...] = (OCPP201, OCPP16)
 # identifierString (2.0.1 Part 4 §3.1.1) without ':' (the Basic-auth separator), at most 48 characters.
 IDENTITY = re.compile(r"^[A-Za-z0-9*\-_=+|@.]{1,48}$")
@@ -111,7 +112,7 @@ _HEX_KEY = re.compile(rb"^(?:[0-9a-fA-F]{2}){8,20}$")  # a 1.6 AuthorizationKey 
 
 def password_forms(password: bytes) -> set[bytes]:
     """The texts a received password may stand for. A 1.6 AuthorizationKey is configured as hex digits and sent
-    either as that text (any case) or as the raw key bytes (OCPP-J 1.6 §6.2.2, ocpp-notes §4.1); passwords are
+    either as that text (any case) or as the raw key bytes (OCPP-J 1.6 §6.2.2; docs/security.md); passwords are
     stored as (the hash of) the lower-case hex text, as ``depotctl password`` makes them."""
     forms = {password}
     if _HEX_KEY.match(password):

@@ -3,8 +3,9 @@
 
 Real chargers send non-conformant data (numeric 1.6 values, an object instead of a list, empty sampled values,
 odd units), and the MeterValues routes are registered with schema validation off so that such a message is still
-answered (ocpp-notes §2.1: a CallError makes the charger retry forever). So this module trusts nothing: each
-sampled value is parsed on its own; a bad one becomes a ``RejectedValue`` with a reason and the others are kept.
+answered (a CallError makes the charger retry forever: docs/architecture.md, "OCPP rules the code follows").
+So this module trusts nothing: each sampled value is parsed on its own; a bad one becomes a ``RejectedValue``
+with a reason and the others are kept.
 It never raises.
 
 Phases: a phase-less value is the total (1.6 §7.43). When a charger sends only per-phase power or energy, one

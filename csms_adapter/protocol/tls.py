@@ -1,4 +1,5 @@
-"""TLS for OCPP security profiles 2 and 3 (docs/ocpp-conformance.md, TLS).
+"""TLS for OCPP security profiles 2 and 3 (docs/security.md; the suites and the two certificates in
+docs/ocpp-conformance.md, TLS).
 
 Profile 2: the CSMS is a TLS ≥ 1.2 server. The cipher suites a CSMS SHALL support (1.6 A00.FR.317, 2.0.1
 A00.FR.318) are TLS_ECDHE_ECDSA_WITH_AES_{128,256}_GCM_SHA{256,384} and TLS_RSA_WITH_AES_{128,256}_GCM_SHA{256,384}:

@@ -1,4 +1,4 @@
-"""Storage of the site controller (DESIGN.md §7): SQLModel tables on SQLite (WAL) or PostgreSQL.
+"""Storage of the site controller (docs/architecture.md): SQLModel tables on SQLite (WAL) or PostgreSQL.
 
 API (all times timezone-aware UTC; naive datetimes are refused with ValueError)::
 

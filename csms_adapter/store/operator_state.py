@@ -53,7 +53,8 @@ class OperatorStateStore:
     # ---------------------------------------------------------------------------- writes
 
     def _put(self, what: str, row: SQLModel) -> None:
-        row.site = self.store.site  # type: ignore[attr-defined]  (every operator-state table is site-scoped)
+        # Every operator-state table is site-scoped.
+        row.site = self.store.site
 
         def work(session: Session) -> None:
             session.merge(row)

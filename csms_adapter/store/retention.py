@@ -62,7 +62,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, now: datetime) -> Ret
                     phase=phase, unit=unit, minute=minute, mean=sum(values) / len(values), minimum=min(values),
                     maximum=max(values), last=members[-1].value, count=len(values)))
             ids = [r.id for r in rows]
-            session.exec(delete(MeterSampleRow).where(col(MeterSampleRow.id).in_(ids)))  # type: ignore[call-overload]
+            session.exec(delete(MeterSampleRow).where(col(MeterSampleRow.id).in_(ids)))
             return len(rows), len(groups)
 
         n, m = store._write("fold samples into minutes", fold)
@@ -73,7 +73,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, now: datetime) -> Ret
     minute_cutoff = now - timedelta(days=policy.aggregate_days)
 
     def prune(session: Session) -> int:
-        result = session.exec(delete(MeterMinuteRow).where(col(MeterMinuteRow.minute) < minute_cutoff))  # type: ignore[call-overload]
+        result = session.exec(delete(MeterMinuteRow).where(col(MeterMinuteRow.minute) < minute_cutoff))
         return int(result.rowcount or 0)
 
     deleted = store._write("prune minutes", prune)

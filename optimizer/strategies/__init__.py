@@ -1,6 +1,6 @@
 """Charging strategies behind one interface: ``plan(site, snapshot, strategy) -> Plan``.
 
-``lp`` is the depot LP (DESIGN.md §4); ``equal_share``, ``edf``, ``llf`` and ``uncontrolled`` are the
+``lp`` is the depot LP (docs/lp.md); ``equal_share``, ``edf``, ``llf`` and ``uncontrolled`` are the
 baselines the benchmark compares it with. All but ``uncontrolled`` respect every circuit limit.
 """
 

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from optimizer.charger_commands import floor_to
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot
 from optimizer.horizon import FloatArray
 from optimizer.infrastructure import compile_columns, plug_in_columns
@@ -33,13 +34,6 @@ from optimizer.strategies.base import (
     plugged_hours,
     temperature_trajectory,
 )
-
-
-def floor_to(value: float, resolution: float) -> float:
-    """Round down to ``resolution``, forgiving float noise just below a grid point."""
-    if value <= 0 or not math.isfinite(value):
-        return 0.0
-    return math.floor(value / resolution + 1e-6) * resolution
 
 
 def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, float | None]:

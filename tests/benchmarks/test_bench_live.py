@@ -56,6 +56,7 @@ def test_live_site_has_a_roster_entry_per_session_and_a_free_port(live_scenario_
     assert site.ocpp.listen == "127.0.0.1:0" and site.ocpp.meter_interval_s == 30  # ≤ 10 readings per wall s
 
 
+@pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
 async def test_live_run_matches_the_in_process_run(live_scenario_path: Path, tmp_path: Path) -> None:
     scenario = load_scenario(live_scenario_path)
     in_process = run_strategy(scenario, "lp", QUIET)

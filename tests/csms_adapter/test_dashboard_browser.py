@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from http_depot import AUTH, running_depot
 
+pytestmark = pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
+
 CHROMIUM = os.environ.get("DEPOTCTL_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

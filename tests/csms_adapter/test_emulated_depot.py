@@ -15,6 +15,8 @@ from csms_adapter.control.failsafe import worst_case_ev_budget_kw
 from csms_adapter.emulator.credentials import simulated_site
 from optimizer.domain import Site
 
+pytestmark = pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
+
 emulator = pytest.importorskip("csms_adapter.emulator.fleet")
 clock_mod = pytest.importorskip("csms_adapter.emulator.clock")
 

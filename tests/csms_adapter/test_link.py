@@ -26,7 +26,7 @@ class FakeCp:
         self.calls = 0
 
     async def call(self, payload: Any, suppress: bool = True, skip_schema_validation: bool = False) -> Any:
-        assert suppress is False  # CallErrors must raise, never return None (ocpp-notes §7.3)
+        assert suppress is False  # CallErrors must raise, never return None (docs/architecture.md, "OCPP rules the code follows")
         self.calls += 1
         return await self.behaviour()
 

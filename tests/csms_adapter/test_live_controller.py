@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from fake_chargers import Charger16, Charger201, Recorder, charger
@@ -15,12 +15,6 @@ from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.failsafe import compute_shares
 from optimizer.domain import Site
-
-
-@pytest.fixture
-async def controller() -> AsyncIterator[Controller]:
-    async with Controller(make_site(), env=ENV, debounce_real_s=0.05) as c:
-        yield c
 
 
 async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:

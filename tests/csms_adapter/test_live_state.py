@@ -7,6 +7,7 @@ from live_site import make_site
 
 from csms_adapter.control.connector_state import Command
 from csms_adapter.control.live_state import LiveState
+from csms_adapter.control.operator_inputs import GridCap
 from csms_adapter.protocol import events as ev
 from optimizer.domain import ValueSource
 from optimizer.vehicle_limit import PROBE_KW
@@ -36,7 +37,7 @@ def test_disconnected_chargers_are_budgeted_at_their_failsafe_share() -> None:
 def test_soc_is_estimated_from_delivered_energy_when_the_charger_sends_none() -> None:
     live = started_live()
     live.apply(sample(Q.ENERGY_KWH, 112.5, T0 + timedelta(minutes=30)))
-    (session,) = live.snapshot(T0 + timedelta(minutes=30)).sessions
+    (session,) = live.observe(T0 + timedelta(minutes=30)).sessions
     assert session.soc is None and session.soc_source is ValueSource.ESTIMATED
     assert session.energy_delivered_kwh == pytest.approx(12.5)
     assert session.id_tag == "TAG1"  # the optimizer finds van-1 in the roster by it
@@ -45,10 +46,10 @@ def test_soc_is_estimated_from_delivered_energy_when_the_charger_sends_none() ->
 def test_measured_soc_wins_and_a_stale_one_is_advanced_by_energy() -> None:
     live = started_live()
     live.apply(sample(Q.SOC, 0.40, T0 + timedelta(minutes=1)))
-    (fresh,) = live.snapshot(T0 + timedelta(minutes=1)).sessions
+    (fresh,) = live.observe(T0 + timedelta(minutes=1)).sessions
     assert fresh.soc == pytest.approx(0.40) and fresh.soc_source is ValueSource.MEASURED
     live.apply(sample(Q.ENERGY_KWH, 107.5, T0 + timedelta(minutes=20)))  # 7.5 kWh into van-1's 75 kWh
-    (stale,) = live.snapshot(T0 + timedelta(minutes=20)).sessions
+    (stale,) = live.observe(T0 + timedelta(minutes=20)).sessions
     assert stale.soc == pytest.approx(0.50) and stale.soc_source is ValueSource.ESTIMATED
 
 
@@ -59,7 +60,7 @@ def test_iso15118_needs_win_over_the_soc_measurand() -> None:
     live.apply(ev.EvChargingNeeds("cp-a", 1, T0 + timedelta(seconds=1), energy_kwh=30.0, departure=departure,
                                   soc=0.42, capacity_kwh=80.0, max_current_a=16.0, phases=3))
     live.apply(sample(Q.ENERGY_KWH, 110.0, T0 + timedelta(minutes=10)))
-    (s,) = live.snapshot(T0 + timedelta(minutes=10)).sessions
+    (s,) = live.observe(T0 + timedelta(minutes=10)).sessions
     assert s.soc_source is ValueSource.ISO15118
     assert s.energy_needed_kwh == pytest.approx(20.0)  # 30 asked, 10 delivered since
     assert s.battery_kwh == 80.0 and s.departure == departure
@@ -72,7 +73,7 @@ def test_replayed_start_and_old_samples_do_not_duplicate_or_overwrite() -> None:
     live.apply(ev.TransactionStarted("cp-a", 1, "7", "TAG1", 100.0, T0))  # queued copy after a reconnect
     live.apply(sample(Q.POWER_KW, 1.0, T0 + timedelta(minutes=1)))  # an older queued sample
     assert len(live.open_sessions()) == 1
-    assert live.chargers["cp-a"].connectors[1].readings[Q.POWER_KW.value].value == 7.0
+    assert live.chargers["cp-a"].connectors[1].readings.power_kw.value == 7.0
 
 
 def test_phase_currents_do_not_double_count_and_give_phases_in_use() -> None:
@@ -81,7 +82,7 @@ def test_phase_currents_do_not_double_count_and_give_phases_in_use() -> None:
     live.apply(sample(Q.CURRENT_A, 16.0, at, phase="L1"))
     live.apply(sample(Q.CURRENT_A, 0.0, at, phase="L2"))
     live.apply(sample(Q.CURRENT_A, 0.0, at, phase="L3"))
-    (s,) = live.snapshot(at).sessions
+    (s,) = live.observe(at).sessions
     assert s.phases == 1  # a one-phase vehicle on a three-phase charger
     charger = live.site.charger("cp-a")
     assert live.measured_power_kw(charger, live.chargers["cp-a"].connectors[1], at) == pytest.approx(16 * 0.23)
@@ -95,7 +96,7 @@ def test_a_charger_ignoring_its_limit_becomes_uncontrolled_after_the_grace_perio
         at = T0 + grace + timedelta(seconds=10 * step)
         live.apply(sample(Q.CURRENT_A, 16.0, at))
         live.apply(sample(Q.POWER_KW, 11.0, at))
-        snapshot = live.snapshot(at)
+        snapshot = live.observe(at)
         if at - (T0 + grace) < grace:
             assert len(snapshot.sessions) == 1, step  # still within the grace period
     assert snapshot.sessions == ()
@@ -106,7 +107,7 @@ def test_stale_draw_of_an_uncontrolled_connector_is_budgeted_conservatively() ->
     live = started_live()
     live.apply(sample(Q.POWER_KW, 3.0, T0))
     live.record_rejection("cp-a", 1, "status Rejected")
-    snapshot = live.snapshot(T0 + timedelta(minutes=10))  # the 3 kW reading is long stale
+    snapshot = live.observe(T0 + timedelta(minutes=10))  # the 3 kW reading is long stale
     (load,) = [u for u in snapshot.uncontrolled if u.charger_id == "cp-a"]
     assert load.power_kw > 3.0  # the charger's maximum share, not its last (possibly lower) reading
 
@@ -118,18 +119,18 @@ def test_unplug_ends_the_session_and_reconnect_clears_rejection() -> None:
     live.apply(ev.ChargerConnected("cp-a", "1.6", T0))
     assert live.controllable("cp-a", 1)
     live.apply(ev.StatusChanged("cp-a", 1, ev.PlugState.AVAILABLE, "Available", T0))
-    assert live.snapshot(T0).sessions == ()
+    assert live.observe(T0).sessions == ()
 
 
 def test_a_connector_whose_profile_calls_fail_is_budgeted_at_its_failsafe_then_retried() -> None:
     live = started_live()
     live.apply(sample(Q.POWER_KW, 2.0, T0))
     live.record_failure("cp-a", 1, T0)
-    assert len(live.snapshot(T0 + timedelta(seconds=30)).sessions) == 1  # one failed call is not enough
-    later = live.snapshot(T0 + timedelta(seconds=60))
+    assert len(live.observe(T0 + timedelta(seconds=30)).sessions) == 1  # one failed call is not enough
+    later = live.observe(T0 + timedelta(seconds=60))
     (load,) = [u for u in later.uncontrolled if u.charger_id == "cp-a"]
     assert load.power_kw >= 2.0 and "does not answer" in load.reason
-    assert len(live.snapshot(T0 + timedelta(seconds=180)).sessions) == 1  # planned again, so the call is retried
+    assert len(live.observe(T0 + timedelta(seconds=180)).sessions) == 1  # planned again, so the call is retried
 
 
 def test_a_vehicle_drawing_well_under_its_limit_is_planned_at_what_it_draws() -> None:
@@ -137,10 +138,10 @@ def test_a_vehicle_drawing_well_under_its_limit_is_planned_at_what_it_draws() ->
     live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
     at = T0 + timedelta(minutes=2)
     live.apply(sample(Q.POWER_KW, 2.0, at))
-    (full,) = live.snapshot(at).sessions
+    (full,) = live.observe(at).sessions
     assert full.max_power_kw == pytest.approx(2.04)  # tapering or full: stop reserving the other 9 kW
     live.apply(sample(Q.POWER_KW, 10.9, at + timedelta(seconds=10)))
-    (following,) = live.snapshot(at + timedelta(seconds=10)).sessions
+    (following,) = live.observe(at + timedelta(seconds=10)).sessions
     assert following.max_power_kw is None  # it follows its limit again: back to the roster's maximum
 
 
@@ -149,20 +150,20 @@ def test_a_full_vehicle_is_not_offered_its_nameplate_again_at_the_next_tick() ->
     live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
     at = T0 + timedelta(minutes=2)
     live.apply(sample(Q.POWER_KW, 0.0, at))
-    assert live.snapshot(at).sessions[0].max_power_kw == pytest.approx(0.0)
+    assert live.observe(at).sessions[0].max_power_kw == pytest.approx(0.0)
     # Planned at 0 and drawing 0: the meter says nothing new, the memory keeps it at 0 ...
     live.record_command("cp-a", 1, Command(limit_kw=0.0, limit_a=0.0, sent_at=at, transaction_id="7"))
     for minutes in (5, 10, 20):
         live.apply(sample(Q.POWER_KW, 0.0, at + timedelta(minutes=minutes)))
-        assert live.snapshot(at + timedelta(minutes=minutes)).sessions[0].max_power_kw == pytest.approx(0.0)
+        assert live.observe(at + timedelta(minutes=minutes)).sessions[0].max_power_kw == pytest.approx(0.0)
     # ... until the re-probe: half an hour after it was first seen full it is offered a little (not its nameplate).
     later = at + timedelta(minutes=31)
     live.apply(sample(Q.POWER_KW, 0.0, later))
-    assert live.snapshot(later).sessions[0].max_power_kw == pytest.approx(PROBE_KW)
+    assert live.observe(later).sessions[0].max_power_kw == pytest.approx(PROBE_KW)
     # Commanded its minimum current (4.1 kW) for the probe, it takes all of it: it wants more, lifted.
     live.record_command("cp-a", 1, Command(limit_kw=4.1, limit_a=6.0, sent_at=later, transaction_id="7"))
     live.apply(sample(Q.POWER_KW, 4.1, later + timedelta(minutes=1)))
-    assert live.snapshot(later + timedelta(minutes=1)).sessions[0].max_power_kw is None
+    assert live.observe(later + timedelta(minutes=1)).sessions[0].max_power_kw is None
 
 
 def test_a_tapering_vehicle_held_at_what_it_takes_is_lifted_once_it_draws_all_it_is_allowed() -> None:
@@ -170,9 +171,48 @@ def test_a_tapering_vehicle_held_at_what_it_takes_is_lifted_once_it_draws_all_it
     live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
     at = T0 + timedelta(minutes=2)
     live.apply(sample(Q.POWER_KW, 6.0, at))
-    assert live.snapshot(at).sessions[0].max_power_kw == pytest.approx(6.12)
+    assert live.observe(at).sessions[0].max_power_kw == pytest.approx(6.12)
     live.record_command("cp-a", 1, Command(limit_kw=6.1, limit_a=8.8, sent_at=at, transaction_id="7"))
     live.apply(sample(Q.POWER_KW, 5.8, at + timedelta(minutes=1)))  # under 98 % of 6.1: still its own limit
-    assert live.snapshot(at + timedelta(minutes=1)).sessions[0].max_power_kw == pytest.approx(6.12)
+    assert live.observe(at + timedelta(minutes=1)).sessions[0].max_power_kw == pytest.approx(6.12)
     live.apply(sample(Q.POWER_KW, 6.09, at + timedelta(minutes=2)))  # takes all it is given: may want more
-    assert live.snapshot(at + timedelta(minutes=2)).sessions[0].max_power_kw is None
+    assert live.observe(at + timedelta(minutes=2)).sessions[0].max_power_kw is None
+
+
+def test_snapshot_changes_nothing_and_update_advances_the_judgements() -> None:
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
+    live.record_failure("cp-a", 1, T0)
+    live.inputs.set_grid_cap(GridCap(limit_kw=40.0, set_at=T0, until=T0 + timedelta(minutes=1), reason="DSO"))
+    at = T0 + timedelta(minutes=2)
+    live.apply(sample(Q.POWER_KW, 2.0, at))
+    connector = live.chargers["cp-a"].connectors[1]
+    assert connector.session is not None
+    first = live.snapshot(at)
+    assert live.snapshot(at) == first  # asked twice, the same answer
+    # Nothing was judged by reading: no vehicle limit learnt, the failing connector not yet retried, the lapsed cap
+    # not yet dropped (but not reported either), no charger state made up for chargers never seen.
+    assert connector.session.vehicle_limit is None and connector.failing_since == T0
+    assert live.inputs.grid_cap is not None and first.grid_cap_kw is None
+    assert "cp-b" not in live.chargers
+    live.update(at + timedelta(minutes=5))
+    assert connector.failing_since is None  # retried once per profile lifetime
+    assert live.inputs.grid_cap is None
+
+
+def test_readings_are_typed_and_newer_ones_win() -> None:
+    live = started_live()
+    at = T0 + timedelta(minutes=1)
+    live.apply(sample(Q.TEMPERATURE_C, 31.0, at, location="EV"))
+    live.apply(sample(Q.TEMPERATURE_C, 45.0, at))  # the charger's own temperature, not the battery's
+    live.apply(sample(Q.CURRENT_A, 16.0, at, phase="L2-N"))
+    live.apply(sample(Q.SOC, 0.4, at))
+    live.apply(sample(Q.SOC, 0.3, at - timedelta(seconds=30)))  # a queued older value
+    live.apply(sample(Q.VOLTAGE_V, 231.0, at))  # stored by the recorder, not read by the controller
+    readings = live.chargers["cp-a"].connectors[1].readings
+    assert readings.battery_temp_c is not None and readings.battery_temp_c.value == 31.0
+    assert readings.charger_temp_c is not None and readings.charger_temp_c.value == 45.0
+    assert set(readings.phase_current_a) == {"L2"} and readings.phase_current_a["L2"].value == 16.0
+    assert readings.soc is not None and readings.soc.value == 0.4
+    (session,) = live.observe(at).sessions
+    assert session.battery_temp_c == 31.0 and session.soc == pytest.approx(0.4)

@@ -21,7 +21,7 @@ T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
 def test_monitor_only_draw_is_added_to_the_base_load_until_the_session_ends() -> None:
     live = LiveState(make_site("  accept_unknown: true\n"), {})
-    assert live.snapshot(T0).base_load_kw is None  # nothing monitored: the optimizer uses the site profile
+    assert live.observe(T0).base_load_kw is None  # nothing monitored: the optimizer uses the site profile
     live.apply(ev.ChargerConnected("cp-zz", "1.6", T0, monitor_only=True))
     live.apply(ev.TransactionStarted("cp-zz", 1, "9", None, 0.0, T0))
     live.apply(ev.MeterSample("cp-zz", 1, ev.Quantity.POWER_KW, 7.0, "Power.Active.Import", T0))
@@ -29,12 +29,12 @@ def test_monitor_only_draw_is_added_to_the_base_load_until_the_session_ends() ->
     for phase in ("L1", "L2", "L3"):  # no power measurand: per-phase currents at the site voltage
         live.apply(ev.MeterSample("cp-zz", 2, ev.Quantity.CURRENT_A, 10.0, "Current.Import", T0, phase=phase))
     # Stale readings still count: an unknown charger has no maximum to fall back to.
-    snapshot = live.snapshot(T0 + timedelta(hours=1))
+    snapshot = live.observe(T0 + timedelta(hours=1))
     assert snapshot.base_load_kw == pytest.approx(5.0 + 7.0 + 3 * 10.0 * 230 / 1000)
     assert snapshot.sessions == ()  # never controlled
     live.apply(ev.TransactionStopped("cp-zz", "9", 1, None, None, T0 + timedelta(hours=1)))
     live.apply(ev.TransactionStopped("cp-zz", "10", 2, None, None, T0 + timedelta(hours=1)))
-    assert live.snapshot(T0 + timedelta(hours=1)).base_load_kw is None
+    assert live.observe(T0 + timedelta(hours=1)).base_load_kw is None
 
 
 async def test_monitor_only_charger_draw_reaches_the_plan_input() -> None:

@@ -29,7 +29,9 @@ def test_grid_cap_lapses_at_its_end_time() -> None:
     inputs.set_grid_cap(GridCap(50.0, NOW, until=NOW + timedelta(minutes=30)))
     assert inputs.grid_cap_kw(NOW + timedelta(minutes=29)) == 50.0
     assert inputs.grid_cap_kw(NOW + timedelta(minutes=30)) is None
-    assert inputs.grid_cap is None  # gone for good, not merely hidden
+    assert inputs.grid_cap is not None  # reading changes nothing ...
+    inputs.expire(NOW + timedelta(minutes=30))
+    assert inputs.grid_cap is None  # ... the tick's update step drops it for good
 
 
 def test_vehicle_data_soc_is_advanced_by_energy_delivered_since_and_ends_with_the_session() -> None:

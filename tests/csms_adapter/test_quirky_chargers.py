@@ -1,5 +1,5 @@
 """Chargers that only take amps, only take watts, reject TxProfiles, or ignore their limit — each handled as
-DESIGN.md §5 says, over real websockets against the emulated plant (60× time)."""
+docs/operations.md says, over real websockets against the emulated plant (60× time)."""
 
 from __future__ import annotations
 

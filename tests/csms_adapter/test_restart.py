@@ -13,6 +13,8 @@ from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.store import Store
 
+pytestmark = pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
+
 
 async def until(predicate: object, timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):

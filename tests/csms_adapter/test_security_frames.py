@@ -4,10 +4,9 @@ stays usable afterwards, and the counters that record them."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
+from live_site import PASSWORD_A, PASSWORD_B
 from security_helpers import exchange, raw_client
 
 from csms_adapter.control.controller import Controller
@@ -51,12 +50,6 @@ def test_answers_nobody_waits_for_are_dropped_silently(frame: str) -> None:
 def test_an_expected_answer_and_a_good_call_pass() -> None:
     assert screen('[3,"mine",{}]', "1.6", KNOWN, HANDLED, lambda i: i == "mine").answer_id == "mine"
     assert screen(HB, "1.6", KNOWN, HANDLED, lambda _id: False).reason is None
-
-
-@pytest.fixture
-async def controller() -> AsyncIterator[Controller]:
-    async with Controller(make_site(), env=ENV, debounce_real_s=0.05) as c:
-        yield c
 
 
 # (frame, expected error code or None for a CallResult) on a live 1.6 link; schema errors come from the library,
@@ -112,7 +105,7 @@ async def test_hostile_frames_on_a_live_16_link_get_the_right_answer_and_the_lin
     assert counts["callerror_sent_TypeConstraintViolation"] == 1
     assert counts["callerror_sent_FormationViolation"] >= 4
     connector = controller.live.charger("cp-a").connectors.get(1)
-    assert connector is None or connector.reading("soc") is None  # no bad SoC reached the live state
+    assert connector is None or connector.readings.soc is None  # no bad SoC reached the live state
 
 
 async def test_201_schema_errors_use_the_201_spelling(controller: Controller) -> None:

@@ -11,6 +11,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fake_chargers import Charger16, Recorder, charger
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,6 +101,7 @@ def mutate(rng: random.Random) -> str | bytes:
     return frame
 
 
+@pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
 async def test_thousands_of_mutated_frames_leave_the_server_serving_well_behaved_chargers() -> None:
     limits = GuardLimits(rate_per_s=100_000, burst=100_000)  # the fuzzer must not just be throttled away
     rng = random.Random(20250601)

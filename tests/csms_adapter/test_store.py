@@ -14,13 +14,6 @@ from optimizer.domain import ConnectorPlan, Plan, PlanStatus, ValueSource
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path / 'depot.db'}")
-    yield s  # type: ignore[misc]
-    s.close()
-
-
 def test_wal_mode_is_on(store: Store) -> None:
     assert store.journal_mode() == "wal"
 

@@ -23,13 +23,6 @@ def sample(k: int) -> SampleRecord:
     return SampleRecord("cp-01", 1, "Power.Active.Import", float(k), "W", T0 + timedelta(seconds=k))
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path / 'depot.db'}")
-    yield s  # type: ignore[misc]
-    s.close()
-
-
 async def test_many_samples_make_few_transactions(store: Store) -> None:
     writer = SampleWriter(store, batch_size=500, flush_interval_s=0.05)
     await writer.start()

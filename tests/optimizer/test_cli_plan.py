@@ -1,4 +1,4 @@
-"""`depotctl check` and `depotctl plan` as other programs use them (contracts.md)."""
+"""`depotctl check` and `depotctl plan` as other programs use them (docs/json.md)."""
 
 from __future__ import annotations
 
@@ -74,3 +74,14 @@ def test_garbage_grid_cap_end_time_is_refused_with_its_key() -> None:
         assert "grid_cap_until" in str(info.value) and words in str(info.value)
     good = snapshot_from_json({**base, "grid_cap_until": "2026-11-25T19:00:00Z"}, site, "snap.json")
     assert good.grid_cap_until is not None and good.grid_cap_kw == 40
+
+
+def test_an_unknown_snapshot_key_names_the_key_it_resembles() -> None:
+    from optimizer.errors import SnapshotError
+    from optimizer.site_loader import load_site
+    from optimizer.snapshot_io import snapshot_from_json
+
+    site = load_site(ROOT / "site_configs/demo-van-depot.yaml")
+    with pytest.raises(SnapshotError, match=r"sessions\.0\.batery_kwh.*did you mean 'battery_kwh'"):
+        snapshot_from_json({"time": "2026-11-25T18:00:00Z", "sessions": [{"charger": "cp-01", "batery_kwh": 60}]},
+                           site, "snap.json")

@@ -110,6 +110,40 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(problems_of(text)) == 2
 
 
+def test_duplicate_keys_shape_and_relations_come_in_one_report() -> None:
+    text = (GOOD.replace("  timezone: UTC\n", "  timezone: UTC\n  timezone: CET\n")  # duplicate key
+            .replace("    phases: 3\n", "    phases: 3\n    colour: red\n")  # unknown key (shape)
+            .replace("          chargers: [cp-1]\n", "          chargers: [cp-9]\n"))  # undefined charger (relation)
+    found = problems_of(text)
+    assert any("site.timezone: duplicate key" in p for p in found), found
+    assert any("chargers[0].colour: unknown key" in p for p in found), found
+    assert any("chargers[0]: charger 'cp-9' is not defined" in p for p in found), found
+
+
+def test_a_value_of_the_wrong_shape_does_not_hide_the_relation_problems() -> None:
+    text = GOOD.replace("    max_current_a: 16\n", "    max_current_a: lots\n", 1).replace(
+        "          chargers: [cp-2]\n", "          chargers: [cp-2, cp-1]\n")
+    found = problems_of(text)
+    assert any("chargers[0].max_current_a: " in p and "valid number" in p for p in found), found
+    assert any("in two circuits" in p for p in found), found
+
+
+@pytest.mark.parametrize(("old", "new", "suggestion"), [
+    ("  timezone: UTC\n", "  timezon: UTC\n", "timezone"),
+    ("    max_current_a: 16\n", "    max_curent_a: 16\n", "max_current_a"),
+    ("fleet:\n", "flet:\n", "fleet"),
+    ("      id_tags: [\"04A1B2C3\"]\n", "      id_tag: [\"04A1B2C3\"]\n", "id_tags"),
+])
+def test_an_unknown_key_names_the_key_it_resembles(old: str, new: str, suggestion: str) -> None:
+    assert old in GOOD
+    assert any(f"unknown key (did you mean '{suggestion}'?)" in p for p in problems_of(GOOD.replace(old, new, 1)))
+
+
+def test_an_unknown_key_like_nothing_gets_no_suggestion() -> None:
+    found = problems_of(GOOD.replace("  name: t\n", "  name: t\n  zzzzzz: 1\n"))
+    assert any(p.endswith("site.zzzzzz: unknown key") for p in found), found
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_site(tmp_path / "nope.yaml")

@@ -1,0 +1,31 @@
+"""The live depot as the tick sees it (``optimizer.tick.ControlledSite``): observe builds the snapshot from the
+live state (after advancing its time-dependent judgements), adds the plug-in budget and the billing period's peak;
+apply sends the plan through the dispatcher and returns its report."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from csms_adapter.control.billing_peak import BillingPeak
+from csms_adapter.control.dispatch import Dispatcher, DispatchReport
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.control.plug_in_guard import with_plug_in_budget
+from optimizer.domain import Plan, Snapshot
+
+
+class LiveSite:
+    def __init__(self, live: LiveState, dispatcher: Dispatcher, billing_peak: BillingPeak | None) -> None:
+        self.live = live
+        self.dispatcher = dispatcher
+        self.billing_peak = billing_peak
+
+    async def observe(self, now: datetime) -> Snapshot:
+        snapshot = with_plug_in_budget(self.live.observe(now), self.live, self.dispatcher, now)
+        if self.billing_peak is not None:
+            peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
+            snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)
+        return snapshot
+
+    async def apply(self, plan: Plan, snapshot: Snapshot, now: datetime) -> DispatchReport:
+        return await self.dispatcher.dispatch(plan, now, snapshot)
