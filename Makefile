@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium not installed: tests/csms_adapter/test_dashboard_browser.py will be skipped"
+	@# The Prometheus alert rules (deploy/prometheus/) are checked with promtool from Debian's prometheus package.
+	command -v promtool >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+		|| echo "promtool not installed: tests/deploy/test_prometheus_rules.py will be skipped"
 	touch $(STAMP)
 
 run: $(STAMP)
