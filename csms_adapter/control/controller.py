@@ -27,6 +27,7 @@ from csms_adapter.control.dispatch import CommandRecord, Dispatcher
 from csms_adapter.control.failsafe import apply_failsafe, compute_shares
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
+from csms_adapter.monitoring import Monitor
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.frame_guard import GuardLimits
 from csms_adapter.protocol.link import (
@@ -106,6 +107,7 @@ class Controller:
         self.env = env if env is not None else os.environ
         self.recorder = recorder
         self.shares = compute_shares(site)
+        self.monitor = Monitor(site.monitoring, clock=clock, chargers=[c.id for c in site.chargers])
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.capabilities: dict[str, Capabilities] = {}
@@ -179,6 +181,7 @@ class Controller:
             plugged_or_unplugged = (event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
                                     and (before is None or before.plug is not event.plug))
         self.live.apply(event)
+        self.monitor.observe(event)
         if self.recorder is not None:
             self.recorder.record_event(event)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
