@@ -22,7 +22,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/depotctl run site_configs/demo-van-depot.yaml --simulate 12 --speed 60
+	@# Two injected faults show condition monitoring at work (docs/alerts.md): a ground fault on cp-03 raised after
+	@# 15 s and resolved after 45 s (wall), and cp-04 offline from 40 s to 50 s.
+	$(BIN)/depotctl run site_configs/demo-van-depot.yaml --simulate 12 --speed 60 \
+		--fault fault:cp-03:1@900+1800,code=GroundFailure,vendor=GF-12 --fault offline:cp-04@2400+600
 
 test: $(STAMP)
 	$(BIN)/ruff check optimizer csms_adapter benchmarks tests

@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,11 +40,12 @@ def open_recorder(site: Site, db: Path | None) -> Recorder:
 
 
 @contextlib.asynccontextmanager
-async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str, str], clock: Any
-                 ) -> AsyncIterator[Any]:
+async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str, str], clock: Any,
+                 faults: Sequence[Any] = ()) -> AsyncIterator[Any]:
     from csms_adapter.emulator.fleet import start_fleet
 
-    fleet = await start_fleet(site, url, n=n, speed=speed, passwords=passwords, clock=clock, arrival_window_s=120.0)
+    fleet = await start_fleet(site, url, n=n, speed=speed, passwords=passwords, clock=clock, arrival_window_s=120.0,
+                              faults=faults)
     try:
         yield fleet
     finally:
@@ -52,7 +53,7 @@ async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str
 
 
 async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: Path | None,
-                   console: Console, http: bool = True) -> None:
+                   console: Console, http: bool = True, faults: Sequence[Any] = ()) -> None:
     from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV
 
     env: dict[str, str] = dict(os.environ)
@@ -94,7 +95,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
             fleet = None
             if simulate:
                 fleet = await stack.enter_async_context(
-                    _fleet(site, controller.url, simulate, speed, passwords, clock))
+                    _fleet(site, controller.url, simulate, speed, passwords, clock, faults))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + duration_s if duration_s is not None else None
             with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -108,6 +109,22 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
                     else:
                         live.update(render(controller, now))
                     await asyncio.sleep(0.5)
+
+
+def _parse_faults(specs: list[str], site: Site, simulate: int) -> list[Any]:
+    if not specs:
+        return []
+    if not simulate:
+        raise typer.BadParameter("faults are injected into emulated chargers: add --simulate N", param_hint="--fault")
+    from csms_adapter.emulator.faults import parse_fault
+    from csms_adapter.emulator.fleet import check_faults
+
+    try:
+        faults = [parse_fault(spec) for spec in specs]
+        check_faults(faults, site.chargers[:simulate])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    return faults
 
 
 def quiet_logs(console: Console) -> None:
@@ -132,6 +149,11 @@ def register(app: typer.Typer) -> None:
         db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: storage.url)")] = None,
         http: Annotated[bool, typer.Option("--http/--no-http", help="serve the dashboard and API on http.listen")
                         ] = True,
+        fault: Annotated[list[str] | None, typer.Option(
+            "--fault", metavar="SPEC",
+            help="with --simulate: inject a fault into an emulated charger, e.g. fault:cp-01:1@600+1800,code=GroundFailure "
+                 "(kinds: fault, unavailable, offline, meter_glitch, ignore_limit; emulated seconds; docs/alerts.md)")
+        ] = None,
     ) -> None:
         """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
         console = Console()
@@ -152,9 +174,10 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2) from None
         if speed != 1.0 and not simulate:
             raise typer.BadParameter("--speed only makes sense with --simulate", param_hint="--speed")
+        faults = _parse_faults(fault or [], site, simulate)
         try:
             asyncio.run(run_live(site, simulate=simulate, speed=speed, duration_s=duration_s, db=db,
-                                 console=console, http=http))
+                                 console=console, http=http, faults=faults))
         except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (run_live cancels itself)
             err.print("stopped")
         except (DepotError, OSError) as exc:

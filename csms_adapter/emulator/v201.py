@@ -17,6 +17,7 @@ from csms_adapter.emulator.clock import ocpp_time
 from csms_adapter.emulator.events import (
     SUPPORTED_MEASURANDS,
     ConnectorStatus,
+    DeviceProblem,
     Heartbeat,
     MeterReading,
     MeterSample,
@@ -45,6 +46,13 @@ _CHARGING_STATE = {
     ConnectorStatus.PREPARING: "EVConnected",
     ConnectorStatus.FINISHING: "EVConnected",
     ConnectorStatus.AVAILABLE: "Idle",
+    ConnectorStatus.FAULTED: "SuspendedEVSE",
+    ConnectorStatus.UNAVAILABLE: "SuspendedEVSE",
+}
+_CONNECTOR_STATUS = {  # 2.0.1 ConnectorStatusEnumType; every 1.6 state of a plugged vehicle is Occupied
+    ConnectorStatus.AVAILABLE: "Available",
+    ConnectorStatus.FAULTED: "Faulted",
+    ConnectorStatus.UNAVAILABLE: "Unavailable",
 }
 
 
@@ -145,7 +153,7 @@ class V201Link(ChargePoint):  # type: ignore[misc]
         if isinstance(event, Heartbeat):
             await self.call(call.Heartbeat(), suppress=False)
         elif isinstance(event, StatusChange):
-            status = "Available" if event.status is ConnectorStatus.AVAILABLE else "Occupied"
+            status = _CONNECTOR_STATUS.get(event.status, "Occupied")
             await self.call(
                 call.StatusNotification(
                     timestamp=ocpp_time(event.at), connector_status=status, evse_id=event.connector_id, connector_id=1
@@ -186,6 +194,27 @@ class V201Link(ChargePoint):  # type: ignore[misc]
                     timestamp=ocpp_time(event.sample.at),
                     meter_value=[meter_value(event.sample, measurands, context)],
                     offline=event.offline or None,
+                ),
+                suppress=False,
+            )
+        elif isinstance(event, DeviceProblem):
+            owner.event_id += 1
+            await self.call(
+                call.NotifyEvent(
+                    generated_at=ocpp_time(event.at),
+                    seq_no=0,
+                    event_data=[{
+                        "event_id": owner.event_id,
+                        "timestamp": ocpp_time(event.at),
+                        "trigger": "Delta",
+                        "actual_value": "true" if event.active else "false",
+                        "tech_code": event.tech_code,
+                        "tech_info": event.tech_info,
+                        "cleared": None if event.active else True,
+                        "event_notification_type": "HardWiredNotification",
+                        "component": {"name": "Connector", "evse": {"id": event.connector_id, "connector_id": 1}},
+                        "variable": {"name": "Problem"},
+                    }],
                 ),
                 suppress=False,
             )
