@@ -271,6 +271,7 @@ class MonitoringSettings:
     offline_after_s: float = 600.0  # connected but silent this long counts as offline
     debounce_s: tuple[tuple[str, float], ...] = (("offline", 120.0),)
     clear_after_s: float = 0.0  # hysteresis: a cleared condition must stay clear this long to resolve
+    quiet_resolve_s: float = 3600.0  # a point event (security event) resolves after this long without a repeat
     retention_days: float = 90.0
     ignore_tolerance_kw: float = 1.0  # draw above the accepted limit tolerated before ignores_limit
     webhooks: tuple[WebhookSpec, ...] = ()
