@@ -28,6 +28,8 @@ from csms_adapter.control.failsafe import apply_failsafe, compute_shares
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
 from csms_adapter.monitoring import Monitor
+from csms_adapter.monitoring.meter_integrity import MeterLimits
+from csms_adapter.monitoring.monitor import ControlFinding, History
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.frame_guard import GuardLimits
 from csms_adapter.protocol.link import (
@@ -107,9 +109,15 @@ class Controller:
         self.env = env if env is not None else os.environ
         self.recorder = recorder
         self.shares = compute_shares(site)
-        self.monitor = Monitor(site.monitoring, clock=clock, chargers=[c.id for c in site.chargers])
+        self.monitor = Monitor(
+            site.monitoring, clock=clock, chargers=[c.id for c in site.chargers],
+            connectors={c.id: c.connectors for c in site.chargers},
+            meter_limits={c.id: MeterLimits(c.max_power_kw, c.max_current_a) for c in site.chargers},
+            history=recorder if isinstance(recorder, History) else None,
+            evaluate_every_s=min(1.0, site.control.interval_s / speed / 5))
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
+        self.live.out_of_service = self.monitor.connector_out_of_service
         self.capabilities: dict[str, Capabilities] = {}
         self.accepted: set[str] = set()  # chargers whose BootNotification we accepted (reconnects skip boot)
         self.supervisor = Supervisor("controller")
@@ -146,6 +154,7 @@ class Controller:
                     self.live.restore_session(charger_id, connector_id, session)
             self.accepted |= self.recorder.accepted_chargers() & {c.id for c in self.site.chargers}
             await self.recorder.start()
+        await self.monitor.start()
         self.port = await self.server.start(self.host, self.port)
         await self.loop.start()
         for service in self.services:
@@ -158,6 +167,7 @@ class Controller:
         await self.loop.stop()
         await self.server.stop()
         await self.supervisor.close()
+        await self.monitor.stop()
         if self.recorder is not None:
             await self.recorder.close()
 
@@ -180,8 +190,17 @@ class Controller:
             before = known.connectors.get(event.connector_id) if known is not None else None
             plugged_or_unplugged = (event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
                                     and (before is None or before.plug is not event.plug))
-        self.live.apply(event)
-        self.monitor.observe(event)
+        if isinstance(event, ev.MeterSample):
+            # A flagged sample is kept in the raw store but never reaches SoC estimation or the LP.
+            if self.monitor.sample_ok(event):
+                self.live.apply(event)
+        else:
+            service = self.monitor.service_changes
+            self.live.apply(event)
+            self.monitor.observe(event)
+            if self.monitor.service_changes != service:
+                # A connector faulted, became unavailable or recovered: its capacity moves at once.
+                self.loop.request_tick("connector service changed")
         if self.recorder is not None:
             self.recorder.record_event(event)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
@@ -215,10 +234,11 @@ class Controller:
             self.supervisor.spawn(self._after_reconnect(link), f"{admission.charger_id}:reconnect")
 
     async def _disconnected(self, link: Link) -> None:
-        self.publish(ev.ChargerDisconnected(link.charger_id, self.clock()))
+        self.publish(ev.ChargerDisconnected(link.charger_id, self.clock(), link.close_reason, link.close_code))
 
     def _ticked(self, result: TickResult) -> None:
         self.last_tick = result
+        self.monitor.control_findings(self._control_findings(), self.clock())
         if self.recorder is not None:
             self.recorder.record_tick(result)
         for listener in self.tick_listeners:
@@ -250,6 +270,30 @@ class Controller:
         except ChargerError as exc:
             log.warning("charger=%s sampling not configured: %s", charger_id, exc.reason)
         self.loop.request_tick("charger ready")
+        self.supervisor.spawn(self._configure_monitoring(link), f"{charger_id}:monitoring")
+
+    async def _configure_monitoring(self, link: ChargerLink) -> None:
+        try:
+            await link.configure_monitoring()
+        except ChargerError as exc:
+            log.info("charger=%s device model or monitors not set up: %s", link.charger_id, exc.reason)
+
+    def _control_findings(self) -> list[ControlFinding]:
+        """Connectors in a session: does each obey its limit and accept its profile? (for the Monitor)"""
+        findings = []
+        now = self.clock()
+        for charger_id, state in self.live.chargers.items():
+            if not state.connected or not self.site.has_charger(charger_id):
+                continue
+            charger = self.site.charger(charger_id)
+            for connector_id, connector in state.connectors.items():
+                if connector.session is None or connector_id < 1:
+                    continue
+                ignoring = connector.session.ignoring_limit
+                draw = self.live.measured_power_kw(charger, connector, now) if ignoring else None
+                limit = connector.command.limit_kw if ignoring and connector.command is not None else None
+                findings.append(ControlFinding(charger_id, connector_id, ignoring, connector.rejected, draw, limit))
+        return findings
 
     async def _after_reconnect(self, link: ChargerLink) -> None:
         try:

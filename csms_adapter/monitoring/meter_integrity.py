@@ -141,7 +141,7 @@ class MeterIntegrity:
         return problem
 
     def _accept(self, state: _Register, value: float, at: datetime) -> Verdict:
-        was_anomalous = state.anomalous
+        was_anomalous = state.anomalous or state.frozen
         state.suspects.clear()
         state.anomalous = False
         if value > state.value_kwh + BACKWARDS_SLACK_KWH:
@@ -157,9 +157,7 @@ class MeterIntegrity:
                                           f"{state.power_kw:g} kW")
         if not powered:
             state.changed_at = at  # standing still without power is normal
-        if state.frozen:
-            state.frozen = False
-            return Verdict(True, recovered=True)
+        state.frozen = False
         return Verdict(True, recovered=was_anomalous)
 
     def _against(self, ref_kwh: float, ref_at: datetime, value: float, at: datetime,

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from csms_adapter.monitoring import rules
 from csms_adapter.monitoring.availability import availability
@@ -37,8 +37,11 @@ RECENT_EVENTS_PER_CHARGER = 200  # kept in memory for chargers' history when no 
 OFFLINE_NOT_CONNECTED = "not_connected"  # configured but not connected since the controller started
 OFFLINE_DISCONNECTED = "disconnected"
 OFFLINE_SILENT = "silent"  # connected, but no message past offline_after_s
+PRUNE_EVERY = timedelta(hours=1)
+_SERVICE_KINDS = (IncidentKind.FAULT, IncidentKind.UNAVAILABLE)
 
 
+@runtime_checkable
 class History(Protocol):
     """Where the Monitor keeps events and incidents (implemented on the store by ``control.recorder``). The
     ``add_event``/``save_incident`` calls happen on the event loop and must not block."""
@@ -51,6 +54,10 @@ class History(Protocol):
                           limit: int) -> list[EventRecord]: ...
 
     async def load_incidents(self, since: datetime) -> list[Incident]: ...
+
+    def prune(self, before: datetime) -> None:
+        """Forget events and resolved incidents older than ``before`` (off the loop)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,9 @@ class Monitor:
         self._task: asyncio.Task[object] | None = None
         self._started_at: datetime | None = None
         self.flagged_samples = 0
+        # Raised whenever a connector's fault or unavailability starts or ends: the controller compares it around
+        # an event to bring the next tick forward.
+        self.service_changes = 0
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -116,10 +126,15 @@ class Monitor:
             self._task = None
 
     async def _run(self) -> object:
+        pruned_at: datetime | None = None
         while True:
             await asyncio.sleep(self.evaluate_every_s)
+            now = self.clock()
             try:
-                self.evaluate(self.clock())
+                self.evaluate(now)
+                if self.history is not None and (pruned_at is None or now - pruned_at >= PRUNE_EVERY):
+                    pruned_at = now
+                    self.history.prune(now - timedelta(days=self.settings.retention_days))
             except Exception:  # keep watching: one bad evaluation must not end monitoring
                 log.exception("monitor evaluation failed")
 
@@ -304,9 +319,13 @@ class Monitor:
         return [k for k in self.tracker.active_keys() if k.kind in kinds]
 
     def _apply(self, key: ConditionKey, report: Report, now: datetime) -> None:
+        if key.kind in _SERVICE_KINDS and self.tracker.current(key) is None:
+            self.service_changes += 1
         self._emit(self.tracker.report(key, report, now))
 
     def _apply_clear(self, key: ConditionKey, now: datetime) -> None:
+        if key.kind in _SERVICE_KINDS and self.tracker.current(key) is not None:
+            self.service_changes += 1
         if self.tracker.is_active(key):
             self._emit(self.tracker.clear(key, now))
 

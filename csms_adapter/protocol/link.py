@@ -114,6 +114,10 @@ class ChargerLink(Protocol):
 
     async def trigger_status(self) -> None: ...
 
+    async def configure_monitoring(self) -> None:
+        """After boot: read the device model and set event monitors where the version has them (2.0.1)."""
+        ...
+
     async def close(self, reason: str) -> None: ...
 
 
@@ -281,6 +285,9 @@ class LinkPlumbing:
         self.charger_id = ctx.charger_id
         self._lock = asyncio.Lock()
         self._gone = asyncio.Event()
+        # Why the connection ended and its websocket close code (set by the server before it reports the loss).
+        self.close_reason: str | None = None
+        self.close_code: int | None = None
 
     def _emit(self, event: Event) -> None:
         self.ctx.sink(event)

@@ -41,6 +41,7 @@ from csms_adapter.protocol.link import (
     tenth_down,
     utc_iso,
 )
+from csms_adapter.protocol.monitoring16 import Monitoring16
 from csms_adapter.protocol.telemetry import normalise_meter_values, safe_time
 from optimizer.domain import RateUnit
 
@@ -89,7 +90,7 @@ def charging_profile(profile_id: int, stack_level: int, purpose: str, schedule: 
     return profile
 
 
-class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
+class Ocpp16Link(Monitoring16, LinkPlumbing, ChargePoint):  # type: ignore[misc]
     """One 1.6J charger connection (exactly one per websocket, ocpp-notes §1.4)."""
 
     ocpp_version = OCPP_VERSION
@@ -120,7 +121,8 @@ class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
         now = self.ctx.clock()
         plug = _PLUG.get(status, ev.PlugState.UNAVAILABLE)
         when = safe_time(kwargs.get("timestamp"), now)
-        self._emit(ev.StatusChanged(self.charger_id, connector_id, plug, status, when))
+        self._emit(ev.StatusChanged(self.charger_id, connector_id, plug, status, when, error_code or None,
+                                    kwargs.get("info"), kwargs.get("vendor_id"), kwargs.get("vendor_error_code")))
         return call_result.StatusNotification()
 
     @on(Action.authorize)
