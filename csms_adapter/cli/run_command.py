@@ -26,6 +26,7 @@ from csms_adapter.cli.live_view import render
 from csms_adapter.control.controller import Controller, Recorder
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
+from csms_adapter.monitoring.webhooks import attach_webhooks
 from optimizer.domain import Site
 from optimizer.errors import ConfigError, DepotError
 from optimizer.site_loader import load_site
@@ -81,6 +82,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     controller_clock = clock.now if clock is not None else None
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
     controller = Controller(site, env=env, recorder=recorder, speed=speed, **kwargs)
+    attach_webhooks(controller)
     api = attach_http_api(controller, site.http.listen) if http else None
     async with controller:
         console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from http_receiver import receiving
 
 from csms_adapter.monitoring import Incident, IncidentChange, IncidentKind, Severity
 from csms_adapter.monitoring.webhooks import (
@@ -30,63 +29,6 @@ from optimizer.errors import ConfigError
 
 FAST = RetryPolicy(first_delay_s=0.02, max_delay_s=0.1, max_attempts=4, timeout_s=1.0)
 OPENED_AT = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-
-
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, object]:
-        document: dict[str, object] = json.loads(self.body)
-        return document
-
-
-@dataclass
-class Receiver:
-    """A minimal HTTP/1.1 server (keep-alive, Content-Length bodies) that records requests and answers with the
-    next status of ``statuses`` (then 200), or stalls for ``stall_s`` first."""
-
-    statuses: list[int] = field(default_factory=list)
-    stall_s: float = 0.0
-    requests: list[Request] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/T0KEN-in-path"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                request_line, *lines = head.decode("latin-1").split("\r\n")
-                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Request(request_line.split(" ")[1], headers, body))
-                if self.stall_s:
-                    await asyncio.sleep(self.stall_s)
-                status = self.statuses.pop(0) if self.statuses else 200
-                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok".encode())
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-@contextlib.asynccontextmanager
-async def receiving(**kwargs: object) -> AsyncIterator[Receiver]:
-    receiver = Receiver(**kwargs)  # type: ignore[arg-type]
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    try:
-        yield receiver
-    finally:
-        server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 1.0)
 
 
 @contextlib.asynccontextmanager
