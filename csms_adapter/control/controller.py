@@ -118,6 +118,7 @@ class Controller:
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.live.out_of_service = self.monitor.connector_out_of_service
+        self.monitor.last_traffic = self._last_traffic
         self.capabilities: dict[str, Capabilities] = {}
         self.accepted: set[str] = set()  # chargers whose BootNotification we accepted (reconnects skip boot)
         self.supervisor = Supervisor("controller")
@@ -205,6 +206,10 @@ class Controller:
             self.recorder.record_event(event)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
             self.loop.request_tick(type(event).__name__)
+
+    def _last_traffic(self, charger_id: str) -> datetime | None:
+        link = self.server.links.get(charger_id)
+        return link.last_message_at if link is not None else None
 
     def _next_tx(self) -> int:
         if self.recorder is not None:

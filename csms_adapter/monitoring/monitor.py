@@ -97,6 +97,8 @@ class Monitor:
         self._task: asyncio.Task[object] | None = None
         self._started_at: datetime | None = None
         self.flagged_samples = 0
+        # When a charger last sent anything at all (heartbeats included); set by the controller from its links.
+        self.last_traffic: Callable[[str], datetime | None] = lambda charger: None
         # Raised whenever a connector's fault or unavailability starts or ends: the controller compares it around
         # an event to bring the next tick forward.
         self.service_changes = 0
@@ -220,9 +222,16 @@ class Monitor:
         """Let time pass: silent chargers go offline; debounce, hysteresis and quiet periods run out."""
         silent_after = timedelta(seconds=self.settings.offline_after_s)
         for charger, connected in self._connected.items():
-            seen = self._last_seen.get(charger)
+            if not connected:
+                continue
+            seen = max((t for t in (self._last_seen.get(charger), self.last_traffic(charger)) if t is not None),
+                       default=None)
+            if seen is None:
+                continue
             key = ConditionKey(charger, None, IncidentKind.OFFLINE)
-            if connected and seen is not None and now - seen > silent_after and not self.tracker.is_active(key):
+            if now - seen <= silent_after:
+                self._apply_clear(key, now)  # it spoke again (a heartbeat publishes no event)
+            elif not self.tracker.is_active(key):
                 self._apply(key, Report(Severity.CRITICAL, "connection", OFFLINE_SILENT,
                                         info=f"no message for {(now - seen).total_seconds():.0f} s"), seen + silent_after)
         self._emit(self.tracker.advance(now))

@@ -288,6 +288,7 @@ class LinkPlumbing:
         # Why the connection ended and its websocket close code (set by the server before it reports the loss).
         self.close_reason: str | None = None
         self.close_code: int | None = None
+        self.last_message_at: datetime | None = None
 
     def _emit(self, event: Event) -> None:
         self.ctx.sink(event)
@@ -299,6 +300,7 @@ class LinkPlumbing:
             self.ctx.sink(rejected)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
+        self.last_message_at = self.ctx.clock()  # any frame is a sign of life (heartbeats publish no event)
         route = super().route_message  # type: ignore[misc]
         if self.ctx.stats is None or not is_call_frame(raw_msg):
             await route(raw_msg)
