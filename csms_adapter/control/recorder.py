@@ -58,6 +58,8 @@ class StoreRecorder:
         self.monitoring = MonitoringRepository(store)
         self._events: deque[EventRecord] = deque(maxlen=MAX_PENDING_WRITES)
         self._events_queued = False
+        self._incidents: deque[Incident] = deque(maxlen=MAX_PENDING_WRITES)
+        self._incidents_queued = False
 
     @classmethod
     def open(cls, url: str) -> StoreRecorder:
@@ -79,6 +81,9 @@ class StoreRecorder:
         if self._events:
             self._events_queued = True
             self._later(self._write_events)
+        if self._incidents:
+            self._incidents_queued = True
+            self._later(self._write_incidents)
         await self.writer.start()
 
     async def _drain(self) -> None:
@@ -165,7 +170,19 @@ class StoreRecorder:
         self.monitoring.add_events(batch)
 
     def save_incident(self, incident: Incident) -> None:
-        self._later(lambda: self.monitoring.save_incidents([incident]))
+        # Written in one transaction with whatever else changed meanwhile (the latest state of each id wins).
+        self._incidents.append(incident)
+        if not self._incidents_queued and self._queue is not None:
+            self._incidents_queued = True
+            self._later(self._write_incidents)
+
+    def _write_incidents(self) -> None:
+        self._incidents_queued = False
+        latest: dict[str, Incident] = {}
+        while self._incidents:
+            incident = self._incidents.popleft()  # deque: safe against the loop appending meanwhile
+            latest[incident.id] = incident
+        self.monitoring.save_incidents(latest.values())
 
     async def read_events(self, charger: str, since: datetime | None, until: datetime | None,
                           limit: int) -> list[EventRecord]:

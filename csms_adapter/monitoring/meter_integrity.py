@@ -129,13 +129,13 @@ class MeterIntegrity:
         if state is None:
             self._registers[key] = _Register(value, at, at)
             return OK
-        problem = self._against(state.value_kwh, state.at, value, at, limits)
+        problem = self._against(state.value_kwh, state.at, value, at, limits, sample.connector_id)
         if problem is None:
             return self._accept(state, value, at)
         if problem.code == "repeat":
             return OK
-        if problem.code in (REGISTER_BACKWARDS, REGISTER_RESET, IMPOSSIBLE_JUMP) and self._rebase(state, value, at,
-                                                                                              limits):
+        jumped = problem.code in (REGISTER_BACKWARDS, REGISTER_RESET, IMPOSSIBLE_JUMP)
+        if jumped and self._rebase(state, value, at, limits, sample.connector_id):
             return Verdict(True, recovered=True, detail=f"register believed again from {value:g} kWh")
         state.anomalous = True
         return problem
@@ -161,7 +161,7 @@ class MeterIntegrity:
         return Verdict(True, recovered=was_anomalous)
 
     def _against(self, ref_kwh: float, ref_at: datetime, value: float, at: datetime,
-                 limits: MeterLimits | None) -> Verdict | None:
+                 limits: MeterLimits | None, connector_id: int) -> Verdict | None:
         if at == ref_at:
             if abs(value - ref_kwh) <= BACKWARDS_SLACK_KWH:
                 return Verdict(False, "repeat")
@@ -172,7 +172,7 @@ class MeterIntegrity:
             if value < RESET_BELOW_KWH:
                 return Verdict(False, REGISTER_RESET, f"register fell from {ref_kwh:g} to {value:g} kWh")
             return Verdict(False, REGISTER_BACKWARDS, f"register fell from {ref_kwh:g} to {value:g} kWh")
-        if limits is not None:
+        if limits is not None and connector_id > 0:  # connector 0 meters the whole charger: no one nameplate
             hours = (at - ref_at).total_seconds() / 3600.0
             possible = limits.max_power_kw * hours * JUMP_MARGIN + JUMP_SLACK_KWH
             if value - ref_kwh > possible:
@@ -180,12 +180,13 @@ class MeterIntegrity:
                                                        f"{hours * 3600:.0f} s (at most {possible:.3g} possible)")
         return None
 
-    def _rebase(self, state: _Register, value: float, at: datetime, limits: MeterLimits | None) -> bool:
+    def _rebase(self, state: _Register, value: float, at: datetime, limits: MeterLimits | None,
+                connector_id: int) -> bool:
         """Remember a suspect value; once ``rebase_after`` of them agree, believe the new base. True then."""
         suspects = state.suspects
         if suspects:
             last_value, last_at = suspects[-1]
-            if self._against(last_value, last_at, value, at, limits) is not None:
+            if self._against(last_value, last_at, value, at, limits, connector_id) is not None:
                 suspects.clear()
         suspects.append((value, at))
         if len(suspects) < self.rebase_after:

@@ -116,7 +116,8 @@ class Monitor:
             except Exception as exc:  # a broken store must not stop monitoring or control
                 log.warning("could not read kept incidents (%s); starting without them", exc)
         for charger in self.chargers:
-            if not self._connected.get(charger, False):
+            restored = self.tracker.is_active(ConditionKey(charger, None, IncidentKind.OFFLINE))
+            if not self._connected.get(charger, False) and not restored:
                 self._apply(ConditionKey(charger, None, IncidentKind.OFFLINE),
                             Report(Severity.CRITICAL, "connection", OFFLINE_NOT_CONNECTED,
                                    info="not connected since the controller started"), now)
@@ -134,9 +135,9 @@ class Monitor:
             now = self.clock()
             try:
                 self.evaluate(now)
-                if self.history is not None and (pruned_at is None or now - pruned_at >= PRUNE_EVERY):
+                if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
                     pruned_at = now
-                    self.history.prune(now - timedelta(days=self.settings.retention_days))
+                    self.prune(now)
             except Exception:  # keep watching: one bad evaluation must not end monitoring
                 log.exception("monitor evaluation failed")
 
@@ -235,8 +236,13 @@ class Monitor:
                 self._apply(key, Report(Severity.CRITICAL, "connection", OFFLINE_SILENT,
                                         info=f"no message for {(now - seen).total_seconds():.0f} s"), seen + silent_after)
         self._emit(self.tracker.advance(now))
-        if self.tracker.prune(now - timedelta(days=self.settings.retention_days)):
-            log.debug("pruned resolved incidents older than the retention")
+
+    def prune(self, now: datetime) -> None:
+        """Forget what is older than the retention: resolved incidents here, events and incidents in the store."""
+        before = now - timedelta(days=self.settings.retention_days)
+        self.tracker.prune(before)
+        if self.history is not None:
+            self.history.prune(before)
 
     # ------------------------------------------------------------------------------ reads
 

@@ -413,3 +413,25 @@ async def test_history_and_incidents_survive_a_restart(tmp_path: Path, clock: Fa
             await status16(cp, 1, "Available")
         [resolved] = c2.monitor.incidents(open=False, charger="cp-a")
         assert resolved.id == before.id
+
+
+async def test_faulted_free_connector_gets_no_plug_in_room(controller: Controller) -> None:
+    from csms_adapter.control.plug_in_guard import with_plug_in_budget
+
+    def room(charger_id: str) -> float:
+        snapshot = with_plug_in_budget(controller.live.snapshot(controller.clock()), controller.live,
+                                       controller.dispatcher, controller.clock())
+        slots = sum(s.wanted_kw for s in snapshot.plug_in if s.charger_id == charger_id)
+        return slots + sum(u.power_kw for u in snapshot.uncontrolled if u.charger_id == charger_id)
+
+    rec = Recorder()
+    async with charger(controller.url, "cp-a", PASSWORD_A, "1.6", rec) as cp:
+        assert isinstance(cp, Charger16)
+        await cp.boot()
+        await rec.wait_for(lambda: len(rec.of("ChangeConfiguration")) >= 2)
+        both = room("cp-a")
+        await status16(cp, 2, "Faulted", "ConnectorLockFailure")
+        one = room("cp-a")
+        await status16(cp, 1, "Unavailable")
+        assert room("cp-a") == 0.0
+        assert both > one > 0.0
