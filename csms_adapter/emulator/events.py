@@ -142,4 +142,12 @@ class TransactionEnded:
     offline: bool
 
 
-Outbound = Heartbeat | StatusChange | TransactionStarted | MeterReading | TransactionEnded | DeviceProblem
+@dataclass(frozen=True, slots=True)
+class DeviceReportRequested:
+    """2.0.1 only: send the inventory (NotifyReport) a GetBaseReport asked for."""
+
+    request_id: int
+
+
+Outbound = (Heartbeat | StatusChange | TransactionStarted | MeterReading | TransactionEnded | DeviceProblem
+            | DeviceReportRequested)

@@ -44,6 +44,7 @@ from csms_adapter.emulator.events import (
     TransactionStarted,
 )
 from csms_adapter.emulator.faults import FaultInjection, FaultKind, MeterFaultState
+from csms_adapter.emulator.monitoring201 import Monitor
 from csms_adapter.emulator.plant import ConnectorPlant, EVSpec, Quirks
 from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext, water_level_a
 from csms_adapter.tasks import cancel_and_wait
@@ -141,6 +142,8 @@ class EmulatedCharger:
         }
         self.seq_no = 0  # 2.0.1 TransactionEvent sequence, kept across reconnects
         self.event_id = 0  # 2.0.1 NotifyEvent eventId
+        self.monitors: list[Monitor] = []  # 2.0.1 variable monitors the CSMS set
+        self.next_monitor_id = 1
         self.boot_count = 0
         self.accepted = asyncio.Event()
         self.online = asyncio.Event()
@@ -399,6 +402,10 @@ class EmulatedCharger:
         for connector_id, rt in self.connectors.items():
             rt.plant.advance(now, partial(self.limit_a_at, connector_id),
                              ignores_limit=self.quirks.ignores_limit and rt.outage is None)
+
+    def station_temp_c(self) -> float:
+        """The station's own temperature: its surroundings (the emulator does not model its electronics heating)."""
+        return next(iter(self.connectors.values())).plant.ambient_c
 
     def set_ambient_c(self, ambient_c: float, now: datetime | None = None) -> None:
         """The air temperature around the vehicles from ``now`` on (the physics up to ``now`` keep the old one)."""

@@ -14,6 +14,7 @@ from csms_adapter.emulator.clock import ocpp_time
 from csms_adapter.emulator.events import (
     SUPPORTED_MEASURANDS,
     DeviceProblem,
+    DeviceReportRequested,
     Heartbeat,
     MeterReading,
     MeterSample,
@@ -157,7 +158,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]
                 ),
                 suppress=False,
             )
-        elif isinstance(event, DeviceProblem):
+        elif isinstance(event, DeviceProblem | DeviceReportRequested):
             return  # 2.0.1 only; a 1.6 charger says it all in StatusNotification
         elif isinstance(event, TransactionEnded):
             tx_id = owner.csms_transaction_id(event.local_tx)

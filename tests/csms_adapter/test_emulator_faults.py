@@ -18,6 +18,7 @@ from ocpp.v16 import call as c16
 from ocpp.v16 import call_result as r16
 from ocpp.v16.enums import Action as A16
 from ocpp.v201 import ChargePoint as Cp201
+from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
 from ocpp.v201.enums import Action as A201
 from websockets.asyncio.server import ServerConnection, serve
@@ -138,6 +139,11 @@ class Csms201(Cp201):  # type: ignore[misc]
     def notify_event(self, **kw: Any) -> r201.NotifyEvent:
         self.csms.log.append((self.id, "event", kw))
         return r201.NotifyEvent()
+
+    @on(A201.notify_report)
+    def notify_report(self, **kw: Any) -> r201.NotifyReport:
+        self.csms.log.append((self.id, "report", kw))
+        return r201.NotifyReport()
 
     @on(A201.authorize)
     def authorize(self, **_: Any) -> r201.Authorize:
@@ -321,3 +327,42 @@ def test_faults_on_chargers_or_connectors_not_emulated_are_refused(site: Site) -
     with pytest.raises(ValueError, match=r"connector 2 does not exist \(1..1\)"):
         check_faults([parse_fault("fault:cp16:2@10")], site.chargers)
     check_faults([parse_fault("offline:cp16@10"), parse_fault("fault:cp201:1@5")], site.chargers)
+
+
+async def test_201_station_reports_its_inventory_and_takes_monitors_that_its_events_then_cite(
+        csms: tuple[Csms, str], site: Site) -> None:
+    server, url = csms
+    async with fleet_with(site, url, "cp201", parse_fault("fault:cp201@240+60,code=GroundFailure")):
+        await eventually(lambda: "cp201" in server.cps)
+        cp = server.cps["cp201"]
+        answer = await cp.call(c201.GetBaseReport(request_id=7, report_base="FullInventory"))
+        assert answer.status == "Accepted"
+        await eventually(lambda: bool(server.of("cp201", "report")))
+        report = server.of("cp201", "report")[0]
+        assert report["request_id"] == 7 and not report.get("tbc")
+        items = {(i["component"]["name"], i["variable"]["name"]): i for i in report["report_data"]}
+        assert items[("MonitoringCtrlr", "Enabled")]["variable_attribute"][0]["value"] == "true"
+        problem = items[("Connector", "Problem")]
+        assert problem["component"]["evse"]["id"] == 1 and problem["variable_characteristics"]["supports_monitoring"]
+        assert items[("SampledDataCtrlr", "TxUpdatedInterval")]["variable_attribute"][0]["mutability"] == "ReadWrite"
+
+        monitors = [
+            {"value": 1, "type": "Delta", "severity": 2, "component": {"name": "Connector", "evse": {"id": 1}},
+             "variable": {"name": "Problem"}},
+            {"value": 60, "type": "UpperThreshold", "severity": 4, "component": {"name": "ChargingStation"},
+             "variable": {"name": "Temperature"}},
+            {"value": 1, "type": "Delta", "severity": 2, "component": {"name": "Connector", "evse": {"id": 9}},
+             "variable": {"name": "Problem"}},
+            {"value": 1, "type": "Periodic", "severity": 12, "component": {"name": "ChargingStation"},
+             "variable": {"name": "Temperature"}},
+            {"value": 1, "type": "Delta", "severity": 2, "component": {"name": "Toaster"}, "variable": {"name": "Crumbs"}},
+        ]
+        result = await cp.call(c201.SetVariableMonitoring(set_monitoring_data=monitors))
+        statuses = [r["status"] for r in result.set_monitoring_result]
+        assert statuses == ["Accepted", "Accepted", "UnknownComponent", "Rejected", "UnknownComponent"]
+        problem_monitor = result.set_monitoring_result[0]["id"]
+
+        await eventually(lambda: bool(server.of("cp201", "event")))
+        raised = server.of("cp201", "event")[0]["event_data"][0]
+        assert raised["event_notification_type"] == "CustomMonitor"
+        assert raised["variable_monitoring_id"] == problem_monitor
