@@ -96,6 +96,7 @@ class Monitor:
         self._recent: dict[str, deque[EventRecord]] = {}
         self._task: asyncio.Task[object] | None = None
         self._started_at: datetime | None = None
+        self._awaiting: set[str] = set()
         self.flagged_samples = 0
         # When a charger last sent anything at all (heartbeats included); set by the controller from its links.
         self.last_traffic: Callable[[str], datetime | None] = lambda charger: None
@@ -115,12 +116,10 @@ class Monitor:
                 self.tracker.restore(await self.history.load_incidents(since), now)
             except Exception as exc:  # a broken store must not stop monitoring or control
                 log.warning("could not read kept incidents (%s); starting without them", exc)
-        for charger in self.chargers:
-            restored = self.tracker.is_active(ConditionKey(charger, None, IncidentKind.OFFLINE))
-            if not self._connected.get(charger, False) and not restored:
-                self._apply(ConditionKey(charger, None, IncidentKind.OFFLINE),
-                            Report(Severity.CRITICAL, "connection", OFFLINE_NOT_CONNECTED,
-                                   info="not connected since the controller started"), now)
+        # Chargers get offline_after_s to connect after a (re)start before they count as offline; one that had an
+        # open offline incident keeps it.
+        self._awaiting = {c for c in self.chargers if not self._connected.get(c, False)
+                          and not self.tracker.is_active(ConditionKey(c, None, IncidentKind.OFFLINE))}
         self._task = asyncio.get_running_loop().create_task(self._run(), name="monitor")
 
     async def stop(self) -> None:
@@ -222,6 +221,12 @@ class Monitor:
     def evaluate(self, now: datetime) -> None:
         """Let time pass: silent chargers go offline; debounce, hysteresis and quiet periods run out."""
         silent_after = timedelta(seconds=self.settings.offline_after_s)
+        if self._awaiting and self._started_at is not None and now - self._started_at >= silent_after:
+            for charger in sorted(self._awaiting - {c for c, up in self._connected.items() if up}):
+                self._apply(ConditionKey(charger, None, IncidentKind.OFFLINE),
+                            Report(Severity.CRITICAL, "connection", OFFLINE_NOT_CONNECTED,
+                                   info="not connected since the controller started"), self._started_at)
+            self._awaiting.clear()
         for charger, connected in self._connected.items():
             if not connected:
                 continue

@@ -435,3 +435,20 @@ async def test_faulted_free_connector_gets_no_plug_in_room(controller: Controlle
         await status16(cp, 1, "Unavailable")
         assert room("cp-a") == 0.0
         assert both > one > 0.0
+
+
+async def test_a_charger_that_never_connects_is_offline_after_the_grace(controller: Controller,
+                                                                         clock: FakeClock) -> None:
+    changes = heard(controller)
+    started = clock()
+    async with charger(controller.url, "cp-a", PASSWORD_A, "1.6") as cp:
+        assert isinstance(cp, Charger16)
+        await cp.boot()
+        clock.advance(controller.site.monitoring.offline_after_s - 1)
+        controller.monitor.evaluate(clock())
+        assert of(changes, "cp-b", IncidentKind.OFFLINE) == []
+        clock.advance(1)
+        controller.monitor.evaluate(clock())
+        assert of(changes, "cp-a", IncidentKind.OFFLINE) == []
+        [incident] = controller.monitor.incidents(open=True, charger="cp-b")
+        assert (incident.code, incident.opened_at) == ("not_connected", started)
