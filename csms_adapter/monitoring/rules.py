@@ -71,7 +71,7 @@ def status_findings(event: ev.StatusChanged) -> list[Finding]:
     if event.plug is ev.PlugState.UNAVAILABLE:
         findings.append(Finding(IncidentKind.UNAVAILABLE, connector, True, Severity.WARNING, event.raw_status,
                                 event.vendor_error_code, event.info, source))
-    elif event.plug is not ev.PlugState.FAULTED:
+    else:
         findings.append(Finding(IncidentKind.UNAVAILABLE, connector, False, source=source))
     return findings
 
