@@ -2,10 +2,12 @@
 to its alert, and false alarms. Pure: what was injected and what was announced in, a score out.
 
 An injected fault is *found* by the first announced incident opening (what a webhook would send, after the
-debounce) of the expected kind on the same charger (and connector, for connector faults) between the fault's
-start and ``MATCH_GRACE_S`` after it cleared. Its *delay* is from the fault's start to that announcement. Every
-announced opening that matches no injection is a *false alarm*. A fault shorter than its kind's debounce is
-expected to go unannounced: it is listed in ``quiet_expected`` and counts neither as found nor as missed.
+debounce) of the expected kind on the same charger (and connector, for connector faults) at or after the fault's
+start, faults taken in order of their start. Its *delay* is from the fault's start to that announcement: a late
+alarm still belongs to its fault (on a loaded machine messages queue up; the delay shows it), so the delay, not
+the match, is where lateness shows. Every announced opening that matches no injection is a *false alarm*. A fault
+shorter than its kind's debounce is expected to go unannounced: it counts in ``quiet_expected``, neither found
+nor missed (and an alarm for it would be a false alarm).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-MATCH_GRACE_S = 300.0  # an alert this long after the fault ended still belongs to it (debounce, a last tick)
 EXPECTED_KIND = {
     "fault": "fault",
     "unavailable": "unavailable",
@@ -57,13 +58,12 @@ class Detection:
     false_alarm_incidents: tuple[str, ...] = field(default=())
 
 
-def _matches(fault: Injected, alarm: Announced, end: datetime) -> bool:
+def _matches(fault: Injected, alarm: Announced) -> bool:
     if EXPECTED_KIND.get(fault.kind) != alarm.kind or alarm.charger != fault.charger:
         return False
     if fault.kind in CONNECTOR_KINDS and alarm.connector not in (None, 0, fault.connector):
         return False
-    latest = fault.cleared_at or end
-    return fault.started_at <= alarm.at and (alarm.at - latest).total_seconds() <= MATCH_GRACE_S
+    return fault.started_at <= alarm.at
 
 
 def score(injected: Sequence[Injected], announced: Sequence[Announced], end: datetime,
@@ -75,14 +75,14 @@ def score(injected: Sequence[Injected], announced: Sequence[Announced], end: dat
     missed: list[str] = []
     quiet = 0
     for fault in sorted(injected, key=lambda f: f.started_at):
-        hit = next((i for i, a in enumerate(free) if i not in used and _matches(fault, a, end)), None)
+        lasted_s = ((fault.cleared_at or end) - fault.started_at).total_seconds()
+        if fault.cleared_at is not None and lasted_s < debounce_s(EXPECTED_KIND.get(fault.kind, fault.kind)):
+            quiet += 1  # rightly unannounced: an alarm for it stays unmatched, a false alarm
+            continue
+        hit = next((i for i, a in enumerate(free) if i not in used and _matches(fault, a)), None)
         if hit is not None:
             used.add(hit)
             delays.append((free[hit].at - fault.started_at).total_seconds())
-            continue
-        lasted_s = ((fault.cleared_at or end) - fault.started_at).total_seconds()
-        if fault.cleared_at is not None and lasted_s < debounce_s(EXPECTED_KIND.get(fault.kind, fault.kind)):
-            quiet += 1
         else:
             missed.append(f"{fault.kind} {fault.charger}/{fault.connector} at {fault.started_at.isoformat()}")
     false_alarms = [f"{a.kind} {a.charger}/{a.connector} at {a.at.isoformat()}" for i, a in enumerate(free)

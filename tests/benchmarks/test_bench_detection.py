@@ -50,12 +50,15 @@ def test_each_fault_is_matched_to_its_first_fitting_alarm_and_the_rest_are_false
     assert result.missed_faults == ("fault ac-2/1 at 2026-06-15T09:06:40+00:00",)
 
 
-def test_an_alarm_long_after_the_fault_ended_does_not_count_for_it() -> None:
+def test_a_late_alarm_counts_with_its_delay_an_early_one_is_false_and_a_quiet_blip_alarm_is_false() -> None:
     injected = [Injected("fault", "ac-1", 1, at(600), at(700))]
-    late = score(injected, [Announced("fault", "ac-1", 1, at(700 + 301))], END, debounce)
-    assert (late.found, late.missed, late.false_alarms) == (0, 1, 1)
+    late = score(injected, [Announced("fault", "ac-1", 1, at(2600))], END, debounce)
+    assert (late.found, late.missed, late.false_alarms, late.delays_s) == (1, 0, 0, (2000.0,))
     early = score(injected, [Announced("fault", "ac-1", 1, at(599))], END, debounce)
-    assert (early.found, early.false_alarms) == (0, 1)
+    assert (early.found, early.missed, early.false_alarms) == (0, 1, 1)
+    blip = [Injected("offline", "ac-2", 1, at(600), at(660))]
+    noisy = score(blip, [Announced("offline", "ac-2", None, at(780))], END, debounce)
+    assert (noisy.quiet_expected, noisy.found, noisy.false_alarms) == (1, 0, 1)
     assert score([], [], END, debounce).delay_s_median is None
 
 
