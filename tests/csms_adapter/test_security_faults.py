@@ -222,6 +222,7 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
                 assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
                 await asyncio.sleep(0.1)
         children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        before = set(open_sessions(db))
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
             while proc.poll() is None:
@@ -250,4 +251,6 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert len(open_sessions(db)) == 2  # vehicles are still plugged in: their sessions stay open for the restart
+    # Vehicles are still plugged in: their sessions stay open for the restart (a third vehicle may have plugged in
+    # while the controller stopped).
+    assert before <= set(open_sessions(db)) and len(before) >= 2
