@@ -97,6 +97,7 @@ class Monitor:
         self._task: asyncio.Task[object] | None = None
         self._started_at: datetime | None = None
         self._awaiting: set[str] = set()
+        self._offline_keys: dict[str, ConditionKey] = {}
         self.flagged_samples = 0
         # When a charger last sent anything at all (heartbeats included); set by the controller from its links.
         self.last_traffic: Callable[[str], datetime | None] = lambda charger: None
@@ -149,7 +150,7 @@ class Monitor:
         if not isinstance(event, ev.ChargerDisconnected):
             self._last_seen[charger] = now
             if self._connected.get(charger, False):
-                self._apply_clear(ConditionKey(charger, None, IncidentKind.OFFLINE), now)
+                self._apply_clear(self._offline_key(charger), now)
         record = event_record(event)
         if record is not None:
             self._keep(record)
@@ -230,13 +231,15 @@ class Monitor:
         for charger, connected in self._connected.items():
             if not connected:
                 continue
-            seen = max((t for t in (self._last_seen.get(charger), self.last_traffic(charger)) if t is not None),
-                       default=None)
+            seen, traffic = self._last_seen.get(charger), self.last_traffic(charger)
+            if seen is None or (traffic is not None and traffic > seen):
+                seen = traffic
             if seen is None:
                 continue
-            key = ConditionKey(charger, None, IncidentKind.OFFLINE)
+            key = self._offline_key(charger)
             if now - seen <= silent_after:
-                self._apply_clear(key, now)  # it spoke again (a heartbeat publishes no event)
+                if self.tracker.is_active(key):
+                    self._apply_clear(key, now)  # it spoke again (a heartbeat publishes no event)
             elif not self.tracker.is_active(key):
                 self._apply(key, Report(Severity.CRITICAL, "connection", OFFLINE_SILENT,
                                         info=f"no message for {(now - seen).total_seconds():.0f} s"), seen + silent_after)
@@ -320,6 +323,12 @@ class Monitor:
         return None
 
     # ------------------------------------------------------------------------------ internals
+
+    def _offline_key(self, charger: str) -> ConditionKey:
+        key = self._offline_keys.get(charger)
+        if key is None:
+            key = self._offline_keys[charger] = ConditionKey(charger, None, IncidentKind.OFFLINE)
+        return key
 
     def _findings(self, charger: str, findings: Iterable[rules.Finding], now: datetime) -> None:
         for f in findings:
