@@ -68,6 +68,10 @@ def _applies(span: _Span, connector: int) -> bool:
 
 def _charger_rows(charger: str, count: int, spans: Sequence[_Span], since: datetime, until: datetime,
                   ) -> list[AvailabilityRow]:
+    if not spans:  # the usual case, kept cheap: a depot of a thousand chargers is scraped every few seconds
+        window_s = (until - since).total_seconds()
+        return [AvailabilityRow(charger, connector, window_s, window_s, 0.0, 0.0, 0.0, 1.0, 0, None, None)
+                for connector in (None, *range(1, count + 1))]
     bounds = sorted({since, until, *(s.start for s in spans), *(s.end for s in spans)})
     window_s = (until - since).total_seconds()
     per_connector = [[0.0, 0.0, 0.0, 0.0] for _ in range(count)]  # seconds by priority index
