@@ -452,3 +452,21 @@ async def test_a_charger_that_never_connects_is_offline_after_the_grace(controll
         assert of(changes, "cp-a", IncidentKind.OFFLINE) == []
         [incident] = controller.monitor.incidents(open=True, charger="cp-b")
         assert (incident.code, incident.opened_at) == ("not_connected", started)
+
+
+async def test_malformed_16_monitoring_messages_get_call_errors_and_the_link_lives(controller: Controller) -> None:
+    async with charger(controller.url, "cp-a", PASSWORD_A, "1.6") as cp:
+        assert isinstance(cp, Charger16)
+        await cp.boot()
+        bad = [
+            call16.DiagnosticsStatusNotification(status="Melted"),
+            call16.FirmwareStatusNotification(status=""),
+            call16.SecurityEventNotification(type="x" * 60, timestamp=now_iso(), tech_info=None),
+            call16.StatusNotification(connector_id=1, error_code="Bogus", status="Faulted"),
+        ]
+        for message in bad:
+            with pytest.raises(OCPPError):
+                await cp.call(message, suppress=False)
+        await status16(cp, 1, "Available")
+        assert controller.live.chargers["cp-a"].connectors[1].plug.value == "available"
+    assert controller.monitor.incidents(charger="cp-a") == []
