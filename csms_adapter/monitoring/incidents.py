@@ -210,7 +210,15 @@ _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 POINT_KINDS = frozenset({IncidentKind.SECURITY_EVENT})
 
 
+RESTORED = "restored"  # the discriminator of kept incidents whose own one is not stored (meter anomalies)
+
+
 def _restored_key(key: ConditionKey) -> ConditionKey:
-    # Discriminators are only used by point kinds (security event type = the incident's code); the others are
-    # keyed by charger, connector and kind alone.
-    return key if key.kind in POINT_KINDS else dataclasses.replace(key, discriminator="")
+    # A point kind's discriminator is its code (the security event type); a meter anomaly's (register or quantity)
+    # is not kept, so a restored one waits under RESTORED for its connector's next believable sample; the other
+    # kinds are keyed by charger, connector and kind alone.
+    if key.kind in POINT_KINDS:
+        return key
+    if key.kind is IncidentKind.METER_ANOMALY:
+        return dataclasses.replace(key, discriminator=RESTORED)
+    return dataclasses.replace(key, discriminator="")

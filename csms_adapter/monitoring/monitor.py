@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from csms_adapter.monitoring import rules
 from csms_adapter.monitoring.availability import availability
 from csms_adapter.monitoring.history import anomaly_record, event_record
-from csms_adapter.monitoring.incidents import ConditionKey, IncidentTracker, Report, TrackerSettings
+from csms_adapter.monitoring.incidents import RESTORED, ConditionKey, IncidentTracker, Report, TrackerSettings
 from csms_adapter.monitoring.meter_integrity import MeterIntegrity, MeterLimits
 from csms_adapter.monitoring.model import AvailabilityRow, EventRecord, Incident, IncidentChange, IncidentKind, Severity
 from csms_adapter.protocol import events as ev
@@ -183,12 +183,21 @@ class Monitor:
         """True when ``sample`` is believable and may reach the live state; a flagged one is recorded as a
         ``meter_anomaly`` event and incident (the raw sample is still stored by the caller)."""
         verdict = self.meter.check(sample)
-        key = ConditionKey(sample.charger_id, sample.connector_id or None, IncidentKind.METER_ANOMALY)
+        connector = sample.connector_id or None
+        register = sample.quantity is ev.Quantity.ENERGY_KWH
+        # One incident per problem: the register, or an impossible value of one quantity.
+        key = ConditionKey(sample.charger_id, connector, IncidentKind.METER_ANOMALY,
+                           "register" if register else sample.quantity.value)
         now = self.clock()
         self._last_seen[sample.charger_id] = now
         if verdict.ok:
-            if verdict.recovered:
+            # A register is believed again only once it is consistent with its reference (``recovered``); any
+            # believable value of another quantity ends that quantity's problem.
+            if (verdict.recovered or not register) and self.tracker.is_active(key):
                 self._apply_clear(key, now)
+            restored = ConditionKey(sample.charger_id, connector, IncidentKind.METER_ANOMALY, RESTORED)
+            if self.tracker.is_active(restored):
+                self._apply_clear(restored, now)  # kept from the last run: its meter reads believably now
             return True
         assert verdict.code is not None
         self.flagged_samples += 1

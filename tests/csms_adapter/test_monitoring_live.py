@@ -470,3 +470,18 @@ async def test_malformed_16_monitoring_messages_get_call_errors_and_the_link_liv
         await status16(cp, 1, "Available")
         assert controller.live.chargers["cp-a"].connectors[1].plug.value == "available"
     assert controller.monitor.incidents(charger="cp-a") == []
+
+
+async def test_impossible_power_is_one_incident_that_ends_with_a_believable_value(controller: Controller) -> None:
+    changes = heard(controller)
+    async with charger(controller.url, "cp-a", PASSWORD_A, "1.6") as cp:
+        assert isinstance(cp, Charger16)
+        await cp.boot()
+        tx = await cp.start_tx(1, "TAG1", 0)
+        for watts in ("900000", "900000", "7200"):
+            await cp.meter(1, tx, [{"value": watts, "measurand": "Power.Active.Import", "unit": "W"}])
+        power = controller.live.chargers["cp-a"].connectors[1].reading("power_kw")
+        assert power is not None and power.value == 7.2
+    assert of(changes, "cp-a", IncidentKind.METER_ANOMALY) == [("opened", 1), ("resolved", 1)]
+    [incident] = controller.monitor.incidents(charger="cp-a")
+    assert (incident.code, incident.occurrences) == ("out_of_range", 2)
