@@ -319,3 +319,5 @@ class Controller:
             log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
             ok = False
         self.live.charger(charger.id).failsafe_accepted = ok
+        if link.connected:  # a charger that went away mid-setup refused nothing
+            self.monitor.failsafe_result(charger.id, ok, self.clock())

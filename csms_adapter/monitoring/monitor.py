@@ -225,8 +225,19 @@ class Monitor:
                                                      info=finding.rejected_reason), now)
             else:
                 self._apply_clear(reject_key, now)
-        for key in [k for k in self._control_keys() if (k.charger, k.connector or 0) not in seen]:
+        for key in [k for k in self._control_keys() if k.connector is not None and (k.charger, k.connector) not in seen]:
             self._apply_clear(key, now)
+
+    def failsafe_result(self, charger: str, accepted: bool, now: datetime) -> None:
+        """Whether the charger took (and, where it can tell, holds) its fail-safe profiles: a refusal is a
+        charger-wide ``profile_rejected`` incident, since the site's limits then rest on the controller alone."""
+        key = ConditionKey(charger, None, IncidentKind.PROFILE_REJECTED)
+        if accepted:
+            self._apply_clear(key, now)
+        else:
+            self._report_once(key, Report(Severity.CRITICAL, "failsafe", "failsafe_rejected",
+                                          info="fail-safe profiles refused or not in force: budgeted at its maximum"),
+                              now)
 
     def evaluate(self, now: datetime) -> None:
         """Let time pass: silent chargers go offline; debounce, hysteresis and quiet periods run out."""

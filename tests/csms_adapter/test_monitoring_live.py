@@ -485,3 +485,20 @@ async def test_impossible_power_is_one_incident_that_ends_with_a_believable_valu
     assert of(changes, "cp-a", IncidentKind.METER_ANOMALY) == [("opened", 1), ("resolved", 1)]
     [incident] = controller.monitor.incidents(charger="cp-a")
     assert (incident.code, incident.occurrences) == ("out_of_range", 2)
+
+
+async def test_refused_failsafe_is_a_critical_charger_wide_incident(controller: Controller) -> None:
+    changes = heard(controller)
+    rec = Recorder(profile_status="Rejected")
+    async with charger(controller.url, "cp-a", PASSWORD_A, "1.6", rec) as cp:
+        assert isinstance(cp, Charger16)
+        await cp.boot()
+        await eventually(lambda: bool(of(changes, "cp-a", IncidentKind.PROFILE_REJECTED)))
+        [incident] = controller.monitor.incidents(open=True, charger="cp-a")
+        assert (incident.connector, incident.code, incident.severity) == (None, "failsafe_rejected", Severity.CRITICAL)
+        controller.loop.request_tick("test")
+        await asyncio.sleep(0.3)  # a tick with no session clears nothing charger-wide
+        assert controller.monitor.incidents(open=True, charger="cp-a") == [incident]
+        rec.profile_status = "Accepted"
+        await controller._failsafe(controller.server.links["cp-a"])
+    assert of(changes, "cp-a", IncidentKind.PROFILE_REJECTED) == [("opened", None), ("resolved", None)]
