@@ -162,7 +162,7 @@ class Monitor:
                 self._connected[charger] = False
                 why = event.reason or "connection closed"
                 self._apply(ConditionKey(charger, None, IncidentKind.OFFLINE),
-                            Report(Severity.CRITICAL, "connection", OFFLINE_DISCONNECTED, _close_code(event), why),
+                            Report(Severity.CRITICAL, "connection", OFFLINE_DISCONNECTED, info=why),
                             now)
             case ev.StatusChanged():
                 self._findings(charger, rules.status_findings(event), now)
@@ -402,7 +402,4 @@ class Monitor:
             recent = self._recent[record.charger] = deque(maxlen=RECENT_EVENTS_PER_CHARGER)
         recent.append(record)
 
-
-def _close_code(event: ev.ChargerDisconnected) -> str | None:
-    return str(event.close_code) if event.close_code is not None else None
 
