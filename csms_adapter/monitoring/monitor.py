@@ -401,5 +401,3 @@ class Monitor:
         if recent is None:
             recent = self._recent[record.charger] = deque(maxlen=RECENT_EVENTS_PER_CHARGER)
         recent.append(record)
-
-
