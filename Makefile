@@ -20,10 +20,17 @@ $(STAMP): pyproject.toml
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { command -v apt-get >/dev/null && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
 		|| echo "postgresql not installed: tests/csms_adapter/test_store_shared_db.py will skip its PostgreSQL cases"
+	@# The Prometheus alert rules (deploy/prometheus/) are checked with promtool from Debian's prometheus package.
+	command -v promtool >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+		|| echo "promtool not installed: tests/deploy/test_prometheus_rules.py will be skipped"
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/depotctl run site_configs/demo-van-depot.yaml --simulate 12 --speed 60
+	@# Two injected faults show condition monitoring at work (docs/alerts.md): a ground fault on cp-03 raised after
+	@# 15 s and resolved after 45 s (wall), and cp-04 offline from 40 s to 50 s.
+	$(BIN)/depotctl run site_configs/demo-van-depot.yaml --simulate 12 --speed 60 \
+		--fault fault:cp-03:1@900+1800,code=GroundFailure,vendor=GF-12 --fault offline:cp-04@2400+600
 
 # The checks without the tests: ruff, mypy --strict on every package, the import contracts (.importlinter).
 lint: $(STAMP)

@@ -145,13 +145,14 @@ def bench(
 
 
 def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: float, all_report_soc: bool, out: Path) -> None:
-    """``--live``: lp only (the controller's strategy); the comparison table goes to stdout and OUT/live.json."""
+    """``--live``: lp only (the controller's strategy); the comparison table goes to stdout and OUT/live.json; the
+    live runs, with the detection figures of the scenarios' injected faults, to OUT/results.json."""
     from benchmarks.live.compare_run import compare_all  # imports the live controller: only when asked
     from benchmarks.live.scenario_live import LiveOptions
 
     options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc)
     compare_all(scenarios, options, out, typer.echo)
-    Console(stderr=True).print(f"wrote {out / 'live.json'}")
+    Console(stderr=True).print(f"wrote {out / 'live.json'} and {out / 'results.json'} (live runs, with fault detection)")
 
 
 def run_sweep_mode(path: Path, out: Path, scheduler: str | None, workers: int | None, err: Console) -> None:

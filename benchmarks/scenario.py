@@ -84,6 +84,9 @@ class ScenarioFile(_Strict):
     ambient_c: Celsius | Annotated[list[Celsius], Field(min_length=1)] = 20.0
     prices: PricesSpec | None = None
     sessions: list[SessionSpec] = []
+    # Faults injected into the emulated chargers of a live run (``depotctl bench --live``), in the syntax of
+    # ``depotctl run --fault`` with times in seconds after ``start``; the in-process plant has no chargers to fail.
+    faults: list[Annotated[str, Field(min_length=1, max_length=300)]] = []
 
     @model_validator(mode="after")
     def ends_after_start(self) -> ScenarioFile:
@@ -132,6 +135,7 @@ class Scenario:
     ambient_hourly_c: tuple[float, ...]  # hour k after start; the last value holds beyond
     sessions: tuple[ScenarioSession, ...]
     priced: bool  # whether the site (or the scenario) sets any energy price or demand charge
+    faults: tuple[str, ...] = ()  # checked fault specs for live runs (csms_adapter.emulator.faults syntax)
 
     @property
     def steps(self) -> int:
@@ -273,6 +277,7 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
     resolved = [_resolve_session(i, s, site, spec, ambient, problems) for i, s in enumerate(spec.sessions)]
     sessions = [s for s in resolved if s is not None]
     _check_overlaps(sessions, problems)
+    _check_faults(spec.faults, site, (spec.end - spec.start).total_seconds(), problems)
     if problems.items:
         raise ConfigError(problems.items)
     priced = max(site.tariff.price_per_kwh) > 0 or site.tariff.demand_charge_per_kw > 0
@@ -286,7 +291,33 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
         ambient_hourly_c=ambient,
         sessions=tuple(sessions),
         priced=priced,
+        faults=tuple(spec.faults),
     )
+
+
+def _check_faults(specs: list[str], site: Site, length_s: float, problems: ProblemCollector) -> None:
+    """Each fault parses, names a charger and connector of the site and starts inside the scenario."""
+    if not specs:
+        return
+    # The spec language belongs to the emulator; it is pure (no I/O, no asyncio), so checking with it here keeps
+    # one definition and lets a bad file stop the run before anything is simulated.
+    from csms_adapter.emulator.faults import FaultKind, parse_fault
+
+    for index, text in enumerate(specs):
+        path: tuple[str | int, ...] = ("faults", index)
+        try:
+            fault = parse_fault(text)
+        except ValueError as exc:
+            problems.add(path, str(exc))
+            continue
+        if not site.has_charger(fault.charger_id):
+            problems.add(path, f"charger '{fault.charger_id}' is not in site '{site.name}'")
+        elif (fault.kind not in (FaultKind.OFFLINE, FaultKind.IGNORE_LIMIT)
+              and fault.connector_id > site.charger(fault.charger_id).connectors):
+            problems.add(path, f"charger '{fault.charger_id}' has connectors 1..{site.charger(fault.charger_id).connectors}")
+        if fault.at_s >= length_s:
+            problems.add(path, f"starts {fault.at_s:g} s after start, past the scenario's end ({length_s:g} s)")
+
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -244,6 +244,34 @@ class StorageModel(Strict):
     retention: RetentionModel = RetentionModel()
 
 
+IncidentKindName = Literal["offline", "fault", "unavailable", "ignores_limit", "profile_rejected", "meter_anomaly",
+                           "security_event", "firmware", "diagnostics"]
+EnvName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class WebhookModel(Strict):
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    secret_env: EnvName | None = None  # the name of the environment variable holding the HMAC secret
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s:@]+(:\d{1,5})?(/\S*)?$", url):
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return url
+
+
+class MonitoringModel(Strict):
+    offline_after_s: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 600.0
+    # One number for every kind, or seconds per kind (the others keep their default: 120 for offline, 0 else).
+    debounce_s: NonNegative | dict[IncidentKindName, NonNegative] = {}
+    clear_after_s: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 0.0
+    quiet_resolve_s: Annotated[float, Field(gt=0, le=30 * 86_400, allow_inf_nan=False)] = 3600.0
+    retention_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)] = 90.0
+    webhooks: list[WebhookModel] = []
+
+
 class SiteSection(Strict):
     name: Identifier
     timezone: str = "UTC"
@@ -262,3 +290,4 @@ class SiteFile(Strict):
     ocpp: OcppModel = OcppModel()
     http: HttpModel = HttpModel()
     storage: StorageModel = StorageModel()
+    monitoring: MonitoringModel = MonitoringModel()

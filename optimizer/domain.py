@@ -274,6 +274,36 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    """One ``monitoring.webhooks`` entry: the receiver, the least severity it wants, and the name of the
+    environment variable holding its HMAC secret (the secret itself never sits in the site file)."""
+
+    url: str
+    min_severity: str = "info"  # info | warning | critical
+    secret_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringSettings:
+    """Condition monitoring (docs/monitoring.md). ``debounce_s`` maps an incident kind to the seconds its
+    condition must last before listeners hear of it; kinds not named are reported at once."""
+
+    offline_after_s: float = 600.0  # connected but silent this long counts as offline
+    debounce_s: tuple[tuple[str, float], ...] = (("offline", 120.0),)
+    clear_after_s: float = 0.0  # hysteresis: a cleared condition must stay clear this long to resolve
+    quiet_resolve_s: float = 3600.0  # a point event (security event) resolves after this long without a repeat
+    retention_days: float = 90.0
+    ignore_tolerance_kw: float = 1.0  # draw above the accepted limit tolerated before ignores_limit
+    webhooks: tuple[WebhookSpec, ...] = ()
+
+    def debounce_for(self, kind: str) -> float:
+        for name, seconds in self.debounce_s:
+            if name == kind:
+                return seconds
+        return 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Site:
     name: str
     timezone: str
@@ -290,6 +320,7 @@ class Site:
     http: HttpSettings
     storage: StorageSettings
     source_file: str = "<memory>"
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     # Lookup tables, built once: a thousand-charger site must not scan its lists per session.
     _chargers_by_id: dict[str, Charger] = field(init=False, repr=False, compare=False)
     _vehicles_by_tag: dict[str, VehicleProfile] = field(init=False, repr=False, compare=False)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from optimizer.config import (
     ChargerModel,
     CircuitModel,
+    MonitoringModel,
     SiteFile,
     ThermalConfig,
     VehicleDefaultsModel,
@@ -35,6 +36,7 @@ from optimizer.domain import (
     Grid,
     GridWindow,
     HttpSettings,
+    MonitoringSettings,
     Objective,
     OcppLimits,
     OcppSettings,
@@ -46,6 +48,7 @@ from optimizer.domain import (
     ThermalModel,
     TlsSettings,
     VehicleProfile,
+    WebhookSpec,
 )
 from optimizer.errors import ConfigError, ConfigProblem
 
@@ -509,6 +512,27 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
         storage=StorageSettings(parsed.storage.url, parsed.storage.retention.raw_days,
                                 parsed.storage.retention.aggregate_days),
         source_file=filename,
+        monitoring=_monitoring(parsed.monitoring),
+    )
+
+
+INCIDENT_KINDS = ("offline", "fault", "unavailable", "ignores_limit", "profile_rejected", "meter_anomaly",
+                  "security_event", "firmware", "diagnostics")
+
+
+def _monitoring(model: MonitoringModel) -> MonitoringSettings:
+    debounce: dict[str, float] = dict(MonitoringSettings().debounce_s)
+    if isinstance(model.debounce_s, dict):
+        debounce.update({str(kind): seconds for kind, seconds in model.debounce_s.items()})
+    else:
+        debounce = dict.fromkeys(INCIDENT_KINDS, float(model.debounce_s))
+    return MonitoringSettings(
+        offline_after_s=model.offline_after_s,
+        debounce_s=tuple(sorted(debounce.items())),
+        clear_after_s=model.clear_after_s,
+        quiet_resolve_s=model.quiet_resolve_s,
+        retention_days=model.retention_days,
+        webhooks=tuple(WebhookSpec(w.url, w.min_severity, w.secret_env) for w in model.webhooks),
     )
 
 

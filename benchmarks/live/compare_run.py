@@ -13,6 +13,7 @@ from benchmarks.harness import run_strategy
 from benchmarks.live.compare import compare, format_comparison
 from benchmarks.live.scenario_live import LiveOptions, run_live
 from benchmarks.plant import PlantOptions
+from benchmarks.report import METRIC_FIELDS
 from benchmarks.scenario import Scenario
 
 
@@ -43,6 +44,7 @@ def compare_scenario(scenario: Scenario, options: LiveOptions) -> dict[str, Any]
         "live_tick_errors": live.tick_errors,
         "live_worst_lag_s": round(live.worst_lag_s, 3),
         "live_wall_s": round(live.wall_s, 3),
+        "detection": dataclasses.asdict(live.detection) if live.detection is not None else None,
         "table": format_comparison(scenario.name, diffs),
     }
 
@@ -59,4 +61,20 @@ def compare_all(
         rows.append(row)
     out.mkdir(parents=True, exist_ok=True)
     (out / "live.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(json.dumps([results_row(r) for r in rows], indent=2) + "\n", encoding="utf-8")
     return rows
+
+
+def results_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The live run of one scenario as a ``results.json`` row (strategy lp, ``"mode": "live"``), with the
+    detection figures of its injected faults (``null`` when it injects none)."""
+    live = row["live"]
+    out: dict[str, Any] = {"scenario": row["scenario"], "strategy": "lp", "mode": "live"}
+    for name in METRIC_FIELDS:
+        value = live.get(name)
+        out[name] = round(value, 4) if isinstance(value, float) else value
+    out["wall_s"] = row["live_wall_s"]
+    out["detection"] = row["detection"]
+    if row["live_tick_errors"]:
+        out["error"] = f"{len(row['live_tick_errors'])} ticks without a plan; first: {row['live_tick_errors'][0]}"
+    return out

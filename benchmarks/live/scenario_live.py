@@ -34,6 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.live.detection import Announced, Detection, Injected, score
 from benchmarks.live.live_trace import Reading, TraceRecorder
 from benchmarks.metrics import Metrics, summarise
 from benchmarks.plant import PlantTrace, plant_thermal
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from csms_adapter.control.control_loop import TickResult
     from csms_adapter.control.controller import Controller
     from csms_adapter.emulator import EmulatedCharger, EVSpec, Fleet
+    from csms_adapter.monitoring import IncidentChange
     from csms_adapter.protocol.frame_guard import GuardLimits
 
 log = logging.getLogger("depotctl.bench.live")
@@ -80,6 +82,7 @@ class LiveRun:
     tick_errors: list[str] = field(default_factory=list)
     worst_lag_s: float = 0.0  # emulated seconds a plug-in or unplug fell behind its scheduled time
     wall_s: float = 0.0
+    detection: Detection | None = None  # how monitoring saw the scenario's injected faults (None: it has none)
 
 
 def bench_tag(row: int) -> str:
@@ -190,6 +193,8 @@ class _LiveRunner:
         self.ticks = 0
         self.tick_errors: list[str] = []
         self.worst_lag_s = 0.0
+        self.announced: list[Announced] = []  # incident openings as listeners (webhooks) heard of them
+        self.detection: Detection | None = None
 
     async def run(self) -> LiveRun:
         from csms_adapter.control.controller import Controller
@@ -208,6 +213,7 @@ class _LiveRunner:
             guard_limits=_guard_limits(speed, len(self.site.chargers)),
         )
         controller.tick_listeners.append(self._ticked)
+        controller.monitor.listeners.append(self._announce)
         await controller.start()
         try:
             fleet = await start_fleet(
@@ -217,7 +223,9 @@ class _LiveRunner:
             try:
                 await self._boot(controller, fleet)
                 self.gate.release()
+                self._inject(fleet)
                 await self._play(controller, fleet)
+                self.detection = self._detection(controller, fleet)
             finally:
                 await fleet.stop()
         finally:
@@ -225,7 +233,29 @@ class _LiveRunner:
         trace = self.recorder.trace()
         metrics = summarise(trace, self.tick_ms, sc.priced, sc.site.tariff.demand_charge_per_kw)
         return LiveRun(sc.name, metrics, trace, self.ticks, self.tick_errors, self.worst_lag_s,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, self.detection)
+
+    def _announce(self, change: IncidentChange) -> None:
+        if change.event == "opened":
+            i = change.incident
+            self.announced.append(Announced(i.kind.value, i.charger, i.connector, self.clock.now()))
+
+    def _inject(self, fleet: Fleet) -> None:
+        """The scenario's faults, timed from its start (the clock has just been released)."""
+        if not self.scenario.faults:
+            return
+        from csms_adapter.emulator.faults import InjectionRecord, parse_fault
+
+        fleet.injections = [InjectionRecord(parse_fault(spec)) for spec in self.scenario.faults]
+        fleet.schedule_faults()
+
+    def _detection(self, controller: Controller, fleet: Fleet) -> Detection | None:
+        if not self.scenario.faults:
+            return None
+        injected = [Injected(r.fault.kind.value, r.fault.charger_id, r.fault.connector_id, r.started_at, r.cleared_at)
+                    for r in fleet.injections if r.started_at is not None]
+        debounce = controller.site.monitoring.debounce_for
+        return score(injected, self.announced, self.clock.now(), debounce)
 
     def _ticked(self, result: TickResult) -> None:
         self.ticks += 1

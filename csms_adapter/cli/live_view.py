@@ -68,4 +68,22 @@ def render(controller: Controller, now: datetime, plant_power_kw: Mapping[tuple[
             f"solve {tick.plan.solve_ms:.0f} ms, tick {tick.tick_ms:.0f} ms, {len(tick.plan.connectors)} sessions, "
             f"{len(tick.snapshot.uncontrolled)} uncontrolled, {sent} profiles sent"
         )
-    return Group(header, table, footer)
+    return Group(header, table, footer, _incidents(controller))
+
+
+def _incidents(controller: Controller, shown: int = 5) -> Text:
+    """Open incidents (newest first) and the last resolved one: a fault raised and cleared is visible here too."""
+    open_now = controller.monitor.incidents(open=True)
+    resolved = controller.monitor.incidents(open=False)
+    lines = Text(f"incidents: {len(open_now)} open, {len(resolved)} resolved", style="bold" if open_now else "")
+    for i in open_now[:shown]:
+        where = f"{i.charger}" + (f" #{i.connector}" if i.connector else "")
+        codes = " ".join(c for c in (i.code, i.vendor_code) if c)
+        lines.append(f"\n  OPEN {i.severity.value:<8} {i.kind.value:<13} {where:<12} {codes} "
+                     f"since {i.opened_at:%H:%M:%S}", style="red" if i.severity.value == "critical" else "yellow")
+    if resolved:
+        last = max(resolved, key=lambda i: i.resolved_at or i.opened_at)
+        where = f"{last.charger}" + (f" #{last.connector}" if last.connector else "")
+        lines.append(f"\n  resolved {last.kind.value} {where} {last.code or ''} "
+                     f"{last.opened_at:%H:%M:%S}–{last.resolved_at:%H:%M:%S}", style="green")
+    return lines

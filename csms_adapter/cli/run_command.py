@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +30,7 @@ from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.control.site_report import attach_site_report
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
+from csms_adapter.monitoring.webhooks import attach_webhooks
 from csms_adapter.store.retention import RetentionPolicy
 from optimizer.domain import Site
 from optimizer.errors import ConfigError, DepotError
@@ -60,7 +61,7 @@ DEMO_SETUP_WAIT_S = 30.0
 
 
 async def start_demo_fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str],
-                           clock: Any) -> Any:
+                           clock: Any, faults: Sequence[Any] = ()) -> Any:
     """The emulated chargers of ``--simulate``, vehicles arriving over two emulated minutes once the chargers hold
     their fail-safe profiles. Brand-new emulated chargers hold no profile at all, and a vehicle plugged into one
     before the controller set it up draws the charger's maximum: at a real depot the profiles set up on earlier
@@ -68,7 +69,7 @@ async def start_demo_fleet(controller: Controller, site: Site, n: int, speed: fl
     from csms_adapter.emulator.fleet import start_fleet
 
     fleet = await start_fleet(site, controller.url, n=n, speed=speed, passwords=passwords, clock=clock,
-                              arrival_window_s=120.0, arrive_now=False)
+                              arrival_window_s=120.0, arrive_now=False, faults=faults)
     simulated = [c.id for c in site.chargers[:n]]
     try:
         async with asyncio.timeout(DEMO_SETUP_WAIT_S):
@@ -85,9 +86,9 @@ async def start_demo_fleet(controller: Controller, site: Site, n: int, speed: fl
 
 
 @contextlib.asynccontextmanager
-async def _fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str], clock: Any
-                 ) -> AsyncIterator[Any]:
-    fleet = await start_demo_fleet(controller, site, n, speed, passwords, clock)
+async def _fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str], clock: Any,
+                 faults: Sequence[Any] = ()) -> AsyncIterator[Any]:
+    fleet = await start_demo_fleet(controller, site, n, speed, passwords, clock, faults)
     try:
         yield fleet
     finally:
@@ -95,7 +96,7 @@ async def _fleet(controller: Controller, site: Site, n: int, speed: float, passw
 
 
 async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: str | Path | None,
-                   console: Console, http: bool = True) -> None:
+                   console: Console, http: bool = True, faults: Sequence[Any] = ()) -> None:
     from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV
 
     env: dict[str, str] = dict(os.environ)
@@ -123,6 +124,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     controller_clock = clock.now if clock is not None else None
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
     controller = Controller(site, env=env, recorder=recorder, speed=speed, **kwargs)
+    attach_webhooks(controller)
     api = attach_http_api(controller, site.http.listen) if http else None
     attach_site_report(controller, recorder.store)
     async with controller:
@@ -138,7 +140,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
             fleet = None
             if simulate:
                 fleet = await stack.enter_async_context(
-                    _fleet(controller, site, simulate, speed, passwords, clock))
+                    _fleet(controller, site, simulate, speed, passwords, clock, faults))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + duration_s if duration_s is not None else None
             with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -152,6 +154,22 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
                     else:
                         live.update(render(controller, now))
                     await asyncio.sleep(0.5)
+
+
+def _parse_faults(specs: list[str], site: Site, simulate: int) -> list[Any]:
+    if not specs:
+        return []
+    if not simulate:
+        raise typer.BadParameter("faults are injected into emulated chargers: add --simulate N", param_hint="--fault")
+    from csms_adapter.emulator.faults import parse_fault
+    from csms_adapter.emulator.fleet import check_faults
+
+    try:
+        faults = [parse_fault(spec) for spec in specs]
+        check_faults(faults, site.chargers[:simulate])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    return faults
 
 
 def quiet_logs(console: Console) -> None:
@@ -178,6 +196,11 @@ def register(app: typer.Typer) -> None:
                          "(default: the site file's storage.url)")] = None,
         http: Annotated[bool, typer.Option("--http/--no-http", help="serve the dashboard and API on http.listen")
                         ] = True,
+        fault: Annotated[list[str] | None, typer.Option(
+            "--fault", metavar="SPEC",
+            help="with --simulate: inject a fault into an emulated charger, e.g. fault:cp-01:1@600+1800,code=GroundFailure "
+                 "(kinds: fault, unavailable, offline, meter_glitch, ignore_limit; emulated seconds; docs/alerts.md)")
+        ] = None,
     ) -> None:
         """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
         console = make_console()
@@ -201,9 +224,10 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2) from None
         if speed != 1.0 and not simulate:
             raise typer.BadParameter("--speed only makes sense with --simulate", param_hint="--speed")
+        faults = _parse_faults(fault or [], site, simulate)
         try:
             asyncio.run(run_live(site, simulate=simulate, speed=speed, duration_s=duration_s, db=db,
-                                 console=console, http=http))
+                                 console=console, http=http, faults=faults))
         except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (run_live cancels itself)
             err.print("stopped")
         except (DepotError, OSError) as exc:

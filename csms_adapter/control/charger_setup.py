@@ -9,8 +9,8 @@ stay budgeted at the fail-safe share). Then one list of steps runs, in one super
   profiles, sampling; then resynchronise status and transactions);
 - after a reconnect without boot: ``RECONNECT_STEPS`` (resynchronise, then re-verify the fail-safe).
 
-The lists are the hook for more set-up: a step is a name in ``Step`` and a method here. (2.0.1 GetBaseReport
-belongs in the 2.0.1 boot list, before SAMPLING, so that sampling can use the reported measurands.)
+The lists are the hook for more set-up: a step is a name in ``Step`` and a method here. (2.0.1: GetBaseReport and
+the variable monitors of condition monitoring run before SAMPLING; see docs/monitoring.md.)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from enum import StrEnum
 
 from csms_adapter.control.failsafe import FailsafeShare, apply_failsafe
@@ -38,6 +39,7 @@ class Step(StrEnum):
     CAPABILITIES = "capabilities"
     CLEAR_STALE_TX_PROFILES = "clear stale TxProfiles"
     FAILSAFE = "fail-safe profiles"
+    DEVICE_MODEL = "device model and monitors"
     SAMPLING = "sampling"
     STATUS_RESYNC = "status resync"
     TRANSACTIONS = "transaction reconcile"
@@ -46,8 +48,8 @@ class Step(StrEnum):
 BOOT_STEPS: dict[str, tuple[Step, ...]] = {
     "1.6": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.SAMPLING, Step.STATUS_RESYNC,
             Step.TRANSACTIONS),
-    "2.0.1": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.SAMPLING, Step.STATUS_RESYNC,
-              Step.TRANSACTIONS),
+    "2.0.1": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.DEVICE_MODEL, Step.SAMPLING,
+              Step.STATUS_RESYNC, Step.TRANSACTIONS),
 }
 RECONNECT_STEPS: tuple[Step, ...] = (Step.CAPABILITIES, Step.STATUS_RESYNC, Step.TRANSACTIONS, Step.FAILSAFE)
 
@@ -58,7 +60,8 @@ class ChargerSetup:
 
     def __init__(self, site: Site, live: LiveState, capabilities: dict[str, Capabilities],
                  shares: dict[str, FailsafeShare], *, clock: Clock, publish: Callable[[ev.Event], None],
-                 ready: Callable[[str], None], verify_s: Callable[[], int], boot_wait_s: float) -> None:
+                 ready: Callable[[str], None], verify_s: Callable[[], int], boot_wait_s: float,
+                 on_failsafe: Callable[[str, bool, datetime], None] | None = None) -> None:
         self.site = site
         self.live = live
         self.capabilities = capabilities
@@ -68,6 +71,7 @@ class ChargerSetup:
         self.ready = ready  # told when a charger's set-up is done
         self.verify_s = verify_s
         self.boot_wait_s = boot_wait_s
+        self.on_failsafe = on_failsafe  # condition monitoring: a refused fail-safe is an incident
         self._running: dict[str, asyncio.Task[None]] = {}
         self.runs: list[tuple[str, str, tuple[Step, ...]]] = []  # (charger, "boot"|"reconnect", steps): for tests
 
@@ -118,6 +122,8 @@ class ChargerSetup:
                         log.info("charger=%s had stale TxProfiles; cleared", link.charger_id)
                 case Step.FAILSAFE:
                     await self._failsafe(link)
+                case Step.DEVICE_MODEL:
+                    await link.configure_monitoring()
                 case Step.SAMPLING:
                     await self._sampling(link)
                 case Step.STATUS_RESYNC:
@@ -142,6 +148,8 @@ class ChargerSetup:
             log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
             ok = False
         self.live.charger(charger.id).failsafe_accepted = ok
+        if self.on_failsafe is not None and link.connected:  # a charger that went away mid-setup refused nothing
+            self.on_failsafe(charger.id, ok, self.clock())
 
     async def _sampling(self, link: ChargerLink) -> None:
         result = await link.configure_sampling(SAMPLED_MEASURANDS, self.site.ocpp.meter_interval_s)

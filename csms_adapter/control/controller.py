@@ -31,6 +31,9 @@ from csms_adapter.control.failsafe import compute_shares
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.operator_inputs import InputJournal
 from csms_adapter.control.operator_journal import OperatorState
+from csms_adapter.monitoring import Monitor
+from csms_adapter.monitoring.meter_integrity import MeterLimits
+from csms_adapter.monitoring.monitor import ControlFinding, History
 from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.frame_guard import GuardLimits
@@ -126,8 +129,16 @@ class Controller:
         self.env = env if env is not None else os.environ
         self.recorder = recorder
         self.shares = compute_shares(site)
+        self.monitor = Monitor(
+            site.monitoring, clock=clock, chargers=[c.id for c in site.chargers],
+            connectors={c.id: c.connectors for c in site.chargers},
+            meter_limits={c.id: MeterLimits(c.max_power_kw, c.max_current_a) for c in site.chargers},
+            history=recorder if isinstance(recorder, History) else None,
+            evaluate_every_s=min(1.0, site.control.interval_s / speed / 5))
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
+        self.live.out_of_service = self.monitor.connector_out_of_service
+        self.monitor.last_traffic = self._last_traffic
         self.capabilities: dict[str, Capabilities] = {}
         self.accepted: set[str] = set()  # chargers whose BootNotification we accepted (reconnects skip boot)
         self.supervisor = Supervisor("controller")
@@ -144,7 +155,8 @@ class Controller:
         # Verify past the live profiles' validity: on a reconnect a live station max may still be in force.
         verify_s = max(300, int(self.dispatcher.valid_s) + 60)
         self.setup = ChargerSetup(site, self.live, self.capabilities, self.shares, clock=clock, publish=self.publish,
-                                  ready=self._ready, verify_s=lambda: verify_s, boot_wait_s=boot_wait_s)
+                                  ready=self._ready, verify_s=lambda: verify_s, boot_wait_s=boot_wait_s,
+                                  on_failsafe=self.monitor.failsafe_result)
         self._saved_peak: tuple[str, float] | None = None
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
@@ -164,6 +176,7 @@ class Controller:
     async def start(self) -> None:
         if self.recorder is not None:
             await self._restore(self.recorder)
+        await self.monitor.start()
         self.port = await self.server.start(self.host, self.port)
         await self.loop.start()
         for service in self.services:
@@ -207,6 +220,7 @@ class Controller:
         await self.server.stop()
         await self.setup.close()
         await self.supervisor.close()
+        await self.monitor.stop()
         if self.recorder is not None:
             await self.recorder.close()
 
@@ -230,7 +244,17 @@ class Controller:
             plugged_or_unplugged = (event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
                                     and (before is None or before.plug is not event.plug))
         ending = self.live.session_ending(event)
-        self.live.apply(event)
+        if isinstance(event, ev.MeterSample):
+            # A flagged sample is kept in the raw store but never reaches SoC estimation or the LP.
+            if self.monitor.sample_ok(event):
+                self.live.apply(event)
+        else:
+            service = self.monitor.service_changes
+            self.live.apply(event)
+            self.monitor.observe(event)
+            if self.monitor.service_changes != service:
+                # A connector faulted, became unavailable or recovered: its capacity moves at once.
+                self.loop.request_tick("connector service changed")
         if self.recorder is not None:
             self.recorder.record_event(event)
             if ending is not None:
@@ -238,6 +262,10 @@ class Controller:
                 self.recorder.close_stale_session(event.charger_id, session.transaction_id, event.time, reason)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
             self.loop.request_tick(type(event).__name__)
+
+    def _last_traffic(self, charger_id: str) -> datetime | None:
+        link = self.server.links.get(charger_id)
+        return link.last_message_at if link is not None else None
 
     def _next_tx(self) -> int:
         if self.recorder is not None:
@@ -273,10 +301,11 @@ class Controller:
                                   f"{admission.charger_id}:reconnect")
 
     async def _disconnected(self, link: Link) -> None:
-        self.publish(ev.ChargerDisconnected(link.charger_id, self.clock()))
+        self.publish(ev.ChargerDisconnected(link.charger_id, self.clock(), link.close_reason, link.close_code))
 
     def _ticked(self, result: TickResult) -> None:
         self.last_tick = result
+        self.monitor.control_findings(self._control_findings(), self.clock())
         if self.recorder is not None:
             self.recorder.record_tick(result)
             self._save_peak(result.time)
@@ -302,3 +331,20 @@ class Controller:
     def _ready(self, charger_id: str) -> None:
         self.live.charger(charger_id).set_up = True
         self.loop.request_tick("charger ready")
+
+    def _control_findings(self) -> list[ControlFinding]:
+        """Connectors in a session: does each obey its limit and accept its profile? (for the Monitor)"""
+        findings = []
+        now = self.clock()
+        for charger_id, state in self.live.chargers.items():
+            if not state.connected or not self.site.has_charger(charger_id):
+                continue
+            charger = self.site.charger(charger_id)
+            for connector_id, connector in state.connectors.items():
+                if connector.session is None or connector_id < 1:
+                    continue
+                ignoring = connector.session.ignoring_limit
+                draw = self.live.measured_power_kw(charger, connector, now) if ignoring else None
+                limit = connector.command.limit_kw if ignoring and connector.command is not None else None
+                findings.append(ControlFinding(charger_id, connector_id, ignoring, connector.rejected, draw, limit))
+        return findings

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
@@ -64,6 +65,9 @@ class LiveState:
         self.chargers: dict[str, ChargerState] = {}
         self.inputs = OperatorInputs()  # grid cap, session overrides and vehicle data from the HTTP API
         self.external = ExternalLimitBook(site)  # limits the chargers report that depotctl did not set
+        # Why a connector is out of service (faulted, unavailable unasked), or None; set by the controller from
+        # its Monitor. Such a connector leaves the plan and is budgeted at what it is measured to draw.
+        self.out_of_service: Callable[[str, int], str | None] = _in_service
 
     def charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState())
@@ -420,7 +424,7 @@ class LiveState:
             return False
         connector = state.connectors.get(connector_id)
         return (connector is not None and connector.session is not None and connector.rejected is None
-                and not connector.session.ignoring_limit)
+                and not connector.session.ignoring_limit and self.out_of_service(charger_id, connector_id) is None)
 
     def update(self, now: datetime) -> None:
         """Advance what depends on time having passed, once per tick before ``snapshot``: whether a charger has
@@ -433,6 +437,8 @@ class LiveState:
             for connector_id, connector in sorted(state.connectors.items()):
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:
                     continue
+                if self.out_of_service(charger.id, connector_id) is not None:
+                    continue  # out of the plan: budgeted at what it draws (snapshot), not judged against a limit
                 self._update_compliance(charger, connector, now)
                 if connector.failing_since is not None and now - connector.failing_since >= self.retry_failing_after:
                     connector.failing_since = None
@@ -465,6 +471,14 @@ class LiveState:
                 continue
             for connector_id, connector in sorted(state.connectors.items()):
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:
+                    continue
+                out = self.out_of_service(charger.id, connector_id)
+                if out is not None:
+                    # Faulted or unavailable (condition monitoring): out of the plan, budgeted at what it draws.
+                    measured = self.measured_power_kw(charger, connector, now)
+                    uncontrolled.append(UncontrolledLoad(
+                        charger.id, connector_id, max(0.0, measured or 0.0),
+                        self._phases_in_use(charger, connector, now) or charger.phases, f"out of service: {out}"))
                     continue
                 if self._planned(connector, now):
                     sessions.append(self._session_state(charger, connector_id, connector, now))
@@ -573,3 +587,7 @@ class LiveState:
                 if connector_id >= 1:
                     total += self.measured_power_kw(charger, connector, now) or 0.0
         return total
+
+
+def _in_service(charger_id: str, connector_id: int) -> str | None:
+    return None

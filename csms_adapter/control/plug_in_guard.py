@@ -48,8 +48,10 @@ def with_plug_in_budget(snapshot: Snapshot, live: LiveState, dispatcher: Dispatc
                 reserves.append(UncontrolledLoad(charger.id, 0, held_kw - share_kw, phases,
                                                  "disconnected: its live station max holds until it lapses"))
             continue
+        # A faulted or unavailable connector takes no vehicle: it needs no room for one.
         free = [c for c in range(1, charger.connectors + 1)
-                if (conn := state.connectors.get(c)) is None or conn.session is None]
+                if ((conn := state.connectors.get(c)) is None or conn.session is None)
+                and live.out_of_service(charger.id, c) is None]
         if not free:
             continue
         per_connector_kw = (dispatcher.default_kw.get(charger.id, charger.max_power_kw_for(charger.phases))

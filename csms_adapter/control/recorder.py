@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,10 @@ from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.dispatch import CommandRecord, Outcome
 from csms_adapter.control.operator_journal import OperatorState, StoreJournal, load_operator_state
+from csms_adapter.monitoring import EventRecord, Incident
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store.monitoring_repo import MonitoringRepository
 from csms_adapter.store.operator_state import OperatorStateStore
 from csms_adapter.store.repository import INT32_MAX
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
@@ -43,7 +46,11 @@ RETENTION_EVERY_S = 3600.0
 
 
 class StoreRecorder:
-    """Implements ``controller.Recorder`` on a ``Store``."""
+    """Implements ``controller.Recorder`` and the Monitor's ``History`` on a ``Store``.
+
+    Monitoring events are batched: ``add_event`` appends to a buffer and, when none is pending, queues one write
+    that takes everything buffered by the time it runs (a burst of a thousand status notifications is one
+    transaction)."""
 
     def __init__(self, store: Store, writer: SampleWriter | None = None, *,
                  retention: RetentionPolicy | None = None, retention_every_s: float = RETENTION_EVERY_S) -> None:
@@ -57,6 +64,11 @@ class StoreRecorder:
         self._tx_seed: int | None = None
         self.failures = 0
         self.journal = StoreJournal(OperatorStateStore(store), self._later)
+        self.monitoring = MonitoringRepository(store)
+        self._events: deque[EventRecord] = deque(maxlen=MAX_PENDING_WRITES)
+        self._events_queued = False
+        self._incidents: deque[Incident] = deque(maxlen=MAX_PENDING_WRITES)
+        self._incidents_queued = False
 
     @classmethod
     def open(cls, url: str, *, site: str = "", retention: RetentionPolicy | None = None) -> StoreRecorder:
@@ -91,6 +103,12 @@ class StoreRecorder:
         if self.retention is not None:
             self._retention_task = asyncio.get_running_loop().create_task(self._retain(self.retention),
                                                                           name="store-retention")
+        if self._events:
+            self._events_queued = True
+            self._later(self._write_events)
+        if self._incidents:
+            self._incidents_queued = True
+            self._later(self._write_incidents)
         await self.writer.start()
 
     async def _drain(self) -> None:
@@ -155,8 +173,53 @@ class StoreRecorder:
                 stop_wh = event.energy_register_kwh * 1000.0 if event.energy_register_kwh is not None else None
                 self._later(lambda: s.close_session(event.charger_id, event.transaction_id, stopped_at=event.time,
                                                     meter_stop_wh=stop_wh, reason=event.reason))
+            case ev.DeviceReported():
+                self._later(lambda: self.monitoring.save_device_variables(event.charger_id, event.variables,
+                                                                          event.time))
             case _:
                 pass  # needs, authorisations and rejected values are logged, not stored
+
+    # ------------------------------------------------------------------------------ Monitor history
+
+    def add_event(self, record: EventRecord) -> None:
+        self._events.append(record)
+        if not self._events_queued and self._queue is not None:
+            self._events_queued = True
+            self._later(self._write_events)
+
+    def _write_events(self) -> None:
+        # Runs on the store thread. The flag is lowered before the buffer is taken, so an event added meanwhile
+        # queues another write instead of waiting for the next burst.
+        self._events_queued = False
+        batch: list[EventRecord] = []
+        while self._events:
+            batch.append(self._events.popleft())
+        self.monitoring.add_events(batch)
+
+    def save_incident(self, incident: Incident) -> None:
+        # Written in one transaction with whatever else changed meanwhile (the latest state of each id wins).
+        self._incidents.append(incident)
+        if not self._incidents_queued and self._queue is not None:
+            self._incidents_queued = True
+            self._later(self._write_incidents)
+
+    def _write_incidents(self) -> None:
+        self._incidents_queued = False
+        latest: dict[str, Incident] = {}
+        while self._incidents:
+            incident = self._incidents.popleft()  # deque: safe against the loop appending meanwhile
+            latest[incident.id] = incident
+        self.monitoring.save_incidents(latest.values())
+
+    async def read_events(self, charger: str, since: datetime | None, until: datetime | None,
+                          limit: int) -> list[EventRecord]:
+        return await self.store.run(self.monitoring.events, charger, since, until, limit)
+
+    async def load_incidents(self, since: datetime) -> list[Incident]:
+        return await self.store.run(self.monitoring.incidents, since)
+
+    def prune(self, before: datetime) -> None:
+        self._later(lambda: self.monitoring.prune(before))
 
     def record_tick(self, result: TickResult) -> None:
         plan = result.plan

@@ -17,7 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
-from csms_adapter.emulator.fleet import Fleet, start_fleet
+from csms_adapter.emulator.faults import parse_fault
+from csms_adapter.emulator.fleet import Fleet, check_faults, start_fleet
 from csms_adapter.protocol import ocpp_tuning
 from optimizer.errors import ConfigError
 from optimizer.site_loader import load_site
@@ -39,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-s", type=float, default=5.0)
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--stats-json", default=None, help="write final counts and round-trip times here")
+    parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                        help="inject a fault, e.g. fault:cp-01:1@600+1800,code=GroundFailure or offline:cp-02@300+120 "
+                             "(kinds: fault, unavailable, offline, meter_glitch, ignore_limit; times in emulated s)")
     return parser.parse_args(argv)
 
 
@@ -56,6 +60,12 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     # The same in-place validation and cached key conversion as the controller: a standalone emulator process
     # drives hundreds of chargers, and every CPU second it spends is one the controller beside it does not get.
+    try:
+        faults = [parse_fault(spec) for spec in args.fault]
+        check_faults(faults, chosen)
+    except ValueError as exc:
+        print(f"--fault: {exc}", file=sys.stderr)
+        return 2
     ocpp_tuning.install()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -73,6 +83,7 @@ async def run(args: argparse.Namespace) -> int:
         passwords=passwords,
         meter_interval_s=args.meter_interval_s,
         arrival_window_s=args.arrival_window_s,
+        faults=faults,
     )
     try:
         async with asyncio.timeout(args.duration_s):

@@ -36,6 +36,8 @@ class ConnectorStatus(StrEnum):
     SUSPENDED_EV = "SuspendedEV"
     SUSPENDED_EVSE = "SuspendedEVSE"
     FINISHING = "Finishing"
+    FAULTED = "Faulted"  # injected (csms_adapter.emulator.faults); 2.0.1 sends it as is
+    UNAVAILABLE = "Unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,20 @@ class StatusChange:
     connector_id: int
     status: ConnectorStatus
     at: datetime
+    error_code: str = "NoError"  # 1.6 ChargePointErrorCode
+    vendor_error_code: str | None = None
+    info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProblem:
+    """2.0.1 only: a NotifyEvent ``Connector/Problem`` (``active`` False: the problem cleared)."""
+
+    connector_id: int
+    active: bool
+    at: datetime
+    tech_code: str | None = None
+    tech_info: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,4 +142,12 @@ class TransactionEnded:
     offline: bool
 
 
-Outbound = Heartbeat | StatusChange | TransactionStarted | MeterReading | TransactionEnded
+@dataclass(frozen=True, slots=True)
+class DeviceReportRequested:
+    """2.0.1 only: send the inventory (NotifyReport) a GetBaseReport asked for."""
+
+    request_id: int
+
+
+Outbound = (Heartbeat | StatusChange | TransactionStarted | MeterReading | TransactionEnded | DeviceProblem
+            | DeviceReportRequested)

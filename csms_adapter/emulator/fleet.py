@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from csms_adapter.emulator.clock import EmulatorClock
+from csms_adapter.emulator.faults import FaultInjection, FaultKind, InjectionRecord
 from csms_adapter.emulator.plant import EVSpec, Quirks
 from csms_adapter.emulator.station import ConnectorView, EmulatedCharger, OcppVersion
 from csms_adapter.tasks import cancel_and_wait
@@ -86,6 +87,7 @@ class Fleet:
     clock: EmulatorClock
     chargers: list[EmulatedCharger]
     arrivals: list[PlugIn]
+    injections: list[InjectionRecord] = field(default_factory=list)  # faults to inject, with when they happened
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def charger(self, charger_id: str) -> EmulatedCharger:
@@ -124,6 +126,25 @@ class Fleet:
     def schedule_arrivals(self) -> None:
         for plug in self.arrivals:
             self._tasks.append(asyncio.create_task(self._arrive(plug), name=f"arrive:{plug.charger_id}"))
+
+    async def _inject(self, record: InjectionRecord) -> None:
+        fault = record.fault
+        charger = self.charger(fault.charger_id)
+        await self.clock.sleep(fault.at_s)
+        record.started_at = self.clock.now()
+        await charger.start_fault(fault)
+        if fault.duration_s is None:
+            if fault.clears:  # a one-reading glitch: over once that reading went out
+                record.cleared_at = record.started_at
+            return
+        await self.clock.sleep(fault.duration_s)
+        charger.end_fault(fault)
+        record.cleared_at = self.clock.now()
+
+    def schedule_faults(self) -> None:
+        for record in self.injections:
+            name = f"fault:{record.fault.kind}:{record.fault.charger_id}"
+            self._tasks.append(asyncio.create_task(self._inject(record), name=name))
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
@@ -164,6 +185,7 @@ async def start_fleet(
     ambient_c: float = 20.0,
     response_timeout_s: float = 30.0,
     clock: EmulatorClock | None = None,
+    faults: Sequence[FaultInjection] = (),
 ) -> Fleet:
     """Start emulated chargers for ``site.chargers[offset:offset+n]`` against the CSMS at ``url``.
 
@@ -171,11 +193,14 @@ async def start_fleet(
     charger id (passwords default to the env var named in the site's ``auth.password_env``). With
     ``plug_in`` one vehicle per connector arrives within ``arrival_window_s`` emulated seconds, counted from now,
     or (``arrive_now=False``) from when the caller calls ``fleet.schedule_arrivals()``.
+    ``faults`` are injected at their emulated times after the start (``csms_adapter.emulator.faults``); each
+    must name an emulated charger and one of its connectors (else ValueError).
     Returns at once; use ``wait_booted`` to wait for the connections.
     """
     chosen = list(site.chargers[offset : offset + n if n is not None else None])
     if n is not None and len(chosen) < n:
         raise ValueError(f"site {site.name} has {len(site.chargers)} chargers; cannot start {n} from {offset}")
+    check_faults(faults, chosen)
     clock = clock or EmulatorClock(speed)
     rng = random.Random(seed)
     interval_s = meter_interval_s if meter_interval_s is not None else float(site.ocpp.meter_interval_s)
@@ -202,9 +227,24 @@ async def start_fleet(
         if plug_in
         else []
     )
-    fleet = Fleet(clock, chargers, arrivals)
+    fleet = Fleet(clock, chargers, arrivals, [InjectionRecord(f) for f in faults])
     for charger in chargers:
         await charger.start()
     if arrive_now:
         fleet.schedule_arrivals()
+    fleet.schedule_faults()
     return fleet
+
+
+def check_faults(faults: Sequence[FaultInjection], chargers: Sequence[Charger]) -> None:
+    """Raise ValueError for a fault on a charger or connector that is not emulated."""
+    by_id = {c.id: c for c in chargers}
+    for fault in faults:
+        charger = by_id.get(fault.charger_id)
+        if charger is None:
+            raise ValueError(f"fault {fault.kind} on {fault.charger_id}: no such emulated charger "
+                             f"({', '.join(list(by_id)[:5])}{', ...' if len(by_id) > 5 else ''})")
+        uses_connector = fault.kind not in (FaultKind.OFFLINE, FaultKind.IGNORE_LIMIT)
+        if uses_connector and fault.connector_id > charger.connectors:
+            raise ValueError(f"fault {fault.kind} on {fault.charger_id}: connector {fault.connector_id} does not "
+                             f"exist (1..{charger.connectors})")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import math
 import random
 import time
 from collections import deque
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal, Protocol
 from urllib.parse import quote
@@ -33,6 +34,7 @@ from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.events import (
     DEFAULT_MEASURANDS,
     ConnectorStatus,
+    DeviceProblem,
     Heartbeat,
     MeterReading,
     MeterSample,
@@ -41,6 +43,8 @@ from csms_adapter.emulator.events import (
     TransactionEnded,
     TransactionStarted,
 )
+from csms_adapter.emulator.faults import FaultInjection, FaultKind, MeterFaultState
+from csms_adapter.emulator.monitoring201 import Monitor
 from csms_adapter.emulator.plant import ConnectorPlant, EVSpec, Quirks
 from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext, water_level_a
 from csms_adapter.tasks import cancel_and_wait
@@ -69,6 +73,8 @@ class ConnectorRuntime:
     id_tag: str | None = None
     tx: TxContext | None = None  # known once the CSMS has an id for the transaction
     started_at: datetime | None = None
+    outage: StatusChange | None = None  # an injected Faulted/Unavailable status with its codes (faults.py)
+    meter: MeterFaultState = field(default_factory=MeterFaultState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,9 @@ class EmulatedCharger:
             k: ConnectorRuntime(ConnectorPlant(charger, k, now, ambient_c)) for k in range(1, charger.connectors + 1)
         }
         self.seq_no = 0  # 2.0.1 TransactionEvent sequence, kept across reconnects
+        self.event_id = 0  # 2.0.1 NotifyEvent eventId
+        self.monitors: list[Monitor] = []  # 2.0.1 variable monitors the CSMS set
+        self.next_monitor_id = 1
         self.boot_count = 0
         self.accepted = asyncio.Event()
         self.online = asyncio.Event()
@@ -152,6 +161,7 @@ class EmulatedCharger:
         self._inflight: asyncio.Task[None] | None = None
         self._tx_counter = 0
         self._tx_ids: dict[str, str] = {}  # local transaction → the id the CSMS knows it by
+        self._offline_until: datetime | None = None  # an injected outage of the connection (faults.py)
 
     # --------------------------------------------------------------------------------- lifecycle
 
@@ -176,6 +186,55 @@ class EmulatedCharger:
         if self._ws is not None:
             await self._ws.close()
 
+    async def go_offline(self, until: datetime) -> None:
+        """Lose the connection and stay away until emulated time ``until`` (then reconnect without booting)."""
+        self._offline_until = until
+        await self.drop_connection()
+
+    # ------------------------------------------------------------------------------- injected faults
+
+    async def start_fault(self, fault: FaultInjection) -> None:
+        """Make ``fault`` take effect now (see ``csms_adapter.emulator.faults``)."""
+        now = self.clock.now()
+        self.advance(now)  # the physics up to now ran without it
+        if fault.kind is FaultKind.OFFLINE:
+            # No duration: away for good (ten emulated years is as good and keeps the sleep arithmetic finite).
+            await self.go_offline(now + timedelta(seconds=fault.duration_s if fault.duration_s is not None else 3e8))
+        elif fault.kind is FaultKind.IGNORE_LIMIT:
+            self.quirks = dataclasses.replace(self.quirks, ignores_limit=True)
+        elif fault.kind is FaultKind.METER_GLITCH:
+            rt = self.connectors[fault.connector_id]
+            rt.meter.start(fault.glitch, rt.plant.energy_wh)
+        else:
+            rt = self.connectors[fault.connector_id]
+            status = ConnectorStatus.FAULTED if fault.kind is FaultKind.FAULT else ConnectorStatus.UNAVAILABLE
+            code = fault.code if fault.kind is FaultKind.FAULT else "NoError"
+            rt.outage = StatusChange(fault.connector_id, status, now, code, fault.vendor_code, fault.info)
+            rt.status = status
+            self.enqueue(rt.outage)
+            if self.version == "2.0.1" and fault.kind is FaultKind.FAULT:
+                self.enqueue(DeviceProblem(fault.connector_id, True, now, fault.vendor_code or fault.code,
+                                           fault.info or fault.code))
+
+    def end_fault(self, fault: FaultInjection) -> None:
+        """``fault`` is over: the charger reports and behaves as it would have without it."""
+        now = self.clock.now()
+        self.advance(now)
+        if fault.kind is FaultKind.OFFLINE:
+            self._offline_until = None  # the connection loop is already waiting to reconnect
+        elif fault.kind is FaultKind.IGNORE_LIMIT:
+            self.quirks = dataclasses.replace(self.quirks, ignores_limit=False)
+        elif fault.kind is FaultKind.METER_GLITCH:
+            self.connectors[fault.connector_id].meter.stop()
+        else:
+            rt = self.connectors[fault.connector_id]
+            rt.outage = None
+            rt.status = self._charging_state(rt) if rt.local_tx is not None else ConnectorStatus.AVAILABLE
+            self.enqueue(StatusChange(fault.connector_id, rt.status, now))
+            if self.version == "2.0.1" and fault.kind is FaultKind.FAULT:
+                self.enqueue(DeviceProblem(fault.connector_id, False, now, fault.vendor_code or fault.code,
+                                           fault.info or fault.code))
+
     # ------------------------------------------------------------------------------- connection
 
     def _headers(self) -> dict[str, str]:
@@ -196,6 +255,8 @@ class EmulatedCharger:
     async def _connection_loop(self) -> None:
         delay_s = self.reconnect_s[0]
         while True:
+            if self._offline_until is not None and self._offline_until > self.clock.now():
+                await self.clock.sleep_until(self._offline_until)
             try:
                 async with connect(
                     self.url,
@@ -321,6 +382,8 @@ class EmulatedCharger:
     def limit_a_at(self, connector_id: int, at: datetime) -> tuple[float | None, int]:
         """The per-phase current this connector may draw at ``at`` and the phases in use."""
         rt = self.connectors[connector_id]
+        if rt.outage is not None:
+            return 0.0, rt.plant.available_phases()  # a faulted or unavailable connector delivers nothing
         limit = self.profiles.limit_at(
             connector_id, at, rt.tx, voltage_v=self.charger.voltage_v, phases=rt.plant.available_phases()
         )
@@ -339,7 +402,12 @@ class EmulatedCharger:
         """Bring every connector's physics up to ``now`` (emulated)."""
         now = now or self.clock.now()
         for connector_id, rt in self.connectors.items():
-            rt.plant.advance(now, partial(self.limit_a_at, connector_id), ignores_limit=self.quirks.ignores_limit)
+            rt.plant.advance(now, partial(self.limit_a_at, connector_id),
+                             ignores_limit=self.quirks.ignores_limit and rt.outage is None)
+
+    def station_temp_c(self) -> float:
+        """The station's own temperature: its surroundings (the emulator does not model its electronics heating)."""
+        return next(iter(self.connectors.values())).plant.ambient_c
 
     def set_ambient_c(self, ambient_c: float, now: datetime | None = None) -> None:
         """The air temperature around the vehicles from ``now`` on (the physics up to ``now`` keep the old one)."""
@@ -351,7 +419,7 @@ class EmulatedCharger:
         plant = self.connectors[connector_id].plant
         reports = plant.ev.reports_soc if plant.ev is not None and plant.ev.reports_soc is not None else None
         soc = plant.soc if (self.quirks.reports_soc if reports is None else reports) else None
-        return MeterSample(
+        return self.connectors[connector_id].meter.register(MeterSample(
             at=plant.updated_at,
             energy_wh=plant.energy_wh,
             power_w=plant.power_kw * 1000.0,
@@ -361,9 +429,11 @@ class EmulatedCharger:
             voltage_v=self.charger.voltage_v,
             phases=plant.phases_used,
             soc=soc,
-        )
+        ))
 
     def _charging_state(self, rt: ConnectorRuntime) -> ConnectorStatus:
+        if rt.outage is not None:
+            return rt.outage.status
         plant = rt.plant
         if plant.ev is None:
             return ConnectorStatus.AVAILABLE
@@ -394,7 +464,8 @@ class EmulatedCharger:
             if state is not rt.status:
                 rt.status = state
                 self.enqueue(StatusChange(cid, state, rt.plant.updated_at))
-            self.enqueue(MeterReading(cid, rt.local_tx, self.sample(cid), state, triggered, offline))
+            reading = self.sample(cid) if triggered else rt.meter.reading(self.sample(cid))
+            self.enqueue(MeterReading(cid, rt.local_tx, reading, state, triggered, offline))
 
     async def _heartbeat_loop(self) -> None:
         await self.accepted.wait()
@@ -419,12 +490,12 @@ class EmulatedCharger:
         rt.plant.plug(ev, now)
         rt.local_tx = self.new_local_tx()
         rt.id_tag = ev.id_tag
-        rt.status = ConnectorStatus.PREPARING
+        rt.status = rt.outage.status if rt.outage is not None else ConnectorStatus.PREPARING
         rt.started_at = now
         if self.version == "2.0.1":
             self.transaction_confirmed(rt.local_tx, rt.local_tx)  # 2.0.1 stations name transactions
         offline = not self.online.is_set()
-        self.enqueue(StatusChange(connector_id, ConnectorStatus.PREPARING, now))
+        self.enqueue(self._status_change(connector_id, rt, now))
         self.enqueue(TransactionStarted(connector_id, rt.local_tx, ev.id_tag, self.sample(connector_id), offline))
 
     def transaction_confirmed(self, local_tx: str, transaction_id: str) -> None:
@@ -455,8 +526,8 @@ class EmulatedCharger:
         self.profiles.end_transaction(connector_id)
         rt.local_tx = rt.id_tag = None
         rt.tx = rt.started_at = None
-        rt.status = ConnectorStatus.AVAILABLE
-        self.enqueue(StatusChange(connector_id, ConnectorStatus.AVAILABLE, now))
+        rt.status = rt.outage.status if rt.outage is not None else ConnectorStatus.AVAILABLE
+        self.enqueue(self._status_change(connector_id, rt, now))
 
     def trigger(self, message: str, connector_id: int | None) -> None:
         """Send what a TriggerMessage asked for (called after the answer went out)."""
@@ -466,14 +537,21 @@ class EmulatedCharger:
             now = self.clock.now()
             for cid, rt in self.connectors.items():
                 if connector_id in (None, cid):
-                    self.enqueue(StatusChange(cid, rt.status, now))
+                    self.enqueue(self._status_change(cid, rt, now))
         elif message == "Heartbeat":
             self.enqueue(Heartbeat())
 
     def _queue_all_status(self) -> None:
         now = self.clock.now()
         for cid, rt in self.connectors.items():
-            self.enqueue(StatusChange(cid, rt.status, now))
+            self.enqueue(self._status_change(cid, rt, now))
+
+    @staticmethod
+    def _status_change(connector_id: int, rt: ConnectorRuntime, at: datetime) -> StatusChange:
+        """The connector's status now, with the error code of an injected fault while it lasts."""
+        if rt.outage is not None:
+            return dataclasses.replace(rt.outage, at=at)
+        return StatusChange(connector_id, rt.status, at)
 
     # ------------------------------------------------------------------ smart charging (handlers)
 

@@ -13,6 +13,8 @@ from websockets.asyncio.client import ClientConnection
 from csms_adapter.emulator.clock import ocpp_time
 from csms_adapter.emulator.events import (
     SUPPORTED_MEASURANDS,
+    DeviceProblem,
+    DeviceReportRequested,
     Heartbeat,
     MeterReading,
     MeterSample,
@@ -48,7 +50,9 @@ _READ_ONLY = {
 def meter_value(sample: MeterSample, measurands: tuple[str, ...], context: str) -> dict[str, Any]:
     values = []
     for sv in sampled_values(sample, measurands):
-        entry = {"value": f"{sv.value:g}", "measurand": sv.measurand, "unit": sv.unit, "context": context}
+        # Fixed-point, never ``:g``: a register above 1 MWh would lose its last digits in exponent notation.
+        value = f"{sv.value:.3f}".rstrip("0").rstrip(".")
+        entry = {"value": value, "measurand": sv.measurand, "unit": sv.unit, "context": context}
         entry["location"] = "EV" if sv.measurand == "SoC" else "Outlet"
         if sv.phase is not None:
             entry["phase"] = sv.phase
@@ -123,9 +127,11 @@ class V16Link(ChargePoint):  # type: ignore[misc]
             await self.call(
                 call.StatusNotification(
                     connector_id=event.connector_id,
-                    error_code="NoError",
+                    error_code=event.error_code,
                     status=event.status.value,
                     timestamp=ocpp_time(event.at),
+                    info=event.info,
+                    vendor_error_code=event.vendor_error_code,
                 ),
                 suppress=False,
             )
@@ -152,6 +158,8 @@ class V16Link(ChargePoint):  # type: ignore[misc]
                 ),
                 suppress=False,
             )
+        elif isinstance(event, DeviceProblem | DeviceReportRequested):
+            return  # 2.0.1 only; a 1.6 charger says it all in StatusNotification
         elif isinstance(event, TransactionEnded):
             tx_id = owner.csms_transaction_id(event.local_tx)
             if tx_id is None:

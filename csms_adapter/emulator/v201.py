@@ -17,6 +17,8 @@ from csms_adapter.emulator.clock import ocpp_time
 from csms_adapter.emulator.events import (
     SUPPORTED_MEASURANDS,
     ConnectorStatus,
+    DeviceProblem,
+    DeviceReportRequested,
     Heartbeat,
     MeterReading,
     MeterSample,
@@ -26,6 +28,7 @@ from csms_adapter.emulator.events import (
     TransactionStarted,
     sampled_values,
 )
+from csms_adapter.emulator.monitoring201 import inventory, set_monitors
 from csms_adapter.emulator.profiles import ChargingProfile, ProfileKind, ProfilePurpose, SchedulePeriod
 from csms_adapter.emulator.wire import WIRE_LOG, call_action, number, opt_time
 from optimizer.domain import RateUnit
@@ -45,6 +48,13 @@ _CHARGING_STATE = {
     ConnectorStatus.PREPARING: "EVConnected",
     ConnectorStatus.FINISHING: "EVConnected",
     ConnectorStatus.AVAILABLE: "Idle",
+    ConnectorStatus.FAULTED: "SuspendedEVSE",
+    ConnectorStatus.UNAVAILABLE: "SuspendedEVSE",
+}
+_CONNECTOR_STATUS = {  # 2.0.1 ConnectorStatusEnumType; every 1.6 state of a plugged vehicle is Occupied
+    ConnectorStatus.AVAILABLE: "Available",
+    ConnectorStatus.FAULTED: "Faulted",
+    ConnectorStatus.UNAVAILABLE: "Unavailable",
 }
 
 
@@ -145,7 +155,7 @@ class V201Link(ChargePoint):  # type: ignore[misc]
         if isinstance(event, Heartbeat):
             await self.call(call.Heartbeat(), suppress=False)
         elif isinstance(event, StatusChange):
-            status = "Available" if event.status is ConnectorStatus.AVAILABLE else "Occupied"
+            status = _CONNECTOR_STATUS.get(event.status, "Occupied")
             await self.call(
                 call.StatusNotification(
                     timestamp=ocpp_time(event.at), connector_status=status, evse_id=event.connector_id, connector_id=1
@@ -186,6 +196,40 @@ class V201Link(ChargePoint):  # type: ignore[misc]
                     timestamp=ocpp_time(event.sample.at),
                     meter_value=[meter_value(event.sample, measurands, context)],
                     offline=event.offline or None,
+                ),
+                suppress=False,
+            )
+        elif isinstance(event, DeviceReportRequested):
+            settings = {key: getter() for key, (getter, _) in self._variables.items()}
+            writable = [key for key, (_, setter) in self._variables.items() if setter is not None]
+            problems = {cid: rt.outage is not None for cid, rt in owner.connectors.items()}
+            await self.call(
+                call.NotifyReport(request_id=event.request_id, generated_at=ocpp_time(owner.clock.now()), seq_no=0,
+                                  report_data=inventory(settings, writable, problems, owner.station_temp_c()),
+                                  tbc=False),
+                suppress=False,
+            )
+        elif isinstance(event, DeviceProblem):
+            owner.event_id += 1
+            monitor = next((m for m in owner.monitors if m.component == "Connector" and m.variable == "Problem"
+                            and m.evse_id == event.connector_id), None)
+            await self.call(
+                call.NotifyEvent(
+                    generated_at=ocpp_time(event.at),
+                    seq_no=0,
+                    event_data=[{
+                        "event_id": owner.event_id,
+                        "timestamp": ocpp_time(event.at),
+                        "trigger": "Delta",
+                        "actual_value": "true" if event.active else "false",
+                        "tech_code": event.tech_code,
+                        "tech_info": event.tech_info,
+                        "cleared": None if event.active else True,
+                        "event_notification_type": "CustomMonitor" if monitor else "HardWiredNotification",
+                        "variable_monitoring_id": monitor.id if monitor else None,
+                        "component": {"name": "Connector", "evse": {"id": event.connector_id, "connector_id": 1}},
+                        "variable": {"name": "Problem"},
+                    }],
                 ),
                 suppress=False,
             )
@@ -338,6 +382,28 @@ class V201Link(ChargePoint):  # type: ignore[misc]
         ongoing = any(rt.local_tx == transaction_id for rt in owner.connectors.values())
         return call_result.GetTransactionStatus(messages_in_queue=owner.has_queued(transaction_id),
                                                 ongoing_indicator=ongoing)
+    # ------------------------------------------------------------------------------- monitoring
+
+    @on(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> call_result.GetBaseReport:
+        if report_base not in ("FullInventory", "ConfigurationInventory", "SummaryInventory"):
+            return call_result.GetBaseReport(status="NotSupported")
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after(Action.get_base_report)
+    def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
+        if report_base in ("FullInventory", "ConfigurationInventory", "SummaryInventory"):
+            self.owner.enqueue(DeviceReportRequested(request_id))
+
+    @on(Action.set_variable_monitoring)
+    def on_set_variable_monitoring(self, set_monitoring_data: list[dict[str, Any]], **_: Any,
+                                   ) -> call_result.SetVariableMonitoring:
+        owner = self.owner
+        results, accepted = set_monitors(set_monitoring_data, owner.connectors, owner.next_monitor_id)
+        owner.next_monitor_id += len(accepted)
+        kept = {m.id for m in accepted}
+        owner.monitors = [m for m in owner.monitors if m.id not in kept] + accepted
+        return call_result.SetVariableMonitoring(set_monitoring_result=results)
 
     # ------------------------------------------------------------------------------- trigger
 

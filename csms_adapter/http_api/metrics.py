@@ -9,6 +9,7 @@ tick ends; OCPP message counts come from the server's ``MessageStats``. Each con
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -17,7 +18,10 @@ from prometheus_client.registry import Collector
 from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.controller import Controller
 from csms_adapter.http_api import views
+from csms_adapter.monitoring import IncidentKind, Severity
+from csms_adapter.monitoring.webhooks import WebhookNotifier, WebhookStats
 
+AVAILABILITY_WINDOW = timedelta(hours=24)
 TICK_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -100,6 +104,42 @@ class _LiveCollector(Collector):
         for reason, n in c.server.counters.snapshot().items():
             refused.add_metric([reason], n)
         yield from (messages, errors, refused)
+        yield from _monitoring_metrics(c, now)
+
+
+def _monitoring_metrics(c: Controller, now: datetime) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The contract's condition-monitoring metrics. Every kind × severity and every charger is present (0 when
+    nothing is wrong), so that alert rules compare values instead of guessing at absent series."""
+    monitor = c.monitor
+    up = GaugeMetricFamily("depotctl_charger_up", "1 when the charger is connected and not faulted", labels=["charger"])
+    for charger in c.site.chargers:
+        up.add_metric([charger.id], 1.0 if monitor.charger_up(charger.id) else 0.0)
+    counts = monitor.counts_open()
+    open_now = GaugeMetricFamily("depotctl_incidents_open", "Open incidents by kind and severity",
+                                 labels=["kind", "severity"])
+    for kind in IncidentKind:
+        for severity in Severity:
+            open_now.add_metric([kind.value, severity.value], counts.get((kind, severity), 0))
+    totals = monitor.totals()
+    opened = CounterMetricFamily("depotctl_incidents", "Incidents opened since the controller started, by kind",
+                                 labels=["kind"])
+    for kind in IncidentKind:
+        opened.add_metric([kind.value], totals.get(kind, 0))
+    ratio = GaugeMetricFamily("depotctl_charger_availability_ratio",
+                              "Availability of the charger over the last 24 h, 0..1 (docs/monitoring.md)",
+                              labels=["charger"])
+    for row in monitor.availability(now - AVAILABILITY_WINDOW, now):
+        if row.connector is None and row.availability_ratio is not None:
+            ratio.add_metric([row.charger], row.availability_ratio)
+    yield from (up, open_now, opened, ratio)
+
+    stats = next((s.stats for s in c.services if isinstance(s, WebhookNotifier)), WebhookStats())
+    yield CounterMetricFamily("depotctl_webhook_failures", "Failed webhook delivery attempts (each retry counts)",
+                              value=stats.failures)
+    yield CounterMetricFamily("depotctl_webhook_deliveries", "Incident changes delivered to a webhook receiver",
+                              value=stats.delivered)
+    yield CounterMetricFamily("depotctl_webhook_dropped", "Incident changes given up on (retries exhausted, "
+                              "refused, or shed from a full queue)", value=stats.dropped)
 
 
 class Metrics:

@@ -14,6 +14,8 @@ from csms_adapter.http_api import views
 from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.errors import ApiError
 from csms_adapter.http_api.guards import Reader
+from csms_adapter.http_api.routes_monitoring import DASHBOARD_INCIDENTS
+from csms_adapter.http_api.schemas_monitoring import IncidentOut
 from optimizer.snapshot_io import plan_to_json
 
 router = APIRouter(prefix="/api", tags=["read"])
@@ -34,6 +36,7 @@ def dashboard_state(ctx: ApiContext) -> s.DashboardState:
         ticks=[views.tick_out(t) for t in ctx.ticks.last(DASHBOARD_TICKS)],
         uncontrolled=views.uncontrolled(controller),
         plan_ahead=views.plan_ahead(tick.plan if tick is not None else None, unplanned_kw),
+        incidents=[IncidentOut.of(i) for i in controller.monitor.incidents(open=True)[:DASHBOARD_INCIDENTS]],
     )
 
 

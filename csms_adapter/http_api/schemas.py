@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from csms_adapter.http_api.schemas_monitoring import IncidentOut
+
 MAX_GRID_KW = 1e6
 
 
@@ -235,6 +237,7 @@ class DashboardState(_Out):
     ticks: list[TickOut]
     uncontrolled: list[UncontrolledOut]
     plan_ahead: list[SeriesPoint]
+    incidents: list[IncidentOut] = Field(default_factory=list, description="open incidents, newest first")
 
 
 class MeterSampleOut(_Out):

@@ -266,6 +266,33 @@ class EvScheduleReported:
     accepted: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceVariable:
+    """One variable attribute of a 2.0.1 device model report (NotifyReport ``reportData``)."""
+
+    component: str
+    variable: str
+    value: str | None
+    attribute_type: str = "Actual"  # Actual | Target | MinSet | MaxSet
+    mutability: str | None = None
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReported:
+    """One 2.0.1 NotifyReport message (a part of a report; ``tbc`` True: more parts follow)."""
+
+    charger_id: str
+    time: datetime
+    request_id: int
+    seq_no: int
+    tbc: bool
+    variables: tuple[DeviceVariable, ...]
+
+
 Event = (
     ChargerConnected
     | ChargerDisconnected
@@ -284,4 +311,5 @@ Event = (
     | ChargingLimitReported
     | ChargingLimitCleared
     | EvScheduleReported
+    | DeviceReported
 )

@@ -129,6 +129,10 @@ class ChargerLink(Protocol):
         """What the charger says of a transaction; None when the version has no such question (1.6)."""
         ...
 
+    async def configure_monitoring(self) -> None:
+        """After boot: read the device model and set event monitors where the version has them (2.0.1)."""
+        ...
+
     async def close(self, reason: str) -> None: ...
 
 
@@ -303,6 +307,10 @@ class LinkPlumbing:
         # The action of the charger's first CALL on this connection: tells a reconnect that boots from one that
         # does not, before anything is sent to the charger.
         self.first_call: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # Why the connection ended and its websocket close code (set by the server before it reports the loss).
+        self.close_reason: str | None = None
+        self.close_code: int | None = None
+        self.last_message_at: datetime | None = None
 
     def _emit(self, event: Event) -> None:
         self.ctx.sink(event)
@@ -314,6 +322,7 @@ class LinkPlumbing:
             self.ctx.sink(rejected)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
+        self.last_message_at = self.ctx.clock()  # any frame is a sign of life (heartbeats publish no event)
         route = super().route_message  # type: ignore[misc]
         if not is_call_frame(raw_msg):
             await route(raw_msg)

@@ -44,6 +44,7 @@ from csms_adapter.protocol.link import (
     tenth_down,
     utc_iso,
 )
+from csms_adapter.protocol.monitoring16 import Monitoring16
 from csms_adapter.protocol.telemetry import normalise_meter_values, safe_time
 from optimizer.domain import RateUnit
 
@@ -92,7 +93,7 @@ def charging_profile(profile_id: int, stack_level: int, purpose: str, schedule: 
     return profile
 
 
-class Ocpp16Link(LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc]
+class Ocpp16Link(Monitoring16, LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc]
     """One 1.6J charger connection (exactly one per websocket: docs/architecture.md, "OCPP rules the code follows")."""
 
     ocpp_version = OCPP_VERSION
@@ -124,7 +125,8 @@ class Ocpp16Link(LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc
         now = self.ctx.clock()
         plug = _PLUG.get(status, ev.PlugState.UNAVAILABLE)
         when = safe_time(kwargs.get("timestamp"), now)
-        self._emit(ev.StatusChanged(self.charger_id, connector_id, plug, status, when))
+        self._emit(ev.StatusChanged(self.charger_id, connector_id, plug, status, when, error_code or None,
+                                    kwargs.get("info"), kwargs.get("vendor_id"), kwargs.get("vendor_error_code")))
         return call_result.StatusNotification()
 
     @on(Action.authorize)

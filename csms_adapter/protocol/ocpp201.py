@@ -45,6 +45,7 @@ from csms_adapter.protocol.link import (
     tenth_down,
     utc_iso,
 )
+from csms_adapter.protocol.monitoring201 import Monitoring201
 from csms_adapter.protocol.telemetry import normalise_meter_values, parse_departure, safe_time
 from optimizer.domain import RateUnit
 
@@ -122,7 +123,7 @@ def _profile(profile_id: int, stack: int, purpose: str, limit: float, unit: Rate
     return profile
 
 
-class Ocpp201Link(LinkPlumbing, Conformance201, ChargePoint):  # type: ignore[misc]
+class Ocpp201Link(Monitoring201, LinkPlumbing, Conformance201, ChargePoint):  # type: ignore[misc]
     """One 2.0.1 charging station connection (exactly one per websocket)."""
 
     ocpp_version = OCPP_VERSION
@@ -159,7 +160,8 @@ class Ocpp201Link(LinkPlumbing, Conformance201, ChargePoint):  # type: ignore[mi
     def on_status(self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **kwargs: Any) -> Any:
         now = self.ctx.clock()
         plug = _PLUG.get(connector_status, ev.PlugState.UNAVAILABLE)
-        self._emit(ev.StatusChanged(self.charger_id, evse_id, plug, connector_status, safe_time(timestamp, now)))
+        self._emit(ev.StatusChanged(self.charger_id, evse_id, plug, connector_status, safe_time(timestamp, now),
+                                    evse_id=evse_id))
         return call_result.StatusNotification()
 
     @on(Action.authorize)

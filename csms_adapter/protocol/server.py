@@ -69,6 +69,19 @@ _REFUSAL_REASON = {HTTPStatus.NOT_FOUND: Reason.UNKNOWN_IDENTITY, HTTPStatus.UNA
 Link = Ocpp16Link | Ocpp201Link
 
 
+def close_info(connection: ServerConnection) -> tuple[str, int | None]:
+    """Why a websocket ended, for the charger's history: who closed it, the code and the reason given."""
+    protocol = connection.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    if received is not None and (sent is None or protocol.close_rcvd_then_sent):
+        text = f"closed by the charger ({received.code}{': ' + received.reason if received.reason else ''})"
+        return text, received.code
+    if sent is not None:
+        text = f"closed by the controller ({sent.code}{': ' + sent.reason if sent.reason else ''})"
+        return text, sent.code
+    return "connection lost (no close frame)", 1006
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     charger_id: str
@@ -343,6 +356,7 @@ class OcppServer:
             pass
         finally:
             link.mark_closed()
+            link.close_reason, link.close_code = close_info(connection)
             sent = connection.protocol.close_sent
             if sent is not None and sent.code == 1009:
                 self.counters.add(Reason.FRAME_TOO_BIG, decision.charger_id)

@@ -245,3 +245,66 @@ class BillingPeakRow(SQLModel, table=True):
     period: str = Field(primary_key=True, max_length=7)
     peak_kw: float
     updated_at: datetime = _utc_field(nullable=False)
+
+
+class ChargerEventRow(SQLModel, table=True):
+    """The raw monitoring history of a charger: status notifications, device and security events, firmware and
+    diagnostics status, connects and disconnects, flagged meter samples (``csms_adapter.monitoring.EventRecord``)."""
+
+    __tablename__ = "charger_events"
+    __table_args__ = (Index("ix_charger_events_site_charger_time", "site", "charger_id", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
+    charger_id: str = Field(max_length=64)
+    connector_id: int | None = None
+    time: datetime = _utc_field(index=True, nullable=False)
+    type: str = Field(max_length=32)
+    status: str | None = None
+    code: str | None = None
+    vendor_code: str | None = None
+    info: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class IncidentRow(SQLModel, table=True):
+    """One incident as last known (``csms_adapter.monitoring.Incident``); rewritten on each change."""
+
+    __tablename__ = "incidents"
+
+    site: str = site_field(primary_key=True)
+    id: str = Field(primary_key=True, max_length=64)
+    charger_id: str = Field(index=True, max_length=64)
+    connector_id: int | None = None
+    kind: str = Field(max_length=32)
+    code: str | None = None
+    vendor_code: str | None = None
+    info: str | None = None
+    severity: str = Field(max_length=16)
+    opened_at: datetime = _utc_field(index=True, nullable=False)
+    resolved_at: datetime | None = _utc_field(index=True)
+    occurrences: int = 1
+    source: str = Field(default="", max_length=64)
+
+
+class DeviceVariableRow(SQLModel, table=True):
+    """The 2.0.1 device model as the station last reported it (NotifyReport), one row per variable attribute."""
+
+    __tablename__ = "device_variables"
+    __table_args__ = (UniqueConstraint("site", "charger_id", "component", "component_instance", "evse_id",
+                                       "connector_id", "variable", "variable_instance", "attribute_type",
+                                       name="uq_device_variable"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
+    charger_id: str = Field(index=True, max_length=64)
+    component: str = Field(max_length=128)
+    component_instance: str = Field(default="", max_length=128)  # "" rather than NULL: unique keys ignore NULLs
+    evse_id: int = -1  # -1: not on an EVSE
+    connector_id: int = -1
+    variable: str = Field(max_length=128)
+    variable_instance: str = Field(default="", max_length=128)
+    attribute_type: str = Field(default="Actual", max_length=16)
+    value: str | None = None
+    mutability: str | None = None
+    reported_at: datetime = _utc_field(nullable=False)

@@ -108,4 +108,7 @@ def test_bench_live_prints_and_writes_the_comparison(site_dir: Path, tmp_path: P
     # 4 kWh at up to 11 kW in 30 minutes: both runs deliver all of it
     assert row["in_process"]["energy_delivered_kwh"] == pytest.approx(4.0)
     assert abs(row["rel_diff"]["energy_delivered_kwh"]) < 0.01
-    assert not (out / "results.json").exists()  # live mode compares; it does not write the strategy table
+    # results.json carries the live run as a strategy row, with the detection of injected faults (none here)
+    (live,) = json.loads((out / "results.json").read_text())
+    assert (live["scenario"], live["strategy"], live["mode"], live["detection"]) == ("half-hour", "lp", "live", None)
+    assert live["energy_delivered_kwh"] == pytest.approx(row["live"]["energy_delivered_kwh"], abs=1e-3)

@@ -328,7 +328,6 @@ MONITORING_16 = [
 ]
 
 
-@pytest.mark.xfail(reason="answered by the condition-monitoring feature (issue #12) once merged", strict=False)
 @pytest.mark.parametrize("request_index", range(len(MONITORING_201)))
 async def test_monitoring_201_messages_are_answered(controller: Controller, request_index: int) -> None:
     async with charger(controller.url, "cp-b", PASSWORD_B, "2.0.1") as cp:
@@ -336,7 +335,6 @@ async def test_monitoring_201_messages_are_answered(controller: Controller, requ
         assert await cp.call(MONITORING_201[request_index], suppress=False) is not None
 
 
-@pytest.mark.xfail(reason="answered by the condition-monitoring feature (issue #12) once merged", strict=False)
 @pytest.mark.parametrize("request_index", range(len(MONITORING_16)))
 async def test_monitoring_16_messages_are_answered(controller: Controller, request_index: int) -> None:
     async with charger(controller.url, "cp-a", PASSWORD_A, "1.6") as cp:

@@ -86,7 +86,8 @@ async def test_every_read_endpoint_shows_the_live_depot(tmp_path: Path) -> None:
 
         assert (await api.get("/api/grid-cap")).json() is None
         dashboard = (await api.get("/api/dashboard")).json()
-        assert set(dashboard) == {"status", "connectors", "circuits", "ticks", "uncontrolled", "plan_ahead"}
+        assert set(dashboard) == {"status", "connectors", "circuits", "ticks", "uncontrolled", "plan_ahead",
+                                  "incidents"}
 
         async with asyncio.timeout(10):  # samples reach the store in batches
             while True:

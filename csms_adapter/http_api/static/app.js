@@ -192,6 +192,82 @@ function renderUncontrolled(list) {
     : [el("li", {class: "muted"}, "every charger follows its limit")]));
 }
 
+// ------------------------------------------------------------------------------------------ health
+
+const HEALTH_REFRESH_MS = 30e3;
+let healthKey = null;          // the open incidents the timeline was last drawn with
+let healthFetchedAt = 0;
+let healthPending = false;
+
+function age(fromIso, nowIso) {
+  const s = Math.max(0, (new Date(nowIso) - new Date(fromIso)) / 1000);
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+function renderIncidents(incidents, nowIso) {
+  const body = document.querySelector("#incidents tbody");
+  if (!incidents.length) {
+    body.replaceChildren(el("tr", {class: "none"}, el("td", {colspan: 8, class: "muted"}, "no open incidents")));
+    return;
+  }
+  body.replaceChildren(...incidents.map((i) => el("tr", {"data-id": i.id, "data-kind": i.kind},
+    el("td", {class: "id"}, `${i.charger}${i.connector ? " #" + i.connector : ""}`),
+    el("td", {class: "kind"}, i.kind.replaceAll("_", " ")),
+    el("td", {class: `sev-${i.severity}`}, i.severity),
+    el("td", {class: "code"}, i.code || "—"),
+    el("td", {class: "vendor"}, i.vendor_code || "—"),
+    el("td", {class: "info"}, i.info || ""),
+    el("td", {class: "age", "data-opened": i.opened_at}, age(i.opened_at, nowIso)),
+    el("td", {class: "occurrences"}, i.occurrences))));
+}
+
+function renderTimeline(health) {
+  const t0 = new Date(health.since).getTime(), t1 = new Date(health.time).getTime();
+  const ratio = new Map(health.availability.map((a) => [a.charger, a.availability_ratio]));
+  const box = document.getElementById("timeline");
+  box.replaceChildren(...health.timeline.map((t) => {
+    const bar = el("div", {class: "tl-bar"});
+    for (const seg of t.segments) {
+      const a = new Date(seg.start).getTime(), b = new Date(seg.end).getTime();
+      const left = ((a - t0) / (t1 - t0)) * 100, width = ((b - a) / (t1 - t0)) * 100;
+      bar.append(el("i", {class: seg.state, "data-state": seg.state, style: `left:${left.toFixed(3)}%;width:${width.toFixed(3)}%`,
+        title: `${seg.state} ${clock(seg.start)}–${clock(seg.end)}`}));
+    }
+    const r = ratio.get(t.charger);
+    return el("div", {class: "tl-row", "data-charger": t.charger},
+      el("span", {class: "name"}, t.charger), bar,
+      el("span", {class: `avail ${r !== null && r !== undefined && r < 0.97 ? "low" : ""}`, "data-value": r ?? ""},
+        r === null || r === undefined ? "—" : `${(r * 100).toFixed(1)} %`));
+  }));
+}
+
+async function refreshHealth() {
+  if (healthPending) return;
+  healthPending = true;
+  try {
+    const health = await fetch("/api/health").then((r) => r.json());
+    healthFetchedAt = Date.now();
+    renderTimeline(health);
+  } catch (err) {
+    console.warn("health panel:", err);
+  } finally {
+    healthPending = false;
+  }
+}
+
+function renderHealth(incidents, nowIso) {
+  renderIncidents(incidents, nowIso);
+  // The timeline and availability come from /api/health: again when the open incidents change, else every 30 s.
+  const key = incidents.map((i) => i.id).join(",");
+  if (key !== healthKey || Date.now() - healthFetchedAt > HEALTH_REFRESH_MS) {
+    healthKey = key;
+    refreshHealth();
+  }
+}
+
 function render(state) {
   renderStatus(state.status);
   document.querySelector("#connectors tbody").replaceChildren(...state.connectors.map(connectorRow));
@@ -199,6 +275,7 @@ function render(state) {
   renderTicks(state.ticks);
   renderUncontrolled(state.uncontrolled);
   renderChart(new Date(state.status.time), state.plan_ahead);
+  renderHealth(state.incidents || [], state.status.time);
 }
 
 // ------------------------------------------------------------------------------------------ wiring
