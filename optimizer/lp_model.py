@@ -25,6 +25,7 @@ from optimizer.domain import Objective
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
 from optimizer.needs import ResolvedSession
+from optimizer.thermal import free_trajectory, rise_upper_bound, step_coefficients
 
 # The early-charging reward per kWh, relative to the objective's 'early' weight. Small enough never to
 # trade delivered energy for earliness, large enough that HiGHS sees it; solver-notes.md §3.
@@ -159,26 +160,6 @@ def arrival_step(s: ResolvedSession, horizon: Horizon) -> int:
     return min(max(index, 0), horizon.steps - 1)
 
 
-def thermal_coefficients(cooling_per_h: float, length_h: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Exact discretisation of dθ/dt = a·P − b(θ − θa) over steps of ``length_h``:
-    θ' = θa + α(θ − θa) + a·g·P. Returns (α, g) per step."""
-    if cooling_per_h <= 0:
-        return np.ones_like(length_h), length_h.copy()
-    alpha = np.exp(-cooling_per_h * length_h)
-    return alpha, (1.0 - alpha) / cooling_per_h
-
-
-def free_trajectory(temp0_c: float, cooling_per_h: float, length_h: FloatArray, ambient_c: FloatArray) -> FloatArray:
-    """Temperature at the end of each step with no charging."""
-    alpha, _ = thermal_coefficients(cooling_per_h, length_h)
-    out = np.empty_like(length_h)
-    theta = temp0_c
-    for t in range(length_h.size):
-        theta = ambient_c[t] + alpha[t] * (theta - ambient_c[t])
-        out[t] = theta
-    return out
-
-
 def _taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float) -> tuple[int, int] | None:
     """Steps (first, last) where the taper row can bind: from the first step the knee can be passed
     at full power to the last plugged-in step. None when the knee cannot be reached at all."""
@@ -201,19 +182,12 @@ def _thermal_window(
     """Steps (first, last) where the temperature ceiling can bind, from a rigorous upper bound. With
     A = the warmest ambient, P = the most power and E = the most energy, every schedule keeps
     θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))
-    (θ' = heating·p − cooling·(θ − θa) ≤ heating·p − cooling·(θ − A); the worst p puts all its energy
     last). Cooling is what makes it tight: ``heating·E`` alone kept rows for batteries that cannot bind."""
     th = s.thermal
     top_kw = float(pmax.max())
     if not th.is_modelled or top_kw <= 0:
         return None
-    energy_kwh = need_kwh / max(s.efficiency, 1e-9)
-    heat_time_h = np.minimum(energy_kwh / top_kw, end_h)
-    if th.cooling_per_h > 0:
-        rise = th.heating_c_per_kwh * top_kw / th.cooling_per_h * (1.0 - np.exp(-th.cooling_per_h * heat_time_h))
-    else:
-        rise = th.heating_c_per_kwh * top_kw * heat_time_h
-    upper = max(s.temp0_c, ambient_max_c) + rise
+    upper = max(s.temp0_c, ambient_max_c) + rise_upper_bound(th, top_kw, need_kwh / max(s.efficiency, 1e-9), end_h)
     plugged = np.nonzero(pmax > 0)[0]
     last = int(plugged[-1])
     can = np.nonzero(upper > ceiling - 1e-9)[0]
@@ -371,7 +345,7 @@ def build_lp(
     theta_cols: list[tuple[int, int, NDArray[np.int64]]] = []
     for i, first, last in thermal_win:
         s = sessions[i]
-        alpha, gain = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
+        alpha, gain = step_coefficients(s.thermal.cooling_per_h, horizon.length_h)
         frac = arr.energy_h[i] / horizon.length_h
         heat = s.thermal.heating_c_per_kwh * gain * frac
         width = last - first + 1
