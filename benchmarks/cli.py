@@ -51,7 +51,8 @@ def load_all(paths: list[Path]) -> list[Scenario]:
     return scenarios
 
 
-def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console) -> list[RunResult]:
+def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console,
+            thermal_calibration: bool = True) -> list[RunResult]:
     results: list[RunResult] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -68,7 +69,7 @@ def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOpti
                 def tick(task: TaskID = task) -> None:
                     progress.advance(task)
 
-                result = run_strategy(scenario, name, options, on_tick=tick)
+                result = run_strategy(scenario, name, options, on_tick=tick, thermal_calibration=thermal_calibration)
                 progress.update(task, completed=scenario.steps)
                 if result.error is not None:
                     console.print(f"[red]{scenario.name} · {name}: {result.error}[/red]")
@@ -81,7 +82,12 @@ def bench(
     strategies: Annotated[str, typer.Option(help="comma-separated strategies")] = DEFAULT_STRATEGIES,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
     seed: Annotated[int, typer.Option(help="seed of the plant's sensor noise")] = 0,
-    thermal_mismatch: Annotated[float, typer.Option(help="real battery heats (1+m)× the model")] = 0.0,
+    thermal_mismatch: Annotated[
+        float, typer.Option(min=-0.9, help="real battery heats (1+m)× and cools 1/(1+m)× as fast as the model")
+    ] = 0.0,
+    thermal_calibration: Annotated[
+        bool, typer.Option(help="lp plans with thermal models learnt from the readings (docs/battery.md)")
+    ] = True,
     noise: Annotated[bool, typer.Option(help="sensor noise on SoC, temperature and meter")] = True,
     all_report_soc: Annotated[bool, typer.Option(help="every vehicle reports its SoC")] = False,
     live: Annotated[
@@ -106,7 +112,7 @@ def bench(
         hide_soc=not all_report_soc,
     )
     out.mkdir(parents=True, exist_ok=True)
-    results = run_all(loaded, names, options, err)
+    results = run_all(loaded, names, options, err, thermal_calibration)
     write_results_json(out / "results.json", results)
     plots = write_plots(out, results)
     write_report(out / "report.md", results, options, plots)

@@ -18,9 +18,11 @@ from benchmarks.metrics import Metrics, summarise
 from benchmarks.offline import OfflineOptimal
 from benchmarks.plant import PlantOptions, PlantTrace, SimulatedDepot
 from benchmarks.scenario import Scenario
+from optimizer.domain import SessionState, ThermalModel
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
 from optimizer.strategies import STRATEGY_NAMES, Strategy, get_strategy
+from optimizer.thermal_calibration import ThermalCalibrator
 
 OFFLINE = "offline_optimal"
 ALL_STRATEGIES: tuple[str, ...] = (*STRATEGY_NAMES, OFFLINE)
@@ -28,6 +30,15 @@ ALL_STRATEGIES: tuple[str, ...] = (*STRATEGY_NAMES, OFFLINE)
 # battery temperature, and 'uncontrolled' ignores every limit by design.
 MODELS_TEMPERATURE = frozenset({"lp", OFFLINE})
 IGNORES_LIMITS = frozenset({"uncontrolled"})
+CALIBRATED = frozenset({"lp"})  # strategies that plan with a thermal model the run can learn
+
+
+def scenario_thermal(scenario: Scenario, session: SessionState) -> ThermalModel | None:
+    """The thermal model the scenario gives ``session`` (what the depot was configured with)."""
+    for s in scenario.sessions:
+        if (s.charger_id, s.connector_id) == (session.charger_id, session.connector_id) and s.arrival == session.plugged_in_at:
+            return s.thermal
+    return None
 
 TickCallback = Callable[[], None]
 
@@ -43,6 +54,8 @@ class RunResult:
     first_check_problem: str | None = None
     statuses: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    thermal_calibration: bool = False  # the strategy planned with thermal models learnt during the run
+    fitted_sessions: int = 0  # sessions planned with a learnt model at least once
 
 
 def _origin(exc: BaseException) -> str:
@@ -62,11 +75,18 @@ def make_strategy(
 
 
 def run_strategy(
-    scenario: Scenario, name: str, options: PlantOptions | None = None, on_tick: TickCallback | None = None
+    scenario: Scenario, name: str, options: PlantOptions | None = None, on_tick: TickCallback | None = None,
+    *, thermal_calibration: bool = True,
 ) -> RunResult:
-    """Simulate the whole scenario under strategy ``name``. Never raises for a failing strategy."""
+    """Simulate the whole scenario under strategy ``name``. Never raises for a failing strategy.
+
+    With ``thermal_calibration`` a strategy that models temperature plans with the thermal models learnt from the
+    readings so far (``optimizer.thermal_calibration``), as the live controller does; the plan is still checked
+    against what the strategy was told, so a broken promise is the strategy's, not the fit's."""
     opts = options or PlantOptions()
-    result = RunResult(scenario=scenario.name, strategy=name)
+    calibrator = ThermalCalibrator() if thermal_calibration and name in CALIBRATED else None
+    result = RunResult(scenario=scenario.name, strategy=name, thermal_calibration=calibrator is not None)
+    fitted: set[tuple[str, int, str]] = set()
     started = time.perf_counter()
     plant = SimulatedDepot(scenario, opts)
     site = scenario.site
@@ -76,6 +96,11 @@ def run_strategy(
         while not plant.done:
             snapshot = plant.observe()
             tick_started = time.perf_counter()
+            if calibrator is not None:
+                calibrator.observe_snapshot(site, snapshot)
+                snapshot = calibrator.calibrate(site, snapshot)
+                fitted.update((s.charger_id, s.connector_id, str(s.plugged_in_at)) for s in snapshot.sessions
+                              if s.thermal is not None and s.thermal != scenario_thermal(scenario, s))
             plan = strategy.plan(site, snapshot)
             if snapshot.sessions:  # empty ticks would flatter the percentiles
                 tick_ms.append((time.perf_counter() - tick_started) * 1000.0)
@@ -95,6 +120,7 @@ def run_strategy(
         result.error = f"{type(exc).__name__}: {exc} (at {_origin(exc)})"
         result.wall_s = time.perf_counter() - started
         return result
+    result.fitted_sessions = len(fitted)
     result.trace = plant.trace
     result.metrics = summarise(plant.trace, tick_ms, scenario.priced, site.tariff.demand_charge_per_kw)
     result.wall_s = time.perf_counter() - started
