@@ -163,6 +163,10 @@ class ObjectiveModel(Strict):
     early: NonNegative = 1.0
     price: NonNegative = 1.0
     peak: NonNegative = 0.0
+    # Battery stress (docs/battery.md), off by default: cost per kWh·h stored above 80 % SoC, and per kWh charged
+    # times how much its temperature factor exceeds 1 (hot, or cold enough to risk plating).
+    stress_high_soc: Annotated[float, Field(ge=0, le=1.0)] = 0.0
+    stress_temperature: Annotated[float, Field(ge=0, le=1.0)] = 0.0
 
 
 class ControlModel(Strict):

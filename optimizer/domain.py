@@ -192,6 +192,11 @@ class Objective:
     # vehicles are finished, small needs are not starved; a fleet depot). "kwh": every missing kWh alike (the
     # most energy on a site that cannot serve everyone, e.g. a garage selling kWh; fewer vehicles finish).
     unmet_per: Literal["session", "kwh"] = "session"
+    # Battery stress terms (optimizer.lp_stress), 0 = off: per kWh·h stored above 80 % SoC (defers a high target
+    # to late in the stay), and per kWh × (temperature factor − 1)⁺ (avoids charging hot or very cold batteries).
+    # Kept ≤ 1 so they never outweigh a kWh of unmet need (1000 / need per kWh).
+    stress_high_soc: float = 0.0
+    stress_temperature: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +388,16 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class BatteryStress:
+    """How hard a plan works one battery (``optimizer.battery_stress``): hours above 80 % SoC while plugged in,
+    energy weighted by an Arrhenius temperature factor (kWh at 25 °C equivalent), highest C-rate (1/h)."""
+
+    hours_above_high_soc: float
+    arrhenius_kwh: float
+    peak_c_rate: float
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectorPlan:
     """The plan for one session. ``limit_kw``/``limit_a`` are what is commanded now: rounded down to
     what the charger accepts and either 0 or at least the minimum current."""
@@ -400,6 +415,7 @@ class ConnectorPlan:
     departure: datetime
     soc_source: ValueSource
     temperature_trajectory_c: tuple[float, ...] = ()
+    stress: BatteryStress | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from optimizer.domain import Objective
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
+from optimizer.lp_stress import high_soc_block, temperature_cost
 from optimizer.needs import ResolvedSession
 from optimizer.thermal import free_trajectory, rise_upper_bound, step_coefficients
 
@@ -244,8 +245,12 @@ def build_lp(
     off_u = n_p
     off_th = off_u + n
     n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
-    peak_col = off_th + n_th_cols if peak_on else None
-    n_cols = off_th + n_th_cols + (1 if peak_on else 0)
+    p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
+    high_soc = high_soc_block(sessions, arr.pmax_kw, energy_coef, horizon, p_index, objective.stress_high_soc)
+    off_z = off_th + n_th_cols
+    n_z_cols = high_soc.columns if high_soc is not None else 0
+    peak_col = off_z + n_z_cols if peak_on else None
+    n_cols = off_z + n_z_cols + (1 if peak_on else 0)
 
     cost = np.zeros(n_cols)
     col_lb = np.zeros(n_cols)
@@ -258,7 +263,11 @@ def build_lp(
     p_cost = -early.reshape(1, steps) * energy_coef
     if price_on:
         p_cost = p_cost + objective.price * series.price_per_kwh.reshape(1, steps) * arr.energy_h
+    if objective.stress_temperature > 0:
+        p_cost = p_cost + temperature_cost(sessions, horizon, series, energy_coef, objective.stress_temperature)
     cost[:n_p] = p_cost.ravel()
+    if high_soc is not None:
+        cost[off_z : off_z + n_z_cols] = high_soc.cost
     col_ub[:n_p] = arr.pmax_kw.ravel()
     col_ub[np.arange(n, dtype=np.int64) * steps] = first_max
     need_weight = np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
@@ -287,7 +296,6 @@ def build_lp(
         vals.append(np.asarray(v, dtype=np.float64))
 
     labels = tuple(f"{s.charger.id}/{s.connector_id}" for s in sessions)
-    p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
 
     # ---- departure energy: Σ_t η E p + u = need
     add(np.repeat(np.arange(n, dtype=np.int64), steps), p_index.ravel(), energy_coef.ravel())
@@ -380,6 +388,15 @@ def build_lp(
         next_row += width
     if thermal_win:
         groups.append(RowGroup("battery_temperature_state", first_th_row, tuple(labels[w[0]] for w in thermal_win), 0))
+
+    # ---- stored energy above 80 % SoC (optional stress term, optimizer.lp_stress)
+    if high_soc is not None:
+        add(next_row + high_soc.row, high_soc.p_col, high_soc.p_val)
+        add(next_row + high_soc.z_row, off_z + high_soc.z_col, -np.ones(n_z_cols))
+        row_lb.append(np.full(n_z_cols, -INF))
+        row_ub.append(high_soc.rhs)
+        groups.append(RowGroup("stress_high_soc", next_row, tuple(labels[i] for i in high_soc.labels), 0))
+        next_row += n_z_cols
 
     # ---- peak: Σ_i p[i,t] - P̂ <= -(base + uncontrolled)
     if peak_col is not None:

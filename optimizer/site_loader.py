@@ -424,7 +424,7 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
             strategy=control.strategy,
             objective=Objective(
                 control.objective.unmet, control.objective.early, control.objective.price, control.objective.peak,
-                control.objective.unmet_per,
+                control.objective.unmet_per, control.objective.stress_high_soc, control.objective.stress_temperature,
             ),
             uniform_steps=control.uniform_steps,
             solver=control.solver,

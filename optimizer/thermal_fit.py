@@ -43,7 +43,7 @@ class ThermalObservation:
         values = (self.duration_h, self.power_kw, self.ambient_c, self.temp_start_c, self.temp_end_c)
         return (all(math.isfinite(v) for v in values) and 0.0 < self.duration_h <= settings.max_interval_h
                 and 0.0 <= self.power_kw <= settings.max_power_kw
-                and -60.0 < min(self.temp_start_c, self.temp_end_c) and max(self.temp_start_c, self.temp_end_c) < 150.0
+                and min(self.temp_start_c, self.temp_end_c) > -60.0 and max(self.temp_start_c, self.temp_end_c) < 150.0
                 and -60.0 < self.ambient_c < 70.0)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from optimizer.battery_stress import session_stress
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot, Site, Snapshot
 from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, site_series
 from optimizer.infrastructure import CircuitLimits, compile_columns, compile_limits, plug_in_columns
@@ -317,6 +318,8 @@ def assemble_plan(
                 departure=s.departure,
                 soc_source=s.soc_source,
                 temperature_trajectory_c=tuple(float(v) for v in temps) if s.thermal.is_modelled else (),
+                stress=session_stress(schedule, energy_h[i], s.soc0, s.battery_kwh, s.efficiency,
+                                      temps if s.thermal.is_modelled else None, s.temp0_c),
             )
         )
     return Plan(
