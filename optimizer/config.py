@@ -229,6 +229,23 @@ class StorageModel(Strict):
     url: str = "sqlite:///depot.db"
 
 
+class AmbientModel(Strict):
+    """The site's outdoor temperature (°C) for the battery thermal model: one value or 24 hourly local values.
+    A live reading (``PUT /api/ambient``) wins while younger than ``max_age_s``."""
+
+    c: Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)] | None = None
+    profile_c: list[Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)]] | None = None
+    max_age_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+
+    @model_validator(mode="after")
+    def one_form(self) -> AmbientModel:
+        if self.c is not None and self.profile_c is not None:
+            raise ValueError("give either c or profile_c, not both")
+        if self.profile_c is not None and len(self.profile_c) != 24:
+            raise ValueError(f"profile_c needs 24 hourly values, got {len(self.profile_c)}")
+        return self
+
+
 class SiteSection(Strict):
     name: Identifier
     timezone: str = "UTC"
@@ -237,6 +254,7 @@ class SiteSection(Strict):
     base_load: BaseLoadModel = BaseLoadModel()
     tariff: TariffModel = TariffModel()
     circuits: list[CircuitModel] = []
+    ambient: AmbientModel = AmbientModel()
 
 
 class SiteFile(Strict):

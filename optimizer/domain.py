@@ -112,6 +112,20 @@ class Tariff:
 
 
 @dataclass(frozen=True, slots=True)
+class Ambient:
+    """The site's outdoor temperature from the site file: one value or 24 hourly local-time values (°C); a live
+    reading younger than ``max_age_s`` wins (csms_adapter.control.ambient_input)."""
+
+    profile_c: tuple[float, ...] = (20.0,)
+    max_age_s: float = 3600.0
+
+    def at_hour(self, local_hour: int) -> float:
+        if len(self.profile_c) == 1:
+            return self.profile_c[0]
+        return self.profile_c[local_hour % 24]
+
+
+@dataclass(frozen=True, slots=True)
 class Circuit:
     """A feeder, breaker or transformer. Limits are per phase (A) and/or total (kW) at the grid side."""
 
@@ -275,6 +289,7 @@ class Site:
     http: HttpSettings
     storage: StorageSettings
     source_file: str = "<memory>"
+    ambient: Ambient = field(default_factory=Ambient)
     # Lookup tables, built once: a thousand-charger site must not scan its lists per session.
     _chargers_by_id: dict[str, Charger] = field(init=False, repr=False, compare=False)
     _vehicles_by_tag: dict[str, VehicleProfile] = field(init=False, repr=False, compare=False)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from optimizer.config import (
+    AmbientModel,
     ChargerModel,
     CircuitModel,
     SiteFile,
@@ -24,6 +25,7 @@ from optimizer.config import (
     VehicleDefaultsModel,
 )
 from optimizer.domain import (
+    Ambient,
     BaseLoad,
     Charger,
     ChargerAuth,
@@ -445,7 +447,14 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
         http=HttpSettings(parsed.http.listen),
         storage=StorageSettings(parsed.storage.url),
         source_file=filename,
+        ambient=_ambient(section.ambient),
     )
+
+
+def _ambient(cfg: AmbientModel) -> Ambient:
+    if cfg.profile_c is not None:
+        return Ambient(tuple(cfg.profile_c), cfg.max_age_s)
+    return Ambient((cfg.c if cfg.c is not None else Ambient().profile_c[0],), cfg.max_age_s)
 
 
 def parse_site(text: str, filename: str = "<site>") -> Site:

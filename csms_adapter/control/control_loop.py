@@ -25,10 +25,12 @@ from csms_adapter.control.dispatch import Dispatcher, DispatchReport, Outcome
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.plug_in_guard import with_plug_in_budget
 from csms_adapter.control.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
+from csms_adapter.control.thermal_learning import ThermalLearning
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Plan, Site, Snapshot
 from optimizer.errors import DepotError, PlanViolation
 from optimizer.plan_check import check_plan
+from optimizer.thermal_calibration import VehicleFit
 
 log = logging.getLogger("depotctl.control")
 
@@ -45,6 +47,7 @@ class TickResult:
     tick_ms: float
     error: str | None = None
     solve_ms: float | None = None  # waiting for the plan, hand-over to and from the solver process included
+    thermal_fits: tuple[VehicleFit, ...] = ()  # fits that learnt something this tick (for the store)
 
 
 class ControlLoop:
@@ -89,6 +92,7 @@ class ControlLoop:
         self.last: TickResult | None = None
         self.ticks = 0
         self.billing_peak = BillingPeak(site) if site.tariff.demand_charge_per_kw > 0 else None
+        self.thermal = ThermalLearning(site)  # ambient input and learnt battery thermal models (docs/battery.md)
         # The bound leaves the solver its own time limit plus slack for building the model.
         self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
 
@@ -119,6 +123,8 @@ class ControlLoop:
         if self.billing_peak is not None:
             peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
             snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)
+        snapshot = self.thermal.prepare(snapshot)
+        fits = tuple(self.thermal.take_changed())
         solve_ms: float | None = None
         try:
             solve_started = time.perf_counter()
@@ -139,9 +145,10 @@ class ControlLoop:
             else:
                 reason = f"{type(exc).__name__}: {exc}"
             log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
-            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, reason, solve_ms)
+            return TickResult(now, snapshot, None, None, (time.perf_counter() - started) * 1000.0, reason, solve_ms,
+                              fits)
         report = await self.dispatcher.dispatch(plan, now, snapshot)
-        return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0, None, solve_ms)
+        return TickResult(now, snapshot, plan, report, (time.perf_counter() - started) * 1000.0, None, solve_ms, fits)
 
     # ------------------------------------------------------------------------------ scheduling
 

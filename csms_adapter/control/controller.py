@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
@@ -40,6 +40,7 @@ from csms_adapter.protocol.link import (
 )
 from csms_adapter.protocol.server import Admission, Link, OcppServer
 from optimizer.domain import Site
+from optimizer.thermal_calibration import VehicleFit
 
 log = logging.getLogger("depotctl.controller")
 
@@ -56,6 +57,13 @@ _TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNee
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@runtime_checkable
+class ThermalFitSource(Protocol):
+    """A recorder that also keeps the learnt thermal models (the store does; test doubles need not)."""
+
+    def thermal_fits(self) -> list[VehicleFit]: ...
 
 
 class Recorder(Protocol):
@@ -143,6 +151,8 @@ class Controller:
                 if self.site.has_charger(charger_id):
                     self.live.restore_session(charger_id, connector_id, session)
             self.accepted |= self.recorder.accepted_chargers() & {c.id for c in self.site.chargers}
+            if isinstance(self.recorder, ThermalFitSource):
+                self.loop.thermal.restore(self.recorder.thermal_fits())
             await self.recorder.start()
         self.port = await self.server.start(self.host, self.port)
         await self.loop.start()

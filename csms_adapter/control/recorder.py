@@ -19,8 +19,12 @@ from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.dispatch import CommandRecord, Outcome
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store.models import ThermalFitRow
 from csms_adapter.store.repository import INT32_MAX
 from csms_adapter.tasks import cancel_and_wait
+from optimizer.domain import ThermalModel
+from optimizer.thermal_calibration import VehicleFit
+from optimizer.thermal_fit import FitSettings, ThermalFit
 
 log = logging.getLogger("depotctl.recorder")
 
@@ -48,6 +52,7 @@ class StoreRecorder:
         self._task: asyncio.Task[None] | None = None
         self._tx_seed: int | None = None
         self.failures = 0
+        self.fit_settings = FitSettings()
 
     @classmethod
     def open(cls, url: str) -> StoreRecorder:
@@ -135,6 +140,13 @@ class StoreRecorder:
         plan = result.plan
         if plan is not None:
             self._later(lambda: self.store.record_plan(plan))
+        if result.thermal_fits:
+            rows = [fit_row(f, self.fit_settings) for f in result.thermal_fits]
+            self._later(lambda: self.store.save_thermal_fits(rows))
+
+    def thermal_fits(self) -> list[VehicleFit]:
+        """The stored thermal fits (read once at start-up, before the event loop is busy)."""
+        return [fit_of_row(row) for row in self.store.thermal_fits()]
 
     def record_command(self, record: CommandRecord) -> None:
         if record.outcome not in _SENT:
@@ -171,3 +183,22 @@ class StoreRecorder:
         tx = self._tx_seed
         self._tx_seed = tx + 1 if tx < INT32_MAX else 1  # wrap rather than send an id a charger cannot hold
         return tx
+
+
+def fit_row(f: VehicleFit, settings: FitSettings) -> ThermalFitRow:
+    fit, cfg = f.fit, f.configured
+    in_use = fit.is_trusted(cfg, settings)  # a vehicle's own fit, or a pool's, that planning may use
+    return ThermalFitRow(
+        key=f.key, configured_max_temp_c=cfg.max_temp_c, configured_heating_c_per_kwh=cfg.heating_c_per_kwh,
+        configured_cooling_per_h=cfg.cooling_per_h, heating_c_per_kwh=fit.heating_c_per_kwh,
+        cooling_per_h=fit.cooling_per_h, cov_aa=fit.cov_aa, cov_ab=fit.cov_ab, cov_bb=fit.cov_bb, samples=fit.samples,
+        heated_kwh=fit.heated_kwh, residual_var=fit.residual_var, score_fit=fit.score_fit,
+        score_configured=fit.score_configured, score_weight=fit.score_weight, confidence=fit.confidence(settings),
+        in_use=in_use, updated_at=f.updated_at)
+
+
+def fit_of_row(row: ThermalFitRow) -> VehicleFit:
+    configured = ThermalModel(row.configured_max_temp_c, row.configured_heating_c_per_kwh, row.configured_cooling_per_h)
+    fit = ThermalFit(row.heating_c_per_kwh, row.cooling_per_h, row.cov_aa, row.cov_ab, row.cov_bb, row.samples,
+                     row.heated_kwh, row.residual_var, row.score_fit, row.score_configured, row.score_weight)
+    return VehicleFit(row.key, configured, fit, row.updated_at)

@@ -17,7 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from csms_adapter.store.engine import StoreError, make_engine, safe_url
-from csms_adapter.store.models import ChargerRow, CommandRow, ConnectorRow, MeterSampleRow, PlanRow, SessionRow
+from csms_adapter.store.models import (
+    ChargerRow,
+    CommandRow,
+    ConnectorRow,
+    MeterSampleRow,
+    PlanRow,
+    SessionRow,
+    ThermalFitRow,
+)
 from optimizer.domain import Plan
 
 P = ParamSpec("P")
@@ -337,3 +345,18 @@ class Store:
             query = query.where(CommandRow.connector_id == connector_id)
         query = query.order_by(col(CommandRow.sent_at).desc(), col(CommandRow.id).desc()).limit(limit)
         return self._read("read commands", lambda s: list(s.exec(query)))
+
+    # ------------------------------------------------------------------------ thermal fits
+
+    def save_thermal_fits(self, rows: Sequence[ThermalFitRow]) -> int:
+        """Insert or replace each fit by its key (one transaction)."""
+        def work(session: Session) -> int:
+            for row in rows:
+                session.merge(row)
+            return len(rows)
+
+        return self._write("save thermal fits", work)
+
+    def thermal_fits(self) -> list[ThermalFitRow]:
+        query = select(ThermalFitRow).order_by(col(ThermalFitRow.key))
+        return self._read("read thermal fits", lambda s: list(s.exec(query)))
