@@ -12,10 +12,12 @@ import pytest
 from http_depot import AUTH, running_depot
 
 from csms_adapter.control.recorder import fit_of_row, fit_row
+from csms_adapter.control.thermal_learning import ThermalLearning
 from csms_adapter.store import Store
-from optimizer.domain import ThermalModel
+from optimizer.domain import SessionState, Snapshot, ThermalModel, ValueSource
 from optimizer.thermal_calibration import VehicleFit
 from optimizer.thermal_fit import FitSettings, ThermalObservation, fit_all
+from tests.optimizer.helpers import NOW, site_with
 
 
 async def _ticked(depot: Any, ok: Any, timeout_s: float = 15.0) -> Any:
@@ -82,3 +84,20 @@ def test_thermal_fits_survive_a_store_round_trip(tmp_path: Path) -> None:
     assert len(rows) == 1
     back = fit_of_row(rows[0])
     assert back.key == "bus-7" and back.configured == configured and back.fit == fit
+
+
+def test_live_learning_ignores_stale_temperatures_and_sets_the_ambient() -> None:
+    learning = ThermalLearning(site_with())
+    model = ThermalModel(45.0, 0.06, 0.5)
+    for minutes, source in ((0, ValueSource.ESTIMATED), (20, ValueSource.ESTIMATED), (40, ValueSource.ESTIMATED)):
+        s = SessionState("cp-4", 1, id_tag="AA01", thermal=model, battery_temp_c=30.0 + minutes / 10,
+                         temp_source=source, plugged_in_at=NOW)
+        out = learning.prepare(Snapshot(time=NOW + timedelta(minutes=minutes), sessions=(s,), ambient_c=-5.0))
+        assert out.ambient_c == 20.0  # the site file's default, not whatever the live state carried
+    assert learning.fits() == [] and learning.take_changed() == []
+    for minutes in (60, 80):
+        s = SessionState("cp-4", 1, id_tag="AA01", thermal=model, battery_temp_c=30.0 + minutes / 10,
+                         temp_source=ValueSource.VEHICLE_DATA, plugged_in_at=NOW)
+        learning.prepare(Snapshot(time=NOW + timedelta(minutes=minutes), sessions=(s,)))
+    assert [f.fit.samples for f in learning.take_changed()] == [1, 1]
+    assert learning.take_changed() == []  # stored once
