@@ -12,13 +12,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from benchmarks.metrics import Metrics, summarise
 from benchmarks.offline import OfflineOptimal
 from benchmarks.plant import PlantOptions, PlantTrace, SimulatedDepot
 from benchmarks.scenario import Scenario
-from optimizer.domain import SessionState, ThermalModel
+from optimizer.domain import ThermalModel
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
 from optimizer.strategies import STRATEGY_NAMES, Strategy, get_strategy
@@ -33,12 +34,11 @@ IGNORES_LIMITS = frozenset({"uncontrolled"})
 CALIBRATED = frozenset({"lp"})  # strategies that plan with a thermal model the run can learn
 
 
-def scenario_thermal(scenario: Scenario, session: SessionState) -> ThermalModel | None:
-    """The thermal model the scenario gives ``session`` (what the depot was configured with)."""
-    for s in scenario.sessions:
-        if (s.charger_id, s.connector_id) == (session.charger_id, session.connector_id) and s.arrival == session.plugged_in_at:
-            return s.thermal
-    return None
+def configured_thermal(scenario: Scenario) -> dict[tuple[str, int, datetime], ThermalModel]:
+    """The thermal model the scenario gives each session (what the depot was configured with), by connector and
+    arrival, so a run can tell which sessions were planned with a learnt model."""
+    return {(s.charger_id, s.connector_id, s.arrival): s.thermal for s in scenario.sessions}
+
 
 TickCallback = Callable[[], None]
 
@@ -86,7 +86,8 @@ def run_strategy(
     opts = options or PlantOptions()
     calibrator = ThermalCalibrator() if thermal_calibration and name in CALIBRATED else None
     result = RunResult(scenario=scenario.name, strategy=name, thermal_calibration=calibrator is not None)
-    fitted: set[tuple[str, int, str]] = set()
+    fitted: set[tuple[str, int, datetime]] = set()
+    configured = configured_thermal(scenario)
     started = time.perf_counter()
     plant = SimulatedDepot(scenario, opts)
     site = scenario.site
@@ -99,8 +100,9 @@ def run_strategy(
             if calibrator is not None:
                 calibrator.observe_snapshot(site, snapshot)
                 snapshot = calibrator.calibrate(site, snapshot)
-                fitted.update((s.charger_id, s.connector_id, str(s.plugged_in_at)) for s in snapshot.sessions
-                              if s.thermal is not None and s.thermal != scenario_thermal(scenario, s))
+                fitted.update(key for s in snapshot.sessions if s.plugged_in_at is not None
+                              and (key := (s.charger_id, s.connector_id, s.plugged_in_at)) in configured
+                              and s.thermal is not None and s.thermal != configured[key])
             plan = strategy.plan(site, snapshot)
             if snapshot.sessions:  # empty ticks would flatter the percentiles
                 tick_ms.append((time.perf_counter() - tick_started) * 1000.0)
