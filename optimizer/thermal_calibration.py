@@ -132,8 +132,9 @@ class ThermalCalibrator:
         sessions = []
         changed = False
         for s in snapshot.sessions:
-            chosen = self.choice(vehicle_key(site, s), configured_model(site, s))
-            if chosen.model != configured_model(site, s):
+            configured = configured_model(site, s)
+            chosen = self.choice(vehicle_key(site, s), configured)
+            if chosen.model != configured:
                 sessions.append(replace(s, thermal=chosen.model))
                 changed = True
             else:
