@@ -12,8 +12,8 @@ What the depot knows of each vehicle reaches the controller the way it would at 
   each session gets a roster entry and presents its id tag (``bench_tag``);
 - SoC over OCPP from the chargers, only for vehicles that report one (as in the in-process plant);
 - battery temperature from the vehicle-data input (telematics), fed from the emulated battery;
-- ambient temperature: the live controller has no weather input yet, so the planner is given the
-  scenario's ambient as a forecast feed would (``_with_weather``), as the in-process plant does.
+- ambient temperature: reported to the controller's ambient input every 15 minutes (``_weather``); the planner
+  is also given the scenario's hourly forecast (``_with_weather``), as the in-process plant does.
 
 The metrics are computed from the emulated chargers' physical state (``live_trace``), with the same
 functions as the in-process run. Only this package imports ``csms_adapter``, lazily.
@@ -119,7 +119,7 @@ def _roster_entry(site: Site, row: int, s: ScenarioSession) -> VehicleProfile:
 
 
 def _with_weather(scenario: Scenario, plan: Callable[[Site, Snapshot], Plan]) -> Callable[[Site, Snapshot], Plan]:
-    """The planner, given the scenario's ambient temperature and forecast (the controller has no such input)."""
+    """The planner, given the scenario's ambient temperature and forecast (the controller has no forecast input)."""
 
     def planner(site: Site, snapshot: Snapshot) -> Plan:
         weather = dataclasses.replace(
@@ -250,7 +250,7 @@ class _LiveRunner:
         jobs: list[Coroutine[Any, Any, None]] = [
             self._connector(fleet, sorted(rows, key=lambda r: sc.sessions[r].arrival)) for rows in by_connector.values()
         ]
-        jobs += [self._sample(fleet), self._weather(fleet)]
+        jobs += [self._sample(fleet), self._weather(fleet, controller)]
         feed = asyncio.create_task(self._telematics(controller, fleet), name="bench-telematics")
         try:
             async with asyncio.TaskGroup() as group:
@@ -327,15 +327,20 @@ class _LiveRunner:
                 if self.recorder.plugged(row):
                     self.recorder.record(row, self._read(row, fleet.charger(s.charger_id)))
 
-    async def _weather(self, fleet: Fleet) -> None:
-        """The emulated vehicles' surroundings follow the scenario's hourly ambient temperature."""
+    async def _weather(self, fleet: Fleet, controller: Controller) -> None:
+        """The emulated vehicles' surroundings follow the scenario's hourly ambient temperature, and a weather
+        station reports it to the controller's ambient input every 15 minutes (its thermal fit learns with it)."""
+        from optimizer.ambient import AmbientReading
+
         sc = self.scenario
-        hour = 1
-        while (at := sc.start + timedelta(hours=hour)) < sc.end:
+        quarter = 0
+        while (at := sc.start + timedelta(minutes=15 * quarter)) < sc.end:
             await self.clock.sleep_until(at)
-            for charger in fleet.chargers:
-                charger.set_ambient_c(sc.ambient_at(at), at)
-            hour += 1
+            controller.loop.thermal.set_ambient(AmbientReading(sc.ambient_at(at), at))
+            if quarter % 4 == 0 and quarter > 0:
+                for charger in fleet.chargers:
+                    charger.set_ambient_c(sc.ambient_at(at), at)
+            quarter += 1
 
     async def _telematics(self, controller: Controller, fleet: Fleet) -> None:
         """The vehicle-data feed: battery temperature of every plugged-in vehicle with a thermal model, sent as
