@@ -9,6 +9,7 @@ Variables, in this order:
     p[i, t]   grid-side power of session i in step t (kW; in step 0 the commanded power)
     u[i]      energy still missing at departure (kWh)
     θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
+    z[k]      stored energy above 80 % SoC (kWh), only with the high-SoC stress weight (``lp_stress``)
     P̂         site peak (kW), only when the objective prices the peak
 """
 
@@ -182,8 +183,7 @@ def _thermal_window(
 ) -> tuple[int, int] | None:
     """Steps (first, last) where the temperature ceiling can bind, from a rigorous upper bound. With
     A = the warmest ambient, P = the most power and E = the most energy, every schedule keeps
-    θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))
-    last). Cooling is what makes it tight: ``heating·E`` alone kept rows for batteries that cannot bind."""
+    θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))   (``thermal.rise_upper_bound``)."""
     th = s.thermal
     top_kw = float(pmax.max())
     if not th.is_modelled or top_kw <= 0:
