@@ -23,8 +23,11 @@ class AmbientSource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AmbientReading:
+    """A live reading, optionally with an hourly forecast from ``measured_at`` on (a weather service's)."""
+
     temp_c: float
     measured_at: datetime
+    forecast_c: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,7 @@ class AmbientNow:
 
 def ambient_now(site: Site, now: datetime, reading: AmbientReading | None) -> AmbientNow:
     """The ambient at ``now``: ``reading`` when it is at most ``site.ambient.max_age_s`` old (and not from the future),
-    the site file's value otherwise. With an hourly profile, later hours come from the profile."""
+    the site file's value otherwise. Later hours come from the reading's forecast, else from the site's profile."""
     profile = site.ambient.profile_c
     fresh = reading is not None and timedelta(0) <= now - reading.measured_at <= timedelta(seconds=site.ambient.max_age_s)
     if len(profile) == 1:
@@ -49,6 +52,11 @@ def ambient_now(site: Site, now: datetime, reading: AmbientReading | None) -> Am
         base = hourly[0]
     if reading is not None and fresh:
         age = (now - reading.measured_at).total_seconds()
-        forecast = (reading.temp_c, *hourly[1:]) if hourly else ()
+        if reading.forecast_c:
+            # Hour k of the forecast started k hours after the reading: drop the hours already past.
+            ahead = reading.forecast_c[int(age // 3600):]
+            forecast = (reading.temp_c, *ahead[1:]) if len(ahead) > 1 else ()
+        else:
+            forecast = (reading.temp_c, *hourly[1:]) if hourly else ()
         return AmbientNow(reading.temp_c, forecast, AmbientSource.MEASURED, age)
     return AmbientNow(base, hourly, AmbientSource.SITE_FILE, None)

@@ -12,8 +12,8 @@ What the depot knows of each vehicle reaches the controller the way it would at 
   each session gets a roster entry and presents its id tag (``bench_tag``);
 - SoC over OCPP from the chargers, only for vehicles that report one (as in the in-process plant);
 - battery temperature from the vehicle-data input (telematics), fed from the emulated battery;
-- ambient temperature: reported to the controller's ambient input every 15 minutes (``_weather``); the planner
-  is also given the scenario's hourly forecast (``_with_weather``), as the in-process plant does.
+- ambient temperature: a weather station reports the scenario's ambient and hourly forecast to the controller's
+  ambient input every 15 minutes (``_weather``), so the plan, its check and the thermal fit all see it.
 
 The metrics are computed from the emulated chargers' physical state (``live_trace``), with the same
 functions as the in-process run. Only this package imports ``csms_adapter``, lazily.
@@ -28,7 +28,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -39,7 +39,7 @@ from benchmarks.metrics import Metrics, summarise
 from benchmarks.plant import PlantTrace, plant_thermal
 from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery
-from optimizer.domain import Plan, Site, Snapshot, VehicleProfile
+from optimizer.domain import Site, VehicleProfile
 from optimizer.strategies import get_strategy
 
 if TYPE_CHECKING:
@@ -118,18 +118,6 @@ def _roster_entry(site: Site, row: int, s: ScenarioSession) -> VehicleProfile:
     )
 
 
-def _with_weather(scenario: Scenario, plan: Callable[[Site, Snapshot], Plan]) -> Callable[[Site, Snapshot], Plan]:
-    """The planner, given the scenario's ambient temperature and forecast (the controller has no forecast input)."""
-
-    def planner(site: Site, snapshot: Snapshot) -> Plan:
-        weather = dataclasses.replace(
-            snapshot, ambient_c=scenario.ambient_at(snapshot.time), ambient_forecast_c=scenario.ambient_forecast(snapshot.time)
-        )
-        return plan(site, weather)
-
-    return planner
-
-
 def _guard_limits(speed: float, chargers: int) -> GuardLimits:
     """The flood guard in emulated time: a charger's messages arrive ``speed`` times faster in wall time, and
     every emulated charger connects from 127.0.0.1."""
@@ -202,7 +190,7 @@ class _LiveRunner:
             clock=self.clock.now,
             env=self.env,
             recorder=self.store,
-            planner=_with_weather(sc, get_strategy("lp").plan),
+            planner=get_strategy("lp").plan,
             speed=speed,
             debounce_real_s=DEBOUNCE_EMULATED_S / speed,
             guard_limits=_guard_limits(speed, len(self.site.chargers)),
@@ -329,14 +317,14 @@ class _LiveRunner:
 
     async def _weather(self, fleet: Fleet, controller: Controller) -> None:
         """The emulated vehicles' surroundings follow the scenario's hourly ambient temperature, and a weather
-        station reports it to the controller's ambient input every 15 minutes (its thermal fit learns with it)."""
+        station reports it with the forecast to the controller's ambient input every 15 minutes."""
         from optimizer.ambient import AmbientReading
 
         sc = self.scenario
         quarter = 0
         while (at := sc.start + timedelta(minutes=15 * quarter)) < sc.end:
             await self.clock.sleep_until(at)
-            controller.loop.thermal.set_ambient(AmbientReading(sc.ambient_at(at), at))
+            controller.loop.thermal.set_ambient(AmbientReading(sc.ambient_at(at), at, sc.ambient_forecast(at)))
             if quarter % 4 == 0 and quarter > 0:
                 for charger in fleet.chargers:
                     charger.set_ambient_c(sc.ambient_at(at), at)

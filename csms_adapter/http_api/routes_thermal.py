@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from csms_adapter.http_api.errors import ApiError
 from csms_adapter.http_api.guards import Reader, Writer
 from csms_adapter.http_api.schemas import ProblemReport
-from optimizer.ambient import AmbientNow, AmbientReading
+from optimizer.ambient import FORECAST_HOURS, AmbientNow, AmbientReading
 from optimizer.domain import ThermalModel
 from optimizer.thermal_calibration import configured_model, vehicle_key
 
@@ -34,6 +34,8 @@ class AmbientIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     temp_c: Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False, description="°C")]
     measured_at: AwareDatetime | None = Field(None, description="when it was read (with a UTC offset); default now")
+    forecast_c: list[Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)]] = Field(
+        default_factory=list, max_length=FORECAST_HOURS, description="hourly forecast (°C) from measured_at on")
 
 
 class _Out(BaseModel):
@@ -134,7 +136,7 @@ async def put_ambient(ctx: Writer, body: AmbientIn, request: Request) -> Ambient
     if now - measured_at > max_age:
         raise ApiError(422, "measured_at", f"older than the site's ambient.max_age_s ({max_age.total_seconds():g} s)")
     learning = ctx.controller.loop.thermal
-    learning.set_ambient(AmbientReading(body.temp_c, min(measured_at, now)))
+    learning.set_ambient(AmbientReading(body.temp_c, min(measured_at, now), tuple(body.forecast_c)))
     client = request.client.host if request.client is not None else "?"
     log.info("ambient set temp_c=%.1f measured_at=%s client=%s", body.temp_c, measured_at.isoformat(), client)
     ctx.controller.loop.request_tick("ambient")

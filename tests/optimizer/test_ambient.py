@@ -67,3 +67,12 @@ def test_garbage_ambient_key_is_refused_naming_it(ambient: str, key: str, reason
 def test_garbage_stress_weight_is_refused_naming_it(objective: str, key: str) -> None:
     found = problems_of(GOOD + f"control:\n  objective: {objective}\n")
     assert any(f": {key}: " in p for p in found), found
+
+
+def test_a_reading_with_a_forecast_drops_the_hours_already_past() -> None:
+    site = parse_site(GOOD.replace("  timezone: UTC\n", "  timezone: UTC\n  ambient: {c: 20, max_age_s: 7200}\n"),
+                      "depot.yaml")
+    reading = AmbientReading(40.0, NOW, (40.0, 38.0, 35.0, 30.0))
+    assert ambient_now(site, NOW, reading).forecast_c == (40.0, 38.0, 35.0, 30.0)
+    later = ambient_now(site, NOW + timedelta(minutes=70), reading)
+    assert later.ambient_c == 40.0 and later.forecast_c == (40.0, 35.0, 30.0)
