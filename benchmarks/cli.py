@@ -100,7 +100,7 @@ def bench(
     names = parse_strategies(strategies)
     loaded = load_all(scenarios)
     if live:
-        run_live_mode(loaded, speed, thermal_mismatch, all_report_soc, out)
+        run_live_mode(loaded, speed, thermal_mismatch, all_report_soc, out, thermal_calibration)
         return
     defaults = PlantOptions()
     options = PlantOptions(
@@ -119,12 +119,14 @@ def bench(
     err.print(f"wrote {out / 'results.json'}, {out / 'report.md'} and {len(plots)} plots")
 
 
-def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: float, all_report_soc: bool, out: Path) -> None:
+def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: float, all_report_soc: bool, out: Path,
+                  thermal_calibration: bool = True) -> None:
     """``--live``: lp only (the controller's strategy); the comparison table goes to stdout and OUT/live.json."""
     from benchmarks.live.compare_run import compare_all  # imports the live controller: only when asked
     from benchmarks.live.scenario_live import LiveOptions
 
-    options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc)
+    options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc,
+                          thermal_calibration=thermal_calibration)
     compare_all(scenarios, options, out, typer.echo)
     Console(stderr=True).print(f"wrote {out / 'live.json'}")
 

@@ -67,6 +67,7 @@ class LiveOptions:
     speed: float = DEFAULT_SPEED  # emulated seconds per wall second
     thermal_mismatch: float = 0.0  # as PlantOptions: the real battery heats (1+m)× what the roster says
     hide_soc: bool = True  # False: every vehicle reports its SoC
+    thermal_calibration: bool = True  # the controller plans with thermal models it learns (docs/battery.md)
     boot_timeout_s: float = 30.0  # wall
     db_dir: Path | None = None  # where the controller's SQLite goes; None: a temporary directory
 
@@ -196,6 +197,7 @@ class _LiveRunner:
             guard_limits=_guard_limits(speed, len(self.site.chargers)),
         )
         controller.tick_listeners.append(self._ticked)
+        controller.loop.thermal.enabled = self.options.thermal_calibration
         await controller.start()
         try:
             fleet = await start_fleet(
