@@ -57,7 +57,8 @@ def load_all(paths: list[Path]) -> list[Scenario]:
     return scenarios
 
 
-def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console) -> list[RunResult]:
+def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console,
+            thermal_calibration: bool = True) -> list[RunResult]:
     results: list[RunResult] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -74,7 +75,7 @@ def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOpti
                 def tick(task: TaskID = task) -> None:
                     progress.advance(task)
 
-                result = run_strategy(scenario, name, options, on_tick=tick)
+                result = run_strategy(scenario, name, options, on_tick=tick, thermal_calibration=thermal_calibration)
                 progress.update(task, completed=scenario.steps)
                 if result.error is not None:
                     console.print(f"[red]{scenario.name} · {name}: {result.error}[/red]")
@@ -87,7 +88,12 @@ def bench(
     strategies: Annotated[str, typer.Option(help="comma-separated strategies")] = DEFAULT_STRATEGIES,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
     seed: Annotated[int, typer.Option(help="seed of the plant's sensor noise")] = 0,
-    thermal_mismatch: Annotated[float, typer.Option(help="real battery heats (1+m)× the model")] = 0.0,
+    thermal_mismatch: Annotated[
+        float, typer.Option(min=-0.9, help="real battery heats (1+m)× and cools 1/(1+m)× as fast as the model")
+    ] = 0.0,
+    thermal_calibration: Annotated[
+        bool, typer.Option(help="lp plans with thermal models learnt from the readings (docs/battery.md)")
+    ] = True,
     noise: Annotated[bool, typer.Option(help="sensor noise on SoC, temperature and meter")] = True,
     all_report_soc: Annotated[bool, typer.Option(help="every vehicle reports its SoC")] = False,
     live: Annotated[
@@ -113,7 +119,7 @@ def bench(
     names = parse_strategies(strategies)
     loaded = load_all(scenarios)
     if live:
-        run_live_mode(loaded, speed, thermal_mismatch, all_report_soc, out)
+        run_live_mode(loaded, speed, thermal_mismatch, all_report_soc, out, thermal_calibration)
         return
     defaults = PlantOptions()
     options = PlantOptions(
@@ -128,6 +134,7 @@ def bench(
     if seeds > 1:
         seed_list = list(range(seed, seed + seeds))
         runs, bounds = run_seeds(loaded, names, seed_list, options, workers=workers or None, with_bound=bound,
+                                 thermal_calibration=thermal_calibration,
                                  on_done=lambda label: err.print(f"done: {label}"))
         summaries = summarise_seeds(runs)
         for summary in summaries:
@@ -136,7 +143,7 @@ def bench(
         write_seed_outputs(out, summaries, runs, bounds, options, seed_list, " ".join(["depotctl bench", *sys.argv[2:]]))
         err.print(f"wrote {out / 'results.json'} and {out / 'report.md'} ({len(runs)} runs)")
         return
-    results = run_all(loaded, names, options, err)
+    results = run_all(loaded, names, options, err, thermal_calibration)
     bounds_found: list[HindsightBound] = [hindsight_bound(sc, options) for sc in loaded] if bound else []
     write_results_json(out / "results.json", results, bounds_found)
     plots = write_plots(out, results)
@@ -144,13 +151,15 @@ def bench(
     err.print(f"wrote {out / 'results.json'}, {out / 'report.md'} and {len(plots)} plots")
 
 
-def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: float, all_report_soc: bool, out: Path) -> None:
+def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: float, all_report_soc: bool, out: Path,
+                  thermal_calibration: bool = True) -> None:
     """``--live``: lp only (the controller's strategy); the comparison table goes to stdout and OUT/live.json; the
     live runs, with the detection figures of the scenarios' injected faults, to OUT/results.json."""
     from benchmarks.live.compare_run import compare_all  # imports the live controller: only when asked
     from benchmarks.live.scenario_live import LiveOptions
 
-    options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc)
+    options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc,
+                          thermal_calibration=thermal_calibration)
     compare_all(scenarios, options, out, typer.echo)
     Console(stderr=True).print(f"wrote {out / 'live.json'} and {out / 'results.json'} (live runs, with fault detection)")
 

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from benchmarks.metrics import Metrics, summarise
@@ -21,10 +22,11 @@ from benchmarks.offline import OfflineOptimal
 from benchmarks.plant import PlantOptions, PlantTrace, SimulatedDepot
 from benchmarks.scenario import Scenario
 from benchmarks.simulated_site import SimulatedSite
-from optimizer.domain import Plan, Snapshot
+from optimizer.domain import Plan, Snapshot, ThermalModel
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
 from optimizer.strategies import STRATEGY_NAMES, Strategy, get_strategy
+from optimizer.thermal_calibration import ThermalCalibrator
 from optimizer.tick import complete_now, run_tick
 
 OFFLINE = "offline_optimal"
@@ -33,6 +35,14 @@ ALL_STRATEGIES: tuple[str, ...] = (*STRATEGY_NAMES, OFFLINE)
 # battery temperature, and 'uncontrolled' ignores every limit by design.
 MODELS_TEMPERATURE = frozenset({"lp", OFFLINE})
 IGNORES_LIMITS = frozenset({"uncontrolled"})
+CALIBRATED = frozenset({"lp"})  # strategies that plan with a thermal model the run can learn
+
+
+def configured_thermal(scenario: Scenario) -> dict[tuple[str, int, datetime], ThermalModel]:
+    """The thermal model the scenario gives each session (what the depot was configured with), by connector and
+    arrival, so a run can tell which sessions were planned with a learnt model."""
+    return {(s.charger_id, s.connector_id, s.arrival): s.thermal for s in scenario.sessions}
+
 
 TickCallback = Callable[[], None]
 
@@ -48,6 +58,8 @@ class RunResult:
     first_check_problem: str | None = None
     statuses: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    thermal_calibration: bool = False  # the strategy planned with thermal models learnt during the run
+    fitted_sessions: int = 0  # sessions planned with a learnt model at least once
 
 
 def _origin(exc: BaseException) -> str:
@@ -66,16 +78,54 @@ def make_strategy(
     return get_strategy(name)
 
 
+class CalibratedSite:
+    """The simulated depot as a thermally calibrating controller sees it: each snapshot teaches the calibrator and
+    goes to the planner (and the plan check) with the thermal models learnt so far."""
+
+    def __init__(self, inner: SimulatedSite, calibrator: ThermalCalibrator,
+                 on_calibrated: Callable[[Snapshot], None]) -> None:
+        self.inner = inner
+        self.calibrator = calibrator
+        self.on_calibrated = on_calibrated
+
+    async def observe(self, now: datetime) -> Snapshot:
+        snapshot = await self.inner.observe(now)
+        site = self.inner.plant.scenario.site
+        self.calibrator.observe_snapshot(site, snapshot)
+        calibrated = self.calibrator.calibrate(site, snapshot)
+        self.on_calibrated(calibrated)
+        return calibrated
+
+    async def apply(self, plan: Plan, snapshot: Snapshot, now: datetime) -> object:
+        return await self.inner.apply(plan, snapshot, now)
+
+
 def run_strategy(
-    scenario: Scenario, name: str, options: PlantOptions | None = None, on_tick: TickCallback | None = None
+    scenario: Scenario, name: str, options: PlantOptions | None = None, on_tick: TickCallback | None = None,
+    *, thermal_calibration: bool = True,
 ) -> RunResult:
-    """Simulate the whole scenario under strategy ``name``. Never raises for a failing strategy."""
+    """Simulate the whole scenario under strategy ``name``. Never raises for a failing strategy.
+
+    With ``thermal_calibration`` a strategy that models temperature plans with the thermal models learnt from the
+    readings so far (``optimizer.thermal_calibration``), as the live controller does; the plan is still checked
+    against what the strategy was told, so a broken promise is the strategy's, not the fit's."""
     opts = options or PlantOptions()
-    result = RunResult(scenario=scenario.name, strategy=name)
+    calibrator = ThermalCalibrator() if thermal_calibration and name in CALIBRATED else None
+    result = RunResult(scenario=scenario.name, strategy=name, thermal_calibration=calibrator is not None)
+    fitted: set[tuple[str, int, datetime]] = set()
+    configured = configured_thermal(scenario)
     started = time.perf_counter()
     plant = SimulatedDepot(scenario, opts)
     site = scenario.site
-    simulated = SimulatedSite(plant)
+    plain = SimulatedSite(plant)
+    simulated: SimulatedSite | CalibratedSite = plain
+    if calibrator is not None:
+        def note_fitted(snapshot: Snapshot) -> None:
+            fitted.update(key for s in snapshot.sessions if s.plugged_in_at is not None
+                          and (key := (s.charger_id, s.connector_id, s.plugged_in_at)) in configured
+                          and s.thermal is not None and s.thermal != configured[key])
+
+        simulated = CalibratedSite(plain, calibrator, note_fitted)
     check = functools.partial(check_plan, site, limits=name not in IGNORES_LIMITS, temperature=name in MODELS_TEMPERATURE)
     tick_ms: list[float] = []
     try:
@@ -104,6 +154,7 @@ def run_strategy(
         result.error = f"{type(exc).__name__}: {exc} (at {_origin(exc)})"
         result.wall_s = time.perf_counter() - started
         return result
+    result.fitted_sessions = len(fitted)
     result.trace = plant.trace
     result.metrics = summarise(plant.trace, tick_ms, scenario.priced, site.tariff.demand_charge_per_kw)
     result.wall_s = time.perf_counter() - started

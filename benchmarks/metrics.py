@@ -14,6 +14,8 @@ import numpy as np
 
 from benchmarks.limits import FloatArray
 from benchmarks.plant import PlantTrace
+from optimizer.battery_stress import session_stress
+from optimizer.domain import BatteryStress
 
 MET_TOLERANCE_KWH = 0.1  # a session is met when less than this is missing at departure
 OVER_TOLERANCE_KW = 1e-3  # float noise and meter rounding below this are not violations
@@ -85,6 +87,20 @@ def jain_index(requested_kwh: FloatArray, delivered_kwh: FloatArray) -> float:
     return float(x.sum()) ** 2 / (x.size * squares)
 
 
+def trace_stress(trace: PlantTrace) -> list[BatteryStress]:
+    """What physically happened to each battery (``optimizer.battery_stress``), from the plant's real power, SoC
+    and temperature; the battery's own temperature on arrival starts the trajectory."""
+    out = []
+    for i, s in enumerate(trace.sessions):
+        plugged = trace.plugged_h[i] > 0
+        drawn = float(trace.drawn_kwh[i]) if trace.drawn_kwh.size else 0.0
+        efficiency = float(trace.delivered_kwh[i]) / drawn if drawn > 0 else 1.0
+        temps = trace.temp_end_c[i][plugged]
+        out.append(session_stress(trace.power_kw[i][plugged], trace.plugged_h[i][plugged], s.soc_arrival, s.battery_kwh,
+                                  efficiency, None if np.isnan(temps).any() else temps, s.battery_temp_c))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class TickTimes:
     p50_ms: float
@@ -119,6 +135,10 @@ class Metrics:
     tick_ms_p50: float
     tick_ms_p95: float
     tick_ms_max: float
+    # Battery stress (docs/battery.md): mean hours above 80 % SoC per session, Σ Arrhenius-weighted kWh, highest C-rate.
+    stress_hours_above_80pct: float = 0.0
+    stress_arrhenius_kwh: float = 0.0
+    stress_peak_c_rate: float = 0.0
 
 
 def summarise(trace: PlantTrace, tick_ms: Sequence[float], priced: bool, demand_charge_per_kw: float) -> Metrics:
@@ -128,6 +148,7 @@ def summarise(trace: PlantTrace, tick_ms: Sequence[float], priced: bool, demand_
     circuits = limit_violations(trace.row_load_kw, trace.rows.limit_kw.reshape(-1, 1), trace.step_h)
     peak = peak_kw(site_kw)
     times = tick_times(tick_ms)
+    stress = trace_stress(trace)
     energy = energy_cost(site_kw, trace.price_per_kwh, trace.step_h) if priced else None
     demand = demand_charge(peak, demand_charge_per_kw) if priced else None
     return Metrics(
@@ -149,4 +170,7 @@ def summarise(trace: PlantTrace, tick_ms: Sequence[float], priced: bool, demand_
         tick_ms_p50=times.p50_ms,
         tick_ms_p95=times.p95_ms,
         tick_ms_max=times.max_ms,
+        stress_hours_above_80pct=float(np.mean([b.hours_above_high_soc for b in stress])) if stress else 0.0,
+        stress_arrhenius_kwh=float(sum(b.arrhenius_kwh for b in stress)),
+        stress_peak_c_rate=max((b.peak_c_rate for b in stress), default=0.0),
     )

@@ -33,7 +33,7 @@ class PlantOptions:
     soc_noise: float = 0.002  # standard deviation of a reported SoC (fraction)
     temp_noise_c: float = 0.1  # standard deviation of a reported battery temperature
     meter_noise: float = 0.002  # relative standard deviation of the energy register
-    thermal_mismatch: float = 0.0  # the real battery heats (1+m)× and cools (1−m)× what the depot's model says
+    thermal_mismatch: float = 0.0  # the real battery heats (1+m)× and cools 1/(1+m)× as fast as the depot's model says
     hide_soc: bool = True  # False: every vehicle reports its SoC (isolates the cost of estimating it)
 
 
@@ -134,10 +134,14 @@ def charger_allows(charger: Charger, limit_kw: float, limit_a: float | None, pha
 
 
 def plant_thermal(model: ThermalModel, mismatch: float) -> ThermalModel:
-    """The real battery's thermal model: the depot's, off by ``mismatch`` (perfect knowledge sees this one)."""
+    """The real battery's thermal model: the depot's, off by ``mismatch`` (perfect knowledge sees this one): it heats
+    (1+m)× and cools 1/(1+m)× as fast, so m = +1 is a pack that warms twice as fast and sheds heat half as fast
+    (m > −1). Cooling (1−m)× would make m = +1 a pack that never cools, which no pack is."""
     if not model.is_modelled or mismatch == 0.0:
         return model
-    return ThermalModel(model.max_temp_c, model.heating_c_per_kwh * (1.0 + mismatch), max(0.0, model.cooling_per_h * (1.0 - mismatch)))
+    if mismatch <= -1.0:
+        raise ValueError(f"thermal mismatch {mismatch:g} must be above -1")
+    return ThermalModel(model.max_temp_c, model.heating_c_per_kwh * (1.0 + mismatch), model.cooling_per_h / (1.0 + mismatch))
 
 
 class SimulatedDepot:

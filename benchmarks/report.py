@@ -39,6 +39,9 @@ METRIC_FIELDS = (
     "sessions",
     "energy_cost",
     "demand_charge",
+    "stress_hours_above_80pct",
+    "stress_arrhenius_kwh",
+    "stress_peak_c_rate",
 )
 
 
@@ -94,6 +97,8 @@ def result_rows(results: Sequence[RunResult], bounds: Sequence[HindsightBound] =
         row["first_check_problem"] = r.first_check_problem
         row["statuses"] = r.statuses
         row["wall_s"] = round(r.wall_s, 3)
+        row["thermal_calibration"] = r.thermal_calibration
+        row["sessions_thermal_fitted"] = r.fitted_sessions
         if r.error is not None:
             row["error"] = r.error
         rows.append(row)

@@ -65,9 +65,11 @@ class SeedSummary:
         raise KeyError(name)
 
 
-def run_seed(scenario: Scenario, strategy: str, seed: int, options: PlantOptions) -> SeedRun:
+def run_seed(scenario: Scenario, strategy: str, seed: int, options: PlantOptions,
+             thermal_calibration: bool = True) -> SeedRun:
     """Run ``strategy`` through ``scenario`` with the plant's noise seeded by ``seed``."""
-    result = run_strategy(scenario, strategy, dataclasses.replace(options, seed=seed))
+    result = run_strategy(scenario, strategy, dataclasses.replace(options, seed=seed),
+                          thermal_calibration=thermal_calibration)
     return SeedRun(scenario.name, strategy, seed, result.metrics, result.error, result.plan_check_failures, result.wall_s)
 
 
@@ -83,6 +85,7 @@ def run_seeds(
     *,
     workers: int | None = None,
     with_bound: bool = True,
+    thermal_calibration: bool = True,
     on_done: DoneCallback | None = None,
 ) -> tuple[list[SeedRun], list[HindsightBound]]:
     """Every run (in scenario, strategy, seed order) and each scenario's hindsight bound. ``workers``: processes
@@ -93,14 +96,15 @@ def run_seeds(
         bounds = [hindsight_bound(sc, options) for sc in scenarios] if with_bound else []
         runs = []
         for sc, name, seed in jobs:
-            runs.append(run_seed(sc, name, seed, options))
+            runs.append(run_seed(sc, name, seed, options, thermal_calibration))
             if on_done is not None:
                 on_done(f"{sc.name} · {name} · seed {seed}")
         return runs, bounds
     # 'spawn': a forked child would inherit the solver's threads mid-state.
     with ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn")) as pool:
         bound_futures = [pool.submit(hindsight_bound, sc, options) for sc in scenarios] if with_bound else []
-        futures: list[Future[SeedRun]] = [pool.submit(run_seed, sc, name, seed, options) for sc, name, seed in jobs]
+        futures: list[Future[SeedRun]] = [pool.submit(run_seed, sc, name, seed, options, thermal_calibration)
+                                          for sc, name, seed in jobs]
         if on_done is not None:
             for future, (sc, name, seed) in zip(futures, jobs, strict=True):
                 future.add_done_callback(_announce(on_done, f"{sc.name} · {name} · seed {seed}"))

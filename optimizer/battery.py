@@ -1,6 +1,6 @@
 """The physics of a charging vehicle, shared by the simulated plant (benchmarks) and the emulated
 chargers (csms_adapter): constant power up to the knee SoC then a linear taper, and the first-order
-thermal model of the LP (docs/lp.md), integrated exactly over each step.
+thermal model of ``optimizer.thermal``, integrated exactly over each sub-step.
 
 Within one step the taper is integrated with small sub-steps, so the plant is *not* graded on the LP's
 own step-start linearisation.
@@ -8,10 +8,10 @@ own step-start linearisation.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 from optimizer.domain import ThermalModel
+from optimizer.thermal import step_temp_c
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +51,6 @@ class Battery:
         soc, temp, stored = state.soc, state.temp_c, state.energy_kwh
         drawn = 0.0
         dt = duration_h / max(substeps, 1)
-        th = self.thermal
-        alpha = math.exp(-th.cooling_per_h * dt) if th.cooling_per_h > 0 else 1.0
-        gain = (1.0 - alpha) / th.cooling_per_h if th.cooling_per_h > 0 else dt
         for _ in range(max(substeps, 1)):
             power = max(0.0, min(limit_kw, self.acceptance_kw(soc)))
             room_kwh = max(0.0, (target_soc - soc) * self.capacity_kwh)
@@ -62,5 +59,5 @@ class Battery:
             soc = min(1.0, soc + into / self.capacity_kwh)
             stored += into
             drawn += power * dt
-            temp = ambient_c + alpha * (temp - ambient_c) + th.heating_c_per_kwh * gain * power
+            temp = step_temp_c(self.thermal, temp, power, dt, ambient_c)
         return replace(state, soc=soc, temp_c=temp, energy_kwh=stored), drawn

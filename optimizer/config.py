@@ -167,6 +167,10 @@ class ObjectiveModel(Strict):
     early: NonNegative = 1.0
     price: NonNegative = 1.0
     peak: NonNegative = 0.0
+    # Battery stress (docs/battery.md), off by default: cost per kWh·h stored above 80 % SoC, and per kWh charged
+    # times how much its temperature factor exceeds 1 (hot, or cold enough to risk plating).
+    stress_high_soc: Annotated[float, Field(ge=0, le=1.0)] = 0.0
+    stress_temperature: Annotated[float, Field(ge=0, le=1.0)] = 0.0
 
 
 class ControlModel(Strict):
@@ -272,6 +276,23 @@ class MonitoringModel(Strict):
     webhooks: list[WebhookModel] = []
 
 
+class AmbientModel(Strict):
+    """The site's outdoor temperature (°C) for the battery thermal model: one value or 24 hourly local values.
+    A live reading (``PUT /api/ambient``) wins while younger than ``max_age_s``."""
+
+    c: Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)] | None = None
+    profile_c: list[Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)]] | None = None
+    max_age_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+
+    @model_validator(mode="after")
+    def one_form(self) -> AmbientModel:
+        if self.c is not None and self.profile_c is not None:
+            raise ValueError("give either c or profile_c, not both")
+        if self.profile_c is not None and len(self.profile_c) != 24:
+            raise ValueError(f"profile_c needs 24 hourly values, got {len(self.profile_c)}")
+        return self
+
+
 class SiteSection(Strict):
     name: Identifier
     timezone: str = "UTC"
@@ -280,6 +301,7 @@ class SiteSection(Strict):
     base_load: BaseLoadModel = BaseLoadModel()
     tariff: TariffModel = TariffModel()
     circuits: list[CircuitModel] = []
+    ambient: AmbientModel = AmbientModel()
 
 
 class SiteFile(Strict):

@@ -112,6 +112,20 @@ class Tariff:
 
 
 @dataclass(frozen=True, slots=True)
+class Ambient:
+    """The site's outdoor temperature from the site file: one value or 24 hourly local-time values (°C); a live
+    reading younger than ``max_age_s`` wins (csms_adapter.control.ambient_input)."""
+
+    profile_c: tuple[float, ...] = (20.0,)
+    max_age_s: float = 3600.0
+
+    def at_hour(self, local_hour: int) -> float:
+        if len(self.profile_c) == 1:
+            return self.profile_c[0]
+        return self.profile_c[local_hour % 24]
+
+
+@dataclass(frozen=True, slots=True)
 class Circuit:
     """A feeder, breaker or transformer. Limits are per phase (A) and/or total (kW) at the grid side."""
 
@@ -199,6 +213,11 @@ class Objective:
     # vehicles are finished, small needs are not starved; a fleet depot). "kwh": every missing kWh alike (the
     # most energy on a site that cannot serve everyone, e.g. a garage selling kWh; fewer vehicles finish).
     unmet_per: Literal["session", "kwh"] = "session"
+    # Battery stress terms (optimizer.lp_stress), 0 = off: per kWh·h stored above 80 % SoC (defers a high target
+    # to late in the stay), and per kWh × (temperature factor − 1)⁺ (avoids charging hot or very cold batteries).
+    # Kept ≤ 1 so they never outweigh a kWh of unmet need (1000 / need per kWh).
+    stress_high_soc: float = 0.0
+    stress_temperature: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +340,7 @@ class Site:
     storage: StorageSettings
     source_file: str = "<memory>"
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    ambient: Ambient = field(default_factory=Ambient)
     # Lookup tables, built once: a thousand-charger site must not scan its lists per session.
     _chargers_by_id: dict[str, Charger] = field(init=False, repr=False, compare=False)
     _vehicles_by_tag: dict[str, VehicleProfile] = field(init=False, repr=False, compare=False)
@@ -470,6 +490,16 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class BatteryStress:
+    """How hard a plan works one battery (``optimizer.battery_stress``): hours above 80 % SoC while plugged in,
+    energy weighted by an Arrhenius temperature factor (kWh at 25 °C equivalent), highest C-rate (1/h)."""
+
+    hours_above_high_soc: float
+    arrhenius_kwh: float
+    peak_c_rate: float
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectorPlan:
     """The plan for one session. ``limit_kw``/``limit_a`` are what is commanded now: rounded down to
     what the charger accepts and either 0 or at least the minimum current."""
@@ -487,6 +517,7 @@ class ConnectorPlan:
     departure: datetime
     soc_source: ValueSource
     temperature_trajectory_c: tuple[float, ...] = ()
+    stress: BatteryStress | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Variables, in this order:
     p[i, t]   grid-side power of session i in step t (kW; in step 0 the commanded power)
     u[i]      energy still missing at departure (kWh)
     θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
+    z[k]      stored energy above 80 % SoC (kWh), only with the high-SoC stress weight (``lp_stress``)
     P̂         site peak (kW), only when the objective prices the peak
     m[i]      margin still missing at departure (kWh), only when some session has a margin (needs.py)
 """
@@ -25,7 +26,9 @@ from numpy.typing import NDArray
 from optimizer.domain import Objective
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
+from optimizer.lp_stress import high_soc_block, temperature_cost
 from optimizer.needs import ResolvedSession
+from optimizer.thermal import free_trajectory, rise_upper_bound, step_coefficients
 
 # The early-charging reward per kWh, relative to the objective's 'early' weight. Small enough never to
 # trade delivered energy for earliness, large enough that HiGHS sees it; docs/lp.md, "What keeps it fast".
@@ -172,26 +175,6 @@ def arrival_step(s: ResolvedSession, horizon: Horizon) -> int:
     return min(max(index, 0), horizon.steps - 1)
 
 
-def thermal_coefficients(cooling_per_h: float, length_h: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Exact discretisation of dθ/dt = a·P − b(θ − θa) over steps of ``length_h``:
-    θ' = θa + α(θ − θa) + a·g·P. Returns (α, g) per step."""
-    if cooling_per_h <= 0:
-        return np.ones_like(length_h), length_h.copy()
-    alpha = np.exp(-cooling_per_h * length_h)
-    return alpha, (1.0 - alpha) / cooling_per_h
-
-
-def free_trajectory(temp0_c: float, cooling_per_h: float, length_h: FloatArray, ambient_c: FloatArray) -> FloatArray:
-    """Temperature at the end of each step with no charging."""
-    alpha, _ = thermal_coefficients(cooling_per_h, length_h)
-    out = np.empty_like(length_h)
-    theta = temp0_c
-    for t in range(length_h.size):
-        theta = ambient_c[t] + alpha[t] * (theta - ambient_c[t])
-        out[t] = theta
-    return out
-
-
 def _taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float) -> tuple[int, int] | None:
     """Steps (first, last) where the taper row can bind: from the first step the knee can be passed
     at full power to the last plugged-in step. None when the knee cannot be reached at all."""
@@ -213,20 +196,12 @@ def _thermal_window(
 ) -> tuple[int, int] | None:
     """Steps (first, last) where the temperature ceiling can bind, from a rigorous upper bound. With
     A = the warmest ambient, P = the most power and E = the most energy, every schedule keeps
-    θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))
-    (θ' = heating·p − cooling·(θ − θa) ≤ heating·p − cooling·(θ − A); the worst p puts all its energy
-    last). Cooling is what makes it tight: ``heating·E`` alone kept rows for batteries that cannot bind."""
+    θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))   (``thermal.rise_upper_bound``)."""
     th = s.thermal
     top_kw = float(pmax.max())
     if not th.is_modelled or top_kw <= 0:
         return None
-    energy_kwh = need_kwh / max(s.efficiency, 1e-9)
-    heat_time_h = np.minimum(energy_kwh / top_kw, end_h)
-    if th.cooling_per_h > 0:
-        rise = th.heating_c_per_kwh * top_kw / th.cooling_per_h * (1.0 - np.exp(-th.cooling_per_h * heat_time_h))
-    else:
-        rise = th.heating_c_per_kwh * top_kw * heat_time_h
-    upper = max(s.temp0_c, ambient_max_c) + rise
+    upper = max(s.temp0_c, ambient_max_c) + rise_upper_bound(th, top_kw, need_kwh / max(s.efficiency, 1e-9), end_h)
     plugged = np.nonzero(pmax > 0)[0]
     last = int(plugged[-1])
     can = np.nonzero(upper > ceiling - 1e-9)[0]
@@ -289,9 +264,13 @@ def build_lp(
     off_u = n_p
     off_th = off_u + n
     n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
-    peak_col = off_th + n_th_cols if peak_on else None
+    p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
+    high_soc = high_soc_block(sessions, arr.pmax_kw, energy_coef, horizon, p_index, objective.stress_high_soc)
+    off_z = off_th + n_th_cols
+    n_z_cols = high_soc.columns if high_soc is not None else 0
+    peak_col = off_z + n_z_cols if peak_on else None
     margin_rows = np.flatnonzero(margin > 0)
-    off_m = off_th + n_th_cols + (1 if peak_on else 0)
+    off_m = off_z + n_z_cols + (1 if peak_on else 0)
     n_cols = off_m + margin_rows.size
 
     cost = np.zeros(n_cols)
@@ -305,7 +284,11 @@ def build_lp(
     p_cost = -early.reshape(1, steps) * energy_coef
     if price_on:
         p_cost = p_cost + objective.price * series.price_per_kwh.reshape(1, steps) * arr.energy_h
+    if objective.stress_temperature > 0:
+        p_cost = p_cost + temperature_cost(sessions, horizon, series, energy_coef, objective.stress_temperature)
     cost[:n_p] = p_cost.ravel()
+    if high_soc is not None:
+        cost[off_z : off_z + n_z_cols] = high_soc.cost
     col_ub[:n_p] = arr.pmax_kw.ravel()
     col_ub[np.arange(n, dtype=np.int64) * steps] = first_max
     need_weight = np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
@@ -337,7 +320,6 @@ def build_lp(
         vals.append(np.asarray(v, dtype=np.float64))
 
     labels = tuple(f"{s.charger.id}/{s.connector_id}" for s in sessions)
-    p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
 
     # ---- departure energy: Σ_t η E p + u + m = need + margin
     add(np.repeat(np.arange(n, dtype=np.int64), steps), p_index.ravel(), energy_coef.ravel())
@@ -397,7 +379,7 @@ def build_lp(
     theta_cols: list[tuple[int, int, NDArray[np.int64]]] = []
     for i, first, last in thermal_win:
         s = sessions[i]
-        alpha, gain = thermal_coefficients(s.thermal.cooling_per_h, horizon.length_h)
+        alpha, gain = step_coefficients(s.thermal.cooling_per_h, horizon.length_h)
         frac = arr.energy_h[i] / horizon.length_h
         heat = s.thermal.heating_c_per_kwh * gain * frac
         width = last - first + 1
@@ -432,6 +414,15 @@ def build_lp(
         next_row += width
     if thermal_win:
         groups.append(RowGroup("battery_temperature_state", first_th_row, tuple(labels[w[0]] for w in thermal_win), 0))
+
+    # ---- stored energy above 80 % SoC (optional stress term, optimizer.lp_stress)
+    if high_soc is not None:
+        add(next_row + high_soc.row, high_soc.p_col, high_soc.p_val)
+        add(next_row + high_soc.z_row, off_z + high_soc.z_col, -np.ones(n_z_cols))
+        row_lb.append(np.full(n_z_cols, -INF))
+        row_ub.append(high_soc.rhs)
+        groups.append(RowGroup("stress_high_soc", next_row, tuple(labels[i] for i in high_soc.labels), 0))
+        next_row += n_z_cols
 
     # ---- peak: Σ_i p[i,t] - P̂ <= -(base + uncontrolled)
     if peak_col is not None:

@@ -14,7 +14,8 @@ from optimizer.external_limits import session_caps_kw
 from optimizer.horizon import FloatArray, Horizon, site_series
 from optimizer.infrastructure import compile_columns, compile_limits, plug_in_columns, session_columns
 from optimizer.needs import ResolvedSession, resolve_sessions
-from optimizer.strategies.base import CURRENT_RESOLUTION_A, temperature_trajectory
+from optimizer.strategies.base import CURRENT_RESOLUTION_A
+from optimizer.thermal import trajectory
 
 ABS_TOL = 1e-6
 REL_TOL = 1e-6
@@ -88,7 +89,7 @@ def check_plan(
             problems.append(f"departure_energy[{label}]: {delivered:.3f} kWh planned for a need of {allowed:.3f} kWh")
         th = s.thermal
         if temperature and th.is_modelled and s.temp0_c <= th.max_temp_c:
-            temps = temperature_trajectory(s, sched, horizon, hours, series.ambient_c)
+            temps = trajectory(th, s.temp0_c, sched, horizon.length_h, series.ambient_c, hours / horizon.length_h)
             plugged = hours > 0
             if plugged.any() and _over(float(temps[plugged].max()), th.max_temp_c + 1e-4):
                 problems.append(

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from optimizer.config import (
+    AmbientModel,
     ChargerModel,
     CircuitModel,
     MonitoringModel,
@@ -28,6 +29,7 @@ from optimizer.config import (
     VehicleDefaultsModel,
 )
 from optimizer.domain import (
+    Ambient,
     BaseLoad,
     Charger,
     ChargerAuth,
@@ -488,7 +490,7 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
             strategy=control.strategy,
             objective=Objective(
                 control.objective.unmet, control.objective.early, control.objective.price, control.objective.peak,
-                control.objective.unmet_per,
+                control.objective.unmet_per, control.objective.stress_high_soc, control.objective.stress_temperature,
             ),
             uniform_steps=control.uniform_steps,
             solver=control.solver,
@@ -513,6 +515,7 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
                                 parsed.storage.retention.aggregate_days),
         source_file=filename,
         monitoring=_monitoring(parsed.monitoring),
+        ambient=_ambient(section.ambient),
     )
 
 
@@ -534,6 +537,12 @@ def _monitoring(model: MonitoringModel) -> MonitoringSettings:
         retention_days=model.retention_days,
         webhooks=tuple(WebhookSpec(w.url, w.min_severity, w.secret_env) for w in model.webhooks),
     )
+
+
+def _ambient(cfg: AmbientModel) -> Ambient:
+    if cfg.profile_c is not None:
+        return Ambient(tuple(cfg.profile_c), cfg.max_age_s)
+    return Ambient((cfg.c if cfg.c is not None else Ambient().profile_c[0],), cfg.max_age_s)
 
 
 def parse_site(text: str, filename: str = "<site>") -> Site:

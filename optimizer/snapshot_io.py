@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimizer.domain import (
+    BatteryStress,
     ExternalLimit,
     LimitSource,
     Plan,
@@ -237,8 +238,20 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "expected_max_temp_c": _num(c.expected_max_temp_c, 3),
                 "departure": _iso(c.departure),
                 "soc_source": str(c.soc_source),
+                "stress": _stress_json(c.stress),
             }
             for c in plan.connectors
         ],
         "plug_in": [{"charger": a.charger_id, "limit_kw": a.limit_kw, "phases": a.phases} for a in plan.plug_in],
+    }
+
+
+def _stress_json(stress: BatteryStress | None) -> dict[str, float | None] | None:
+    """The plan's battery stress proxies (docs/battery.md)."""
+    if stress is None:
+        return None
+    return {
+        "hours_above_80pct_soc": _num(stress.hours_above_high_soc, 3),
+        "arrhenius_kwh": _num(stress.arrhenius_kwh, 3),
+        "peak_c_rate": _num(stress.peak_c_rate, 4),
     }

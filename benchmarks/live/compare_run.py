@@ -27,7 +27,7 @@ def in_process_options(live: LiveOptions) -> PlantOptions:
 
 def compare_scenario(scenario: Scenario, options: LiveOptions) -> dict[str, Any]:
     """Run ``scenario`` both ways; one JSON-ready row. Raises what a failing run raises."""
-    in_process = run_strategy(scenario, "lp", in_process_options(options))
+    in_process = run_strategy(scenario, "lp", in_process_options(options), thermal_calibration=options.thermal_calibration)
     if in_process.metrics is None:
         raise RuntimeError(f"{scenario.name}: lp failed in-process: {in_process.error}")
     live = run_live(scenario, options)

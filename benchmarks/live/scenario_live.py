@@ -12,8 +12,8 @@ What the depot knows of each vehicle reaches the controller the way it would at 
   each session gets a roster entry and presents its id tag (``bench_tag``);
 - SoC over OCPP from the chargers, only for vehicles that report one (as in the in-process plant);
 - battery temperature from the vehicle-data input (telematics), fed from the emulated battery;
-- ambient temperature: the live controller has no weather input yet, so the planner is given the
-  scenario's ambient as a forecast feed would (``_with_weather``), as the in-process plant does.
+- ambient temperature: a weather station reports the scenario's ambient and hourly forecast to the controller's
+  ambient input every 15 minutes (``_weather``), so the plan, its check and the thermal fit all see it.
 
 The metrics are computed from the emulated chargers' physical state (``live_trace``), with the same
 functions as the in-process run. Only this package imports ``csms_adapter``, lazily.
@@ -28,7 +28,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -40,7 +40,7 @@ from benchmarks.metrics import Metrics, summarise
 from benchmarks.plant import PlantTrace, plant_thermal
 from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery
-from optimizer.domain import Plan, Site, Snapshot, VehicleProfile
+from optimizer.domain import Site, VehicleProfile
 from optimizer.strategies import get_strategy
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class LiveOptions:
     speed: float = DEFAULT_SPEED  # emulated seconds per wall second
     thermal_mismatch: float = 0.0  # as PlantOptions: the real battery heats (1+m)× what the roster says
     hide_soc: bool = True  # False: every vehicle reports its SoC
+    thermal_calibration: bool = True  # the controller plans with thermal models it learns (docs/battery.md)
     boot_timeout_s: float = 30.0  # wall
     db_dir: Path | None = None  # where the controller's SQLite goes; None: a temporary directory
 
@@ -119,18 +120,6 @@ def _roster_entry(site: Site, row: int, s: ScenarioSession) -> VehicleProfile:
         knee_soc=s.knee_soc,
         priority=s.priority if s.priority is not None else profile.priority,
     )
-
-
-def _with_weather(scenario: Scenario, plan: Callable[[Site, Snapshot], Plan]) -> Callable[[Site, Snapshot], Plan]:
-    """The planner, given the scenario's ambient temperature and forecast (the controller has no such input)."""
-
-    def planner(site: Site, snapshot: Snapshot) -> Plan:
-        weather = dataclasses.replace(
-            snapshot, ambient_c=scenario.ambient_at(snapshot.time), ambient_forecast_c=scenario.ambient_forecast(snapshot.time)
-        )
-        return plan(site, weather)
-
-    return planner
 
 
 def _guard_limits(speed: float, chargers: int) -> GuardLimits:
@@ -207,13 +196,14 @@ class _LiveRunner:
             clock=self.clock.now,
             env=self.env,
             recorder=self.store,
-            planner=_with_weather(sc, get_strategy("lp").plan),
+            planner=get_strategy("lp").plan,
             speed=speed,
             debounce_real_s=DEBOUNCE_EMULATED_S / speed,
             guard_limits=_guard_limits(speed, len(self.site.chargers)),
         )
         controller.tick_listeners.append(self._ticked)
         controller.monitor.listeners.append(self._announce)
+        controller.loop.thermal.enabled = self.options.thermal_calibration
         await controller.start()
         try:
             fleet = await start_fleet(
@@ -280,7 +270,7 @@ class _LiveRunner:
         jobs: list[Coroutine[Any, Any, None]] = [
             self._connector(fleet, sorted(rows, key=lambda r: sc.sessions[r].arrival)) for rows in by_connector.values()
         ]
-        jobs += [self._sample(fleet), self._weather(fleet)]
+        jobs += [self._sample(fleet), self._weather(fleet, controller)]
         feed = asyncio.create_task(self._telematics(controller, fleet), name="bench-telematics")
         try:
             async with asyncio.TaskGroup() as group:
@@ -357,15 +347,20 @@ class _LiveRunner:
                 if self.recorder.plugged(row):
                     self.recorder.record(row, self._read(row, fleet.charger(s.charger_id)))
 
-    async def _weather(self, fleet: Fleet) -> None:
-        """The emulated vehicles' surroundings follow the scenario's hourly ambient temperature."""
+    async def _weather(self, fleet: Fleet, controller: Controller) -> None:
+        """The emulated vehicles' surroundings follow the scenario's hourly ambient temperature, and a weather
+        station reports it with the forecast to the controller's ambient input every 15 minutes."""
+        from optimizer.ambient import AmbientReading
+
         sc = self.scenario
-        hour = 1
-        while (at := sc.start + timedelta(hours=hour)) < sc.end:
+        quarter = 0
+        while (at := sc.start + timedelta(minutes=15 * quarter)) < sc.end:
             await self.clock.sleep_until(at)
-            for charger in fleet.chargers:
-                charger.set_ambient_c(sc.ambient_at(at), at)
-            hour += 1
+            controller.loop.thermal.set_ambient(AmbientReading(sc.ambient_at(at), at, sc.ambient_forecast(at)))
+            if quarter % 4 == 0 and quarter > 0:
+                for charger in fleet.chargers:
+                    charger.set_ambient_c(sc.ambient_at(at), at)
+            quarter += 1
 
     async def _telematics(self, controller: Controller, fleet: Fleet) -> None:
         """The vehicle-data feed: battery temperature of every plugged-in vehicle with a thermal model, sent as

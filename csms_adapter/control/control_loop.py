@@ -25,10 +25,12 @@ from csms_adapter.control.dispatch import Dispatcher, DispatchReport, Outcome
 from csms_adapter.control.live_site import LiveSite
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
+from csms_adapter.control.thermal_learning import ThermalLearning
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Plan, Site, Snapshot
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
+from optimizer.thermal_calibration import VehicleFit
 from optimizer.tick import run_tick
 
 log = logging.getLogger("depotctl.control")
@@ -46,6 +48,7 @@ class TickResult:
     tick_ms: float
     error: str | None = None
     solve_ms: float | None = None  # waiting for the plan, hand-over to and from the solver process included
+    thermal_fits: tuple[VehicleFit, ...] = ()  # fits that learnt something this tick (for the store)
 
 
 class ControlLoop:
@@ -91,7 +94,8 @@ class ControlLoop:
         self.last: TickResult | None = None
         self.ticks = 0
         self.billing_peak = BillingPeak(site) if site.tariff.demand_charge_per_kw > 0 else None
-        self.live_site = LiveSite(live, dispatcher, self.billing_peak)
+        self.thermal = ThermalLearning(site)  # ambient input and learnt battery thermal models (docs/battery.md)
+        self.live_site = LiveSite(live, dispatcher, self.billing_peak, prepare=self.thermal.prepare)
         # The bound leaves the solver its own time limit plus slack for building the model.
         self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
 
@@ -131,10 +135,11 @@ class ControlLoop:
             return await runner.solve(snapshot, timeout_s)
 
         outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site))
+        fits = tuple(self.thermal.take_changed())
         exc = outcome.error
         if exc is None:
             return TickResult(now, outcome.snapshot, outcome.plan, outcome.applied, outcome.tick_ms, None,
-                              outcome.plan_ms)
+                              outcome.plan_ms, fits)
         # Nothing was sent: the live TxProfiles lapse (valid_to) to the fail-safe layers, never to "unlimited";
         # that is safer than a bad plan. DepotError, a timeout or a solver bug: none may stop control.
         if isinstance(exc, DepotError):
@@ -144,7 +149,7 @@ class ControlLoop:
         else:
             reason = f"{type(exc).__name__}: {exc}"
         log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
-        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms)
+        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms, fits)
 
     # ------------------------------------------------------------------------------ scheduling
 

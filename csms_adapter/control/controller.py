@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
@@ -47,6 +47,7 @@ from csms_adapter.protocol.link import (
 )
 from csms_adapter.protocol.server import Admission, Link, OcppServer
 from optimizer.domain import Site
+from optimizer.thermal_calibration import VehicleFit
 
 log = logging.getLogger("depotctl.controller")
 
@@ -67,6 +68,13 @@ BOOT_WAIT_S = 3.0
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@runtime_checkable
+class ThermalFitSource(Protocol):
+    """A recorder that also keeps the learnt thermal models (the store does; test doubles need not)."""
+
+    def thermal_fits(self) -> list[VehicleFit]: ...
 
 
 class Recorder(Protocol):
@@ -176,6 +184,8 @@ class Controller:
     async def start(self) -> None:
         if self.recorder is not None:
             await self._restore(self.recorder)
+            if isinstance(self.recorder, ThermalFitSource):
+                self.loop.thermal.restore(self.recorder.thermal_fits())
         await self.monitor.start()
         self.port = await self.server.start(self.host, self.port)
         await self.loop.start()

@@ -5,6 +5,7 @@ apply sends the plan through the dispatcher and returns its report."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 from csms_adapter.control.billing_peak import BillingPeak
@@ -15,17 +16,19 @@ from optimizer.domain import Plan, Snapshot
 
 
 class LiveSite:
-    def __init__(self, live: LiveState, dispatcher: Dispatcher, billing_peak: BillingPeak | None) -> None:
+    def __init__(self, live: LiveState, dispatcher: Dispatcher, billing_peak: BillingPeak | None, *,
+                 prepare: Callable[[Snapshot], Snapshot] | None = None) -> None:
         self.live = live
         self.dispatcher = dispatcher
         self.billing_peak = billing_peak
+        self.prepare = prepare  # last touches (ambient, learnt thermal models: control/thermal_learning.py)
 
     async def observe(self, now: datetime) -> Snapshot:
         snapshot = with_plug_in_budget(self.live.observe(now), self.live, self.dispatcher, now)
         if self.billing_peak is not None:
             peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
             snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)
-        return snapshot
+        return self.prepare(snapshot) if self.prepare is not None else snapshot
 
     async def apply(self, plan: Plan, snapshot: Snapshot, now: datetime) -> DispatchReport:
         return await self.dispatcher.dispatch(plan, now, snapshot)

@@ -22,11 +22,15 @@ from csms_adapter.control.operator_journal import OperatorState, StoreJournal, l
 from csms_adapter.monitoring import EventRecord, Incident
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store.models import ThermalFitRow
 from csms_adapter.store.monitoring_repo import MonitoringRepository
 from csms_adapter.store.operator_state import OperatorStateStore
 from csms_adapter.store.repository import INT32_MAX
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
 from csms_adapter.tasks import cancel_and_wait
+from optimizer.domain import ThermalModel
+from optimizer.thermal_calibration import VehicleFit
+from optimizer.thermal_fit import FitSettings, ThermalFit
 
 log = logging.getLogger("depotctl.recorder")
 
@@ -69,6 +73,7 @@ class StoreRecorder:
         self._events_queued = False
         self._incidents: deque[Incident] = deque(maxlen=MAX_PENDING_WRITES)
         self._incidents_queued = False
+        self.fit_settings = FitSettings()
 
     @classmethod
     def open(cls, url: str, *, site: str = "", retention: RetentionPolicy | None = None) -> StoreRecorder:
@@ -225,6 +230,13 @@ class StoreRecorder:
         plan = result.plan
         if plan is not None:
             self._later(lambda: self.store.record_plan(plan))
+        if result.thermal_fits:
+            rows = [fit_row(f, self.fit_settings) for f in result.thermal_fits]
+            self._later(lambda: self.store.save_thermal_fits(rows))
+
+    def thermal_fits(self) -> list[VehicleFit]:
+        """The stored thermal fits (read once at start-up, before the event loop is busy)."""
+        return [fit_of_row(row) for row in self.store.thermal_fits()]
 
     def record_command(self, record: CommandRecord) -> None:
         if record.outcome not in _SENT:
@@ -273,3 +285,22 @@ class StoreRecorder:
         tx = self._tx_seed
         self._tx_seed = tx + 1 if tx < INT32_MAX else 1  # wrap rather than send an id a charger cannot hold
         return tx
+
+
+def fit_row(f: VehicleFit, settings: FitSettings) -> ThermalFitRow:
+    fit, cfg = f.fit, f.configured
+    in_use = fit.is_trusted(cfg, settings)  # a vehicle's own fit, or a pool's, that planning may use
+    return ThermalFitRow(
+        key=f.key, configured_max_temp_c=cfg.max_temp_c, configured_heating_c_per_kwh=cfg.heating_c_per_kwh,
+        configured_cooling_per_h=cfg.cooling_per_h, heating_c_per_kwh=fit.heating_c_per_kwh,
+        cooling_per_h=fit.cooling_per_h, cov_aa=fit.cov_aa, cov_ab=fit.cov_ab, cov_bb=fit.cov_bb, samples=fit.samples,
+        heated_kwh=fit.heated_kwh, residual_var=fit.residual_var, score_fit=fit.score_fit,
+        score_configured=fit.score_configured, score_weight=fit.score_weight, confidence=fit.confidence(settings),
+        in_use=in_use, updated_at=f.updated_at)
+
+
+def fit_of_row(row: ThermalFitRow) -> VehicleFit:
+    configured = ThermalModel(row.configured_max_temp_c, row.configured_heating_c_per_kwh, row.configured_cooling_per_h)
+    fit = ThermalFit(row.heating_c_per_kwh, row.cooling_per_h, row.cov_aa, row.cov_ab, row.cov_bb, row.samples,
+                     row.heated_kwh, row.residual_var, row.score_fit, row.score_configured, row.score_weight)
+    return VehicleFit(row.key, configured, fit, row.updated_at)

@@ -46,7 +46,15 @@ database). Database failures raise ``StoreError`` (a ``DepotError``) with the pa
 """
 
 from csms_adapter.store.engine import StoreError, make_engine
-from csms_adapter.store.models import ChargerRow, CommandRow, ConnectorRow, MeterSampleRow, PlanRow, SessionRow
+from csms_adapter.store.models import (
+    ChargerRow,
+    CommandRow,
+    ConnectorRow,
+    MeterSampleRow,
+    PlanRow,
+    SessionRow,
+    ThermalFitRow,
+)
 from csms_adapter.store.repository import SampleRecord, Store
 from csms_adapter.store.sample_writer import SampleWriter, WriterStats
 
@@ -61,6 +69,7 @@ __all__ = [
     "SessionRow",
     "Store",
     "StoreError",
+    "ThermalFitRow",
     "WriterStats",
     "make_engine",
 ]

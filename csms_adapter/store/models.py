@@ -308,3 +308,30 @@ class DeviceVariableRow(SQLModel, table=True):
     value: str | None = None
     mutability: str | None = None
     reported_at: datetime = _utc_field(nullable=False)
+
+
+class ThermalFitRow(SQLModel, table=True):
+    """One learnt battery thermal model (csms_adapter.control.thermal_learning): a vehicle, or a pool ``fleet:…`` of
+    every vehicle sharing a configured model. Replaced in place as the fit learns; a restart resumes from it."""
+
+    __tablename__ = "thermal_fits"
+
+    site: str = site_field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=128)
+    configured_max_temp_c: float
+    configured_heating_c_per_kwh: float
+    configured_cooling_per_h: float
+    heating_c_per_kwh: float
+    cooling_per_h: float
+    cov_aa: float
+    cov_ab: float
+    cov_bb: float
+    samples: int = 0
+    heated_kwh: float = 0.0
+    residual_var: float = 0.0
+    score_fit: float = 0.0
+    score_configured: float = 0.0
+    score_weight: float = 0.0
+    confidence: float = 0.0
+    in_use: bool = False
+    updated_at: datetime | None = _utc_field(nullable=True)

@@ -26,6 +26,7 @@ from csms_adapter.store.models import (
     PlanRow,
     SessionRow,
     SiteRow,
+    ThermalFitRow,
 )
 from csms_adapter.store.site_scope import claim_unowned_rows, scope_to_site
 from optimizer.domain import Plan
@@ -389,3 +390,19 @@ class Store:
             return existing
 
         return self._write("report site", work)
+
+    # ------------------------------------------------------------------------ thermal fits
+
+    def save_thermal_fits(self, rows: Sequence[ThermalFitRow]) -> int:
+        """Insert or replace each fit by its key (one transaction)."""
+        def work(session: Session) -> int:
+            for row in rows:
+                row.site = self.site
+                session.merge(row)
+            return len(rows)
+
+        return self._write("save thermal fits", work)
+
+    def thermal_fits(self) -> list[ThermalFitRow]:
+        query = select(ThermalFitRow).order_by(col(ThermalFitRow.key))
+        return self._read("read thermal fits", lambda s: list(s.exec(query)))

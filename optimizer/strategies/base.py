@@ -12,8 +12,8 @@ from optimizer.domain import Plan, Site, Snapshot
 from optimizer.external_limits import session_caps_kw
 from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, site_series
 from optimizer.infrastructure import CircuitLimits, compile_limits
-from optimizer.lp_model import thermal_coefficients
 from optimizer.needs import ResolvedSession, resolve_sessions
+from optimizer.thermal import trajectory
 
 CURRENT_RESOLUTION_A = 0.1  # OCPP 1.6 limit: multipleOf 0.1
 POWER_RESOLUTION_KW = 0.001  # 1 W
@@ -70,16 +70,9 @@ def prepare_tick(site: Site, snapshot: Snapshot, *, horizon_h: float | None = No
 def temperature_trajectory(
     session: ResolvedSession, schedule_kw: FloatArray, horizon: Horizon, energy_h: FloatArray, ambient_c: FloatArray
 ) -> FloatArray:
-    """Battery temperature at the end of each step under ``schedule_kw`` (same model as the LP)."""
-    th = session.thermal
-    alpha, gain = thermal_coefficients(th.cooling_per_h, horizon.length_h)
-    frac = energy_h / horizon.length_h
-    out = np.empty(horizon.steps)
-    theta = session.temp0_c
-    for t in range(horizon.steps):
-        theta = ambient_c[t] + alpha[t] * (theta - ambient_c[t]) + th.heating_c_per_kwh * gain[t] * frac[t] * schedule_kw[t]
-        out[t] = theta
-    return out
+    """Battery temperature at the end of each step under ``schedule_kw`` (``optimizer.thermal``, as the LP)."""
+    return trajectory(session.thermal, session.temp0_c, schedule_kw, horizon.length_h, ambient_c,
+                      energy_h / horizon.length_h)
 
 
 def plugged_hours(tick: Tick) -> FloatArray:

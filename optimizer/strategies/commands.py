@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from optimizer.battery_stress import session_stress
 from optimizer.charger_commands import floor_to
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot
 from optimizer.horizon import FloatArray
@@ -340,4 +341,6 @@ def _connector_plan(request: CommandInput, i: int, s: ResolvedSession, limit_kw:
         departure=s.departure,
         soc_source=s.soc_source,
         temperature_trajectory_c=tuple(float(v) for v in temps) if s.thermal.is_modelled else (),
+        stress=session_stress(schedule, energy_h, s.soc0, s.battery_kwh, s.efficiency,
+                              temps if s.thermal.is_modelled else None, s.temp0_c),
     )

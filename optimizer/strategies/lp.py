@@ -122,7 +122,7 @@ def binding_at_step0(lp: LinearProgram, solution: Solution) -> tuple[str, ...]:
     for group in lp.groups:
         if group.kind == "departure_energy":
             continue
-        if group.kind in ("soc_taper", "battery_temperature_state"):
+        if group.kind in ("soc_taper", "battery_temperature_state", "stress_high_soc"):
             continue  # reported per connector below
         for k, label in enumerate(group.labels):
             row = group.first + k * group.per_step

@@ -112,3 +112,16 @@ def test_bench_live_prints_and_writes_the_comparison(site_dir: Path, tmp_path: P
     (live,) = json.loads((out / "results.json").read_text())
     assert (live["scenario"], live["strategy"], live["mode"], live["detection"]) == ("half-hour", "lp", "live", None)
     assert live["energy_delivered_kwh"] == pytest.approx(row["live"]["energy_delivered_kwh"], abs=1e-3)
+
+
+def test_bench_thermal_switches_and_stress_fields(tiny_scenario_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app(), ["bench", str(tiny_scenario_path), "--strategies", "lp", "--out", str(out),
+                                        "--thermal-mismatch", "1.0", "--no-thermal-calibration"])
+    assert result.exit_code == 0, result.output
+    row = json.loads((out / "results.json").read_text())[0]
+    assert row["thermal_calibration"] is False and row["sessions_thermal_fitted"] == 0
+    assert row["stress_peak_c_rate"] > 0 and row["stress_arrhenius_kwh"] > 0 and row["stress_hours_above_80pct"] >= 0
+    # a mismatch of -1 or below is no battery at all: refused before anything runs
+    refused = CliRunner().invoke(app(), ["bench", str(tiny_scenario_path), "--thermal-mismatch", "-1"])
+    assert refused.exit_code == 2 and "thermal-mismatch" in refused.output

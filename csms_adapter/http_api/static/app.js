@@ -265,6 +265,35 @@ function renderHealth(incidents, nowIso) {
   if (key !== healthKey || Date.now() - healthFetchedAt > HEALTH_REFRESH_MS) {
     healthKey = key;
     refreshHealth();
+
+// The learnt thermal models change slowly: read /api/thermal every THERMAL_EVERY_MS, not on every state event.
+const THERMAL_EVERY_MS = 30000;
+
+function renderThermal(t) {
+  const age = t.ambient.age_s === null ? "site file" : `measured ${num(t.ambient.age_s / 60, 0)} min ago`;
+  document.getElementById("ambient").textContent = `ambient ${num(t.ambient.temp_c)} °C (${age})` +
+    (t.calibration ? "" : " · calibration off");
+  const inUse = new Map(t.sessions.map((s) => [s.vehicle, s.source]));
+  const body = document.querySelector("#thermal tbody");
+  const rows = t.fits.map((f) => el("tr", {},
+    el("td", {}, f.key),
+    el("td", {}, inUse.get(f.key) ?? (f.trusted ? "trusted" : "not trusted")),
+    el("td", {}, `${num(f.fitted.heating_c_per_kwh, 3)} ± ${num(f.heating_sd, 3)}`),
+    el("td", {}, `${num(f.fitted.cooling_per_h, 2)} ± ${num(f.cooling_sd, 2)}`),
+    el("td", {}, `${num(f.configured.heating_c_per_kwh, 3)} / ${num(f.configured.cooling_per_h, 2)}`),
+    el("td", {}, `${num(100 * f.confidence, 0)} %`),
+    el("td", {}, `${f.samples}`),
+    el("td", {}, f.held_out_error_c === null ? "—"
+      : `${num(f.held_out_error_c, 2)} / ${num(f.configured_error_c, 2)} °C`)));
+  body.replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", {colspan: "8", class: "muted"}, "no battery temperature readings yet"))]));
+}
+
+async function refreshThermal() {
+  try {
+    renderThermal(await fetch("/api/thermal").then((r) => r.json()));
+  } catch (err) {
+    document.getElementById("ambient").textContent = `thermal models unavailable: ${err}`;
   }
 }
 
@@ -288,6 +317,8 @@ async function start() {
   for (const p of past) history.push({time: new Date(p.time), power: p.site_power_kw, limit: p.grid_limit_kw});
   pushHistory(dashboard.status);
   render(dashboard);
+  refreshThermal();
+  setInterval(refreshThermal, THERMAL_EVERY_MS);
   const live = document.getElementById("live");
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => { live.textContent = "live"; live.className = "pill on"; });

@@ -1,0 +1,151 @@
+"""Per-vehicle thermal calibration: turns successive temperature readings into ``thermal_fit`` observations, keeps
+one fit per vehicle and one pooled fit per configured model (so a bus that just arrived benefits from what its
+sisters showed today), and hands the planner each session's model in use.
+
+Used by the benchmark harness (fed from snapshots) and by the live controller (``csms_adapter.control.
+thermal_learning``, fed from meter samples and vehicle data). Pure: no clock, no I/O; the caller passes times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from optimizer.domain import SessionState, Site, Snapshot, ThermalModel, ValueSource
+from optimizer.needs import vehicle_of
+from optimizer.thermal_fit import (
+    FitSettings,
+    ModelChoice,
+    ThermalFit,
+    ThermalObservation,
+    choose_model,
+    update,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TempReading:
+    """A battery temperature with the connector's energy register (grid side, kWh) and the ambient at that time."""
+
+    time: datetime
+    temp_c: float
+    energy_kwh: float
+    ambient_c: float
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleFit:
+    """What is known of one vehicle's (or one pooled) thermal behaviour, for storage and display."""
+
+    key: str
+    configured: ThermalModel
+    fit: ThermalFit
+    updated_at: datetime | None
+
+
+def vehicle_key(site: Site, session: SessionState) -> str:
+    """Roster vehicle id; else the id tag; else the session itself (charger/connector@plug-in time)."""
+    vehicle, source = vehicle_of(site, session)
+    if source == ValueSource.ROSTER:
+        return vehicle.id
+    if session.id_tag:
+        return f"tag:{session.id_tag.upper()}"
+    plugged = session.plugged_in_at.isoformat() if session.plugged_in_at else "?"
+    return f"session:{session.charger_id}/{session.connector_id}@{plugged}"
+
+
+def configured_model(site: Site, session: SessionState) -> ThermalModel:
+    """The model the site file (or the snapshot) gives this session: what the fit starts from and is scored against."""
+    if session.thermal is not None:
+        return session.thermal
+    return vehicle_of(site, session)[0].thermal
+
+
+def _fleet_key(model: ThermalModel) -> str:
+    return f"fleet:{model.heating_c_per_kwh:g}/{model.cooling_per_h:g}/{model.max_temp_c:g}"
+
+
+class ThermalCalibrator:
+    """Learns from readings; answers which model to plan with. One instance per controller (or benchmark run)."""
+
+    def __init__(self, settings: FitSettings | None = None, min_interval_h: float = 0.25) -> None:
+        self.settings = settings or FitSettings()
+        self.min_interval_h = min_interval_h
+        self._fits: dict[str, VehicleFit] = {}
+        self._last: dict[tuple[str, int], tuple[str, TempReading]] = {}
+
+    # ------------------------------------------------------------------ learning
+
+    def observe(self, key: str, configured: ThermalModel, obs: ThermalObservation, at: datetime | None = None) -> None:
+        """Learn one interval for vehicle ``key`` and for the pool of its configured model."""
+        if not configured.is_modelled or not obs.is_usable(self.settings):
+            return
+        for k in (key, _fleet_key(configured)):
+            known = self._fits.get(k)
+            fit = known.fit if known is not None and known.configured == configured else ThermalFit.start(configured, self.settings)
+            self._fits[k] = VehicleFit(k, configured, update(fit, obs, configured, self.settings), at)
+
+    def observe_reading(self, connector: tuple[str, int], key: str, configured: ThermalModel, reading: TempReading) -> None:
+        """A new reading on ``connector``. Once ``min_interval_h`` has passed since the interval's first reading of the
+        same vehicle, the two make an observation. Short intervals would let the sensor noise of the first reading,
+        which the controller acted on, correlate with the power that followed and bias the heating estimate."""
+        anchor = self._last.get(connector)
+        if anchor is None or anchor[0] != key or reading.time <= anchor[1].time:
+            self._last[connector] = (key, reading)
+            return
+        before = anchor[1]
+        hours = (reading.time - before.time).total_seconds() / 3600.0
+        if hours < self.min_interval_h - 1e-9:
+            return
+        self._last[connector] = (key, reading)
+        power_kw = max(0.0, (reading.energy_kwh - before.energy_kwh) / hours)
+        # The ambient of the interval is the one read at its start (a forecast step holds until the next reading).
+        obs = ThermalObservation(hours, power_kw, before.ambient_c, before.temp_c, reading.temp_c)
+        self.observe(key, configured, obs, reading.time)
+
+    def observe_snapshot(self, site: Site, snapshot: Snapshot) -> None:
+        """Learn from every session of ``snapshot`` that carries a battery temperature; forget unplugged connectors."""
+        present = set()
+        for s in snapshot.sessions:
+            present.add((s.charger_id, s.connector_id))
+            if s.battery_temp_c is None:
+                continue
+            reading = TempReading(snapshot.time, s.battery_temp_c, s.energy_delivered_kwh, snapshot.ambient_c)
+            self.observe_reading((s.charger_id, s.connector_id), vehicle_key(site, s), configured_model(site, s), reading)
+        for gone in set(self._last) - present:
+            del self._last[gone]
+
+    # ------------------------------------------------------------------ planning
+
+    def choice(self, key: str, configured: ThermalModel) -> ModelChoice:
+        own = self._fits.get(key)
+        fleet = self._fits.get(_fleet_key(configured))
+        return choose_model(
+            configured,
+            own.fit if own is not None and own.configured == configured else None,
+            fleet.fit if fleet is not None else None,
+            self.settings,
+        )
+
+    def calibrate(self, site: Site, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` with each session's thermal model replaced by the model in use (unchanged when configured)."""
+        sessions = []
+        changed = False
+        for s in snapshot.sessions:
+            configured = configured_model(site, s)
+            chosen = self.choice(vehicle_key(site, s), configured)
+            if chosen.model != configured:
+                sessions.append(replace(s, thermal=chosen.model))
+                changed = True
+            else:
+                sessions.append(s)
+        return replace(snapshot, sessions=tuple(sessions)) if changed else snapshot
+
+    def fits(self) -> list[VehicleFit]:
+        """Every fit, vehicles and pools, sorted by key."""
+        return [self._fits[k] for k in sorted(self._fits)]
+
+    def restore(self, fits: list[VehicleFit]) -> None:
+        """Start from stored fits (a restart keeps what was learnt)."""
+        for f in fits:
+            self._fits[f.key] = f
