@@ -10,13 +10,15 @@ stay budgeted at the fail-safe share). Then one list of steps runs, in one super
 - after a reconnect without boot: ``RECONNECT_STEPS`` (resynchronise, then re-verify the fail-safe).
 
 The lists are the hook for more set-up: a step is a name in ``Step`` and a method here. (2.0.1: GetBaseReport and
-the variable monitors of condition monitoring run before SAMPLING; see docs/monitoring.md.)
+the variable monitors of condition monitoring run after the charger is under control, spread over time:
+``AFTER_READY_STEPS``; see docs/monitoring.md.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
@@ -48,10 +50,20 @@ class Step(StrEnum):
 BOOT_STEPS: dict[str, tuple[Step, ...]] = {
     "1.6": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.SAMPLING, Step.STATUS_RESYNC,
             Step.TRANSACTIONS),
-    "2.0.1": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.DEVICE_MODEL, Step.SAMPLING,
-              Step.STATUS_RESYNC, Step.TRANSACTIONS),
+    "2.0.1": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.SAMPLING, Step.STATUS_RESYNC,
+              Step.TRANSACTIONS),
 }
+# After a boot, once the charger is under control: the 2.0.1 device model (a full inventory report, then the
+# variable monitors of condition monitoring). Not needed to control the charger, and heavy (a full report is
+# hundreds of variables), so each charger waits a delay of its own within ``spread_s``: a thousand chargers
+# booting together after a power cut do not all report at once while their vehicles plug in.
+AFTER_READY_STEPS: dict[str, tuple[Step, ...]] = {"1.6": (), "2.0.1": (Step.DEVICE_MODEL,)}
 RECONNECT_STEPS: tuple[Step, ...] = (Step.CAPABILITIES, Step.STATUS_RESYNC, Step.TRANSACTIONS, Step.FAILSAFE)
+
+
+def spread_delay_s(charger_id: str, spread_s: float) -> float:
+    """A charger's own delay within ``spread_s``: fixed by its identity (no random source), even over a fleet."""
+    return (zlib.crc32(charger_id.encode()) % 10_000) / 10_000 * spread_s
 
 
 class ChargerSetup:
@@ -61,7 +73,7 @@ class ChargerSetup:
     def __init__(self, site: Site, live: LiveState, capabilities: dict[str, Capabilities],
                  shares: dict[str, FailsafeShare], *, clock: Clock, publish: Callable[[ev.Event], None],
                  ready: Callable[[str], None], verify_s: Callable[[], int], boot_wait_s: float,
-                 on_failsafe: Callable[[str, bool, datetime], None] | None = None) -> None:
+                 on_failsafe: Callable[[str, bool, datetime], None] | None = None, spread_s: float = 0.0) -> None:
         self.site = site
         self.live = live
         self.capabilities = capabilities
@@ -72,6 +84,7 @@ class ChargerSetup:
         self.verify_s = verify_s
         self.boot_wait_s = boot_wait_s
         self.on_failsafe = on_failsafe  # condition monitoring: a refused fail-safe is an incident
+        self.spread_s = spread_s  # after-ready steps of the fleet are spread over this many seconds
         self._running: dict[str, asyncio.Task[None]] = {}
         self.runs: list[tuple[str, str, tuple[Step, ...]]] = []  # (charger, "boot"|"reconnect", steps): for tests
 
@@ -105,6 +118,13 @@ class ChargerSetup:
                     return
                 await self._step(step, link, kind)
             self.ready(charger_id)
+            after = AFTER_READY_STEPS.get(link.ocpp_version, ()) if kind == "boot" else ()
+            if after:
+                await asyncio.sleep(spread_delay_s(charger_id, self.spread_s))
+                for step in after:
+                    if not link.connected:
+                        return
+                    await self._step(step, link, kind)
         finally:
             if self._running.get(charger_id) is current:
                 del self._running[charger_id]

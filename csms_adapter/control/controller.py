@@ -64,6 +64,9 @@ _TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNee
 # How long a charger accepted on an earlier connection has, after reconnecting, to show that it boots (its first
 # CALL is a BootNotification) before the controller resynchronises it as a reconnect without boot.
 BOOT_WAIT_S = 3.0
+# The 2.0.1 device-model reports after a boot are spread over half a second per charger, ten minutes at most.
+DEVICE_MODEL_SPREAD_PER_CHARGER_S = 0.5
+DEVICE_MODEL_SPREAD_MAX_S = 600.0
 
 
 def utc_now() -> datetime:
@@ -164,7 +167,8 @@ class Controller:
         verify_s = max(300, int(self.dispatcher.valid_s) + 60)
         self.setup = ChargerSetup(site, self.live, self.capabilities, self.shares, clock=clock, publish=self.publish,
                                   ready=self._ready, verify_s=lambda: verify_s, boot_wait_s=boot_wait_s,
-                                  on_failsafe=self.monitor.failsafe_result)
+                                  on_failsafe=self.monitor.failsafe_result,
+                                  spread_s=min(DEVICE_MODEL_SPREAD_MAX_S, DEVICE_MODEL_SPREAD_PER_CHARGER_S * len(site.chargers)))
         self._saved_peak: tuple[str, float] | None = None
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
