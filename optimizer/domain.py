@@ -330,6 +330,10 @@ class SessionState:
     knee_soc: float | None = None
     thermal: ThermalModel | None = None  # None: from roster/defaults; ThermalModel.none(): no model
     phases: int | None = None  # phases the vehicle actually draws on (1-phase EV on a 3-phase charger)
+    # The site phases it was measured drawing on (None: not known; the worst case is planned, see
+    # optimizer.circuits.phase_load) and the unit its charger is commanded in (None: the site file's, else A).
+    site_phases: tuple[Phase, ...] | None = None
+    rate_unit: RateUnit | None = None
     plugged_in_at: datetime | None = None
     energy_delivered_kwh: float = 0.0
 

@@ -115,7 +115,8 @@ class ControlLoop:
     async def _tick(self) -> TickResult:
         started = time.perf_counter()
         now = self.clock()
-        snapshot = with_plug_in_budget(self.live.snapshot(now), self.live, self.dispatcher, now)
+        snapshot = with_plug_in_budget(self.dispatcher.with_units(self.live.snapshot(now)), self.live,
+                                       self.dispatcher, now)
         if self.billing_peak is not None:
             peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
             snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)

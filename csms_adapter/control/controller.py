@@ -24,7 +24,14 @@ from typing import Protocol
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.control.dispatch import CommandRecord, Dispatcher
-from csms_adapter.control.failsafe import apply_failsafe, compute_shares
+from csms_adapter.control.failsafe import (
+    FailsafeShare,
+    apply_failsafe,
+    compute_shares,
+    profile_unit,
+    shares_in_force,
+    worst_case_ev_budget_kw,
+)
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
 from csms_adapter.protocol import events as ev
@@ -39,7 +46,8 @@ from csms_adapter.protocol.link import (
     Supervisor,
 )
 from csms_adapter.protocol.server import Admission, Link, OcppServer
-from optimizer.domain import Site
+from optimizer.circuits import wired_phases
+from optimizer.domain import RateUnit, Site
 
 log = logging.getLogger("depotctl.controller")
 
@@ -105,7 +113,11 @@ class Controller:
         self.host, self.port = split_listen(listen or site.ocpp.listen)
         self.env = env if env is not None else os.environ
         self.recorder = recorder
-        self.shares = compute_shares(site)
+        # The shares for the day's lowest scheduled limit; ``shares`` is what is in force (lower while an external
+        # cap below that limit holds: docs/safety-phases.md).
+        self.base_shares = compute_shares(site)
+        self.shares: dict[str, FailsafeShare] = dict(self.base_shares)
+        self._failsafe_cap_kw: float | None = None
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.capabilities: dict[str, Capabilities] = {}
@@ -216,6 +228,7 @@ class Controller:
 
     def _ticked(self, result: TickResult) -> None:
         self.last_tick = result
+        self._follow_cap(result.snapshot.grid_cap_kw)
         if self.recorder is not None:
             self.recorder.record_tick(result)
         for listener in self.tick_listeners:
@@ -256,14 +269,44 @@ class Controller:
         await self._failsafe(link)
         self.loop.request_tick("charger reconnected")
 
+    def _follow_cap(self, cap_kw: float | None) -> None:
+        """Lower the fail-safe shares while an external import cap below the day's lowest limit holds, and give
+        them back when it goes: the fail-safe always fits the lowest limit in force. Each connected charger whose
+        share changed gets it again (lowered ones first)."""
+        lowers = cap_kw is not None and (worst_case_ev_budget_kw(self.site, cap_kw)
+                                         < worst_case_ev_budget_kw(self.site) - 1e-6)
+        effective = cap_kw if lowers else None
+        if effective == self._failsafe_cap_kw:
+            return
+        self._failsafe_cap_kw = effective
+        target = (self.base_shares if effective is None
+                  else shares_in_force(self.base_shares, compute_shares(self.site, cap_kw=effective)))
+        changed = [cid for cid, share in target.items() if share != self.shares.get(cid)]
+        lowering = [cid for cid in changed if target[cid].station_kw < self.shares[cid].station_kw]
+        self.shares = target
+        log.info("fail-safe shares follow the import cap %s kW: %d charger(s) to update",
+                 "none" if effective is None else f"{effective:g}", len(changed))
+        for cid in sorted(changed, key=lambda c: c not in lowering):
+            link = self.server.links.get(cid)
+            if link is not None and cid in self.accepted and self.live.charger(cid).connected:
+                self.supervisor.spawn(self._failsafe(link), f"{cid}:failsafe-cap")
+
     async def _failsafe(self, link: ChargerLink) -> None:
         charger = self.site.charger(link.charger_id)
         caps = self.capabilities.get(charger.id, Capabilities())
+        share = self.shares[charger.id]
         try:
             # Verify past the live profiles' validity: on a reconnect a live station max may still be in force.
             verify_s = max(300, int(self.dispatcher.valid_s) + 60)
-            ok = await apply_failsafe(link, charger, self.shares[charger.id], caps, verify_s=verify_s)
+            ok = await apply_failsafe(link, charger, share, caps, verify_s=verify_s)
         except ChargerError as exc:
             log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
             ok = False
+        if ok:
+            # What it now holds: budgeted at this share, landing per phase as the unit it went out in lets it.
+            unit = profile_unit(charger, caps)
+            self.live.failsafe_kw[charger.id] = share.station_kw
+            self.live.failsafe_spread[charger.id] = (
+                1 if unit is RateUnit.WATTS and not charger.dc else max(1, len(wired_phases(charger))))
+            self.dispatcher.default_kw[charger.id] = share.default_kw
         self.live.charger(charger.id).failsafe_accepted = ok

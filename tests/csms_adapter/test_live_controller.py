@@ -88,6 +88,9 @@ async def test_unknown_identity_is_monitored_when_accept_unknown() -> None:
 
 
 async def test_whole_ocpp16_session(controller: Controller) -> None:
+    # cp-b took its fail-safe share in an earlier connection and is offline now: budgeted at that share, not at
+    # the maximum a charger that never took one may draw on its own defaults.
+    controller.live.charger("cp-b").failsafe_accepted = True
     site = controller.site
     rec = Recorder()
     async with charger(controller.url, "cp-a", PASSWORD_A, "1.6", rec) as cp:
@@ -174,6 +177,9 @@ async def test_whole_ocpp201_session(controller: Controller) -> None:
 
 
 async def test_rejected_tx_profile_is_budgeted_at_measured_draw(controller: Controller) -> None:
+    # cp-b took its fail-safe share in an earlier connection and is offline now: budgeted at that share, not at
+    # the maximum a charger that never took one may draw on its own defaults.
+    controller.live.charger("cp-b").failsafe_accepted = True
     rec = Recorder(tx_profile_status="Rejected")
     async with charger(controller.url, "cp-a", PASSWORD_A, "1.6", rec) as cp:
         assert isinstance(cp, Charger16)

@@ -27,10 +27,24 @@ def started_live() -> LiveState:
     return live
 
 
-def test_disconnected_chargers_are_budgeted_at_their_failsafe_share() -> None:
+def test_a_charger_that_never_took_its_failsafe_is_budgeted_at_its_maximum() -> None:
+    # It may charge on its own defaults: at most its own current on each of its phases (22 kW on 3 phases).
     snapshot = started_live().snapshot(T0)
-    assert [(u.charger_id, u.connector_id, u.power_kw) for u in snapshot.uncontrolled] == [("cp-b", 0, 12.0)]
+    assert [(u.charger_id, u.connector_id, u.power_kw, u.phases) for u in snapshot.uncontrolled] == [
+        ("cp-b", 0, 22.0, 3)]
     assert [(s.charger_id, s.connector_id) for s in snapshot.sessions] == [("cp-a", 1)]
+
+
+@pytest.mark.parametrize(("spread", "expected"), [(1, 1), (3, 3), (None, 1)])
+def test_disconnected_chargers_are_budgeted_at_their_failsafe_share_as_it_lands(spread: int | None,
+                                                                                expected: int) -> None:
+    # A share that went out in W may land on one phase (spread 1); in A it is a current per phase (3).
+    live = started_live()
+    live.charger("cp-b").failsafe_accepted = True
+    if spread is not None:
+        live.failsafe_spread["cp-b"] = spread
+    snapshot = live.snapshot(T0)
+    assert [(u.charger_id, u.power_kw, u.phases) for u in snapshot.uncontrolled] == [("cp-b", 12.0, expected)]
 
 
 def test_soc_is_estimated_from_delivered_energy_when_the_charger_sends_none() -> None:
