@@ -324,6 +324,8 @@ class LiveState:
         if any(r is None or not self._fresh(r, now) or r.at < session.started_at for r in readings):
             return
         values = [r.value for r in readings if r is not None]
+        if not all(math.isfinite(v) for v in values):
+            return
         strongest = max(values)
         if strongest < LEARN_MIN_A:
             return

@@ -190,3 +190,50 @@ def test_a_tapering_vehicle_held_at_what_it_takes_is_lifted_once_it_draws_all_it
     assert live.snapshot(at + timedelta(minutes=1)).sessions[0].max_power_kw == pytest.approx(6.12)
     live.apply(sample(Q.POWER_KW, 6.09, at + timedelta(minutes=2)))  # takes all it is given: may want more
     assert live.snapshot(at + timedelta(minutes=2)).sessions[0].max_power_kw is None
+
+
+def per_phase(live: LiveState, at: datetime, amps: tuple[float, ...]) -> None:
+    for k, value in enumerate(amps):
+        live.apply(sample(Q.CURRENT_A, value, at, phase=f"L{k + 1}"))
+
+
+@pytest.mark.parametrize(("amps", "phases", "site_phases"), [
+    ((15.9, 0.0, 0.0), 1, ("L1",)),
+    ((15.9, 15.8, 0.2), 2, ("L1", "L2")),
+    ((10.0, 10.1, 9.9), 3, ("L1", "L2", "L3")),
+])
+def test_the_phases_a_vehicle_draws_on_are_learned_from_per_phase_current(
+        amps: tuple[float, ...], phases: int, site_phases: tuple[str, ...]) -> None:
+    live = started_live()
+    per_phase(live, T0 + timedelta(seconds=20), amps)
+    (session,) = live.snapshot(T0 + timedelta(seconds=25)).sessions
+    assert session.phases == phases
+    assert session.site_phases == site_phases
+
+
+@pytest.mark.parametrize("amps", [
+    (1.5, 0.0, 0.0),  # not clearly charging: a trickle teaches nothing
+    (15.9, 0.0),  # a meter that reports only some phases cannot say the third is idle
+    (float("nan"), 0.0, 0.0),  # garbage teaches nothing
+])
+def test_phases_stay_unknown_without_a_full_clear_reading(amps: tuple[float, ...]) -> None:
+    live = started_live()
+    per_phase(live, T0 + timedelta(seconds=20), amps)
+    (session,) = live.snapshot(T0 + timedelta(seconds=25)).sessions
+    assert session.phases is None and session.site_phases is None
+
+
+def test_learned_phases_are_sticky_for_the_session_and_reset_by_the_next() -> None:
+    live = started_live()
+    per_phase(live, T0 + timedelta(seconds=20), (15.9, 0.0, 0.0))
+    live.snapshot(T0 + timedelta(seconds=25))
+    per_phase(live, T0 + timedelta(seconds=40), (0.0, 0.0, 0.0))  # paused: still the same 1-phase vehicle
+    (session,) = live.snapshot(T0 + timedelta(seconds=45)).sessions
+    assert session.site_phases == ("L1",)
+    live.apply(ev.TransactionStopped("cp-a", "7", 1, 120.0, None, T0 + timedelta(seconds=50)))
+    live.apply(ev.TransactionStarted("cp-a", 1, "8", "TAG1", 120.0, T0 + timedelta(seconds=60)))
+    (fresh,) = live.snapshot(T0 + timedelta(seconds=65)).sessions
+    assert fresh.site_phases is None  # the earlier readings belong to the earlier vehicle
+    per_phase(live, T0 + timedelta(seconds=70), (10.0, 10.0, 10.0))
+    (three,) = live.snapshot(T0 + timedelta(seconds=75)).sessions
+    assert three.site_phases == ("L1", "L2", "L3")
