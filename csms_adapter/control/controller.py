@@ -28,8 +28,9 @@ from csms_adapter.control.failsafe import (
     FailsafeShare,
     apply_failsafe,
     compute_shares,
+    held_fit,
     profile_unit,
-    shares_in_force,
+    share_load,
     worst_case_ev_budget_kw,
 )
 from csms_adapter.control.live_state import LiveState
@@ -46,7 +47,7 @@ from csms_adapter.protocol.link import (
     Supervisor,
 )
 from csms_adapter.protocol.server import Admission, Link, OcppServer
-from optimizer.circuits import wired_phases
+from optimizer.circuits import PhaseLoad, wired_phases
 from optimizer.domain import RateUnit, Site
 
 log = logging.getLogger("depotctl.controller")
@@ -113,11 +114,14 @@ class Controller:
         self.host, self.port = split_listen(listen or site.ocpp.listen)
         self.env = env if env is not None else os.environ
         self.recorder = recorder
-        # The shares for the day's lowest scheduled limit; ``shares`` is what is in force (lower while an external
-        # cap below that limit holds: docs/safety-phases.md).
-        self.base_shares = compute_shares(site)
-        self.shares: dict[str, FailsafeShare] = dict(self.base_shares)
+        # The fail-safe shares to hand out: for the day's lowest scheduled limit and any lower external cap in
+        # force, with each charger's share where it can do the most harm on one phase for the unit it is sent in
+        # (unknown until its capabilities are read: W). They are recomputed when either changes; a charger holds
+        # what it last accepted until then (docs/safety-phases.md).
+        self.units: dict[str, RateUnit] = {}
+        self.shares: dict[str, FailsafeShare] = compute_shares(site)
         self._failsafe_cap_kw: float | None = None
+        self._sending: set[str] = set()  # chargers with a fail-safe update in flight
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.capabilities: dict[str, Capabilities] = {}
@@ -240,8 +244,13 @@ class Controller:
         """Runs after the Accepted BootNotification answer is on the wire (never before: some firmwares loop)."""
         charger_id = link.charger_id
         self.accepted.add(charger_id)
+        self._sending.add(charger_id)  # its own fail-safe follows below: no update for it from a rebalance
         try:
             self.capabilities[charger_id] = await link.read_capabilities()
+            # Known units change where shares may land (A: a current per phase): recompute before this charger's
+            # own fail-safe goes out; the others get theirs re-sent where it fits.
+            self.units[charger_id] = profile_unit(self.site.charger(charger_id), self.capabilities[charger_id])
+            self._rebalance_failsafe()
         except ChargerError as exc:
             log.warning("charger=%s capabilities unknown (%s); assuming A and W", charger_id, exc.reason)
         try:
@@ -270,28 +279,73 @@ class Controller:
         self.loop.request_tick("charger reconnected")
 
     def _follow_cap(self, cap_kw: float | None) -> None:
-        """Lower the fail-safe shares while an external import cap below the day's lowest limit holds, and give
-        them back when it goes: the fail-safe always fits the lowest limit in force. Each connected charger whose
-        share changed gets it again (lowered ones first)."""
+        """The fail-safe always fits the lowest limit in force: an external import cap below the day's lowest
+        limit lowers the shares while it holds, and they come back when it goes."""
         lowers = cap_kw is not None and (worst_case_ev_budget_kw(self.site, cap_kw)
                                          < worst_case_ev_budget_kw(self.site) - 1e-6)
         effective = cap_kw if lowers else None
-        if effective == self._failsafe_cap_kw:
+        if effective != self._failsafe_cap_kw:
+            self._failsafe_cap_kw = effective
+            log.info("fail-safe shares follow the import cap: %s kW",
+                     "none" if effective is None else f"{effective:g}")
+        self._rebalance_failsafe()
+
+    def _held(self) -> dict[str, tuple[float, PhaseLoad]]:
+        """What each charger holds now for ``held_fit``: its accepted share and the unit it went out in, else the
+        share it will be given (one that never took a share is budgeted at its maximum in live control)."""
+        out: dict[str, tuple[float, PhaseLoad]] = {}
+        for charger in self.site.chargers:
+            if self.live.charger(charger.id).failsafe_accepted and charger.id in self.live.failsafe_kw:
+                spread = self.live.failsafe_spread.get(charger.id, 1)
+                unit = RateUnit.WATTS if spread == 1 and charger.phases > 1 else RateUnit.AMPS
+                out[charger.id] = (self.live.failsafe_kw[charger.id], share_load(charger, unit))
+            else:
+                out[charger.id] = (self.shares[charger.id].station_kw,
+                                   share_load(charger, self.units.get(charger.id, charger.rate_unit)))
+        return out
+
+    def _rebalance_failsafe(self) -> None:
+        """Recompute the shares for the limit in force and the units known; send each connected charger its new
+        share: at once where it falls, and where it rises only once it fits with every other charger as it holds
+        now (so no moment has more out than the site carries; a held-back raise is retried next tick)."""
+        target = compute_shares(self.site, cap_kw=self._failsafe_cap_kw, units=self.units)
+        if target == self.shares and not self._pending_raise():
             return
-        self._failsafe_cap_kw = effective
-        target = (self.base_shares if effective is None
-                  else shares_in_force(self.base_shares, compute_shares(self.site, cap_kw=effective)))
-        changed = [cid for cid, share in target.items() if share != self.shares.get(cid)]
-        lowering = [cid for cid in changed if target[cid].station_kw < self.shares[cid].station_kw]
         self.shares = target
-        log.info("fail-safe shares follow the import cap %s kW: %d charger(s) to update",
-                 "none" if effective is None else f"{effective:g}", len(changed))
-        for cid in sorted(changed, key=lambda c: c not in lowering):
+        held = self._held()
+        for cid, share in sorted(target.items()):
             link = self.server.links.get(cid)
-            if link is not None and cid in self.accepted and self.live.charger(cid).connected:
-                self.supervisor.spawn(self._failsafe(link), f"{cid}:failsafe-cap")
+            state = self.live.charger(cid)
+            if link is None or cid not in self.accepted or not state.connected or cid in self._sending:
+                continue
+            if not state.failsafe_accepted:
+                continue  # it gets its share when its boot or reconnect set-up runs
+            now_kw = held[cid][0]
+            if share.station_kw < now_kw - 1e-9:
+                self._send_failsafe(link)
+            elif share.station_kw > now_kw + 1e-9:
+                trial = dict(held)
+                trial[cid] = (share.station_kw, share_load(self.site.charger(cid), self.units.get(cid)))
+                if held_fit(self.site, trial, cap_kw=self._failsafe_cap_kw):
+                    held = trial
+                    self._send_failsafe(link)
+
+    def _pending_raise(self) -> bool:
+        return any(self.live.charger(cid).failsafe_accepted and cid in self.live.failsafe_kw
+                   and share.station_kw > self.live.failsafe_kw[cid] + 1e-9 for cid, share in self.shares.items())
+
+    def _send_failsafe(self, link: ChargerLink) -> None:
+        self._sending.add(link.charger_id)
+        self.supervisor.spawn(self._failsafe(link), f"{link.charger_id}:failsafe-update")
 
     async def _failsafe(self, link: ChargerLink) -> None:
+        self._sending.add(link.charger_id)
+        try:
+            await self._apply_failsafe(link)
+        finally:
+            self._sending.discard(link.charger_id)
+
+    async def _apply_failsafe(self, link: ChargerLink) -> None:
         charger = self.site.charger(link.charger_id)
         caps = self.capabilities.get(charger.id, Capabilities())
         share = self.shares[charger.id]

@@ -99,12 +99,15 @@ def compute_shares(site: Site, *, cap_kw: float | None = None,
     return out
 
 
-def shares_in_force(base: Mapping[str, FailsafeShare], capped: Mapping[str, FailsafeShare]
-                    ) -> dict[str, FailsafeShare]:
-    """Each charger at the lower of its share for the day's schedule and its share under a lower cap: every
-    charger at or below a set of shares that fits, so the sites stays within both while some chargers still hold
-    the other set (a charger that misses the update is never above the set it was given)."""
-    return {cid: min(share, capped.get(cid, share), key=lambda s: s.station_kw) for cid, share in base.items()}
+def held_fit(site: Site, held: Mapping[str, tuple[float, PhaseLoad]], *, cap_kw: float | None = None) -> bool:
+    """Whether shares as the chargers hold them (kW, and where each may land) fit the site's lowest limit (and
+    ``cap_kw``) and every circuit row: the test a raise must pass while other chargers still hold older shares."""
+    ids = [cid for cid in held if site.has_charger(cid)]
+    power = np.array([held[cid][0] for cid in ids], dtype=np.float64)
+    if power.sum() > worst_case_ev_budget_kw(site, cap_kw) + 1e-9:
+        return False
+    matrix = limit_matrix(compile_circuits(site), [(cid, held[cid][1]) for cid in ids])
+    return bool((matrix.coef @ power <= matrix.limit + 1e-9).all())
 
 
 def profile_unit(charger: Charger, caps: Capabilities) -> RateUnit:

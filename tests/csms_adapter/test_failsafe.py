@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_site import make_site
 
-from csms_adapter.control.failsafe import compute_shares, shares_in_force, to_unit, worst_case_ev_budget_kw
+from csms_adapter.control.failsafe import FailsafeShare, compute_shares, held_fit, share_load, to_unit, worst_case_ev_budget_kw
+from optimizer.circuits import PhaseLoad
 from optimizer.domain import ALL_PHASES, RateUnit, Site
 from optimizer.site_loader import load_site, parse_site
 
@@ -214,11 +215,29 @@ chargers:
     assert sum(s.station_kw for s in amps.values()) == pytest.approx(3 * 32 * 230 / 1000, abs=0.01)
 
 
-def test_a_lower_cap_lowers_every_share_in_force_and_never_raises_one() -> None:
+def as_held(site: Site, shares: dict[str, FailsafeShare], unit: RateUnit | None) -> dict[str, tuple[float, PhaseLoad]]:
+    return {cid: (s.station_kw, share_load(site.charger(cid), unit)) for cid, s in shares.items()}
+
+
+def test_a_lower_cap_lowers_the_shares() -> None:
     site = make_site()
     base = compute_shares(site)
     capped = compute_shares(site, cap_kw=12.0)
     assert sum(s.station_kw for s in capped.values()) <= 12.0 - 5.0 + 1e-9  # the cap includes the 5 kW base load
-    in_force = shares_in_force(base, capped)
-    assert all(in_force[c].station_kw <= min(base[c].station_kw, capped[c].station_kw) + 1e-12 for c in base)
-    assert shares_in_force(base, compute_shares(site, cap_kw=1000.0)) == base
+    assert held_fit(site, as_held(site, capped, None), cap_kw=12.0)
+    assert not held_fit(site, as_held(site, base, None), cap_kw=12.0)  # the old shares do not fit under the cap
+    assert compute_shares(site, cap_kw=1000.0) == base
+
+
+def test_shares_in_a_are_larger_and_a_raise_is_checked_against_what_the_others_hold() -> None:
+    site = make_site()  # 40 A per phase on main, 25 kW of EV room
+    watts = compute_shares(site)
+    amps = compute_shares(site, units={"cp-a": RateUnit.AMPS, "cp-b": RateUnit.AMPS})
+    assert sum(s.station_kw for s in watts.values()) <= 40 * 230 / 1000 + 1e-9  # one phase may carry it all
+    assert sum(s.station_kw for s in amps.values()) == pytest.approx(25.0, abs=0.01)  # the site binds instead
+    assert held_fit(site, as_held(site, amps, RateUnit.AMPS))
+    assert not held_fit(site, as_held(site, amps, RateUnit.WATTS))  # the same kW in W could sit on one phase
+    # cp-a raised to its A share while cp-b still holds its W share: fits, so the raise may go out first.
+    mixed = as_held(site, watts, None) | {"cp-a": (amps["cp-a"].station_kw, share_load(site.charger("cp-a"),
+                                                                                        RateUnit.AMPS))}
+    assert held_fit(site, mixed)

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.failsafe import compute_shares
-from optimizer.domain import Site
+from optimizer.domain import RateUnit, Site
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def test_whole_ocpp16_session(controller: Controller) -> None:
         assert purposes[:2] == ["ChargePointMaxProfile", "TxDefaultProfile"]
         station = rec.of("SetChargingProfile")[0]
         assert station["connector_id"] == 0
-        share = compute_shares(site)["cp-a"]
+        share = compute_shares(site, units={"cp-a": RateUnit.AMPS})["cp-a"]  # its unit is known by then
         station_limit = float(station["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0]["limit"])
         assert station_limit * 230 * 3 / 1000 <= share.station_kw + 1e-6  # amps: the charger offers Current only
 
