@@ -149,3 +149,25 @@ def test_learned_phases_let_one_phase_vehicles_share_a_circuit_across_phases() -
 def test_violation_reads_as_name_place_and_excess() -> None:
     v = Violation("circuit_phase_limit[sub,L1]", "step 2", 3.25, "A", "23.25 A with 20.00 A of room")
     assert str(v) == "circuit_phase_limit[sub,L1][step 2]: 3.2500 A over: 23.25 A with 20.00 A of room"
+
+
+def test_snapshot_json_carries_measured_phases_and_the_command_unit() -> None:
+    from optimizer.snapshot_io import snapshot_from_json
+
+    site = _tight_site()
+    snap = snapshot_from_json({"time": "2026-11-25T18:00:00Z", "sessions": [
+        {"charger": "cp-1", "site_phases": ["L2", "L2"], "rate_unit": "W"}]}, site)
+    (s,) = snap.sessions
+    assert s.site_phases == (L2,) and s.rate_unit is RateUnit.WATTS
+
+
+@pytest.mark.parametrize("bad", [{"site_phases": ["L4"]}, {"site_phases": []}, {"site_phases": "L1"},
+                                 {"rate_unit": "kW"}, {"site_phases": ["L1", "L2", "L3", "L1"]}])
+def test_snapshot_json_garbage_phases_or_unit_gets_a_clear_error(bad: dict[str, object]) -> None:
+    from optimizer.errors import SnapshotError
+    from optimizer.snapshot_io import snapshot_from_json
+
+    with pytest.raises(SnapshotError) as info:
+        snapshot_from_json({"time": "2026-11-25T18:00:00Z", "sessions": [{"charger": "cp-1", **bad}]},
+                           _tight_site())
+    assert "sessions" in str(info.value) and next(iter(bad)) in str(info.value)
