@@ -296,13 +296,9 @@ class Site:
 
     def circuit_path(self, charger_id: str) -> tuple[str, ...]:
         """Ids of the circuits a charger's current flows through, from its own circuit to the root."""
-        by_id = {c.id: c for c in self.circuits}
-        own = next((c for c in self.circuits if charger_id in c.chargers), None)
-        path: list[str] = []
-        while own is not None:
-            path.append(own.id)
-            own = by_id.get(own.parent) if own.parent is not None else None
-        return tuple(path)
+        from optimizer.circuits import compile_circuits  # the one topology; it imports this module
+
+        return compile_circuits(self).path(charger_id)
 
 
 # ----------------------------------------------------------------------------------------- snapshot

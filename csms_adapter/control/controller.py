@@ -28,8 +28,8 @@ from csms_adapter.control.failsafe import (
     FailsafeShare,
     apply_failsafe,
     compute_shares,
-    held_fit,
     profile_unit,
+    raises_that_fit,
     share_load,
     worst_case_ev_budget_kw,
 )
@@ -122,6 +122,7 @@ class Controller:
         self.shares: dict[str, FailsafeShare] = compute_shares(site)
         self._failsafe_cap_kw: float | None = None
         self._sending: set[str] = set()  # chargers with a fail-safe update in flight
+        self._shares_key: tuple[float | None, tuple[tuple[str, RateUnit], ...]] = (None, ())
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.capabilities: dict[str, Capabilities] = {}
@@ -305,30 +306,29 @@ class Controller:
         return out
 
     def _rebalance_failsafe(self) -> None:
-        """Recompute the shares for the limit in force and the units known; send each connected charger its new
-        share: at once where it falls, and where it rises only once it fits with every other charger as it holds
-        now (so no moment has more out than the site carries; a held-back raise is retried next tick)."""
-        target = compute_shares(self.site, cap_kw=self._failsafe_cap_kw, units=self.units)
-        if target == self.shares and not self._pending_raise():
+        """Recompute the shares when the limit in force or a known unit changed; send each connected charger its
+        new share: at once where it falls, and where it rises only once it fits with every other charger as it
+        holds now (so no moment has more out than the site carries; a held-back raise is retried next tick)."""
+        key = (self._failsafe_cap_kw, tuple(sorted(self.units.items())))
+        if key != self._shares_key:
+            self._shares_key = key
+            self.shares = compute_shares(self.site, cap_kw=self._failsafe_cap_kw, units=self.units)
+        elif not self._pending_raise():
             return
-        self.shares = target
         held = self._held()
-        for cid, share in sorted(target.items()):
-            link = self.server.links.get(cid)
-            state = self.live.charger(cid)
-            if link is None or cid not in self.accepted or not state.connected or cid in self._sending:
-                continue
-            if not state.failsafe_accepted:
-                continue  # it gets its share when its boot or reconnect set-up runs
-            now_kw = held[cid][0]
-            if share.station_kw < now_kw - 1e-9:
+        ready = {cid: self.server.links[cid] for cid in self.shares
+                 if cid in self.server.links and cid in self.accepted and cid not in self._sending
+                 and self.live.charger(cid).connected and self.live.charger(cid).failsafe_accepted}
+        wanted: dict[str, tuple[float, PhaseLoad]] = {}
+        for cid, link in sorted(ready.items()):
+            share = self.shares[cid]
+            if share.station_kw < held[cid][0] - 1e-9:
                 self._send_failsafe(link)
-            elif share.station_kw > now_kw + 1e-9:
-                trial = dict(held)
-                trial[cid] = (share.station_kw, share_load(self.site.charger(cid), self.units.get(cid)))
-                if held_fit(self.site, trial, cap_kw=self._failsafe_cap_kw):
-                    held = trial
-                    self._send_failsafe(link)
+            elif share.station_kw > held[cid][0] + 1e-9:
+                wanted[cid] = (share.station_kw, share_load(self.site.charger(cid), self.units.get(cid)))
+        if wanted:
+            for cid in raises_that_fit(self.site, held, wanted, cap_kw=self._failsafe_cap_kw):
+                self._send_failsafe(ready[cid])
 
     def _pending_raise(self) -> bool:
         return any(self.live.charger(cid).failsafe_accepted and cid in self.live.failsafe_kw

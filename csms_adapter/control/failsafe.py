@@ -99,6 +99,34 @@ def compute_shares(site: Site, *, cap_kw: float | None = None,
     return out
 
 
+def raises_that_fit(site: Site, held: Mapping[str, tuple[float, PhaseLoad]],
+                    wanted: Mapping[str, tuple[float, PhaseLoad]], *, cap_kw: float | None = None) -> list[str]:
+    """The chargers of ``wanted`` (in its order) that may move from what they ``held`` to their wanted share now:
+    each raise is taken only if the site and every circuit row still fit with it, every raise taken before it and
+    every other charger as it holds now."""
+    ids = [cid for cid in held if site.has_charger(cid)]
+    model = compile_circuits(site)
+    now = limit_matrix(model, [(cid, held[cid][1]) for cid in ids]).coef.tocsc()
+    after = limit_matrix(model, [(cid, wanted[cid][1] if cid in wanted else held[cid][1]) for cid in ids])
+    power = np.array([held[cid][0] for cid in ids], dtype=np.float64)
+    rows = now @ power
+    total = float(power.sum())
+    budget = worst_case_ev_budget_kw(site, cap_kw)
+    column = {cid: j for j, cid in enumerate(ids)}
+    after_csc = after.coef.tocsc()
+    taken: list[str] = []
+    for cid, (kw, _) in wanted.items():
+        j = column.get(cid)
+        if j is None:
+            continue
+        trial = rows - now[:, j].toarray().ravel() * power[j] + after_csc[:, j].toarray().ravel() * kw
+        if total - power[j] + kw <= budget + 1e-9 and bool((trial <= after.limit + 1e-9).all()):
+            rows, total = trial, total - power[j] + kw
+            power[j] = kw
+            taken.append(cid)
+    return taken
+
+
 def held_fit(site: Site, held: Mapping[str, tuple[float, PhaseLoad]], *, cap_kw: float | None = None) -> bool:
     """Whether shares as the chargers hold them (kW, and where each may land) fit the site's lowest limit (and
     ``cap_kw``) and every circuit row: the test a raise must pass while other chargers still hold older shares."""

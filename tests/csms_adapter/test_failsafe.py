@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_site import make_site
 
-from csms_adapter.control.failsafe import FailsafeShare, compute_shares, held_fit, share_load, to_unit, worst_case_ev_budget_kw
+from csms_adapter.control.failsafe import (
+    FailsafeShare,
+    compute_shares,
+    held_fit,
+    raises_that_fit,
+    share_load,
+    to_unit,
+    worst_case_ev_budget_kw,
+)
 from optimizer.circuits import PhaseLoad
 from optimizer.domain import ALL_PHASES, RateUnit, Site
 from optimizer.site_loader import load_site, parse_site
@@ -241,3 +249,18 @@ def test_shares_in_a_are_larger_and_a_raise_is_checked_against_what_the_others_h
     mixed = as_held(site, watts, None) | {"cp-a": (amps["cp-a"].station_kw, share_load(site.charger("cp-a"),
                                                                                         RateUnit.AMPS))}
     assert held_fit(site, mixed)
+
+
+def test_raises_are_taken_one_by_one_only_while_everything_fits() -> None:
+    site = make_site()  # 40 A per phase on main, 25 kW of EV room
+    watts = compute_shares(site)
+    amps = compute_shares(site, units={"cp-a": RateUnit.AMPS, "cp-b": RateUnit.AMPS})
+    held = as_held(site, watts, None)
+    wanted = {cid: (s.station_kw, share_load(site.charger(cid), RateUnit.AMPS)) for cid, s in amps.items()}
+    assert raises_that_fit(site, held, wanted) == ["cp-a", "cp-b"]
+    assert held_fit(site, wanted)
+    # Under a cap that leaves less than the raises: none may go out while the others hold what they hold.
+    assert raises_that_fit(site, held, wanted, cap_kw=12.0) == []
+    # A charger still holding a large W share keeps the other's raise back.
+    big = held | {"cp-b": (20.0, share_load(site.charger("cp-b"), RateUnit.AMPS))}
+    assert raises_that_fit(site, big, {"cp-a": wanted["cp-a"]}) == []
