@@ -122,6 +122,7 @@ class Controller:
         self.shares: dict[str, FailsafeShare] = compute_shares(site)
         self._failsafe_cap_kw: float | None = None
         self._sending: set[str] = set()  # chargers with a fail-safe update in flight
+        self._failsafe_failed: set[str] = set()  # refused or failed: what they hold is not known
         self._shares_key: tuple[float | None, tuple[tuple[str, RateUnit], ...]] = (None, ())
         self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
                               ignore_grace_s=ignore_grace_s)
@@ -292,11 +293,15 @@ class Controller:
         self._rebalance_failsafe()
 
     def _held(self) -> dict[str, tuple[float, PhaseLoad]]:
-        """What each charger holds now for ``held_fit``: its accepted share and the unit it went out in, else the
-        share it will be given (one that never took a share is budgeted at its maximum in live control)."""
+        """What each charger holds now for ``raises_that_fit``: its accepted share and the unit it went out in; its
+        maximum when a fail-safe call failed; else the share it will be given when it connects."""
         out: dict[str, tuple[float, PhaseLoad]] = {}
         for charger in self.site.chargers:
-            if self.live.charger(charger.id).failsafe_accepted and charger.id in self.live.failsafe_kw:
+            if charger.id in self._failsafe_failed:
+                # Whatever it holds, its own current limit holds each phase (as live control budgets it).
+                out[charger.id] = (charger.max_power_kw_for(charger.phases) * charger.connectors,
+                                   share_load(charger, RateUnit.AMPS))
+            elif self.live.charger(charger.id).failsafe_accepted and charger.id in self.live.failsafe_kw:
                 spread = self.live.failsafe_spread.get(charger.id, 1)
                 unit = RateUnit.WATTS if spread == 1 and charger.phases > 1 else RateUnit.AMPS
                 out[charger.id] = (self.live.failsafe_kw[charger.id], share_load(charger, unit))
@@ -356,8 +361,11 @@ class Controller:
         except ChargerError as exc:
             log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
             ok = False
-        if ok:
+        if not ok:
+            self._failsafe_failed.add(charger.id)
+        else:
             # What it now holds: budgeted at this share, landing per phase as the unit it went out in lets it.
+            self._failsafe_failed.discard(charger.id)
             unit = profile_unit(charger, caps)
             self.live.failsafe_kw[charger.id] = share.station_kw
             self.live.failsafe_spread[charger.id] = (
