@@ -24,15 +24,8 @@ from typing import Protocol
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.control.dispatch import CommandRecord, Dispatcher
-from csms_adapter.control.failsafe import (
-    FailsafeShare,
-    apply_failsafe,
-    compute_shares,
-    profile_unit,
-    raises_that_fit,
-    share_load,
-    worst_case_ev_budget_kw,
-)
+from csms_adapter.control.failsafe import FailsafeShare, compute_shares
+from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
 from csms_adapter.protocol import events as ev
@@ -47,7 +40,6 @@ from csms_adapter.protocol.link import (
     Supervisor,
 )
 from csms_adapter.protocol.server import Admission, Link, OcppServer
-from optimizer.circuits import PhaseLoad, wired_phases
 from optimizer.domain import RateUnit, Site
 
 log = logging.getLogger("depotctl.controller")
@@ -114,17 +106,8 @@ class Controller:
         self.host, self.port = split_listen(listen or site.ocpp.listen)
         self.env = env if env is not None else os.environ
         self.recorder = recorder
-        # The fail-safe shares to hand out: for the day's lowest scheduled limit and any lower external cap in
-        # force, with each charger's share where it can do the most harm on one phase for the unit it is sent in
-        # (unknown until its capabilities are read: W). They are recomputed when either changes; a charger holds
-        # what it last accepted until then (docs/safety-phases.md).
-        self.units: dict[str, RateUnit] = {}
-        self.shares: dict[str, FailsafeShare] = compute_shares(site)
-        self._failsafe_cap_kw: float | None = None
-        self._sending: set[str] = set()  # chargers with a fail-safe update in flight
-        self._failsafe_failed: set[str] = set()  # refused or failed: what they hold is not known
-        self._shares_key: tuple[float | None, tuple[tuple[str, RateUnit], ...]] = (None, ())
-        self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
+        shares = compute_shares(site)  # before any unit is known: each AC share counted as W (on one phase)
+        self.live = LiveState(site, {cid: s.station_kw for cid, s in shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.capabilities: dict[str, Capabilities] = {}
         self.accepted: set[str] = set()  # chargers whose BootNotification we accepted (reconnects skip boot)
@@ -135,7 +118,9 @@ class Controller:
                                  limits=guard_limits)
         self.dispatcher = Dispatcher(site, self.live, self.server.links, self.capabilities,
                                      record=recorder.record_command if recorder is not None else None,
-                                     default_kw={cid: s.default_kw for cid, s in self.shares.items()})
+                                     default_kw={cid: s.default_kw for cid, s in shares.items()})
+        self.failsafe = FailsafeKeeper(site, self.live, self.dispatcher, self.server.links, self.capabilities,
+                                       self.accepted, self.supervisor, shares)
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
                                 interval_real_s=site.control.interval_s / speed, debounce_real_s=debounce_real_s)
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
@@ -146,6 +131,15 @@ class Controller:
         # Started after the controller and stopped before it (the dashboard and API, attached by the composition
         # root in csms_adapter.cli: control never imports the HTTP side).
         self.services: list[Service] = []
+
+    @property
+    def shares(self) -> dict[str, FailsafeShare]:
+        """The fail-safe shares to hand out now (``csms_adapter.control.failsafe_keeper``)."""
+        return self.failsafe.shares
+
+    @property
+    def units(self) -> dict[str, RateUnit]:
+        return self.failsafe.units
 
     @property
     def url(self) -> str:
@@ -234,7 +228,7 @@ class Controller:
 
     def _ticked(self, result: TickResult) -> None:
         self.last_tick = result
-        self._follow_cap(result.snapshot.grid_cap_kw)
+        self.failsafe.follow_cap(result.snapshot.grid_cap_kw)
         if self.recorder is not None:
             self.recorder.record_tick(result)
         for listener in self.tick_listeners:
@@ -246,13 +240,10 @@ class Controller:
         """Runs after the Accepted BootNotification answer is on the wire (never before: some firmwares loop)."""
         charger_id = link.charger_id
         self.accepted.add(charger_id)
-        self._sending.add(charger_id)  # its own fail-safe follows below: no update for it from a rebalance
+        self.failsafe.setting_up(charger_id)  # its own fail-safe follows below: no update for it from a rebalance
         try:
             self.capabilities[charger_id] = await link.read_capabilities()
-            # Known units change where shares may land (A: a current per phase): recompute before this charger's
-            # own fail-safe goes out; the others get theirs re-sent where it fits.
-            self.units[charger_id] = profile_unit(self.site.charger(charger_id), self.capabilities[charger_id])
-            self._rebalance_failsafe()
+            self.failsafe.unit_known(charger_id)
         except ChargerError as exc:
             log.warning("charger=%s capabilities unknown (%s); assuming A and W", charger_id, exc.reason)
         try:
@@ -262,7 +253,7 @@ class Controller:
                 log.info("charger=%s had stale TxProfiles; cleared", charger_id)
         except ChargerError as exc:
             log.info("charger=%s could not clear old TxProfiles: %s", charger_id, exc.reason)
-        await self._failsafe(link)
+        await self.failsafe.apply(link)
         try:
             result = await link.configure_sampling(SAMPLED_MEASURANDS, self.site.ocpp.meter_interval_s)
             if result.interval_s is None or "Power.Active.Import" not in result.measurands:
@@ -277,98 +268,5 @@ class Controller:
             await link.trigger_status()
         except ChargerError as exc:
             log.info("charger=%s status resync failed: %s", link.charger_id, exc.reason)
-        await self._failsafe(link)
+        await self.failsafe.apply(link)
         self.loop.request_tick("charger reconnected")
-
-    def _follow_cap(self, cap_kw: float | None) -> None:
-        """The fail-safe always fits the lowest limit in force: an external import cap below the day's lowest
-        limit lowers the shares while it holds, and they come back when it goes."""
-        lowers = cap_kw is not None and (worst_case_ev_budget_kw(self.site, cap_kw)
-                                         < worst_case_ev_budget_kw(self.site) - 1e-6)
-        effective = cap_kw if lowers else None
-        if effective != self._failsafe_cap_kw:
-            self._failsafe_cap_kw = effective
-            log.info("fail-safe shares follow the import cap: %s kW",
-                     "none" if effective is None else f"{effective:g}")
-        self._rebalance_failsafe()
-
-    def _held(self) -> dict[str, tuple[float, PhaseLoad]]:
-        """What each charger holds now for ``raises_that_fit``: its accepted share and the unit it went out in; its
-        maximum when a fail-safe call failed; else the share it will be given when it connects."""
-        out: dict[str, tuple[float, PhaseLoad]] = {}
-        for charger in self.site.chargers:
-            if charger.id in self._failsafe_failed:
-                # Whatever it holds, its own current limit holds each phase (as live control budgets it).
-                out[charger.id] = (charger.max_power_kw_for(charger.phases) * charger.connectors,
-                                   share_load(charger, RateUnit.AMPS))
-            elif self.live.charger(charger.id).failsafe_accepted and charger.id in self.live.failsafe_kw:
-                spread = self.live.failsafe_spread.get(charger.id, 1)
-                unit = RateUnit.WATTS if spread == 1 and charger.phases > 1 else RateUnit.AMPS
-                out[charger.id] = (self.live.failsafe_kw[charger.id], share_load(charger, unit))
-            else:
-                out[charger.id] = (self.shares[charger.id].station_kw,
-                                   share_load(charger, self.units.get(charger.id, charger.rate_unit)))
-        return out
-
-    def _rebalance_failsafe(self) -> None:
-        """Recompute the shares when the limit in force or a known unit changed; send each connected charger its
-        new share: at once where it falls, and where it rises only once it fits with every other charger as it
-        holds now (so no moment has more out than the site carries; a held-back raise is retried next tick)."""
-        key = (self._failsafe_cap_kw, tuple(sorted(self.units.items())))
-        if key != self._shares_key:
-            self._shares_key = key
-            self.shares = compute_shares(self.site, cap_kw=self._failsafe_cap_kw, units=self.units)
-        elif not self._pending_raise():
-            return
-        held = self._held()
-        ready = {cid: self.server.links[cid] for cid in self.shares
-                 if cid in self.server.links and cid in self.accepted and cid not in self._sending
-                 and self.live.charger(cid).connected and self.live.charger(cid).failsafe_accepted}
-        wanted: dict[str, tuple[float, PhaseLoad]] = {}
-        for cid, link in sorted(ready.items()):
-            share = self.shares[cid]
-            if share.station_kw < held[cid][0] - 1e-9:
-                self._send_failsafe(link)
-            elif share.station_kw > held[cid][0] + 1e-9:
-                wanted[cid] = (share.station_kw, share_load(self.site.charger(cid), self.units.get(cid)))
-        if wanted:
-            for cid in raises_that_fit(self.site, held, wanted, cap_kw=self._failsafe_cap_kw):
-                self._send_failsafe(ready[cid])
-
-    def _pending_raise(self) -> bool:
-        return any(self.live.charger(cid).failsafe_accepted and cid in self.live.failsafe_kw
-                   and share.station_kw > self.live.failsafe_kw[cid] + 1e-9 for cid, share in self.shares.items())
-
-    def _send_failsafe(self, link: ChargerLink) -> None:
-        self._sending.add(link.charger_id)
-        self.supervisor.spawn(self._failsafe(link), f"{link.charger_id}:failsafe-update")
-
-    async def _failsafe(self, link: ChargerLink) -> None:
-        self._sending.add(link.charger_id)
-        try:
-            await self._apply_failsafe(link)
-        finally:
-            self._sending.discard(link.charger_id)
-
-    async def _apply_failsafe(self, link: ChargerLink) -> None:
-        charger = self.site.charger(link.charger_id)
-        caps = self.capabilities.get(charger.id, Capabilities())
-        share = self.shares[charger.id]
-        try:
-            # Verify past the live profiles' validity: on a reconnect a live station max may still be in force.
-            verify_s = max(300, int(self.dispatcher.valid_s) + 60)
-            ok = await apply_failsafe(link, charger, share, caps, verify_s=verify_s)
-        except ChargerError as exc:
-            log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
-            ok = False
-        if not ok:
-            self._failsafe_failed.add(charger.id)
-        else:
-            # What it now holds: budgeted at this share, landing per phase as the unit it went out in lets it.
-            self._failsafe_failed.discard(charger.id)
-            unit = profile_unit(charger, caps)
-            self.live.failsafe_kw[charger.id] = share.station_kw
-            self.live.failsafe_spread[charger.id] = (
-                1 if unit is RateUnit.WATTS and not charger.dc else max(1, len(wired_phases(charger))))
-            self.dispatcher.default_kw[charger.id] = share.default_kw
-        self.live.charger(charger.id).failsafe_accepted = ok
