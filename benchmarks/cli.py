@@ -77,7 +77,7 @@ def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOpti
 
 
 def bench(
-    scenarios: Annotated[list[Path], typer.Argument(help="scenario YAML files")],
+    scenarios: Annotated[list[Path] | None, typer.Argument(help="scenario YAML files")] = None,
     strategies: Annotated[str, typer.Option(help="comma-separated strategies")] = DEFAULT_STRATEGIES,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
     seed: Annotated[int, typer.Option(help="seed of the plant's sensor noise")] = 0,
@@ -88,9 +88,20 @@ def bench(
         bool, typer.Option(help="lp through the live controller and emulated chargers, compared with in-process")
     ] = False,
     speed: Annotated[float, typer.Option(min=1.0, max=1000.0, help="--live: emulated seconds per wall second")] = 120.0,
+    sweep: Annotated[Path | None, typer.Option(
+        help="a sweep file (scenarios × strategies × seeds × limit factors), run on Dask")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="--sweep: address of an existing Dask scheduler (default: a local cluster on all cores)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="--sweep: local worker processes (default: cores)")
+                       ] = None,
 ) -> None:
     """Run strategies on simulated depot days; write results.json, report.md and plots to OUT."""
     err = Console(stderr=True)
+    if sweep is not None:
+        run_sweep_mode(sweep, out, scheduler, workers, err)
+        return
+    if not scenarios:
+        raise typer.BadParameter("give scenario files, or --sweep FILE", param_hint="SCENARIOS")
     names = parse_strategies(strategies)
     loaded = load_all(scenarios)
     if live:
@@ -121,6 +132,29 @@ def run_live_mode(scenarios: list[Scenario], speed: float, thermal_mismatch: flo
     options = LiveOptions(speed=speed, thermal_mismatch=thermal_mismatch, hide_soc=not all_report_soc)
     compare_all(scenarios, options, out, typer.echo)
     Console(stderr=True).print(f"wrote {out / 'live.json'}")
+
+
+def run_sweep_mode(path: Path, out: Path, scheduler: str | None, workers: int | None, err: Console) -> None:
+    """Run a sweep file on Dask and write OUT/results.json (one row per task, with its seed and limit factor)."""
+    import json
+
+    from benchmarks.sweep import load_sweep, run_on_dask
+
+    try:
+        sweep = load_sweep(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    out.mkdir(parents=True, exist_ok=True)
+    where = scheduler or f"a local cluster of {workers or 'all'} cores"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        task = progress.add_task(f"sweep on {where}", total=len(sweep.tasks))
+        rows = run_on_dask(sweep, scheduler=scheduler, workers=workers,
+                           on_done=lambda done, _total: progress.update(task, completed=done))
+    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    err.print(f"wrote {out / 'results.json'} ({len(rows)} runs)")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 log = logging.getLogger("depotctl.tasks")
 
 
-async def cancel_and_wait(tasks: Iterable[asyncio.Future[object] | asyncio.Task[object]], *,
+async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], *,
                           timeout_s: float = 10.0, retry_s: float = 0.1) -> bool:
     """Cancel ``tasks`` and wait until every one has ended, re-cancelling any that swallowed a request.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PositiveKw = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -150,6 +150,8 @@ class VehicleModel(Strict):
     thermal: ThermalConfig | None = None
     knee_soc: Annotated[float, Field(gt=0, le=1)] | None = None
     priority: PositiveKw | None = None
+    blocked: bool = False  # ocpp.authorize roster: its tags answer Blocked
+    valid_until: AwareDatetime | None = None  # ocpp.authorize roster: after it its tags answer Expired
 
 
 class FleetModel(Strict):
@@ -180,6 +182,14 @@ class TlsModel(Strict):
     cert_file: str | None = None
     key_file: str | None = None
     ca_file: str | None = None
+    rsa_cert_file: str | None = None
+    rsa_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def pairs(self) -> TlsModel:
+        if (self.rsa_cert_file is None) != (self.rsa_key_file is None):
+            raise ValueError("rsa_cert_file and rsa_key_file go together")
+        return self
 
 
 class OcppLimitsModel(Strict):
@@ -205,6 +215,7 @@ class OcppModel(Strict):
     deadband_a: NonNegative = 0.5
     call_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     limits: OcppLimitsModel = OcppLimitsModel()
+    authorize: Literal["any", "roster"] = "any"
 
     @model_validator(mode="after")
     def unknown_only_for_commissioning(self) -> OcppModel:
@@ -221,8 +232,14 @@ class HttpModel(Strict):
     listen: Annotated[str, Field(pattern=r"^[^:\s]+:\d{1,5}$")] = "127.0.0.1:8080"
 
 
+class RetentionModel(Strict):
+    raw_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    aggregate_days: Annotated[float, Field(gt=0, le=36500)] = 400.0
+
+
 class StorageModel(Strict):
     url: str = "sqlite:///depot.db"
+    retention: RetentionModel = RetentionModel()
 
 
 class SiteSection(Strict):

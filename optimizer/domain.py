@@ -178,6 +178,10 @@ class VehicleProfile:
     thermal: ThermalModel
     knee_soc: float
     priority: float
+    # Roster authorization (``ocpp.authorize: roster``): a blocked vehicle's tags answer Blocked, and past
+    # ``valid_until`` (UTC) they answer Expired.
+    blocked: bool = False
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +212,14 @@ class ControlSettings:
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
+    """The server's certificates. ``cert_file``/``key_file`` and ``rsa_cert_file``/``rsa_key_file`` are the two
+    chains OCPP asks for (one ECDSA, one RSA: A00.FR.317/318); either pair may hold either key type."""
+
     cert_file: str | None = None
     key_file: str | None = None
     ca_file: str | None = None
+    rsa_cert_file: str | None = None
+    rsa_key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +250,9 @@ class OcppSettings:
     deadband_a: float = 0.5
     call_timeout_s: float = 10.0
     limits: OcppLimits = field(default_factory=OcppLimits)
+    # Id tokens: "any" accepts every token (commissioning, or chargers with their own access control);
+    # "roster" accepts only tokens of the fleet roster (docs/ocpp-conformance.md, Authorization).
+    authorize: Literal["any", "roster"] = "any"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +262,12 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
+    """Where the controller keeps its history. Raw meter samples are kept ``raw_days``, then as one-minute
+    aggregates until ``aggregate_days``."""
+
     url: str = "sqlite:///depot.db"
+    raw_days: float = 30.0
+    aggregate_days: float = 400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +374,35 @@ class PlugInSlot:
     phases: int = 3
 
 
+class LimitSource(StrEnum):
+    """Who set an external limit: OCPP 2.0.1 ChargingLimitSourceEnumType, plus the vehicle's own schedule."""
+
+    EMS = "EMS"  # a local energy management system
+    SO = "SO"  # the system (grid) operator
+    CSO = "CSO"  # the charging station operator
+    OTHER = "Other"
+    EV = "EV"  # the vehicle's charging schedule (ISO 15118), where it asks for less than it was offered
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalLimit:
+    """A limit on a charger's power that depotctl did not set and must plan under (OCPP 2.0.1
+    NotifyChargingLimit, or an EV's NotifyEVChargingSchedule), in kW at the grid side. ``connector_id`` 0 is the
+    whole charger (shared between its sessions). It applies from ``start`` (None: already) until ``until``
+    (None: until cleared)."""
+
+    charger_id: str
+    connector_id: int
+    limit_kw: float
+    source: LimitSource
+    start: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.limit_kw) or self.limit_kw < 0:
+            raise ValueError(f"external limit {self.limit_kw!r} kW is not a power")
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """An immutable picture of the depot at ``time`` (timezone-aware UTC)."""
@@ -373,6 +419,7 @@ class Snapshot:
     # The site's highest power so far in the demand-charge billing period (kW, base load included): power up to it
     # costs no demand charge any more, so the plan may use it (None: not known, the peak is priced from 0).
     peak_so_far_kw: float | None = None
+    external_limits: tuple[ExternalLimit, ...] = ()  # limits set outside depotctl, honoured by every strategy
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:

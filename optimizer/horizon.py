@@ -8,6 +8,7 @@ benchmark days the coarser tail changed lp's delivered energy by less than 0.01 
 
 from __future__ import annotations
 
+import functools
 import math
 import zoneinfo
 from dataclasses import dataclass
@@ -143,3 +144,18 @@ def site_series(site: Site, snapshot: Snapshot, horizon: Horizon) -> SiteSeries:
     else:
         ambient = np.full(steps, snapshot.ambient_c)
     return SiteSeries(limit, base, price, ambient)
+
+
+def import_limit_kw_at(site: Site, at: datetime) -> float:
+    """The grid import limit (schedule applied, external cap not) in force at ``at``."""
+    local = at.astimezone(zoneinfo.ZoneInfo(site.timezone))
+    return float(_limit_by_minute_cached(site)[local.hour * 60 + local.minute])
+
+
+def base_load_kw_at(site: Site, at: datetime) -> float:
+    return site.base_load.at_hour(at.astimezone(zoneinfo.ZoneInfo(site.timezone)).hour)
+
+
+@functools.cache
+def _limit_by_minute_cached(site: Site) -> NDArray[np.float64]:
+    return import_limit_by_minute(site)

@@ -88,7 +88,9 @@ class SessionArrays:
     below_minimum: NDArray[np.bool_] | None = None
 
 
-def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries) -> SessionArrays:
+def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries,
+                   caps_kw: FloatArray | None = None) -> SessionArrays:
+    """``caps_kw`` (sessions × steps, ``inf`` = none): limits set outside depotctl (``optimizer.external_limits``)."""
     n, steps = len(sessions), horizon.steps
     departure = np.array([s.departure_h for s in sessions], dtype=np.float64).reshape(n, 1)
     arrival = np.array([s.arrival_h for s in sessions], dtype=np.float64).reshape(n, 1)
@@ -96,6 +98,8 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
     energy_h = np.maximum(np.clip(departure - start, 0.0, length) - np.clip(arrival - start, 0.0, length), 0.0)
     frac = energy_h / length
     pmax = np.array([s.max_kw for s in sessions], dtype=np.float64).reshape(n, 1) * (frac > 0)
+    if caps_kw is not None:
+        pmax = np.minimum(pmax, caps_kw)
     need = np.array([s.need_kwh for s in sessions], dtype=np.float64)
     extra = np.array([s.extra_kwh for s in sessions], dtype=np.float64)
     # Step 0: what the vehicle will really take (taper, what it still needs). When that is below the
@@ -107,6 +111,9 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
     first_max = pmax[:, 0].copy()
     for i, s in enumerate(sessions):
         if first_max[i] <= 0:
+            continue
+        if caps_kw is not None and caps_kw[i, 0] < s.min_kw - 1e-9:
+            first_max[i] = 0.0  # an external limit below the minimum current: the charger cannot hold it, it stops
             continue
         accept = first_max[i]
         plugged_h = energy_h[i, 0] * s.efficiency

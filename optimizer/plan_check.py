@@ -15,6 +15,7 @@ import numpy as np
 from optimizer.circuits import CircuitModel, PhaseLoad, compile_circuits, phase_load
 from optimizer.domain import ALL_PHASES, Plan, PlanStatus, Site, Snapshot
 from optimizer.errors import PlanViolation
+from optimizer.external_limits import session_caps_kw
 from optimizer.horizon import FloatArray, Horizon, site_series
 from optimizer.needs import ResolvedSession, resolve_sessions
 from optimizer.strategies.base import CURRENT_RESOLUTION_A, temperature_trajectory
@@ -93,6 +94,7 @@ def check_plan(
     series = site_series(site, snapshot, horizon)
     steps = horizon.steps
     power = np.zeros((len(sessions), steps))
+    caps = session_caps_kw(snapshot.external_limits, sessions, horizon)
     for i, s in enumerate(sessions):
         label = f"{s.charger.id}/{s.connector_id}"
         c = by_key.get(s.key)
@@ -131,6 +133,11 @@ def check_plan(
             if _over(c.limit_kw, at_a):
                 problems.append(Violation("limit_consistency", label, c.limit_kw - at_a, "kW",
                                           f"{c.limit_kw} kW above {c.limit_a} A"))
+        over_cap = np.nonzero(sched > caps[i] + ABS_TOL + REL_TOL * np.minimum(caps[i], 1e9))[0]
+        if over_cap.size:
+            t = int(over_cap[0])
+            problems.append(Violation("external_limit", label, float(sched[t] - caps[i, t]), "kW",
+                                      f"{sched[t]:.3f} kW at step {t}, limit {caps[i, t]:.3f} kW"))
         hours = np.clip(s.departure_h - horizon.start_h, 0.0, horizon.length_h)
         after = hours <= 0
         if (sched[after] > ABS_TOL).any():

@@ -394,6 +394,8 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
                 thermal=_thermal(vm.thermal) or default_thermal,
                 knee_soc=vm.knee_soc or defaults.knee_soc,
                 priority=vm.priority or defaults.priority,
+                blocked=vm.blocked,
+                valid_until=vm.valid_until,
             )
         )
 
@@ -434,16 +436,19 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
             listen=ocpp.listen,
             security_profile=ocpp.security_profile,
             accept_unknown=ocpp.accept_unknown,
-            tls=TlsSettings(ocpp.tls.cert_file, ocpp.tls.key_file, ocpp.tls.ca_file),
+            tls=TlsSettings(ocpp.tls.cert_file, ocpp.tls.key_file, ocpp.tls.ca_file, ocpp.tls.rsa_cert_file,
+                            ocpp.tls.rsa_key_file),
             heartbeat_s=ocpp.heartbeat_s,
             meter_interval_s=ocpp.meter_interval_s,
             profile_ttl_intervals=ocpp.profile_ttl_intervals,
             deadband_a=ocpp.deadband_a,
             call_timeout_s=ocpp.call_timeout_s,
             limits=OcppLimits(**ocpp.limits.model_dump()),
+            authorize=ocpp.authorize,
         ),
         http=HttpSettings(parsed.http.listen),
-        storage=StorageSettings(parsed.storage.url),
+        storage=StorageSettings(parsed.storage.url, parsed.storage.retention.raw_days,
+                                parsed.storage.retention.aggregate_days),
         source_file=filename,
     )
 

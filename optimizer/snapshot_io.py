@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optimizer.domain import (
+    ExternalLimit,
+    LimitSource,
     Phase,
     Plan,
     PlugInSlot,
@@ -75,6 +77,17 @@ class PlugInJson(_Strict):
     phases: Annotated[int, Field(ge=1, le=3)] = 3
 
 
+class ExternalLimitJson(_Strict):
+    """A limit set outside depotctl (``Snapshot.external_limits``); connector 0 = the whole charger."""
+
+    charger: str
+    connector: Annotated[int, Field(ge=0, le=16)] = 0
+    limit_kw: Annotated[float, Field(ge=0, le=1e5, allow_inf_nan=False)]
+    source: LimitSource = LimitSource.OTHER
+    start: datetime | None = None
+    until: datetime | None = None
+
+
 class SnapshotJson(_Strict):
     time: datetime
     ambient_c: Annotated[float, Field(gt=-60, lt=70, allow_inf_nan=False)] = 20.0
@@ -86,6 +99,7 @@ class SnapshotJson(_Strict):
     uncontrolled: list[UncontrolledJson] = []
     ambient_forecast_c: list[Finite] = []
     plug_in: list[PlugInJson] = []
+    external_limits: list[ExternalLimitJson] = []
 
 
 def _aware(value: datetime | None, key: str, source: str) -> datetime | None:
@@ -162,6 +176,17 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
         if any(slot.charger_id == p.charger for slot in plug_in):
             raise SnapshotError(source, f"plug_in[{index}].charger", f"a second slot for charger '{p.charger}'")
         plug_in.append(PlugInSlot(p.charger, p.wanted_kw, p.phases))
+    external: list[ExternalLimit] = []
+    for index, e in enumerate(parsed.external_limits):
+        key = f"external_limits[{index}]"
+        if not site.has_charger(e.charger):
+            raise SnapshotError(source, f"{key}.charger", f"charger '{e.charger}' is not in the site")
+        if e.connector > site.charger(e.charger).connectors:
+            raise SnapshotError(source, f"{key}.connector", f"charger '{e.charger}' has {site.charger(e.charger).connectors} connector(s)")
+        start, until = _aware(e.start, f"{key}.start", source), _aware(e.until, f"{key}.until", source)
+        if start is not None and until is not None and until <= start:
+            raise SnapshotError(source, f"{key}.until", "ends before it starts")
+        external.append(ExternalLimit(e.charger, e.connector, e.limit_kw, e.source, start, until))
     return Snapshot(
         time=when,
         sessions=tuple(sessions),
@@ -173,6 +198,7 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
         uncontrolled=tuple(uncontrolled),
         ambient_forecast_c=tuple(parsed.ambient_forecast_c),
         plug_in=tuple(plug_in),
+        external_limits=tuple(external),
     )
 
 

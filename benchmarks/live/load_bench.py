@@ -56,7 +56,7 @@ READY = "READY"
 
 
 def bench_site_mapping(chargers: int, *, port: int, meter_interval_s: int, horizon_h: float, db: Path,
-                       seed: int = 0) -> dict[str, Any]:
+                       seed: int = 0, db_url: str | None = None, site_name: str | None = None) -> dict[str, Any]:
     """The synthetic depot of the solver benchmark, made live: Basic auth (one password from the environment
     for every charger), a real control interval, the given metering and a store in ``db``."""
     mapping: dict[str, Any] = synthetic_site_mapping(chargers, seed, step_min=15.0, horizon_h=horizon_h,
@@ -66,7 +66,9 @@ def bench_site_mapping(chargers: int, *, port: int, meter_interval_s: int, horiz
     mapping["control"] = {**mapping["control"], "interval_s": 60, "strategy": "lp"}
     mapping["ocpp"] = {"listen": f"127.0.0.1:{port}", "security_profile": 1, "meter_interval_s": meter_interval_s,
                        "call_timeout_s": 10, "accept_unknown": False}
-    mapping["storage"] = {"url": f"sqlite:///{db}"}
+    mapping["storage"] = {"url": db_url or f"sqlite:///{db}"}
+    if site_name is not None:
+        mapping["site"]["name"] = site_name
     return mapping
 
 
@@ -200,7 +202,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     limits = dataclasses.replace(GuardLimits(), max_connections_per_address=len(site.chargers) + 16)
     # The solver's default home is its own process; in a thread only to measure what that is worth.
     planner = default_planner(site) if solver_in_thread else None
-    controller = Controller(site, recorder=StoreRecorder.open(site.storage.url), guard_limits=limits, planner=planner)
+    recorder = StoreRecorder.open(site.storage.url, site=site.name)
+    controller = Controller(site, recorder=recorder, guard_limits=limits, planner=planner)
     ticks: list[dict[str, Any]] = []
     observer = controller.loop.on_tick
     windows: list[tuple[str, float, float]] = []  # ("solve" | "dispatch", start, end) on perf_counter
@@ -313,6 +316,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         **lag.figures(),
     }
     await controller.stop()
+    writer = recorder.writer.stats  # after the stop: the last batch has been flushed
+    figures["samples_written"] = writer.written
+    figures["samples_dropped"] = writer.dropped
+    figures["store_failures"] = writer.failures + recorder.failures
     # Reaped children: the solver process, once the controller has shut it down (ru_maxrss is in KB on Linux).
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures["solver_cpu_s"] = round(_cpu_s(children), 1)
@@ -351,7 +358,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     site_path = workdir / "load-site.yaml"
     mapping = bench_site_mapping(args.chargers, port=port, meter_interval_s=args.meter_interval_s,
-                                 horizon_h=args.horizon_h, db=workdir / "load.db")
+                                 horizon_h=args.horizon_h, db=workdir / "load.db", db_url=args.db_url,
+                                 site_name=args.site_name)
     site_path.write_text(yaml.safe_dump(mapping, sort_keys=False))
     password = secrets.token_urlsafe(18)
     env = {**os.environ, PASSWORD_ENV: password}
@@ -435,6 +443,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "loop_lag_ms_p99": ctrl.get("loop_lag_ms_p99"),
         "loop_lag_ms_max": ctrl.get("loop_lag_ms_max"),
         "loop_lag_over_50ms": ctrl.get("loop_lag_over_50ms"),
+        "samples_written": ctrl.get("samples_written"),
+        "samples_dropped": ctrl.get("samples_dropped"),
+        "store_failures": ctrl.get("store_failures"),
         "cpus": os.cpu_count(),
         "workdir": str(workdir),
     }
@@ -499,6 +510,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=None, help=f"emulator processes (default: one per "
                         f"{CHARGERS_PER_PROCESS} chargers)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
+    parser.add_argument("--db-url", default=None, help="store in this database (default: SQLite in the workdir)")
+    parser.add_argument("--site-name", default=None, help="the site's name (its rows in a shared database)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--solver-in-thread", action="store_true",
                         help="solve in a thread of the controller, not in the solver process (for comparison)")

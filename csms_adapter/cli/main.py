@@ -180,6 +180,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _register_optional("csms_adapter.cli.run_command")
     _register_optional("csms_adapter.cli.security_cli")
+    _register_optional("csms_adapter.cli.fleet_command")
     _register_optional("benchmarks.cli")
     app()
 

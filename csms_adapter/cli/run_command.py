@@ -1,4 +1,4 @@
-"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH]``: the live controller.
+"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH|URL]``: the live controller.
 
 With ``--simulate N`` it also starts N emulated chargers (csms_adapter.emulator) over real websockets on
 127.0.0.1, each with a vehicle arriving, and shows the live view. Emulated chargers get generated passwords
@@ -23,35 +23,74 @@ from rich.live import Live
 from rich.logging import RichHandler
 
 from csms_adapter.cli.live_view import render
-from csms_adapter.control.controller import Controller, Recorder
+from csms_adapter.control.controller import Controller
+from csms_adapter.control.recorder import StoreRecorder
+from csms_adapter.control.site_report import attach_site_report
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
+from csms_adapter.store.retention import RetentionPolicy
 from optimizer.domain import Site
 from optimizer.errors import ConfigError, DepotError
 from optimizer.site_loader import load_site
 
 log = logging.getLogger("depotctl.run")
 err = Console(stderr=True)
-def open_recorder(site: Site, db: Path | None) -> Recorder:
-    """The store for ``--db`` (or the site's storage.url). Raises StoreError when it cannot be opened."""
-    from csms_adapter.control.recorder import StoreRecorder
+def storage_url(site: Site, db: str | Path | None) -> str:
+    """``--db`` as given (a SQLAlchemy URL such as postgresql+psycopg://…, or a SQLite file path), else the site
+    file's storage.url."""
+    if db is None:
+        return site.storage.url
+    text = str(db)
+    return text if "://" in text else f"sqlite:///{text}"
 
-    return StoreRecorder.open(f"sqlite:///{db}" if db is not None else site.storage.url)
+
+def open_recorder(site: Site, db: str | Path | None) -> StoreRecorder:
+    """The store for ``--db`` (or the site's storage.url), scoped to this site. Raises StoreError when it cannot
+    be opened."""
+    return StoreRecorder.open(storage_url(site, db), site=site.name,
+                              retention=RetentionPolicy(site.storage.raw_days, site.storage.aggregate_days))
+
+
+# How long the demo waits for its emulated chargers to be set up before vehicles start to arrive anyway.
+DEMO_SETUP_WAIT_S = 30.0
+
+
+async def start_demo_fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str],
+                           clock: Any) -> Any:
+    """The emulated chargers of ``--simulate``, vehicles arriving over two emulated minutes once the chargers hold
+    their fail-safe profiles. Brand-new emulated chargers hold no profile at all, and a vehicle plugged into one
+    before the controller set it up draws the charger's maximum: at a real depot the profiles set up on earlier
+    days are still in the chargers (they survive reboots), so that is not what the demo should show."""
+    from csms_adapter.emulator.fleet import start_fleet
+
+    fleet = await start_fleet(site, controller.url, n=n, speed=speed, passwords=passwords, clock=clock,
+                              arrival_window_s=120.0, arrive_now=False)
+    simulated = [c.id for c in site.chargers[:n]]
+    try:
+        async with asyncio.timeout(DEMO_SETUP_WAIT_S):
+            while not all(controller.live.reachable(cid) and controller.live.charger(cid).failsafe_accepted
+                          for cid in simulated):
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        log.warning("emulated chargers not all set up after %.0f s; vehicles arrive anyway", DEMO_SETUP_WAIT_S)
+    except BaseException:
+        await fleet.stop()
+        raise
+    fleet.schedule_arrivals()
+    return fleet
 
 
 @contextlib.asynccontextmanager
-async def _fleet(site: Site, url: str, n: int, speed: float, passwords: dict[str, str], clock: Any
+async def _fleet(controller: Controller, site: Site, n: int, speed: float, passwords: dict[str, str], clock: Any
                  ) -> AsyncIterator[Any]:
-    from csms_adapter.emulator.fleet import start_fleet
-
-    fleet = await start_fleet(site, url, n=n, speed=speed, passwords=passwords, clock=clock, arrival_window_s=120.0)
+    fleet = await start_demo_fleet(controller, site, n, speed, passwords, clock)
     try:
         yield fleet
     finally:
         await fleet.stop()
 
 
-async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: Path | None,
+async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float | None, db: str | Path | None,
                    console: Console, http: bool = True) -> None:
     from csms_adapter.http_api.auth import PASSWORD_ENV, PASSWORD_SHA256_ENV
 
@@ -81,6 +120,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     kwargs: dict[str, Any] = {"clock": controller_clock} if controller_clock is not None else {}
     controller = Controller(site, env=env, recorder=recorder, speed=speed, **kwargs)
     api = attach_http_api(controller, site.http.listen) if http else None
+    attach_site_report(controller, recorder.store)
     async with controller:
         console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")
         if api is not None:
@@ -94,7 +134,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
             fleet = None
             if simulate:
                 fleet = await stack.enter_async_context(
-                    _fleet(site, controller.url, simulate, speed, passwords, clock))
+                    _fleet(controller, site, simulate, speed, passwords, clock))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + duration_s if duration_s is not None else None
             with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -129,7 +169,9 @@ def register(app: typer.Typer) -> None:
         simulate: Annotated[int, typer.Option("--simulate", min=0, help="start N emulated chargers")] = 0,
         speed: Annotated[float, typer.Option("--speed", min=0.01, help="emulated time speed-up")] = 1.0,
         duration_s: Annotated[float | None, typer.Option("--duration-s", help="stop after S wall seconds")] = None,
-        db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: storage.url)")] = None,
+        db: Annotated[str | None, typer.Option(
+            "--db", help="SQLite file or database URL, e.g. postgresql+psycopg://USER@HOST:PORT/DB "
+                         "(default: the site file's storage.url)")] = None,
         http: Annotated[bool, typer.Option("--http/--no-http", help="serve the dashboard and API on http.listen")
                         ] = True,
     ) -> None:

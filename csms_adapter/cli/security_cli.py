@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +23,7 @@ from csms_adapter.protocol.server import IDENTITY
 out = Console(highlight=False, soft_wrap=True)  # a wrapped hash cannot be pasted
 err = Console(stderr=True, highlight=False)
 # Module level: typer resolves the (string) annotations of the commands in this module's namespace.
+_T = TypeVar("_T")
 DirOption = Annotated[Path, typer.Option("--dir", help="directory of the CA and the certificates")]
 
 
@@ -63,10 +64,13 @@ def register(app: typer.Typer) -> None:
     @certs_app.command("server")
     def server(hosts: Annotated[list[str], typer.Argument(help="host names / IP addresses chargers connect to")],
                directory: DirOption = Path("pki")) -> None:
-        """Issue the controller's TLS certificate (server.pem, server.key)."""
+        """Issue the controller's two TLS certificates: ECDSA (server.pem/.key) and RSA (server-rsa.pem/.key)."""
         issued = _or_exit(lambda: certs.issue_server(directory, hosts))
-        out.print(f"server certificate: {issued.cert_file} (ocpp.tls.cert_file), key: {issued.key_file} "
-                  "(ocpp.tls.key_file)")
+        out.print(f"ECDSA server certificate: {issued.ecdsa.cert_file} (ocpp.tls.cert_file), key: "
+                  f"{issued.ecdsa.key_file} (ocpp.tls.key_file)")
+        out.print(f"RSA server certificate: {issued.rsa.cert_file} (ocpp.tls.rsa_cert_file), key: "
+                  f"{issued.rsa.key_file} (ocpp.tls.rsa_key_file)")
+        out.print("both are needed for the cipher suites OCPP requires (docs/ocpp-conformance.md)")
 
     @certs_app.command("client")
     def client(charger_id: Annotated[str, typer.Argument(help="charger identity (becomes the certificate CN)")],
@@ -79,7 +83,7 @@ def register(app: typer.Typer) -> None:
         out.print(f"charger certificate: {issued.cert_file}, key: {issued.key_file} (install both on the charger)")
 
 
-def _or_exit(make: Callable[[], certs.Issued]) -> certs.Issued:
+def _or_exit(make: Callable[[], _T]) -> _T:
     try:
         return make()
     except FileNotFoundError as exc:

@@ -26,6 +26,9 @@ class Command:
     limit_a: float | None
     sent_at: datetime
     transaction_id: str
+    # When the charger's acceptance arrived (the tick's ``sent_at`` is earlier by the solve and the call): a meter
+    # reading taken before it still shows the previous limit.
+    accepted_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +79,8 @@ class ChargerState:
     failsafe_accepted: bool = False
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
     last_tag: tuple[str, datetime] | None = None
+    # False from a (re)connect until its set-up steps ran (``charger_setup``): nothing is sent to it meanwhile.
+    set_up: bool = True
 
     def connector(self, connector_id: int) -> ConnectorState:
         return self.connectors.setdefault(connector_id, ConnectorState())

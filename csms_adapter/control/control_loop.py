@@ -84,6 +84,7 @@ class ControlLoop:
         self._scheduler: AsyncIOScheduler | None = None
         self._debounce: asyncio.TimerHandle | None = None
         self._pending: asyncio.Task[None] | None = None
+        self._ticking: set[asyncio.Task[object]] = set()  # tasks inside ``tick`` (the scheduler's included)
         self._rerun = False
         self._stopped = False
         self.last: TickResult | None = None
@@ -97,8 +98,15 @@ class ControlLoop:
         right after it (an event arrived after that tick took its snapshot)."""
         if self._stopped or (self._lock.locked() and not wait):
             return None
-        async with self._lock:
-            result = await self._tick()
+        task = asyncio.current_task()
+        if task is not None:
+            self._ticking.add(task)
+        try:
+            async with self._lock:
+                result = await self._tick()
+        finally:
+            if task is not None:
+                self._ticking.discard(task)
         self.last = result
         self.ticks += 1
         if result.report is not None and any(r.outcome is Outcome.REJECTED for r in result.report.station_records):
@@ -203,6 +211,8 @@ class ControlLoop:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        if self._pending is not None and not self._pending.done():
-            await cancel_and_wait([self._pending])
+        # APScheduler's shutdown cancels its job tasks without waiting for them: wait here, so that no tick is
+        # left dispatching when the links and the store close.
+        await cancel_and_wait([t for t in (self._pending, *self._ticking) if t is not None and not t.done()
+                               and t is not asyncio.current_task()])
         await self.runner.close()

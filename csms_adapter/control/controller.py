@@ -6,8 +6,10 @@
 
 Events from the chargers fan out to the live state (first, so a tick always sees them), the store, and — for a
 plug-in, an unplug, a transaction or ISO 15118 needs — a debounced early tick. After a BootNotification is
-accepted (and on a reconnect of a charger already accepted) the controller reads the charger's smart-charging
-capabilities, pushes its fail-safe profiles and configures sampling, in a supervised task.
+accepted (and on a reconnect of a charger already accepted) ``charger_setup`` runs the charger's set-up steps
+once, in order; nothing is sent to a charger before that. At start the controller restores from the store what
+the last run knew: open sessions (the newest per connector), which chargers had booted, the operator's inputs
+and the billing-period peak (docs/operations-restart.md).
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
+from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.control.dispatch import CommandRecord, Dispatcher
 from csms_adapter.control.failsafe import FailsafeShare, compute_shares
 from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
-from csms_adapter.errors import ChargerError
+from csms_adapter.control.operator_inputs import InputJournal
+from csms_adapter.control.operator_journal import OperatorState
+from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.frame_guard import GuardLimits
 from csms_adapter.protocol.link import (
-    SAMPLED_MEASURANDS,
     Capabilities,
     ChargerLink,
     Clock,
@@ -52,7 +56,11 @@ class Service(Protocol):
 
     async def stop(self) -> None: ...
 
-_TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNeeds)
+_TICK_TRIGGERS = (ev.TransactionStarted, ev.TransactionStopped, ev.EvChargingNeeds, ev.ChargingLimitReported,
+                  ev.ChargingLimitCleared, ev.EvScheduleReported)
+# How long a charger accepted on an earlier connection has, after reconnecting, to show that it boots (its first
+# CALL is a BootNotification) before the controller resynchronises it as a reconnect without boot.
+BOOT_WAIT_S = 3.0
 
 
 def utc_now() -> datetime:
@@ -72,6 +80,16 @@ class Recorder(Protocol):
     def record_command(self, record: CommandRecord) -> None: ...
 
     def open_sessions(self) -> list[tuple[str, int, Session]]: ...
+
+    def close_stale_session(self, charger_id: str, transaction_id: str, stopped_at: datetime, reason: str) -> None:
+        ...
+
+    def operator_state(self, now: datetime) -> OperatorState: ...
+
+    @property
+    def journal(self) -> InputJournal: ...
+
+    def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None: ...
 
     def accepted_chargers(self) -> set[str]: ...
 
@@ -99,8 +117,10 @@ class Controller:
         ignore_grace_s: float | None = None,
         debounce_real_s: float = 2.0,
         guard_limits: GuardLimits | None = None,
+        boot_wait_s: float = BOOT_WAIT_S,
     ) -> None:
-        """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``)."""
+        """``speed`` > 1 runs the control interval that much faster in wall time (with an accelerated ``clock``).
+        ``boot_wait_s``: see ``BOOT_WAIT_S``."""
         self.site = site
         self.clock = clock
         self.host, self.port = split_listen(listen or site.ocpp.listen)
@@ -118,11 +138,15 @@ class Controller:
                                  limits=guard_limits)
         self.dispatcher = Dispatcher(site, self.live, self.server.links, self.capabilities,
                                      record=recorder.record_command if recorder is not None else None,
-                                     default_kw={cid: s.default_kw for cid, s in shares.items()})
+                                     default_kw={cid: s.default_kw for cid, s in shares.items()},
+                                     clock=clock)
         self.failsafe = FailsafeKeeper(site, self.live, self.dispatcher, self.server.links, self.capabilities,
                                        self.accepted, self.supervisor, shares)
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
                                 interval_real_s=site.control.interval_s / speed, debounce_real_s=debounce_real_s)
+        self.setup = ChargerSetup(site, self.live, self.capabilities, self.failsafe, clock=clock,
+                                  publish=self.publish, ready=self._ready, boot_wait_s=boot_wait_s)
+        self._saved_peak: tuple[str, float] | None = None
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
         self.last_tick: TickResult | None = None
@@ -149,24 +173,49 @@ class Controller:
 
     async def start(self) -> None:
         if self.recorder is not None:
-            # Resume where the last run stopped: open sessions, and which chargers had booted (they reconnect
-            # without a BootNotification).
-            for charger_id, connector_id, session in self.recorder.open_sessions():
-                if self.site.has_charger(charger_id):
-                    self.live.restore_session(charger_id, connector_id, session)
-            self.accepted |= self.recorder.accepted_chargers() & {c.id for c in self.site.chargers}
-            await self.recorder.start()
+            await self._restore(self.recorder)
         self.port = await self.server.start(self.host, self.port)
         await self.loop.start()
         for service in self.services:
             await service.start()
         log.info("controller listening url=%s chargers=%d", self.url, len(self.site.chargers))
 
+    async def _restore(self, recorder: Recorder) -> None:
+        """Resume where the last run stopped: open sessions (the newest per connector; older ones ended while the
+        controller was away and are closed), which chargers had booted (they reconnect without a
+        BootNotification), the operator's inputs and the billing-period peak."""
+        now = self.clock()
+        superseded: list[tuple[str, Session, Session]] = []
+        for charger_id, connector_id, session in recorder.open_sessions():
+            if self.site.has_charger(charger_id):
+                left_out = self.live.restore_session(charger_id, connector_id, session)
+                if left_out is not None:
+                    winner = self.live.charger(charger_id).connector(connector_id).session
+                    assert winner is not None
+                    superseded.append((charger_id, left_out, winner))
+        self.accepted |= recorder.accepted_chargers() & {c.id for c in self.site.chargers}
+        state = recorder.operator_state(now)
+        self.live.inputs.restore(state.grid_cap, state.overrides, state.vehicle_data)
+        self.live.inputs.journal = recorder.journal
+        peak = self.loop.billing_peak
+        if peak is not None:
+            period = peak.period_of(now)
+            if period in state.billing_peaks:
+                peak.restore(now, state.billing_peaks[period])
+                self._saved_peak = (period, peak.peak_kw)
+        await recorder.start()
+        for charger_id, old, new in superseded:
+            log.info("charger=%s transaction=%s was still open under the newer %s; closing it", charger_id,
+                     old.transaction_id, new.transaction_id)
+            recorder.close_stale_session(charger_id, old.transaction_id, new.started_at,
+                                         f"superseded by transaction {new.transaction_id}")
+
     async def stop(self) -> None:
         for service in reversed(self.services):
             await service.stop()
         await self.loop.stop()
         await self.server.stop()
+        await self.setup.close()
         await self.supervisor.close()
         if self.recorder is not None:
             await self.recorder.close()
@@ -190,9 +239,13 @@ class Controller:
             before = known.connectors.get(event.connector_id) if known is not None else None
             plugged_or_unplugged = (event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
                                     and (before is None or before.plug is not event.plug))
+        ending = self.live.session_ending(event)
         self.live.apply(event)
         if self.recorder is not None:
             self.recorder.record_event(event)
+            if ending is not None:
+                _connector_id, session, reason = ending
+                self.recorder.close_stale_session(event.charger_id, session.transaction_id, event.time, reason)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
             self.loop.request_tick(type(event).__name__)
 
@@ -213,15 +266,21 @@ class Controller:
             next_transaction_id=self._next_tx,
             on_accepted=self._after_boot,
             stats=self.handling,
+            authorize=lambda token: authorization.decide(self.site, token, self.clock()),
+            voltage_v=(self.site.charger(admission.charger_id).voltage_v if self.site.has_charger(admission.charger_id)
+                       else self.site.voltage_v),
+            registered=admission.charger_id in self.accepted,
         )
 
     async def _connected(self, link: Link, admission: Admission) -> None:
         self.dispatcher.forget(admission.charger_id)  # a new connection: re-send its live station max
         self.publish(ev.ChargerConnected(admission.charger_id, link.ocpp_version, self.clock(),
                                          admission.monitor_only))
+        self.live.charger(admission.charger_id).set_up = False  # nothing is sent to it until its set-up ran
         if admission.charger_id in self.accepted and not admission.monitor_only:
-            # A reconnect without BootNotification (OCPP-J §5.4): resync state and re-verify the fail-safe.
-            self.supervisor.spawn(self._after_reconnect(link), f"{admission.charger_id}:reconnect")
+            # Accepted on an earlier connection: it may reconnect without BootNotification (OCPP-J §5.4), or boot.
+            self.supervisor.spawn(self.setup.after_reconnect(link, link.first_call),
+                                  f"{admission.charger_id}:reconnect")
 
     async def _disconnected(self, link: Link) -> None:
         self.publish(ev.ChargerDisconnected(link.charger_id, self.clock()))
@@ -231,42 +290,26 @@ class Controller:
         self.failsafe.follow_cap(result.snapshot.grid_cap_kw)
         if self.recorder is not None:
             self.recorder.record_tick(result)
+            self._save_peak(result.time)
         for listener in self.tick_listeners:
             listener(result)
+
+    def _save_peak(self, now: datetime) -> None:
+        peak = self.loop.billing_peak
+        if peak is None or self.recorder is None:
+            return
+        period = peak.period_of(now)
+        if self._saved_peak is None or self._saved_peak != (period, peak.peak_kw):
+            self._saved_peak = (period, peak.peak_kw)
+            self.recorder.billing_peak_changed(period, peak.peak_kw, now)
 
     # ------------------------------------------------------------------------------ charger setup
 
     async def _after_boot(self, link: ChargerLink) -> None:
         """Runs after the Accepted BootNotification answer is on the wire (never before: some firmwares loop)."""
-        charger_id = link.charger_id
-        self.accepted.add(charger_id)
-        self.failsafe.setting_up(charger_id)  # its own fail-safe follows below: no update for it from a rebalance
-        try:
-            self.capabilities[charger_id] = await link.read_capabilities()
-            self.failsafe.unit_known(charger_id)
-        except ChargerError as exc:
-            log.warning("charger=%s capabilities unknown (%s); assuming A and W", charger_id, exc.reason)
-        try:
-            # A charger that just booted has no transaction: a TxProfile still installed is a stale leftover that
-            # only takes up one of its few profile slots.
-            if await link.clear_tx_profiles():
-                log.info("charger=%s had stale TxProfiles; cleared", charger_id)
-        except ChargerError as exc:
-            log.info("charger=%s could not clear old TxProfiles: %s", charger_id, exc.reason)
-        await self.failsafe.apply(link)
-        try:
-            result = await link.configure_sampling(SAMPLED_MEASURANDS, self.site.ocpp.meter_interval_s)
-            if result.interval_s is None or "Power.Active.Import" not in result.measurands:
-                log.warning("charger=%s samples only %s (interval %s): limit-compliance checks are weaker",
-                            charger_id, ",".join(result.measurands), result.interval_s)
-        except ChargerError as exc:
-            log.warning("charger=%s sampling not configured: %s", charger_id, exc.reason)
-        self.loop.request_tick("charger ready")
+        self.accepted.add(link.charger_id)
+        await self.setup.after_boot(link)
 
-    async def _after_reconnect(self, link: ChargerLink) -> None:
-        try:
-            await link.trigger_status()
-        except ChargerError as exc:
-            log.info("charger=%s status resync failed: %s", link.charger_id, exc.reason)
-        await self.failsafe.apply(link)
-        self.loop.request_tick("charger reconnected")
+    def _ready(self, charger_id: str) -> None:
+        self.live.charger(charger_id).set_up = True
+        self.loop.request_tick("charger ready")

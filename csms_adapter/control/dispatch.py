@@ -125,6 +125,7 @@ class Dispatcher:
         capabilities: Mapping[str, Capabilities],
         record: Callable[[CommandRecord], None] | None = None,
         default_kw: Mapping[str, float] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``default_kw``: each charger's fail-safe TxDefaultProfile per connector (what a new session draws until
         its first TxProfile); unknown = 0, so that a first TxProfile always counts as a raise."""
@@ -134,6 +135,7 @@ class Dispatcher:
         self.capabilities = capabilities
         self._record = record or (lambda _r: None)
         self.default_kw = dict(default_kw or {})
+        self.clock = clock  # stamps acceptances; None: the tick's time
         self._station: dict[str, StationCommand] = {}
         self._station_refused: dict[str, str] = {}  # charger → why; retried after it reconnects
         self._station_unconfirmed: set[str] = set()  # the last call failed: the charger may hold an older cap
@@ -193,7 +195,8 @@ class Dispatcher:
         """True when the charger takes live station-max profiles (or has not refused one yet)."""
         link = self.links.get(charger_id)
         caps = self.capabilities.get(charger_id, Capabilities())
-        return (link is not None and link.connected and charger_id not in self._station_refused
+        return (link is not None and link.connected and self.live.charger(charger_id).set_up
+                and charger_id not in self._station_refused
                 and (caps.max_stack_level is None or caps.max_stack_level >= LIVE_STATION_MAX_STACK_LEVEL))
 
     def station_confirmed(self, charger_id: str) -> bool:
@@ -353,8 +356,8 @@ class Dispatcher:
                                  reason, ms)
 
         link = self.links.get(charger.id)
-        if link is None or not link.connected:
-            return record(Outcome.OFFLINE)
+        if link is None or not link.connected or not self.live.charger(charger.id).set_up:
+            return record(Outcome.OFFLINE)  # not set up: nothing goes to a charger before its boot is accepted
         if tx is None or not self.live.controllable(charger.id, cp.connector_id):
             return record(Outcome.UNCONTROLLED)
         if self._unchanged(charger, cp, limit, unit, phases, tx, now):
@@ -376,5 +379,6 @@ class Dispatcher:
             self.live.record_failure(charger.id, cp.connector_id, now)
             return record(Outcome.ERROR, exc.reason, (time.perf_counter() - t0) * 1000.0)
         limit_a = limit if unit is RateUnit.AMPS and not charger.dc else None
-        self.live.record_command(charger.id, cp.connector_id, Command(limit_kw, limit_a, now, tx))
+        accepted_at = self.clock() if self.clock is not None else now
+        self.live.record_command(charger.id, cp.connector_id, Command(limit_kw, limit_a, now, tx, accepted_at))
         return record(Outcome.ACCEPTED, "", (time.perf_counter() - t0) * 1000.0)

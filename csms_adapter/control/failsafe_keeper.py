@@ -56,6 +56,9 @@ class FailsafeKeeper:
         """``charger_id`` is being set up and gets its share from that path: no update for it meanwhile."""
         self._sending.add(charger_id)
 
+    def set_up_done(self, charger_id: str) -> None:
+        self._sending.discard(charger_id)
+
     def unit_known(self, charger_id: str) -> None:
         """Its capabilities were read: its unit changes where shares may land; recompute and re-send."""
         self.units[charger_id] = profile_unit(self.site.charger(charger_id), self.capabilities[charger_id])

@@ -22,7 +22,9 @@ import zoneinfo
 from datetime import datetime, timedelta
 
 from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
+from csms_adapter.control.external_limits import ExternalLimitBook
 from csms_adapter.control.operator_inputs import OperatorInputs
+from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.telemetry import MAX_FUTURE
 from optimizer.circuits import wired_phases
@@ -46,6 +48,8 @@ IGNORE_TOLERANCE_A = 1.0
 IGNORE_TOLERANCE_KW = 0.5
 _PHASE_LETTERS = ("L1", "L2", "L3")
 LEARN_MIN_A = 2.0  # a per-phase reading teaches phases only while the vehicle clearly charges
+# 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
+_SESSION_OVER = frozenset({"Finishing"})
 
 
 def _temp_key(sample: ev.MeterSample) -> str:
@@ -68,6 +72,7 @@ class LiveState:
         self.ignore_grace = timedelta(seconds=grace)
         self.chargers: dict[str, ChargerState] = {}
         self.inputs = OperatorInputs()  # grid cap, session overrides and vehicle data from the HTTP API
+        self.external = ExternalLimitBook(site)  # limits the chargers report that depotctl did not set
 
     def charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState())
@@ -79,6 +84,9 @@ class LiveState:
         when = event.time
         if state.last_seen is None or when > state.last_seen:
             state.last_seen = when
+        if isinstance(event, ev.ChargingLimitReported | ev.ChargingLimitCleared | ev.EvScheduleReported
+                      | ev.TransactionStarted | ev.TransactionStopped):
+            self.external.apply(event)
         match event:
             case ev.ChargerConnected():
                 state.connected = True
@@ -114,15 +122,37 @@ class LiveState:
                 log.debug("rejected value charger=%s measurand=%s reason=%s", event.charger_id, event.measurand,
                           event.reason)
 
+    def session_ending(self, event: ev.Event) -> tuple[int, Session, str] | None:
+        """(connector, session, reason) when applying ``event`` ends an open session without its stop message:
+        the charger reports the connector free or finished, or a newer transaction starts there (the newest
+        wins). The caller closes it in the store too. An event older than the session ends nothing."""
+        state = self.chargers.get(event.charger_id)
+        if state is None:
+            return None
+        if isinstance(event, ev.StatusChanged) and event.connector_id > 0:
+            connector = state.connectors.get(event.connector_id)
+            session = connector.session if connector is not None else None
+            if (session is not None and event.time >= session.started_at
+                    and (event.plug is ev.PlugState.AVAILABLE or event.raw_status in _SESSION_OVER)):
+                return event.connector_id, session, f"charger reported {event.raw_status}"
+        if isinstance(event, ev.TransactionStarted):
+            connector = state.connectors.get(event.connector_id)
+            session = connector.session if connector is not None else None
+            if (session is not None and session.transaction_id != event.transaction_id
+                    and event.time >= session.started_at):
+                return event.connector_id, session, f"superseded by transaction {event.transaction_id}"
+        return None
+
     def _status(self, state: ChargerState, event: ev.StatusChanged) -> None:
         if event.connector_id == 0:
             return  # the whole charger; plug state is per connector
+        ending = self.session_ending(event)
         connector = state.connector(event.connector_id)
         if connector.plug != event.plug:
             connector.plug_changed_at = event.time
         connector.plug = event.plug
-        if event.plug is ev.PlugState.AVAILABLE:
-            # Unplugged: whatever the stop message says later, there is nothing left to charge here.
+        if ending is not None:
+            # Unplugged or finished: whatever the stop message says later, there is nothing left to charge here.
             self._end_session(connector)
 
     def _started(self, state: ChargerState, event: ev.TransactionStarted) -> None:
@@ -130,6 +160,8 @@ class LiveState:
         current = connector.session
         if current is not None and current.transaction_id == event.transaction_id:
             return  # a replay after reconnect: the same session, not a new one
+        if current is not None and event.time < current.started_at:
+            return  # an older transaction replayed from the charger's queue: the newest open session wins
         tag = event.id_tag
         if tag is None and state.last_tag is not None and event.time - state.last_tag[1] <= AUTHORIZE_WINDOW:
             tag = state.last_tag[0]
@@ -219,12 +251,21 @@ class LiveState:
             if conn.session is not None
         ]
 
-    def restore_session(self, charger_id: str, connector_id: int, session: Session) -> None:
-        """Resume a session read from the store after a restart (before the charger reconnects)."""
+    def restore_session(self, charger_id: str, connector_id: int, session: Session) -> Session | None:
+        """Resume a session read from the store after a restart (before the charger reconnects). A connector
+        holds one transaction: the newest open session wins; returns the one left out (to close), if any."""
         connector = self.charger(charger_id).connector(connector_id)
-        if connector.session is None:
-            connector.session = session
-            connector.plug = ev.PlugState.OCCUPIED
+        current = connector.session
+        if current is not None and current.started_at >= session.started_at:
+            return session
+        connector.session = session
+        connector.plug = ev.PlugState.OCCUPIED
+        return current
+
+    def reachable(self, charger_id: str) -> bool:
+        """Connected and set up: the controller may send it profiles (see ``charger_setup``)."""
+        state = self.chargers.get(charger_id)
+        return state is not None and state.connected and state.set_up
 
     # ------------------------------------------------------------------------------ snapshot
 
@@ -233,19 +274,34 @@ class LiveState:
         return reading is not None and -MAX_FUTURE <= now - reading.at <= self.stale_after
 
     def measured_power_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
-        """Fresh measured draw of a connector, from power or else from per-phase current; None when stale."""
+        """Fresh measured draw of a connector, from power or else from per-phase current; None when stale.
+
+        A reading taken before the charger accepted a lower limit for this session describes the old limit: the
+        draw is then at most the new one (a charger that does not follow is caught by the compliance check and
+        leaves control, and then its readings count as they are)."""
         power = connector.reading(ev.Quantity.POWER_KW.value)
         if self._fresh(power, now):
             assert power is not None
-            return power.value
-        currents = [r.value for r in connector.phase_current_a.values() if self._fresh(r, now)]
+            return self._not_above_accepted(connector, power.value, power.at)
+        fresh = [r for r in connector.phase_current_a.values() if self._fresh(r, now)]
+        currents = [r.value for r in fresh]
         total = connector.reading(ev.Quantity.CURRENT_A.value)
         if not currents and self._fresh(total, now):
             assert total is not None
+            fresh = [total]
             currents = [total.value] * charger.phases
         if currents:
-            return sum(currents) * charger.voltage_v / 1000.0
+            taken_at = min(r.at for r in fresh)
+            return self._not_above_accepted(connector, sum(currents) * charger.voltage_v / 1000.0, taken_at)
         return None
+
+    @staticmethod
+    def _not_above_accepted(connector: ConnectorState, measured_kw: float, taken_at: datetime) -> float:
+        session, command = connector.session, connector.command
+        if (session is None or command is None or command.accepted_at is None or session.ignoring_limit
+                or command.transaction_id != session.transaction_id or taken_at >= command.accepted_at):
+            return measured_kw
+        return min(measured_kw, command.limit_kw)
 
     def _observe_vehicle_limit(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
         """Update what the session's vehicle is seen to take (``optimizer.vehicle_limit``): judged against the
@@ -376,6 +432,9 @@ class LiveState:
         if session.vehicle_limit is not None:
             drawn_limit = session.vehicle_limit.limit_kw
             max_power = drawn_limit if max_power is None else min(max_power, drawn_limit)
+        if session.id_tag is not None and not authorization.decide(self.site, session.id_tag, now).accepted:
+            # A refused token (ocpp.authorize: roster) that charges anyway is planned nothing: its TxProfile is 0.
+            max_power = 0.0
         temp = connector.reading("battery_temp_c")
         state = SessionState(
             charger_id=charger.id,
@@ -423,12 +482,16 @@ class LiveState:
         uncontrolled: list[UncontrolledLoad] = []
         for charger in self.site.chargers:
             state = self.charger(charger.id)
-            if not state.connected:
+            if not state.connected or not state.set_up:
+                # Not set up yet (just connected, its boot or resync still running) is treated like offline:
+                # nothing can be sent to it, so it runs on the fail-safe profiles it holds, or, if it never took
+                # ours, on its own defaults (its maximum).
+                why = "disconnected" if not state.connected else "connecting"
                 accepted = state.failsafe_accepted and charger.id in self.failsafe_kw
                 uncontrolled.append(UncontrolledLoad(
                     charger.id, 0, self._fallback_kw(charger, state), self.fallback_spread(charger.id),
-                    "disconnected: budgeted at its fail-safe limit" if accepted
-                    else "disconnected and never took its fail-safe: budgeted at its maximum"))
+                    f"{why}: budgeted at its fail-safe limit" if accepted
+                    else f"{why} and never took its fail-safe: budgeted at its maximum"))
                 continue
             for connector_id, connector in sorted(state.connectors.items()):
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:
@@ -459,7 +522,7 @@ class LiveState:
         self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
         return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
                         grid_cap_kw=self.inputs.grid_cap_kw(now), grid_cap_until=self.inputs.grid_cap_until(now),
-                        base_load_kw=self.base_load_kw(now))
+                        base_load_kw=self.base_load_kw(now), external_limits=self.external.in_force(now))
 
     def monitored_kw(self) -> float:
         """What monitor-only chargers (``ocpp.accept_unknown``) draw: per connector in a session, its last power

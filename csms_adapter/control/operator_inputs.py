@@ -19,6 +19,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from optimizer.domain import SessionState, ValueSource
 
@@ -68,16 +69,39 @@ class VehicleData:
 ConnectorKey = tuple[str, int]
 
 
+class InputJournal(Protocol):
+    """Where every change is written so that a restart restores it (the store; see ``recorder.py``). Calls must
+    be cheap on the event loop."""
+
+    def grid_cap_changed(self, cap: GridCap | None) -> None: ...
+
+    def override_changed(self, key: ConnectorKey, override: SessionOverride) -> None: ...
+
+    def vehicle_data_changed(self, key: ConnectorKey, data: VehicleData) -> None: ...
+
+    def session_inputs_ended(self, key: ConnectorKey, transaction_id: str) -> None: ...
+
+
 class OperatorInputs:
     def __init__(self) -> None:
         self.grid_cap: GridCap | None = None
         self.overrides: dict[ConnectorKey, SessionOverride] = {}
         self.vehicle_data: dict[ConnectorKey, VehicleData] = {}
+        self.journal: InputJournal | None = None
+
+    def restore(self, cap: GridCap | None, overrides: dict[ConnectorKey, SessionOverride],
+                vehicle_data: dict[ConnectorKey, VehicleData]) -> None:
+        """Take back what the journal held before a restart (not journaled again)."""
+        self.grid_cap = cap
+        self.overrides.update(overrides)
+        self.vehicle_data.update(vehicle_data)
 
     # ------------------------------------------------------------------------------ grid cap
 
     def set_grid_cap(self, cap: GridCap | None) -> None:
         self.grid_cap = cap
+        if self.journal is not None:
+            self.journal.grid_cap_changed(cap)
 
     def grid_cap_kw(self, now: datetime) -> float | None:
         """The cap in force at ``now`` (kW, EV plus base load), or None."""
@@ -86,7 +110,7 @@ class OperatorInputs:
             return None
         if not cap.active(now):
             log.info("external grid cap of %.1f kW expired at %s", cap.limit_kw, cap.until)
-            self.grid_cap = None
+            self.set_grid_cap(None)
             return None
         return cap.limit_kw
 
@@ -99,6 +123,8 @@ class OperatorInputs:
 
     def set_override(self, key: ConnectorKey, override: SessionOverride) -> None:
         self.overrides[key] = override
+        if self.journal is not None:
+            self.journal.override_changed(key, override)
 
     def set_vehicle_data(self, key: ConnectorKey, data: VehicleData) -> None:
         old = self.vehicle_data.get(key)
@@ -114,6 +140,8 @@ class OperatorInputs:
                 vehicle_id=data.vehicle_id or old.vehicle_id,
             )
         self.vehicle_data[key] = data
+        if self.journal is not None:
+            self.journal.vehicle_data_changed(key, data)
 
     def override_for(self, key: ConnectorKey, transaction_id: str) -> SessionOverride | None:
         override = self.overrides.get(key)
@@ -125,9 +153,13 @@ class OperatorInputs:
 
     def forget_ended(self, open_sessions: dict[ConnectorKey, str]) -> None:
         """Drop inputs of sessions that are no longer open (``open_sessions``: connector -> transaction id)."""
+        ended: set[tuple[ConnectorKey, str]] = set()
         for table in (self.overrides, self.vehicle_data):
             for key in [k for k, v in table.items() if open_sessions.get(k) != v.transaction_id]:
-                del table[key]
+                ended.add((key, table.pop(key).transaction_id))
+        if self.journal is not None:
+            for key, transaction_id in sorted(ended):
+                self.journal.session_inputs_ended(key, transaction_id)
 
     def apply_session(self, state: SessionState, transaction_id: str, now: datetime) -> SessionState:
         """``state`` with this session's vehicle data and overrides applied (a new value; ``state`` unchanged)."""

@@ -40,7 +40,7 @@ def with_plug_in_budget(snapshot: Snapshot, live: LiveState, dispatcher: Dispatc
         if state is None or state.monitor_only:
             continue
         phases = worst_phases(charger, dispatcher)
-        if not state.connected:
+        if not state.connected or not state.set_up:
             held_kw = dispatcher.live_station_kw(charger.id, now)
             share_kw = live.fallback_kw(charger.id)
             if held_kw is not None and held_kw > share_kw:

@@ -17,9 +17,12 @@ from typing import Any
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.dispatch import CommandRecord, Outcome
+from csms_adapter.control.operator_journal import OperatorState, StoreJournal, load_operator_state
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store.operator_state import OperatorStateStore
 from csms_adapter.store.repository import INT32_MAX
+from csms_adapter.store.retention import RetentionPolicy, apply_retention
 from csms_adapter.tasks import cancel_and_wait
 
 log = logging.getLogger("depotctl.recorder")
@@ -36,23 +39,42 @@ _UNIT = {
 }
 _SENT = {Outcome.ACCEPTED, Outcome.REJECTED, Outcome.TIMEOUT, Outcome.ERROR}
 MAX_PENDING_WRITES = 100_000
+RETENTION_EVERY_S = 3600.0
 
 
 class StoreRecorder:
     """Implements ``controller.Recorder`` on a ``Store``."""
 
-    def __init__(self, store: Store, writer: SampleWriter | None = None) -> None:
+    def __init__(self, store: Store, writer: SampleWriter | None = None, *,
+                 retention: RetentionPolicy | None = None, retention_every_s: float = RETENTION_EVERY_S) -> None:
         self.store = store
         self.writer = writer or SampleWriter(store)
+        self.retention = retention
+        self.retention_every_s = retention_every_s
         self._queue: asyncio.Queue[Callable[[], Any]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._tx_seed: int | None = None
         self.failures = 0
+        self.journal = StoreJournal(OperatorStateStore(store), self._later)
 
     @classmethod
-    def open(cls, url: str) -> StoreRecorder:
-        """Raises StoreError when the database cannot be opened."""
-        return cls(Store.open(url))
+    def open(cls, url: str, *, site: str = "", retention: RetentionPolicy | None = None) -> StoreRecorder:
+        """Raises StoreError when the database cannot be opened. ``site`` scopes every row (many depots may
+        share one database); ``retention`` None keeps raw samples for ever."""
+        return cls(Store.open(url, site=site), retention=retention)
+
+    async def _retain(self, policy: RetentionPolicy) -> None:
+        """Fold old raw samples into minutes, at start and then every ``retention_every_s`` (wall clock)."""
+        while True:
+            try:
+                result = await self.store.run(apply_retention, self.store, policy, datetime.now(UTC))
+                if result.aggregated_samples or result.minutes_deleted:
+                    log.info("retention: %d samples folded into %d minutes, %d old minutes deleted",
+                             result.aggregated_samples, result.minutes_written, result.minutes_deleted)
+            except StoreError as exc:
+                log.warning("retention pass failed (%s); raw samples are kept until the next pass", exc)
+            await asyncio.sleep(self.retention_every_s)
 
     async def start(self) -> None:
         try:
@@ -66,6 +88,9 @@ class StoreRecorder:
             self._tx_seed = max(self._tx_seed or 0, stored + 1)
         self._queue = asyncio.Queue(MAX_PENDING_WRITES)
         self._task = asyncio.get_running_loop().create_task(self._drain(), name="store-recorder")
+        if self.retention is not None:
+            self._retention_task = asyncio.get_running_loop().create_task(self._retain(self.retention),
+                                                                          name="store-retention")
         await self.writer.start()
 
     async def _drain(self) -> None:
@@ -90,6 +115,8 @@ class StoreRecorder:
             log.warning("store is %d writes behind; dropping one", MAX_PENDING_WRITES)
 
     async def close(self) -> None:
+        if self._retention_task is not None:
+            await cancel_and_wait([self._retention_task])
         if self._queue is not None and self._task is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
@@ -147,8 +174,20 @@ class StoreRecorder:
             answer="Accepted" if accepted else (record.outcome.value if record.outcome is Outcome.REJECTED else None),
             error=None if accepted else record.reason, latency_ms=record.duration_ms))
 
+    def operator_state(self, now: datetime) -> OperatorState:
+        """Grid cap, session overrides, vehicle data and billing peaks to restore (read once at start-up)."""
+        return load_operator_state(self.journal.ops, now)
+
+    def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None:
+        self.journal.billing_peak_changed(period, peak_kw, at)
+
+    def close_stale_session(self, charger_id: str, transaction_id: str, stopped_at: datetime, reason: str) -> None:
+        """Close a session the controller found ended while it was away (no StopTransaction ever came)."""
+        self._later(lambda: self.store.close_session(charger_id, transaction_id, stopped_at=stopped_at,
+                                                     reason=reason))
+
     def open_sessions(self) -> list[tuple[str, int, Session]]:
-        """Open sessions to resume (read once at start-up, before the event loop is busy)."""
+        """Open sessions to resume, oldest first (read once at start-up, before the event loop is busy)."""
         out = []
         for row in self.store.open_sessions():
             start_kwh = row.meter_start_wh / 1000.0 if row.meter_start_wh is not None else None

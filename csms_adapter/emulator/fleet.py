@@ -160,6 +160,7 @@ async def start_fleet(
     arrival_window_s: float = 600.0,
     departures: bool = False,
     plug_in: bool = True,
+    arrive_now: bool = True,
     ambient_c: float = 20.0,
     response_timeout_s: float = 30.0,
     clock: EmulatorClock | None = None,
@@ -168,7 +169,8 @@ async def start_fleet(
 
     Versions cycle through ``versions`` by charger index; ``quirks`` and ``passwords`` are keyed by
     charger id (passwords default to the env var named in the site's ``auth.password_env``). With
-    ``plug_in`` one vehicle per connector arrives within ``arrival_window_s`` emulated seconds.
+    ``plug_in`` one vehicle per connector arrives within ``arrival_window_s`` emulated seconds, counted from now,
+    or (``arrive_now=False``) from when the caller calls ``fleet.schedule_arrivals()``.
     Returns at once; use ``wait_booted`` to wait for the connections.
     """
     chosen = list(site.chargers[offset : offset + n if n is not None else None])
@@ -203,5 +205,6 @@ async def start_fleet(
     fleet = Fleet(clock, chargers, arrivals)
     for charger in chargers:
         await charger.start()
-    fleet.schedule_arrivals()
+    if arrive_now:
+        fleet.schedule_arrivals()
     return fleet

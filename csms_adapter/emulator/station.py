@@ -238,15 +238,11 @@ class EmulatedCharger:
         finally:
             self.online.clear()
             self._link = None
-            receiver.cancel()
-            try:
-                await receiver
-            except (asyncio.CancelledError, ConnectionClosed):
-                # Swallow only the receiver's own end: if this task is being cancelled (stop()), a swallowed
-                # cancellation would send it back to reconnecting and stop() would wait for it forever.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
+            # The receiver may swallow one cancellation (the library, when a frame races it): cancel until it ends.
+            await cancel_and_wait([receiver])
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # stop(): never swallow our own cancellation
 
     async def _boot(self, link: Link, receiver: asyncio.Task[None]) -> None:
         while not receiver.done():
@@ -267,6 +263,12 @@ class EmulatedCharger:
     def pending_messages(self) -> int:
         """Messages queued for the CSMS and not yet answered."""
         return len(self._outbox)
+
+    def has_queued(self, local_tx: str | None = None) -> bool:
+        """Transaction messages still queued for the CSMS (of ``local_tx``, or of any transaction)."""
+        return any(getattr(event, "local_tx", None) is not None
+                   and (local_tx is None or getattr(event, "local_tx", None) == local_tx)
+                   for event, _ in self._outbox)
 
     def enqueue(self, event: Outbound) -> None:
         if len(self._outbox) >= MAX_OUTBOX:

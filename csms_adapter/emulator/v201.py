@@ -328,6 +328,17 @@ class V201Link(ChargePoint):  # type: ignore[misc]
             results.append(result)
         return call_result.GetVariables(get_variable_result=results)
 
+    # ------------------------------------------------------------------------------- transactions
+
+    @on(Action.get_transaction_status)
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> call_result.GetTransactionStatus:
+        owner = self.owner
+        if transaction_id is None:  # E14.FR.06: only whether anything transaction-related is queued
+            return call_result.GetTransactionStatus(messages_in_queue=owner.has_queued())
+        ongoing = any(rt.local_tx == transaction_id for rt in owner.connectors.values())
+        return call_result.GetTransactionStatus(messages_in_queue=owner.has_queued(transaction_id),
+                                                ongoing_indicator=ongoing)
+
     # ------------------------------------------------------------------------------- trigger
 
     @on(Action.trigger_message)

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from csms_adapter.http_api import routes_read, routes_write
+from csms_adapter.http_api import routes_limits, routes_read, routes_write
 from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.errors import install
 from csms_adapter.http_api.guards import Reader
@@ -36,6 +36,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     install(app)
     app.include_router(routes_read.router)
     app.include_router(routes_write.router)
+    app.include_router(routes_limits.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -221,6 +221,9 @@ class StatusOut(_Out):
     last_tick: TickOut | None
     ocpp_url: str
     writes_enabled: bool
+    billing_peak_kw: float | None = Field(
+        default=None, description="highest site power so far in this demand-charge billing period (kept across "
+                                  "restarts); null when the tariff has no demand charge")
 
 
 class DashboardState(_Out):

@@ -91,7 +91,12 @@ class HttpApi:
         await self.ctx.broadcaster.close()
         if self._server is not None and self._serve_task is not None:
             self._server.should_exit = True
-            await asyncio.gather(self._serve_task, return_exceptions=True)
+            # uvicorn ends within its graceful timeout; should it not, it is cancelled rather than waited for.
+            grace_s = (self._server.config.timeout_graceful_shutdown or 2) + 3
+            _done, pending = await asyncio.wait({self._serve_task}, timeout=grace_s)
+            if pending:
+                log.warning("HTTP server did not stop in time; cancelling it")
+            await cancel_and_wait([self._serve_task])
         self._server = self._serve_task = self._sampler = None
 
     async def publish_now(self) -> s.DashboardState:

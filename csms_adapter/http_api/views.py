@@ -4,12 +4,7 @@
 from __future__ import annotations
 
 import math
-import zoneinfo
 from datetime import datetime, timedelta
-from functools import cache
-
-import numpy as np
-from numpy.typing import NDArray
 
 from csms_adapter.control.connector_state import ConnectorView
 from csms_adapter.control.control_loop import TickResult
@@ -19,7 +14,7 @@ from csms_adapter.control.operator_inputs import GridCap
 from csms_adapter.http_api import schemas as s
 from optimizer.circuits import compile_circuits, wired_phases
 from optimizer.domain import ALL_PHASES, ConnectorPlan, Plan, SessionState, Site, VehicleProfile
-from optimizer.horizon import import_limit_by_minute
+from optimizer.horizon import base_load_kw_at, import_limit_kw_at
 from optimizer.needs import vehicle_of
 
 # A plan that reaches its target within half a percent of SoC (or 50 Wh of energy) makes it: the LP's own
@@ -28,18 +23,6 @@ MAKES_IT_SOC = 0.005
 MAKES_IT_KWH = 0.05
 
 
-@cache
-def _limit_by_minute(site: Site) -> NDArray[np.float64]:
-    return import_limit_by_minute(site)
-
-
-def import_limit_kw(site: Site, now: datetime) -> float:
-    local = now.astimezone(zoneinfo.ZoneInfo(site.timezone))
-    return float(_limit_by_minute(site)[local.hour * 60 + local.minute])
-
-
-def base_load_kw(site: Site, now: datetime) -> float:
-    return site.base_load.at_hour(now.astimezone(zoneinfo.ZoneInfo(site.timezone)).hour)
 
 
 def _finite(value: float | None, digits: int = 3) -> float | None:
@@ -77,8 +60,8 @@ def tick_out(tick: TickResult) -> s.TickOut:
 def status(controller: Controller, now: datetime, writes_enabled: bool) -> s.StatusOut:
     site, live = controller.site, controller.live
     ev_kw = live.site_power_kw(now)
-    base_kw = base_load_kw(site, now)
-    limit_kw = import_limit_kw(site, now)
+    base_kw = base_load_kw_at(site, now)
+    limit_kw = import_limit_kw_at(site, now)
     cap_kw = live.inputs.grid_cap_kw(now)
     tick = controller.last_tick
     return s.StatusOut(
@@ -97,6 +80,8 @@ def status(controller: Controller, now: datetime, writes_enabled: bool) -> s.Sta
         last_tick=tick_out(tick) if tick is not None else None,
         ocpp_url=controller.url,
         writes_enabled=writes_enabled,
+        billing_peak_kw=(round(controller.loop.billing_peak.peak_kw, 3)
+                         if controller.loop.billing_peak is not None else None),
     )
 
 

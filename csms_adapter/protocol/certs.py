@@ -1,9 +1,12 @@
 """A local certificate authority for commissioning and tests (OCPP security profiles 2 and 3).
 
-``init_ca`` makes a self-signed CA; ``issue_server`` a CSMS certificate for some host names / IP addresses;
+``init_ca`` makes a self-signed CA; ``issue_server`` the CSMS certificates for some host names / IP addresses: two
+of them, because the cipher suites a CSMS SHALL support (1.6 A00.FR.317, 2.0.1 A00.FR.318) need an ECDSA key
+(TLS_ECDHE_ECDSA_*) and an RSA key (TLS_RSA_*): ``server.pem``/``server.key`` (EC P-256) and
+``server-rsa.pem``/``server-rsa.key`` (RSA 2048, also what OCPP-J 1.6 §6.2.1 asks of old chargers).
 ``issue_client`` a charger certificate whose subject CN is the charger identity and O the operator
-(1.6 whitepaper A00.FR.403-405). Keys are EC P-256 (A00.FR.50x: ≥ 224-bit EC, SHA-256); private keys are written
-with mode 0600. A production site would use its PKI; this is for a depot without one, and for tests.
+(1.6 whitepaper A00.FR.403-405). Other keys are EC P-256 (A00.FR.50x: ≥ 224-bit EC, SHA-256); private keys are
+written with mode 0600. A production site would use its PKI; this is for a depot without one, and for tests.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
+SERVER_STEM, SERVER_RSA_STEM = "server", "server-rsa"
+RSA_BITS = 2048
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +41,7 @@ def _name(common_name: str, organization: str | None) -> x509.Name:
     return x509.Name(parts)
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_key(path: Path, key: PrivateKey) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -74,10 +80,12 @@ def init_ca(directory: Path, organization: str, *, days: int = 3650) -> Issued:
     return Issued(directory / CA_CERT, directory / CA_KEY)
 
 
-def _issue(directory: Path, stem: str, common_name: str, *, server_names: list[str] | None, days: int) -> Issued:
+def _issue(directory: Path, stem: str, common_name: str, *, server_names: list[str] | None, days: int,
+           rsa_key: bool = False) -> Issued:
     ca_cert, ca_key = _load_ca(directory)
     organization = next((a.value for a in ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)), None)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: PrivateKey = (rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS) if rsa_key
+                       else ec.generate_private_key(ec.SECP256R1()))
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder().subject_name(_name(common_name, str(organization) if organization else None))
@@ -103,11 +111,20 @@ def _issue(directory: Path, stem: str, common_name: str, *, server_names: list[s
     return Issued(cert_file, key_file)
 
 
-def issue_server(directory: Path, hosts: list[str], *, days: int = 825) -> Issued:
-    """``server.pem``/``server.key`` for the CSMS, valid for ``hosts`` (DNS names or IP addresses)."""
+@dataclass(frozen=True, slots=True)
+class ServerCertificates:
+    ecdsa: Issued  # site file: ocpp.tls.cert_file / key_file
+    rsa: Issued  # site file: ocpp.tls.rsa_cert_file / rsa_key_file
+
+
+def issue_server(directory: Path, hosts: list[str], *, days: int = 825) -> ServerCertificates:
+    """The CSMS's two certificates (ECDSA and RSA), valid for ``hosts`` (DNS names or IP addresses)."""
     if not hosts:
         raise ValueError("give at least one host name or address the chargers connect to")
-    return _issue(directory, "server", hosts[0], server_names=hosts, days=days)
+    return ServerCertificates(
+        _issue(directory, SERVER_STEM, hosts[0], server_names=hosts, days=days),
+        _issue(directory, SERVER_RSA_STEM, hosts[0], server_names=hosts, days=days, rsa_key=True),
+    )
 
 
 def issue_client(directory: Path, charger_id: str, *, days: int = 825) -> Issued:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from optimizer.domain import RateUnit
+
 
 class Quantity(StrEnum):
     """A normalised measurand. The OCPP name is kept on the sample for the record."""
@@ -215,6 +217,55 @@ class DiagnosticsStatusReported:
     request_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LimitPeriod:
+    """One period of a charging schedule a charger reported, in its own unit: ``limit`` A per phase or W, on
+    ``phases`` phases (None: not said), from ``start`` until ``end`` (None: open-ended)."""
+
+    start: datetime
+    end: datetime | None
+    limit: float
+    unit: RateUnit
+    phases: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingLimitReported:
+    """2.0.1 NotifyChargingLimit: a limit set outside depotctl (a local EMS, the grid operator). ``evse_id`` 0 is
+    the whole charger; no ``periods`` means the charger did not say how much."""
+
+    charger_id: str
+    time: datetime
+    source: str  # EMS | SO | CSO | Other
+    evse_id: int
+    periods: tuple[LimitPeriod, ...] = ()
+    grid_critical: bool | None = None
+    unusable: bool = False  # it came with schedules, none of which could be read
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingLimitCleared:
+    """2.0.1 ClearedChargingLimit: the external limit of ``source`` is gone (``evse_id`` None: the whole charger)."""
+
+    charger_id: str
+    time: datetime
+    source: str
+    evse_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvScheduleReported:
+    """2.0.1 NotifyEVChargingSchedule: what the vehicle plans to draw, and the TxProfile limit it was offered then
+    (None: no TxProfile was sent for this EVSE on this connection). ``accepted`` is the answer depotctl gave."""
+
+    charger_id: str
+    time: datetime
+    evse_id: int
+    periods: tuple[LimitPeriod, ...]
+    offered: LimitPeriod | None
+    accepted: bool
+
+
 Event = (
     ChargerConnected
     | ChargerDisconnected
@@ -230,4 +281,7 @@ Event = (
     | SecurityEventReported
     | FirmwareStatusReported
     | DiagnosticsStatusReported
+    | ChargingLimitReported
+    | ChargingLimitCleared
+    | EvScheduleReported
 )

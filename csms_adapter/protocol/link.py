@@ -9,6 +9,7 @@ depotctl errors and where the per-charger lock lives, so that no two calls are e
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -22,10 +23,11 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OCPPError
 from ocpp.exceptions import ValidationError as OcppValidationError
-from ocpp.messages import Call, MessageType, validate_payload
+from ocpp.messages import Call, CallError, MessageType, validate_payload
 from websockets.exceptions import ConnectionClosed
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
+from csms_adapter.protocol.authorization import ACCEPT_ALL, TokenDecision
 from csms_adapter.protocol.events import Event
 from csms_adapter.protocol.telemetry import Normalised
 from csms_adapter.tasks import cancel_and_wait
@@ -79,6 +81,15 @@ class SamplingResult:
     interval_s: int | None  # None: the charger refused the interval
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionStatus:
+    """2.0.1 GetTransactionStatus: ``ongoing`` None when the station did not say; ``queued``: it still holds
+    messages of that transaction for us (its end may be among them)."""
+
+    ongoing: bool | None
+    queued: bool
+
+
 class ChargerLink(Protocol):
     """One connected charger, whatever its OCPP version. Every method raises ``ChargerError`` (or a subclass)
     and nothing else; the profile setters raise ``ProfileRejected`` when the charger says no."""
@@ -113,6 +124,10 @@ class ChargerLink(Protocol):
         ...
 
     async def trigger_status(self) -> None: ...
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
+        """What the charger says of a transaction; None when the version has no such question (1.6)."""
+        ...
 
     async def close(self, reason: str) -> None: ...
 
@@ -179,7 +194,9 @@ def is_call_frame(raw_msg: object) -> bool:
 @dataclass
 class LinkContext:
     """What a charger connection needs from the controller. ``next_transaction_id`` numbers 1.6 transactions
-    (the CSMS assigns them there); ``on_accepted`` runs after a BootNotification is answered Accepted."""
+    (the CSMS assigns them there); ``on_accepted`` runs after a BootNotification is answered Accepted.
+    ``registered``: the charger's boot was accepted, on this connection or an earlier one (a reconnecting charger
+    need not boot again, OCPP-J §5.4); until then every CALL but BootNotification is refused (``LinkPlumbing``)."""
 
     charger_id: str
     sink: EventSink
@@ -191,6 +208,10 @@ class LinkContext:
     monitor_only: bool = False
     on_accepted: Callable[[ChargerLink], Coroutine[Any, Any, None]] | None = None
     stats: HandlingStats | None = None
+    # The id-token rule (``authorization.decide`` bound to the site); the default accepts every token.
+    authorize: Callable[[str], TokenDecision] = lambda _token: ACCEPT_ALL
+    voltage_v: float = 230.0  # the charger's phase voltage, to compare limits given in A and in W
+    registered: bool = False
 
 
 def utc_iso(when: datetime) -> str:
@@ -259,10 +280,8 @@ async def call_charger(
         except ConnectionClosed as exc:
             raise ChargerError(charger_id, action, "connection closed") from exc
         finally:
-            for task in (call, gone):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(call, gone, return_exceptions=True)
+            # The library's call may swallow one cancellation when its answer races it: cancel until both end.
+            await cancel_and_wait([call, gone])
 
 
 class LinkPlumbing:
@@ -281,6 +300,9 @@ class LinkPlumbing:
         self.charger_id = ctx.charger_id
         self._lock = asyncio.Lock()
         self._gone = asyncio.Event()
+        # The action of the charger's first CALL on this connection: tells a reconnect that boots from one that
+        # does not, before anything is sent to the charger.
+        self.first_call: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def _emit(self, event: Event) -> None:
         self.ctx.sink(event)
@@ -293,12 +315,32 @@ class LinkPlumbing:
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         route = super().route_message  # type: ignore[misc]
-        if self.ctx.stats is None or not is_call_frame(raw_msg):
+        if not is_call_frame(raw_msg):
+            await route(raw_msg)
+            return
+        if not self.first_call.done() or not self.ctx.registered:
+            head = _call_head(raw_msg)
+            if head is not None:
+                unique_id, action = head
+                if not self.first_call.done():
+                    self.first_call.set_result(action)
+                if not self.ctx.registered and action != "BootNotification":
+                    await self._refuse_before_boot(unique_id, action)
+                    return
+        if self.ctx.stats is None:
             await route(raw_msg)
             return
         started = time.perf_counter()
         await route(raw_msg)  # returns once the answer is written (after-hooks are only scheduled)
         self.ctx.stats.record((time.perf_counter() - started) * 1000.0)
+
+    async def _refuse_before_boot(self, unique_id: str, action: str) -> None:
+        # OCPP 2.0.1 B02.FR.09 / B03.FR.07 and OCPP-J 1.6 §4.2.3 with errata 3.8: a charger whose boot was not
+        # accepted gets SecurityError for anything but BootNotification (docs/operations-restart.md).
+        log.warning("charger=%s sent %s before its BootNotification was accepted; answered SecurityError",
+                    self.charger_id, action)
+        error = CallError(unique_id, "SecurityError", "BootNotification not yet accepted", {})
+        await self._send(error.to_json())  # type: ignore[attr-defined]
 
     @property
     def connected(self) -> bool:
@@ -313,6 +355,18 @@ class LinkPlumbing:
     async def close(self, reason: str) -> None:
         self._gone.set()
         await self._connection.close(code=1000, reason=reason)
+
+
+def _call_head(raw_msg: str | bytes) -> tuple[str, str] | None:
+    """(unique id, action) of a CALL frame; None when the frame is malformed (the library answers those)."""
+    try:
+        frame = json.loads(raw_msg)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if (isinstance(frame, list) and len(frame) >= 3 and frame[0] == MessageType.Call
+            and isinstance(frame[1], str) and isinstance(frame[2], str)):
+        return frame[1], frame[2]
+    return None
 
 
 def is_not_supported(exc: ChargerError) -> bool:

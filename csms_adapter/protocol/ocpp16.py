@@ -13,7 +13,6 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (
     Action,
-    AuthorizationStatus,
     ChargingProfileKindType,
     ChargingProfilePurposeType,
     ChargingProfileStatus,
@@ -23,6 +22,8 @@ from ocpp.v16.enums import (
 
 from csms_adapter.errors import ChargerError, ProfileRejected
 from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.authorization import id_tag_info
+from csms_adapter.protocol.conformance16 import Conformance16
 from csms_adapter.protocol.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
@@ -36,6 +37,7 @@ from csms_adapter.protocol.link import (
     Capabilities,
     LinkPlumbing,
     SamplingResult,
+    TransactionStatus,
     WireCall,
     is_not_supported,
     tenth_down,
@@ -89,7 +91,7 @@ def charging_profile(profile_id: int, stack_level: int, purpose: str, schedule: 
     return profile
 
 
-class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
+class Ocpp16Link(LinkPlumbing, Conformance16, ChargePoint):  # type: ignore[misc]
     """One 1.6J charger connection (exactly one per websocket, ocpp-notes §1.4)."""
 
     ocpp_version = OCPP_VERSION
@@ -99,6 +101,7 @@ class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
         now = self.ctx.clock()
+        self.ctx.registered = True
         self._emit(ev.ChargerBooted(self.charger_id, OCPP_VERSION, charge_point_vendor, charge_point_model,
                                     kwargs.get("firmware_version"), now))
         return call_result.BootNotification(
@@ -125,9 +128,9 @@ class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
 
     @on(Action.authorize)
     def on_authorize(self, id_tag: str, **kwargs: Any) -> Any:
-        # depotctl manages energy, not access: every tag is accepted; the tag identifies the vehicle.
+        # ocpp.authorize decides (authorization.py); the tag also identifies the vehicle.
         self._emit(ev.Authorize(self.charger_id, id_tag, self.ctx.clock()))
-        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+        return call_result.Authorize(id_tag_info=id_tag_info(self.ctx.authorize(id_tag)))
 
     @on(Action.start_transaction)
     def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any) -> Any:
@@ -135,7 +138,8 @@ class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
         tx = self.ctx.next_transaction_id()
         self._emit(ev.TransactionStarted(self.charger_id, connector_id, str(tx), id_tag, meter_start / 1000.0,
                                          safe_time(timestamp, now)))
-        return call_result.StartTransaction(transaction_id=tx, id_tag_info={"status": AuthorizationStatus.accepted})
+        # A transaction id even for a refused tag: the charge point then stops it (StopTransactionOnInvalidId).
+        return call_result.StartTransaction(transaction_id=tx, id_tag_info=id_tag_info(self.ctx.authorize(id_tag)))
 
     @on(Action.stop_transaction, skip_schema_validation=True)
     def on_stop(self, transaction_id: Any = None, meter_stop: Any = None, timestamp: Any = None, **kwargs: Any) -> Any:
@@ -146,7 +150,10 @@ class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
         register = meter_stop / 1000.0 if isinstance(meter_stop, int | float) and meter_stop >= 0 else None
         self._emit(ev.TransactionStopped(self.charger_id, tx, None, register, kwargs.get("reason"),
                                          safe_time(timestamp, now)))
-        return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+        # idTagInfo only for a stop with a tag (it is optional: a transaction may stop without one).
+        id_tag = kwargs.get("id_tag")
+        return call_result.StopTransaction(
+            id_tag_info=id_tag_info(self.ctx.authorize(id_tag)) if isinstance(id_tag, str) and id_tag else None)
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, connector_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
@@ -273,6 +280,9 @@ class Ocpp16Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
+        return None  # 1.6 has no such question: the status notifications tell which connectors still charge
 
 
 def _int_or_none(raw: str | None) -> int | None:

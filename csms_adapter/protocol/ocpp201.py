@@ -7,6 +7,7 @@ skip schema validation and are parsed tolerantly (§2.1).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,6 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result, datatypes
 from ocpp.v201.enums import (
     Action,
-    AuthorizationStatusEnumType,
     ChargingProfileKindEnumType,
     ChargingProfilePurposeEnumType,
     RegistrationStatusEnumType,
@@ -23,6 +23,8 @@ from ocpp.v201.enums import (
 
 from csms_adapter.errors import ChargerError, ProfileRejected
 from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.authorization import id_token_info
+from csms_adapter.protocol.conformance201 import Conformance201
 from csms_adapter.protocol.link import (
     FAILSAFE_STACK_LEVEL,
     FAILSAFE_START,
@@ -37,6 +39,7 @@ from csms_adapter.protocol.link import (
     LinkContext,
     LinkPlumbing,
     SamplingResult,
+    TransactionStatus,
     WireCall,
     is_not_supported,
     tenth_down,
@@ -44,6 +47,8 @@ from csms_adapter.protocol.link import (
 )
 from csms_adapter.protocol.telemetry import normalise_meter_values, parse_departure, safe_time
 from optimizer.domain import RateUnit
+
+log = logging.getLogger("depotctl.ocpp201")
 
 OCPP_VERSION = "2.0.1"
 SUBPROTOCOL = "ocpp2.0.1"
@@ -55,7 +60,6 @@ _PLUG = {
     "Faulted": ev.PlugState.FAULTED,
 }
 _PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
-_ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}
 
 
 def _num(raw: object) -> float | None:
@@ -118,7 +122,7 @@ def _profile(profile_id: int, stack: int, purpose: str, limit: float, unit: Rate
     return profile
 
 
-class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
+class Ocpp201Link(LinkPlumbing, Conformance201, ChargePoint):  # type: ignore[misc]
     """One 2.0.1 charging station connection (exactly one per websocket)."""
 
     ocpp_version = OCPP_VERSION
@@ -126,12 +130,15 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
     def __init__(self, ctx: LinkContext, connection: Any) -> None:
         super().__init__(ctx, connection)
         self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
+        self._tx_offered: dict[int, ev.LimitPeriod] = {}  # last accepted TxProfile per EVSE (Conformance201)
+        self._last_seq: dict[str, int] = {}  # transaction → highest seqNo handled on this connection
 
     # ------------------------------------------------------------------------------ incoming
 
     @on(Action.boot_notification)
     def on_boot(self, charging_station: dict[str, Any], reason: str = "", **kwargs: Any) -> Any:
         now = self.ctx.clock()
+        self.ctx.registered = True
         self._emit(ev.ChargerBooted(self.charger_id, OCPP_VERSION, str(charging_station.get("vendor_name", "")),
                                     str(charging_station.get("model", "")), charging_station.get("firmware_version"),
                                     now))
@@ -157,8 +164,9 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
 
     @on(Action.authorize)
     def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
-        self._emit(ev.Authorize(self.charger_id, str(id_token.get("id_token", "")), self.ctx.clock()))
-        return call_result.Authorize(id_token_info=_ACCEPTED)
+        token = str(id_token.get("id_token", ""))
+        self._emit(ev.Authorize(self.charger_id, token, self.ctx.clock()))
+        return call_result.Authorize(id_token_info=id_token_info(self.ctx.authorize(token)))
 
     @on(Action.transaction_event, skip_schema_validation=True)
     def on_transaction_event(self, event_type: Any = None, timestamp: Any = None, transaction_info: Any = None,
@@ -167,6 +175,12 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
         when = safe_time(timestamp, now)
         info = transaction_info if isinstance(transaction_info, Mapping) else {}
         tx = str(info.get("transaction_id", ""))
+        if tx and self._repeated(tx, kwargs.get("seq_no")):
+            # The same message again (its answer was lost): already applied, so only answered.
+            repeated = kwargs.get("id_token")
+            repeated_tag = str(repeated.get("id_token")) if isinstance(repeated, Mapping) and repeated.get("id_token") else None
+            return call_result.TransactionEvent(
+                id_token_info=id_token_info(self.ctx.authorize(repeated_tag)) if repeated_tag is not None else None)
         evse = kwargs.get("evse")
         evse_id = evse.get("id") if isinstance(evse, Mapping) and isinstance(evse.get("id"), int) else None
         first_sight = bool(tx) and tx not in self._evse_of_tx
@@ -190,7 +204,23 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
             self._emit(ev.TransactionStopped(self.charger_id, tx, connector or None, register,
                                              info.get("stopped_reason"), when))
             self._evse_of_tx.pop(tx, None)
-        return call_result.TransactionEvent(id_token_info=_ACCEPTED if id_tag is not None else None)
+        # idTokenInfo answers a token in the request, by the same rule as Authorize (ocpp.authorize).
+        return call_result.TransactionEvent(
+            id_token_info=id_token_info(self.ctx.authorize(id_tag)) if id_tag is not None else None)
+
+    def _repeated(self, tx: str, seq_no: Any) -> bool:
+        """True for a TransactionEvent already handled (seqNo not above the last one of its transaction, E.FR);
+        logs a gap (messages the station may still deliver, or lost)."""
+        if isinstance(seq_no, bool) or not isinstance(seq_no, int):
+            return False
+        last = self._last_seq.get(tx)
+        if last is not None and seq_no <= last:
+            return True
+        if last is not None and seq_no > last + 1:
+            log.info("charger=%s transaction=%s seqNo jumped %d -> %d: %d event(s) missing", self.charger_id, tx,
+                     last, seq_no, seq_no - last - 1)
+        self._last_seq[tx] = seq_no
+        return False
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, evse_id: Any = 0, meter_value: Any = None, **kwargs: Any) -> Any:
@@ -231,6 +261,7 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
             transaction_id=transaction_id, valid_to=now + timedelta(seconds=valid_s),
         )
         await self._set_profile(connector_id, profile, "TxProfile")
+        self.remember_tx_offer(connector_id, tenth_down(limit), unit, phases, now, now + timedelta(seconds=valid_s))
 
     async def set_station_max(self, limit: float, unit: RateUnit, phases: int) -> None:
         profile = _profile(STATION_MAX_PROFILE_ID, FAILSAFE_STACK_LEVEL,
@@ -323,6 +354,11 @@ class Ocpp201Link(LinkPlumbing, ChargePoint):  # type: ignore[misc]
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
+        result = await self._call(call.GetTransactionStatus(transaction_id=transaction_id))
+        ongoing = result.ongoing_indicator
+        return TransactionStatus(ongoing if isinstance(ongoing, bool) else None, bool(result.messages_in_queue))
 
 
 def _int_or_none(raw: str | None) -> int | None:

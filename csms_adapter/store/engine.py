@@ -1,15 +1,20 @@
-"""Engine construction: SQLite in WAL mode (one file, readers never block the writer), or any other
-SQLAlchemy URL (PostgreSQL for large sites). Failures become ``StoreError``."""
+"""Engine construction: SQLite in WAL mode (one file, readers never block the writer), or PostgreSQL
+(``postgresql+psycopg://…``, the ``postgres`` extra) for many depots in one database. The schema is brought to the
+newest migration on open. Failures become ``StoreError``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from alembic.util import CommandError
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
-from csms_adapter.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from csms_adapter.store import (
+    migrate,
+    models,  # noqa: F401  (registers the tables on SQLModel.metadata)
+)
 from optimizer.errors import DepotError
 
 BUSY_TIMEOUT_MS = 5_000
@@ -46,8 +51,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, *, create_tables: bool = True) -> Engine:
-    """Create the engine, apply the SQLite pragmas, create missing tables and check the connection.
-    Raises ``StoreError`` (never a driver exception) when the database cannot be used."""
+    """Create the engine, apply the SQLite pragmas, check the connection and (``create_tables``) migrate the
+    schema to the newest revision. Raises ``StoreError`` (never a driver exception) when the database cannot be
+    used."""
     try:
         if url.startswith("sqlite"):
             engine = create_engine(
@@ -62,8 +68,8 @@ def make_engine(url: str, *, create_tables: bool = True) -> Engine:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         if create_tables:
-            SQLModel.metadata.create_all(engine)
-    except SQLAlchemyError as exc:
+            migrate.upgrade(engine)
+    except (SQLAlchemyError, CommandError) as exc:
         engine.dispose()
         raise StoreError(safe_url(url), f"cannot open database: {getattr(exc, 'orig', None) or exc}") from exc
     return engine

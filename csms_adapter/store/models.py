@@ -1,4 +1,9 @@
-"""The tables. Every datetime column is ``UTCDateTime``: written as UTC, read back timezone-aware."""
+"""The tables. Every datetime column is ``UTCDateTime``: written as UTC, read back timezone-aware.
+
+Every row carries ``site`` (the site file's ``site.name``) so that the controllers of many depots share one
+database; a ``Store`` opened for a site reads and writes only that site's rows (see repository.py). The schema
+is owned by the Alembic migrations in ``csms_adapter/store/migrations``: a change here needs a migration there
+(a test compares the two)."""
 
 from __future__ import annotations
 
@@ -36,9 +41,35 @@ def _utc_field(*, index: bool = False, nullable: bool = True) -> Any:
     return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
 
 
+SITE_MAX_LENGTH = 64
+
+
+def site_field(*, primary_key: bool = False) -> Any:
+    """The owning site of a row. Empty only in a database upgraded from before sites existed, until the first
+    controller opens it (it then claims those rows)."""
+    if primary_key:
+        return Field(default="", primary_key=True, max_length=SITE_MAX_LENGTH)
+    return Field(default="", index=True, max_length=SITE_MAX_LENGTH)
+
+
+class SiteRow(SQLModel, table=True):
+    """One depot as its controller last reported it: what the fleet view shows without reading the site file."""
+
+    __tablename__ = "sites"
+
+    site: str = site_field(primary_key=True)
+    timezone: str | None = None
+    chargers_configured: int = 0
+    limit_kw: float | None = None  # the import limit in force at the last tick (schedule and external cap)
+    power_kw: float | None = None  # measured EV power + base load at the last tick
+    started_at: datetime | None = _utc_field()
+    last_seen_at: datetime | None = _utc_field()
+
+
 class ChargerRow(SQLModel, table=True):
     __tablename__ = "chargers"
 
+    site: str = site_field(primary_key=True)
     id: str = Field(primary_key=True, max_length=64)
     ocpp_version: str | None = None
     vendor: str | None = None
@@ -52,7 +83,8 @@ class ChargerRow(SQLModel, table=True):
 class ConnectorRow(SQLModel, table=True):
     __tablename__ = "connectors"
 
-    charger_id: str = Field(primary_key=True, foreign_key="chargers.id", max_length=64)
+    site: str = site_field(primary_key=True)
+    charger_id: str = Field(primary_key=True, max_length=64)
     connector_id: int = Field(primary_key=True)
     status: str | None = None
     updated_at: datetime | None = _utc_field()
@@ -62,9 +94,10 @@ class SessionRow(SQLModel, table=True):
     """One transaction. ``transaction_id`` is text: 1.6 ids are ints, 2.0.1 ids are strings."""
 
     __tablename__ = "sessions"
-    __table_args__ = (UniqueConstraint("charger_id", "transaction_id", name="uq_session_charger_tx"),)
+    __table_args__ = (UniqueConstraint("site", "charger_id", "transaction_id", name="uq_session_site_charger_tx"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
     charger_id: str = Field(index=True, max_length=64)
     connector_id: int
     transaction_id: str = Field(max_length=64)
@@ -80,9 +113,10 @@ class SessionRow(SQLModel, table=True):
 
 class MeterSampleRow(SQLModel, table=True):
     __tablename__ = "meter_samples"
-    __table_args__ = (Index("ix_samples_connector_time", "charger_id", "connector_id", "measured_at"),)
+    __table_args__ = (Index("ix_samples_site_connector_time", "site", "charger_id", "connector_id", "measured_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
     charger_id: str = Field(max_length=64)
     connector_id: int
     transaction_id: str | None = None
@@ -99,6 +133,7 @@ class PlanRow(SQLModel, table=True):
     __tablename__ = "plans"
 
     id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
     time: datetime = _utc_field(index=True, nullable=False)
     strategy: str
     status: str
@@ -116,9 +151,10 @@ class PlanRow(SQLModel, table=True):
 
 class CommandRow(SQLModel, table=True):
     __tablename__ = "commands"
-    __table_args__ = (Index("ix_commands_connector_time", "charger_id", "connector_id", "sent_at"),)
+    __table_args__ = (Index("ix_commands_site_connector_time", "site", "charger_id", "connector_id", "sent_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
     charger_id: str = Field(max_length=64)
     connector_id: int | None = None
     action: str = Field(max_length=64)
@@ -127,3 +163,85 @@ class CommandRow(SQLModel, table=True):
     error: str | None = None
     sent_at: datetime = _utc_field(nullable=False)
     latency_ms: float | None = None
+
+
+class MeterMinuteRow(SQLModel, table=True):
+    """One-minute aggregate of a connector's measurand, kept after its raw samples pass their retention."""
+
+    __tablename__ = "meter_minutes"
+    __table_args__ = (Index("ix_minutes_site_connector_time", "site", "charger_id", "connector_id", "minute"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str = site_field()
+    charger_id: str = Field(max_length=64)
+    connector_id: int
+    measurand: str = Field(max_length=64)
+    phase: str | None = None
+    unit: str | None = None
+    minute: datetime = _utc_field(nullable=False)
+    mean: float
+    minimum: float
+    maximum: float
+    last: float
+    count: int
+
+
+# ------------------------------------------------------------------------------------ operator state
+# What an operator or fleet system set at run time, so that a restart does not forget it (docs/operations-restart.md).
+# Read back row by row and checked in ``operator_state.py``: one corrupt row is logged and skipped, never fatal.
+
+
+class GridCapRow(SQLModel, table=True):
+    """The external grid cap in force (at most one row, ``id`` 1); no row: no cap."""
+
+    __tablename__ = "grid_cap"
+
+    site: str = site_field(primary_key=True)
+    id: int = Field(default=1, primary_key=True)
+    limit_kw: float
+    set_at: datetime = _utc_field(nullable=False)
+    until: datetime | None = _utc_field()
+    reason: str = ""
+
+
+class SessionOverrideRow(SQLModel, table=True):
+    """An operator's override of the open session on a connector (it ends with that transaction)."""
+
+    __tablename__ = "session_overrides"
+
+    site: str = site_field(primary_key=True)
+    charger_id: str = Field(primary_key=True, max_length=64)
+    connector_id: int = Field(primary_key=True)
+    transaction_id: str = Field(max_length=64)
+    departure: datetime | None = _utc_field()
+    target_soc: float | None = None
+    priority: float | None = None
+    set_at: datetime | None = _utc_field()
+
+
+class VehicleDataRow(SQLModel, table=True):
+    """The latest telematics report for the vehicle of the open session on a connector."""
+
+    __tablename__ = "vehicle_data"
+
+    site: str = site_field(primary_key=True)
+    charger_id: str = Field(primary_key=True, max_length=64)
+    connector_id: int = Field(primary_key=True)
+    transaction_id: str = Field(max_length=64)
+    measured_at: datetime = _utc_field(nullable=False)
+    delivered_kwh: float = 0.0
+    soc: float | None = None
+    battery_temp_c: float | None = None
+    battery_kwh: float | None = None
+    vehicle_id: str | None = None
+
+
+class BillingPeakRow(SQLModel, table=True):
+    """The site's highest power in one demand-charge billing period (``period``: local "YYYY-MM")."""
+
+    __tablename__ = "billing_peaks"
+
+    site: str = site_field(primary_key=True)
+    period: str = Field(primary_key=True, max_length=7)
+    peak_kw: float
+    updated_at: datetime = _utc_field(nullable=False)

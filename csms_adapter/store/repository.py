@@ -17,7 +17,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from csms_adapter.store.engine import StoreError, make_engine, safe_url
-from csms_adapter.store.models import ChargerRow, CommandRow, ConnectorRow, MeterSampleRow, PlanRow, SessionRow
+from csms_adapter.store.models import (
+    ChargerRow,
+    CommandRow,
+    ConnectorRow,
+    MeterMinuteRow,
+    MeterSampleRow,
+    PlanRow,
+    SessionRow,
+    SiteRow,
+)
+from csms_adapter.store.site_scope import claim_unowned_rows, scope_to_site
 from optimizer.domain import Plan
 
 P = ParamSpec("P")
@@ -56,17 +66,26 @@ def _adding(row: T) -> Callable[[Session], T]:
 
 
 class Store:
-    """The controller's database. Open with ``Store.open(url)``; ``close()`` when done."""
+    """One site's view of the database. Open with ``Store.open(url, site=name)``; ``close()`` when done.
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    Every row this store writes carries ``site``, and every query it makes is limited to that site (an ORM
+    criteria added to each SELECT, UPDATE and DELETE of a site-scoped table), so controllers of many depots
+    share one database without seeing each other's rows."""
+
+    def __init__(self, engine: Engine, url: str, site: str = "") -> None:
         self.engine = engine
         self.url = safe_url(url)
+        self.site = site
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     @classmethod
-    def open(cls, url: str, *, create_tables: bool = True) -> Store:
-        """Raises ``StoreError`` when the database cannot be opened."""
-        return cls(make_engine(url, create_tables=create_tables), url)
+    def open(cls, url: str, *, site: str = "", create_tables: bool = True) -> Store:
+        """Raises ``StoreError`` when the database cannot be opened. Rows from before sites existed (site '')
+        are claimed by the first site that opens the database."""
+        store = cls(make_engine(url, create_tables=create_tables), url, site)
+        if site and create_tables:
+            store._write("claim rows", lambda session: claim_unowned_rows(session, site))
+        return store
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -78,7 +97,9 @@ class Store:
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+        session = Session(self.engine, expire_on_commit=False)
+        scope_to_site(session, self.site)
+        return session
 
     def _write(self, what: str, fn: Callable[[Session], T]) -> T:
         try:
@@ -107,7 +128,7 @@ class Store:
         firmware, last_boot_at, last_seen_at, connected). None values leave a column unchanged."""
 
         def work(session: Session) -> ChargerRow:
-            row = session.get(ChargerRow, charger_id) or ChargerRow(id=charger_id)
+            row = session.get(ChargerRow, (self.site, charger_id)) or ChargerRow(site=self.site, id=charger_id)
             for name, value in fields.items():
                 if value is not None:
                     setattr(row, name, value)
@@ -124,11 +145,11 @@ class Store:
 
     def upsert_connector(self, charger_id: str, connector_id: int, status: str | None, at: datetime) -> ConnectorRow:
         def work(session: Session) -> ConnectorRow:
-            if session.get(ChargerRow, charger_id) is None:
-                session.add(ChargerRow(id=charger_id))
+            if session.get(ChargerRow, (self.site, charger_id)) is None:
+                session.add(ChargerRow(site=self.site, id=charger_id))
                 session.flush()
-            row = session.get(ConnectorRow, (charger_id, connector_id)) or ConnectorRow(
-                charger_id=charger_id, connector_id=connector_id
+            row = session.get(ConnectorRow, (self.site, charger_id, connector_id)) or ConnectorRow(
+                site=self.site, charger_id=charger_id, connector_id=connector_id
             )
             row.status, row.updated_at = status, at
             session.add(row)
@@ -248,7 +269,7 @@ class Store:
             return 0
         # Not dataclasses.asdict: it deep-copies every value (a datetime by pickling it), which for the samples of
         # a thousand chargers kept this thread on the GIL long enough to delay the event loop's socket writes.
-        rows = [{name: getattr(r, name) for name in _SAMPLE_FIELDS} for r in records]
+        rows = [{"site": self.site, **{name: getattr(r, name) for name in _SAMPLE_FIELDS}} for r in records]
 
         def work(session: Session) -> int:
             session.execute(insert(MeterSampleRow), rows)
@@ -275,6 +296,17 @@ class Store:
             query = query.where(col(MeterSampleRow.measurand).in_(list(measurands)))
         query = query.order_by(col(MeterSampleRow.measured_at), col(MeterSampleRow.id))
         return self._read("read meter history", lambda s: list(s.exec(query)))
+
+    def minute_history(self, charger_id: str, connector_id: int, start: datetime, end: datetime
+                       ) -> list[MeterMinuteRow]:
+        """One-minute aggregates of one connector with ``start <= minute < end``, in time order."""
+        query = select(MeterMinuteRow).where(
+            MeterMinuteRow.charger_id == charger_id,
+            MeterMinuteRow.connector_id == connector_id,
+            col(MeterMinuteRow.minute) >= start,
+            col(MeterMinuteRow.minute) < end,
+        ).order_by(col(MeterMinuteRow.minute), col(MeterMinuteRow.measurand), col(MeterMinuteRow.id))
+        return self._read("read minute history", lambda s: list(s.exec(query)))
 
     # ------------------------------------------------------------------------------- plans
 
@@ -337,3 +369,23 @@ class Store:
             query = query.where(CommandRow.connector_id == connector_id)
         query = query.order_by(col(CommandRow.sent_at).desc(), col(CommandRow.id).desc()).limit(limit)
         return self._read("read commands", lambda s: list(s.exec(query)))
+
+    # ------------------------------------------------------------------------------- sites
+
+    def report_site(self, row: SiteRow) -> SiteRow:
+        """Create or update this site's line (the fleet view's source); ``started_at`` kept unless given."""
+
+        def work(session: Session) -> SiteRow:
+            existing = session.get(SiteRow, self.site)
+            if existing is None:
+                row.site = self.site
+                session.add(row)
+                return row
+            for name in ("timezone", "chargers_configured", "limit_kw", "power_kw", "last_seen_at", "started_at"):
+                value = getattr(row, name)
+                if value is not None:
+                    setattr(existing, name, value)
+            session.add(existing)
+            return existing
+
+        return self._write("report site", work)

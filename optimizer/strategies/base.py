@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot, Site, Snapshot
+from optimizer.external_limits import session_caps_kw
 from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, site_series
 from optimizer.infrastructure import CircuitLimits, compile_columns, compile_limits, plug_in_columns
 from optimizer.lp_model import thermal_coefficients
@@ -43,6 +44,7 @@ class Tick:
     limits: CircuitLimits
     uncontrolled_kw: float
     dense_rows: FloatArray | None = None  # circuit rows + site row, dense; set by the rule strategies
+    caps_kw: FloatArray | None = None  # sessions × steps: limits set outside depotctl (None: there are none)
 
     @property
     def ev_capacity_kw(self) -> FloatArray:
@@ -64,7 +66,19 @@ def prepare_tick(site: Site, snapshot: Snapshot, *, horizon_h: float | None = No
     series = site_series(site, snapshot, horizon)
     limits = compile_limits(site, sessions, snapshot.uncontrolled)
     uncontrolled_kw = sum(u.power_kw for u in snapshot.uncontrolled)
-    return Tick(site, snapshot, sessions, horizon, series, limits, uncontrolled_kw)
+    caps = session_caps_kw(snapshot.external_limits, sessions, horizon) if snapshot.external_limits else None
+    return Tick(site, snapshot, sessions, horizon, series, limits, uncontrolled_kw, caps_kw=caps)
+
+
+def clamp_to_caps(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None]) -> None:
+    """Lower first-step commands that the passes after the solve raised above an external cap (a rounding unit,
+    a minimum current): rounded down again, and 0 when the cap is below the minimum current. In place."""
+    if tick.caps_kw is None:
+        return
+    for i, s in enumerate(tick.sessions):
+        cap = float(tick.caps_kw[i, 0])
+        if limits_kw[i] > cap + EPS:
+            limits_kw[i], limits_a[i] = command_limits(s, cap)
 
 
 def floor_to(value: float, resolution: float) -> float:
@@ -296,11 +310,14 @@ def assemble_plan(
                 if s.extra_kwh > 0 and first_h[i] > 0 else 0.0
                 for i, s in enumerate(tick.sessions)])
             fill_spare_capacity(tick, limits_kw, limits_a, spare, near)
+    clamp_to_caps(tick, limits_kw, limits_a)
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
     connectors = []
     for i, s in enumerate(tick.sessions):
         schedule = np.maximum(power_kw[i].astype(np.float64), 0.0) if power_kw.size else np.zeros(tick.horizon.steps)
         limit_kw, limit_a = float(limits_kw[i]), limits_a[i]
+        if tick.caps_kw is not None:
+            schedule = np.minimum(schedule, tick.caps_kw[i])
         schedule = np.floor(schedule / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
         schedule[0] = limit_kw
         # A vehicle commanded its minimum current may draw less: never count more than it can take.

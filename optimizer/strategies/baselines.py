@@ -157,6 +157,8 @@ class _RuleStrategy:
                 # The most each vehicle can use this step: its acceptance, and no more than it still needs.
                 finish_kw = np.divide(need, eta * np.maximum(hours[:, t], 1e-9))
                 cap = np.where(plugged & (need > 1e-6), np.minimum(_acceptance_kw(tick, soc), finish_kw), 0.0)
+                if tick.caps_kw is not None:
+                    cap = np.minimum(cap, tick.caps_kw[:, t])
                 now_h = float(tick.horizon.start_h[t])
                 laxity = (departure - now_h) - np.divide(need, eta * np.maximum(max_kw, 1e-9))
                 p = self.allocate(tick, t, cap, min_kw, need, laxity, departure)

@@ -41,7 +41,7 @@ class LpStrategy:
         if not tick.sessions:
             return assemble_plan(tick, self.name, np.zeros((0, tick.horizon.steps)), status_if_ok,
                                  reason="; ".join(reasons) or None)
-        arrays = session_arrays(tick.sessions, tick.horizon, tick.series)
+        arrays = session_arrays(tick.sessions, tick.horizon, tick.series, tick.caps_kw)
         lp = build_lp(
             tick.sessions, tick.horizon, tick.series, tick.limits, tick.site.control.objective,
             tick.uncontrolled_kw, tick.site.tariff.demand_charge_per_kw, arrays,

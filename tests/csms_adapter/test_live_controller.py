@@ -224,6 +224,7 @@ async def test_reconnect_without_boot_keeps_the_session(controller: Controller) 
     async with charger(controller.url, "cp-a", PASSWORD_A, "1.6", rec2) as cp2:
         assert isinstance(cp2, Charger16)
         await rec2.wait_for(lambda: bool(rec2.of("TriggerMessage")))  # status resync instead of a new boot
+        await eventually(lambda: controller.live.charger("cp-a").set_up)  # nothing is planned for it before
         await cp2.meter(1, tx, [{"value": "2500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}])
         sessions = [s for s in controller.live.snapshot(controller.clock()).sessions if s.charger_id == "cp-a"]
         assert len(sessions) == 1
@@ -257,6 +258,7 @@ async def test_ocpp201_transaction_already_running_is_adopted(controller: Contro
         assert isinstance(cp, Charger201)
         await cp.boot()
         await rec.wait_for(lambda: bool(rec.of("SetVariables")))
+        await eventually(lambda: controller.live.charger("cp-b").set_up)
         await cp.tx_event("Updated", "tx-old", 1, [{"value": 5000.0, "measurand": "Energy.Active.Import.Register"}])
         await cp.tx_event("Updated", "tx-old", 1, [{"value": 5500.0, "measurand": "Energy.Active.Import.Register"}])
         sessions = controller.live.snapshot(controller.clock()).sessions

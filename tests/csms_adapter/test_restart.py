@@ -57,6 +57,7 @@ async def test_restart_resumes_open_sessions_from_the_store(tmp_path: Path) -> N
             assert isinstance(cp2, Charger16)
             # No BootNotification: the store knew the charger, so the controller resyncs and re-checks the fail-safe.
             await rec2.wait_for(lambda: bool(rec2.of("TriggerMessage")))
+            await until(lambda: second.live.charger("cp-a").set_up)  # resync and fail-safe re-check done
             await cp2.meter(1, tx, [{"value": "4000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}])
             await until(lambda: not second.loop._lock.locked())
             result = await second.loop.tick()

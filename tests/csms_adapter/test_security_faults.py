@@ -114,7 +114,9 @@ async def test_a_failing_store_does_not_stop_control_and_catches_up(tmp_path: Pa
             await cp.meter(1, tx, POWER)
         await rec.wait_for(lambda: bool(rec.tx_profiles()))  # control goes on
         await until(lambda: recorder.writer.stats.failures > 0)
-        assert not recorder.writer.healthy and recorder.writer.pending >= 3  # buffered, reported
+        # Buffered and reported (wait for it: while a retry is in flight its batch is out of the buffer).
+        await until(lambda: recorder.writer.pending >= 3)
+        assert not recorder.writer.healthy
         store.healthy = True
         await until(lambda: recorder.writer.healthy and recorder.writer.pending == 0)
         assert recorder.writer.stats.written >= 3
@@ -203,7 +205,8 @@ async def test_sigkill_mid_run_leaves_a_sound_database_and_restart_resumes(tmp_p
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     before = sorted(open_sessions(db))
-    async with Controller(make_site(), env=ENV, recorder=StoreRecorder.open(f"sqlite:///{db}"),
+    site = make_site()
+    async with Controller(site, env=ENV, recorder=StoreRecorder.open(f"sqlite:///{db}", site=site.name),
                           debounce_real_s=0.05) as restarted:
         assert sorted((cid, s.transaction_id) for cid, _, s in restarted.live.open_sessions()) == before
 
@@ -222,6 +225,7 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
                 assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
                 await asyncio.sleep(0.1)
         children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        open_before = set(open_sessions(db))  # another vehicle may still plug in before the signal lands
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
             while proc.poll() is None:
@@ -250,4 +254,5 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert len(open_sessions(db)) == 2  # vehicles are still plugged in: their sessions stay open for the restart
+    # Vehicles are still plugged in: their sessions stay open for the restart.
+    assert len(open_before) >= 2 and open_before <= set(open_sessions(db))

@@ -65,7 +65,8 @@ LIVE_16 = [
     ("not json at all", "FormationViolation"),
     ('{"valid": "json", "not": "ocpp"}', "FormationViolation"),
     ('[2,"a1","NoSuchAction",{}]', "NotImplemented"),
-    ('[2,"a2","DataTransfer",{"vendorId":"x"}]', "NotSupported"),
+    ('[2,"a2","Reset",{"type":"Soft"}]', "NotSupported"),  # a known action a charger does not send
+    ('[2,"a2b","DataTransfer",{"vendorId":"x"}]', None),  # answered UnknownVendorId (docs/ocpp-conformance.md)
     ('[2,"a3","StatusNotification",{"connectorId":"1","errorCode":"NoError","status":"Available"}]',
      "TypeConstraintViolation"),
     ('[2,"a4","StatusNotification",{"connectorId":1,"errorCode":"NoError"}]', "ProtocolError"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fake_chargers import Charger16, Recorder, basic
 from live_site import ENV, PASSWORD_A, SITE_YAML, make_site
-from security_helpers import client_tls, exchange, make_pki, raw_client
+from security_helpers import BOOT_FRAMES, client_tls, exchange, make_pki, raw_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
@@ -111,6 +111,7 @@ async def test_profile3_binds_the_certificate_cn_to_the_identity(tmp_path: Path)
         own = await connect(c.url + "cp-a", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                             ssl=client_tls(tmp_path, issued["cp-a"]), open_timeout=3)
         try:
+            assert (await exchange(own, BOOT_FRAMES["ocpp1.6"]) or [])[0] == 3
             assert (await exchange(own, HB) or [])[0] == 3
             with pytest.raises(InvalidStatus) as info:  # cp-b's valid certificate used for cp-a
                 await connect(c.url + "cp-a", subprotocols=["ocpp1.6"],  # type: ignore[list-item]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import SQLModel
 
 from csms_adapter.store import MeterSampleRow, SampleRecord, SampleWriter, Store
+from csms_adapter.tasks import cancel_and_wait
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
@@ -80,13 +83,58 @@ async def test_database_outage_is_reported_buffered_and_retried(
     assert [r.value for r in rows] == [float(k) for k in range(30, 80)]
 
 
-async def test_add_does_not_block_the_loop(store: Store) -> None:
+class StuckStore(Store):
+    """A database that hangs: every write waits until ``release`` is set, and notes the thread it ran on."""
+
+    release: threading.Event
+    threads: set[int]
+
+    @classmethod
+    def open_stuck(cls, url: str) -> StuckStore:
+        from csms_adapter.store import make_engine
+
+        stuck = cls(make_engine(url), url)
+        stuck.release, stuck.threads = threading.Event(), set()
+        return stuck
+
+    def add_samples(self, records: Any) -> int:
+        self.threads.add(threading.get_ident())
+        if not self.release.wait(timeout=60):
+            raise AssertionError("never released")
+        return super().add_samples(records)
+
+
+async def test_add_does_not_block_the_loop(tmp_path: Path) -> None:
+    """No wall-clock budget: while the database hangs on a write, the loop still runs other tasks and every add
+    returns; a writer that wrote (or waited) on the loop would stall the ticker and never finish adding."""
+    store = StuckStore.open_stuck(f"sqlite:///{tmp_path / 'depot.db'}")
     writer = SampleWriter(store, batch_size=100, flush_interval_s=0.01)
     await writer.start()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    for k in range(20_000):
-        writer.add(sample(k))
-    added_s = loop.time() - started
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        writer.add(sample(0))
+        async with asyncio.timeout(10):
+            while not store.threads:  # the first flush is now stuck in the database
+                await asyncio.sleep(0.01)
+        before = ticks
+        for k in range(1, 20_000):
+            writer.add(sample(k))
+            if k % 1000 == 0:
+                await asyncio.sleep(0)  # other tasks get their turn, as between charger messages
+        assert ticks > before  # the loop kept running while the database was stuck
+        assert not store.release.is_set() and writer.pending >= 19_000 - writer.max_batch
+        assert threading.get_ident() not in store.threads  # never written on the loop's thread
+    finally:
+        store.release.set()
+        await cancel_and_wait([ticking])
     await writer.stop()
-    assert added_s < 0.5 and writer.stats.written == 20_000
+    store.close()
+    assert writer.stats.written == 20_000

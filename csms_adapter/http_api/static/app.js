@@ -54,9 +54,12 @@ function renderStatus(st) {
   limit.textContent = num(st.grid_limit_kw);
   limit.dataset.value = st.grid_limit_kw;
   const cap = st.grid_cap;
-  document.getElementById("grid-cap").textContent = cap
+  const capText = cap
     ? `external cap ${num(cap.limit_kw)} kW${cap.until ? " until " + clock(cap.until) : ""}${cap.reason ? " · " + cap.reason : ""}`
     : "";
+  // The billing-period peak (demand charge) survives restarts like the cap; shown beside it when the tariff has one.
+  const peakText = st.billing_peak_kw != null ? `month's peak ${num(st.billing_peak_kw)} kW` : "";
+  document.getElementById("grid-cap").textContent = [capText, peakText].filter(Boolean).join(" · ");
   document.getElementById("chargers-online").textContent = `${st.chargers_online} / ${st.chargers_total}`;
   document.getElementById("sessions").textContent = st.sessions;
   document.getElementById("clock").textContent = new Date(st.time).toLocaleString([], {timeZone});

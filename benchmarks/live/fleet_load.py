@@ -1,0 +1,111 @@
+"""Load benchmark of a shared database: K controllers (each with N emulated chargers, its own site name) writing to
+one PostgreSQL server on this machine, all at once.
+
+    python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 120
+
+Each controller is one run of ``benchmarks.live.load_bench`` (its own controller process and emulator processes);
+the database is a throw-away local server (``--db`` to use an existing one instead). Printed per controller: the
+handling latency p99, the forced full tick, messages lost, and samples the controller wrote against the rows the
+database holds for that site (a sample lost between the two shows as a difference). Never asserted in a test: all
+controllers, emulators and the database share this machine's CPUs, so the figures are pessimistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from benchmarks.pg_local import local_postgres
+
+
+def count_rows(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {str(site): int(n) for site, n in
+                    conn.execute(text("SELECT site, COUNT(*) FROM meter_samples GROUP BY site"))}
+    finally:
+        engine.dispose()
+
+
+def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="depotctl-fleet-load-"))
+    procs = []
+    for k in range(args.controllers):
+        out = workdir / f"site-{k}"
+        out.mkdir(parents=True, exist_ok=True)
+        procs.append((k, out, subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.live.load_bench", "--chargers", str(args.chargers),
+             "--meter-interval-s", str(args.meter_interval_s), "--duration-s", str(args.duration_s),
+             "--arrival-window-s", str(args.arrival_window_s), "--workdir", str(out), "--json", str(out / "r.json"),
+             "--db-url", url, "--site-name", f"depot-{k:02d}"], stdout=subprocess.DEVNULL)))
+        time.sleep(args.stagger_s)  # real depots do not all start in the same second
+    deadline = time.monotonic() + args.duration_s + 600
+    for _k, _out, proc in procs:
+        try:
+            proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+    rows_by_site = count_rows(url)
+    results = []
+    for k, out, proc in procs:
+        r = json.loads((out / "r.json").read_text()) if (out / "r.json").exists() else {}
+        full = r.get("full_tick") or {}
+        site = f"depot-{k:02d}"
+        results.append({
+            "site": site, "exit": proc.returncode, "chargers": args.chargers, "booted": r.get("booted"),
+            "handling_ms_p99": r.get("handling_ms_p99"), "full_tick_ms": full.get("tick_ms"),
+            "messages_lost": r.get("messages_lost"), "samples_written": r.get("samples_written"),
+            "samples_dropped": r.get("samples_dropped"), "store_failures": r.get("store_failures"),
+            "rows_in_db": rows_by_site.get(site, 0)})
+    return results
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    cols = ["site", "booted", "handling_ms_p99", "full_tick_ms", "messages_lost", "samples_written",
+            "rows_in_db", "samples_dropped", "store_failures", "exit"]
+    print(" | ".join(cols))
+    for r in results:
+        print(" | ".join("n/a" if r.get(c) is None else (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]))
+                         for c in cols))
+    p99 = sorted(r["handling_ms_p99"] for r in results if r.get("handling_ms_p99") is not None)
+    ticks = sorted(r["full_tick_ms"] for r in results if r.get("full_tick_ms") is not None)
+    lost = sum((r.get("samples_written") or 0) - r["rows_in_db"] for r in results)
+    print(f"controllers={len(results)} p99 handling median={p99[len(p99) // 2] if p99 else 'n/a'} ms "
+          f"max={p99[-1] if p99 else 'n/a'} ms; full tick median={ticks[len(ticks) // 2] if ticks else 'n/a'} ms "
+          f"max={ticks[-1] if ticks else 'n/a'} ms; samples written minus rows stored={lost}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.live.fleet_load", description=__doc__.splitlines()[0])
+    parser.add_argument("--controllers", type=int, default=10)
+    parser.add_argument("--chargers", type=int, default=200, help="emulated chargers per controller")
+    parser.add_argument("--meter-interval-s", type=int, default=10)
+    parser.add_argument("--duration-s", type=float, default=120.0)
+    parser.add_argument("--arrival-window-s", type=float, default=30.0)
+    parser.add_argument("--stagger-s", type=float, default=2.0, help="seconds between controller starts")
+    parser.add_argument("--db", default=None, help="an existing database URL (default: a throw-away local server)")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        url = args.db or stack.enter_context(local_postgres(max_connections=100 + 20 * args.controllers))
+        results = run(args, url)
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

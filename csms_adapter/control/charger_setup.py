@@ -1,0 +1,167 @@
+"""What the controller does with a charger once it may talk to it, in order and each step once.
+
+A charger may be talked to once its BootNotification was answered Accepted, or, when it reconnects without
+booting (OCPP-J §5.4), once it has shown that it is not booting: its first CALL is something else, or it stays
+silent for ``boot_wait_s``. Until then nothing is sent to it, and the dispatcher leaves it alone (its connectors
+stay budgeted at the fail-safe share). Then one list of steps runs, in one supervised task per charger:
+
+- after a boot: ``BOOT_STEPS`` (what a fresh charger needs: capabilities, no stale TxProfiles, the fail-safe
+  profiles, sampling; then resynchronise status and transactions);
+- after a reconnect without boot: ``RECONNECT_STEPS`` (resynchronise, then re-verify the fail-safe).
+
+The lists are the hook for more set-up: a step is a name in ``Step`` and a method here. (2.0.1 GetBaseReport
+belongs in the 2.0.1 boot list, before SAMPLING, so that sampling can use the reported measurands.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from csms_adapter.control.failsafe_keeper import FailsafeKeeper
+from csms_adapter.control.live_state import LiveState
+from csms_adapter.errors import ChargerError
+from csms_adapter.protocol import events as ev
+from csms_adapter.protocol.link import SAMPLED_MEASURANDS, Capabilities, ChargerLink, Clock
+from csms_adapter.tasks import cancel_and_wait
+from optimizer.domain import Site
+
+log = logging.getLogger("depotctl.setup")
+
+# A reason recorded for a session the charger no longer has (it ended while nobody was listening).
+ENDED_WHILE_AWAY = "EndedWhileControllerAway"
+
+
+class Step(StrEnum):
+    CAPABILITIES = "capabilities"
+    CLEAR_STALE_TX_PROFILES = "clear stale TxProfiles"
+    FAILSAFE = "fail-safe profiles"
+    SAMPLING = "sampling"
+    STATUS_RESYNC = "status resync"
+    TRANSACTIONS = "transaction reconcile"
+
+
+BOOT_STEPS: dict[str, tuple[Step, ...]] = {
+    "1.6": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.SAMPLING, Step.STATUS_RESYNC,
+            Step.TRANSACTIONS),
+    "2.0.1": (Step.CAPABILITIES, Step.CLEAR_STALE_TX_PROFILES, Step.FAILSAFE, Step.SAMPLING, Step.STATUS_RESYNC,
+              Step.TRANSACTIONS),
+}
+RECONNECT_STEPS: tuple[Step, ...] = (Step.CAPABILITIES, Step.STATUS_RESYNC, Step.TRANSACTIONS, Step.FAILSAFE)
+
+
+class ChargerSetup:
+    """Runs the set-up of each charger connection; at most one run per charger at a time (a newer one replaces
+    a run still going, e.g. a BootNotification arriving while a reconnect's steps run)."""
+
+    def __init__(self, site: Site, live: LiveState, capabilities: dict[str, Capabilities],
+                 failsafe: FailsafeKeeper, *, clock: Clock, publish: Callable[[ev.Event], None],
+                 ready: Callable[[str], None], boot_wait_s: float) -> None:
+        self.site = site
+        self.live = live
+        self.capabilities = capabilities
+        self.failsafe = failsafe  # the shares in force and how they are sent (csms_adapter.control.failsafe_keeper)
+        self.clock = clock
+        self.publish = publish
+        self.ready = ready  # told when a charger's set-up is done
+        self.boot_wait_s = boot_wait_s
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self.runs: list[tuple[str, str, tuple[Step, ...]]] = []  # (charger, "boot"|"reconnect", steps): for tests
+
+    async def after_boot(self, link: ChargerLink) -> None:
+        """Runs after the Accepted BootNotification answer is on the wire (never before: some firmwares loop)."""
+        await self._run(link, "boot", BOOT_STEPS.get(link.ocpp_version, BOOT_STEPS["2.0.1"]))
+
+    async def after_reconnect(self, link: ChargerLink, first_call: Awaitable[str]) -> None:
+        """A charger accepted on an earlier connection is back. Wait until it shows whether it boots: a boot
+        runs ``after_boot`` (from the BootNotification handler) and this does nothing."""
+        try:
+            action = await asyncio.wait_for(asyncio.shield(first_call), self.boot_wait_s)
+        except TimeoutError:
+            action = None  # silent: it is not booting
+        if action == "BootNotification" or not link.connected:
+            return
+        await self._run(link, "reconnect", RECONNECT_STEPS)
+
+    async def _run(self, link: ChargerLink, kind: str, steps: tuple[Step, ...]) -> None:
+        charger_id = link.charger_id
+        current = asyncio.current_task()
+        previous = self._running.get(charger_id)
+        if previous is not None and previous is not current and not previous.done():
+            await cancel_and_wait([previous])
+        if current is not None:
+            self._running[charger_id] = current
+        self.runs.append((charger_id, kind, steps))
+        self.failsafe.setting_up(charger_id)  # its fail-safe goes out in its steps: no update for it meanwhile
+        try:
+            for step in steps:
+                if not link.connected:
+                    return
+                await self._step(step, link, kind)
+            self.ready(charger_id)
+        finally:
+            self.failsafe.set_up_done(charger_id)
+            if self._running.get(charger_id) is current:
+                del self._running[charger_id]
+
+    async def _step(self, step: Step, link: ChargerLink, kind: str) -> None:
+        try:
+            match step:
+                case Step.CAPABILITIES:
+                    if kind == "boot" or link.charger_id not in self.capabilities:
+                        await self._capabilities(link)
+                case Step.CLEAR_STALE_TX_PROFILES:
+                    # A charger that just booted has no transaction: a TxProfile still installed is a stale
+                    # leftover that only takes up one of its few profile slots.
+                    if await link.clear_tx_profiles():
+                        log.info("charger=%s had stale TxProfiles; cleared", link.charger_id)
+                case Step.FAILSAFE:
+                    await self._failsafe(link)
+                case Step.SAMPLING:
+                    await self._sampling(link)
+                case Step.STATUS_RESYNC:
+                    await link.trigger_status()
+                case Step.TRANSACTIONS:
+                    await self._transactions(link)
+        except ChargerError as exc:
+            log.warning("charger=%s set-up step '%s' failed: %s", link.charger_id, step.value, exc.reason)
+
+    async def _capabilities(self, link: ChargerLink) -> None:
+        try:
+            self.capabilities[link.charger_id] = await link.read_capabilities()
+            self.failsafe.unit_known(link.charger_id)
+        except ChargerError as exc:
+            log.warning("charger=%s capabilities unknown (%s); assuming A and W", link.charger_id, exc.reason)
+
+    async def _failsafe(self, link: ChargerLink) -> None:
+        await self.failsafe.apply(link)
+
+    async def _sampling(self, link: ChargerLink) -> None:
+        result = await link.configure_sampling(SAMPLED_MEASURANDS, self.site.ocpp.meter_interval_s)
+        if result.interval_s is None or "Power.Active.Import" not in result.measurands:
+            log.warning("charger=%s samples only %s (interval %s): limit-compliance checks are weaker",
+                        link.charger_id, ",".join(result.measurands), result.interval_s)
+
+    async def _transactions(self, link: ChargerLink) -> None:
+        """Close the sessions the charger says are over (2.0.1 GetTransactionStatus); 1.6 answers through the
+        status notifications the resync step asked for (Available/Finishing end a session)."""
+        state = self.live.chargers.get(link.charger_id)
+        if state is None:
+            return
+        open_sessions = [(cid, c.session.transaction_id) for cid, c in sorted(state.connectors.items())
+                         if c.session is not None]
+        for connector_id, transaction_id in open_sessions:
+            status = await link.transaction_status(transaction_id)
+            if status is None:
+                return  # the version cannot tell
+            if status.ongoing is False and not status.queued:
+                log.info("charger=%s transaction=%s ended while the controller was away; closing it",
+                         link.charger_id, transaction_id)
+                self.publish(ev.TransactionStopped(link.charger_id, transaction_id, connector_id, None,
+                                                   ENDED_WHILE_AWAY, self.clock()))
+            # Queued: its end (if any) is among the messages the station still sends us.
+
+    async def close(self) -> None:
+        await cancel_and_wait(list(self._running.values()))

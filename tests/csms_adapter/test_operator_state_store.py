@@ -1,0 +1,94 @@
+"""Operator state in the store, row by row: what is written reads back equal, and each kind of garbage in a row
+(a value of the wrong type, a SoC outside 0..1, a negative cap, a date that is no date) is reported with its table,
+row and field while every other row is restored."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from live_site import make_site
+
+from csms_adapter.control.billing_peak import BillingPeak
+from csms_adapter.control.operator_inputs import GridCap, SessionOverride, VehicleData
+from csms_adapter.control.operator_journal import StoreJournal, load_operator_state
+from csms_adapter.store import Store
+from csms_adapter.store.operator_state import OperatorStateStore
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ops(tmp_path: Path) -> OperatorStateStore:
+    store = Store.open(f"sqlite:///{tmp_path / 'depot.db'}")
+    yield OperatorStateStore(store)  # type: ignore[misc]
+    store.close()
+
+
+def journal(ops: OperatorStateStore) -> StoreJournal:
+    return StoreJournal(ops, lambda work: work())  # writes at once instead of through the recorder's queue
+
+
+def test_what_is_journaled_reads_back(ops: OperatorStateStore) -> None:
+    j = journal(ops)
+    cap = GridCap(42.5, NOW, NOW + timedelta(hours=3), "DSO")
+    override = SessionOverride("17", NOW + timedelta(hours=8), 0.7, 2.0, NOW)
+    data = VehicleData("tx-9", NOW, 3.5, 0.4, 21.0, 64.0, "van-01")
+    j.grid_cap_changed(cap)
+    j.override_changed(("cp-a", 1), override)
+    j.vehicle_data_changed(("cp-b", 1), data)
+    j.billing_peak_changed("2026-03", 55.0, NOW)
+    j.billing_peak_changed("2026-03", 61.0, NOW)  # replaced, not added
+    state = load_operator_state(ops, NOW)
+    assert state.problems == []
+    assert state.grid_cap == cap
+    assert state.overrides == {("cp-a", 1): override}
+    assert state.vehicle_data == {("cp-b", 1): data}
+    assert state.billing_peaks == {"2026-03": 61.0}
+    j.session_inputs_ended(("cp-a", 1), "16")  # another (older) transaction: the override stays
+    assert load_operator_state(ops, NOW).overrides == {("cp-a", 1): override}
+    j.session_inputs_ended(("cp-a", 1), "17")
+    j.grid_cap_changed(None)
+    state = load_operator_state(ops, NOW)
+    assert state.overrides == {} and state.grid_cap is None
+
+
+def test_an_ended_cap_is_not_restored(ops: OperatorStateStore) -> None:
+    journal(ops).grid_cap_changed(GridCap(30.0, NOW - timedelta(hours=5), NOW - timedelta(hours=1), "old"))
+    assert load_operator_state(ops, NOW).grid_cap is None
+
+
+@pytest.mark.parametrize(("sql", "problem"), [
+    ("UPDATE vehicle_data SET soc = 'lots'", "table vehicle_data row 1: soc"),
+    ("UPDATE vehicle_data SET soc = 7", "table vehicle_data cp-b/1: soc 7.0 is not within 0..1"),
+    ("UPDATE vehicle_data SET measured_at = 'yesterday-ish'", "table vehicle_data row 1: measured_at"),
+    ("UPDATE session_overrides SET priority = -1", "table session_overrides cp-a/1: priority"),
+    ("UPDATE grid_cap SET limit_kw = -5", "table grid_cap row: limit_kw -5.0"),
+    ("UPDATE billing_peaks SET peak_kw = 'x'", "table billing_peaks row 1: peak_kw"),
+])
+def test_a_corrupt_row_is_reported_and_the_rest_restored(ops: OperatorStateStore, sql: str, problem: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    j = journal(ops)
+    j.grid_cap_changed(GridCap(42.5, NOW, None, ""))
+    j.override_changed(("cp-a", 1), SessionOverride("17", None, 0.7, 2.0, NOW))
+    j.vehicle_data_changed(("cp-b", 1), VehicleData("tx-9", NOW, 3.5, 0.4, None, None, None))
+    j.billing_peak_changed("2026-03", 55.0, NOW)
+    with ops.store.engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+    with caplog.at_level(logging.WARNING):
+        state = load_operator_state(ops, NOW)
+    assert len(state.problems) == 1 and state.problems[0].startswith(problem), state.problems
+    assert "operator state not restored" in caplog.text
+    restored = sum([state.grid_cap is not None, len(state.overrides), len(state.vehicle_data),
+                    len(state.billing_peaks)])
+    assert restored == 3  # everything but the bad row
+
+
+def test_billing_peak_is_restored_for_its_own_period_only() -> None:
+    peak = BillingPeak(make_site())
+    peak.restore(NOW, 40.0)
+    assert peak.period_of(NOW) == "2026-03" and peak.peak_kw == 40.0
+    assert peak.observe(NOW, 10.0, 5.0) == 40.0  # 15 kW now does not lower the month's peak
+    assert peak.observe(NOW + timedelta(days=31), 10.0, 5.0) == 15.0  # April starts from 0
