@@ -486,11 +486,14 @@ class LiveState:
                 # Not set up yet (just connected, its boot or resync still running) is treated like offline:
                 # nothing can be sent to it, so it runs on the fail-safe profiles it holds, or, if it never took
                 # ours, on its own defaults (its maximum).
+                # A charger being set up is at its share within seconds (the set-up sends it first thing); an
+                # offline one that never took it may run on its own defaults: its maximum.
                 why = "disconnected" if not state.connected else "connecting"
-                accepted = state.failsafe_accepted and charger.id in self.failsafe_kw
+                at_share = (state.failsafe_accepted or state.connected) and charger.id in self.failsafe_kw
                 uncontrolled.append(UncontrolledLoad(
-                    charger.id, 0, self._fallback_kw(charger, state), self.fallback_spread(charger.id),
-                    f"{why}: budgeted at its fail-safe limit" if accepted
+                    charger.id, 0, self.failsafe_kw[charger.id] if at_share else self._fallback_kw(charger, state),
+                    self.failsafe_spread.get(charger.id, 1) if at_share else self.fallback_spread(charger.id),
+                    f"{why}: budgeted at its fail-safe limit" if at_share
                     else f"{why} and never took its fail-safe: budgeted at its maximum"))
                 continue
             for connector_id, connector in sorted(state.connectors.items()):
