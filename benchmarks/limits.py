@@ -2,7 +2,9 @@
 limit as one row in kW, so that an excess can be reported as energy (kWh over).
 
 This is computed from the site alone, independently of ``optimizer.infrastructure``: the benchmark
-must not grade a strategy with the optimizer's own bookkeeping.
+must not grade a strategy with the optimizer's own bookkeeping. It takes only the topology from
+``optimizer.circuits``; the plant's vehicles draw balanced over their charger's phases (the benchmark's
+chargers are commanded in A), so a phase row counts power/phases, not the planner's worst case.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizer.domain import ALL_PHASES, Charger, Phase, Site
+from optimizer.circuits import compile_circuits, wired_phases
+from optimizer.domain import ALL_PHASES, Site
 from optimizer.horizon import import_limit_by_minute
 
 FloatArray = NDArray[np.float64]
@@ -31,44 +34,18 @@ class LimitRows:
     limit_kw: FloatArray
 
 
-def site_phases(charger: Charger) -> tuple[Phase, ...]:
-    """The site phases a connector of ``charger`` draws on (DC cabinets: all three, balanced)."""
-    return charger.phase_rotation if charger.dc else charger.phase_rotation[: charger.phases]
-
-
-def circuit_members(site: Site) -> dict[str, set[str]]:
-    """Charger ids below (and in) each circuit."""
-    children: dict[str, list[str]] = {c.id: [] for c in site.circuits}
-    for c in site.circuits:
-        if c.parent is not None:
-            children[c.parent].append(c.id)
-    out: dict[str, set[str]] = {}
-
-    def collect(cid: str) -> set[str]:
-        if cid not in out:
-            found = set(next(c for c in site.circuits if c.id == cid).chargers)
-            for child in children[cid]:
-                found |= collect(child)
-            out[cid] = found
-        return out[cid]
-
-    for c in site.circuits:
-        collect(c.id)
-    return out
-
-
 def limit_rows(site: Site, connector_chargers: Sequence[str]) -> LimitRows:
     """Rows for connectors drawing power, identified by the id of their charger (one entry each)."""
-    members = circuit_members(site)
+    model = compile_circuits(site)
     names: list[str] = []
     coef_rows: list[FloatArray] = []
     limits: list[float] = []
     chargers = [site.charger(cid) for cid in connector_chargers]
     for circuit in site.circuits:
-        below = np.array([ch.id in members[circuit.id] for ch in chargers], dtype=bool)
+        below = np.array([ch.id in model.below[circuit.id] for ch in chargers], dtype=bool)
         if circuit.max_current_a is not None:
             for phase in ALL_PHASES:
-                share = np.array([1.0 / len(site_phases(ch)) if phase in site_phases(ch) else 0.0 for ch in chargers])
+                share = np.array([1.0 / len(wired_phases(ch)) if phase in wired_phases(ch) else 0.0 for ch in chargers])
                 names.append(f"circuit_phase_limit[{circuit.id},{phase}]")
                 coef_rows.append(np.where(below, share, 0.0))
                 limits.append(circuit.max_current_a * site.voltage_v / 1000.0)

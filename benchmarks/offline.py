@@ -25,6 +25,7 @@ import numpy as np
 from benchmarks.plant import PlantOptions, plant_thermal
 from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import BatteryState
+from optimizer.circuits import phase_load
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot, ValueSource
 from optimizer.horizon import FloatArray, Horizon, site_series
 from optimizer.infrastructure import compile_limits
@@ -154,7 +155,8 @@ class OfflineOptimal:
             max_kw=0.0 if min_kw > max_kw + 1e-9 else max_kw,
             min_kw=min_kw,
             phases=phases,
-            site_phases=charger.phase_rotation if charger.dc else charger.phase_rotation[:phases],
+            site_phases=phase_load(charger, vehicle_phases=phases).site_phases,
+            load=phase_load(charger, vehicle_phases=phases),
             knee_soc=s.knee_soc,
             thermal=plant_thermal(s.thermal, self.options.thermal_mismatch),
             temp0_c=temp0_c,

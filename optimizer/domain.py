@@ -367,13 +367,9 @@ class Site:
 
     def circuit_path(self, charger_id: str) -> tuple[str, ...]:
         """Ids of the circuits a charger's current flows through, from its own circuit to the root."""
-        by_id = {c.id: c for c in self.circuits}
-        own = next((c for c in self.circuits if charger_id in c.chargers), None)
-        path: list[str] = []
-        while own is not None:
-            path.append(own.id)
-            own = by_id.get(own.parent) if own.parent is not None else None
-        return tuple(path)
+        from optimizer.circuits import compile_circuits  # the one topology; it imports this module
+
+        return compile_circuits(self).path(charger_id)
 
 
 # ----------------------------------------------------------------------------------------- snapshot
@@ -401,6 +397,10 @@ class SessionState:
     knee_soc: float | None = None
     thermal: ThermalModel | None = None  # None: from roster/defaults; ThermalModel.none(): no model
     phases: int | None = None  # phases the vehicle actually draws on (1-phase EV on a 3-phase charger)
+    # The site phases it was measured drawing on (None: not known; the worst case is planned, see
+    # optimizer.circuits.phase_load) and the unit its charger is commanded in (None: the site file's, else A).
+    site_phases: tuple[Phase, ...] | None = None
+    rate_unit: RateUnit | None = None
     plugged_in_at: datetime | None = None
     energy_delivered_kwh: float = 0.0
     # How far the SoC can be trusted (optimizer.needs.need_margin_kwh): the reading's quantum (None: whole

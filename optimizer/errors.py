@@ -15,6 +15,7 @@ with status ``infeasible_safe`` and a reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -70,6 +71,6 @@ class ModelInfeasible(SolverFailed):
 class PlanViolation(OptimizerError):
     """A plan breaks a limit. ``violations`` names each broken constraint and the excess."""
 
-    def __init__(self, violations: list[str]) -> None:
-        self.violations = violations
-        super().__init__("; ".join(violations))
+    def __init__(self, violations: Sequence[object]) -> None:
+        self.violations = list(violations)  # optimizer.plan_check.Violation values (str() reads them)
+        super().__init__("; ".join(str(v) for v in violations))

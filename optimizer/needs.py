@@ -18,6 +18,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from optimizer.circuits import PhaseLoad, phase_load, wired_phases
 from optimizer.domain import (
     Charger,
     Phase,
@@ -105,6 +106,12 @@ class ResolvedSession:
     arrival_h: float = 0.0  # hours from the snapshot until the vehicle arrives (> 0 only for offline planning)
     margin_kwh: float = 0.0  # part of extra_kwh planned while capacity allows, given up first when it does not
     uncertainty: NeedUncertainty | None = None  # how the need was found (None: known exactly)
+    # Where its current may land, worst case (optimizer.circuits.phase_load); None: as ``site_phases`` spread evenly.
+    load: PhaseLoad | None = None
+
+    @property
+    def phase_load(self) -> PhaseLoad:
+        return self.load if self.load is not None else PhaseLoad(self.site_phases, max(1, len(self.site_phases)))
 
     @property
     def key(self) -> tuple[str, int]:
@@ -221,8 +228,11 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         departure_h = OVERSTAY_GRACE_H
         departure = now + timedelta(hours=departure_h)
 
-    phases = charger.phases if charger.dc else min(session.phases or charger.phases, charger.phases)
-    site_phases = charger.phase_rotation[:phases] if not charger.dc else charger.phase_rotation
+    load = phase_load(charger, unit=session.rate_unit or charger.rate_unit, vehicle_phases=session.phases,
+                      known_phases=session.site_phases)
+    known = tuple(p for p in wired_phases(charger) if p in (session.site_phases or ()))
+    phases = charger.phases if charger.dc else min(len(known) or session.phases or charger.phases, charger.phases)
+    site_phases = load.site_phases
     vehicle_max = _finite(session.max_power_kw, "max_power_kw", session, 0.0, 1e4)
     max_kw = min(charger.max_power_kw_for(phases), vehicle_max if vehicle_max is not None else vehicle.max_power_kw)
     # A vehicle that takes less than the charger's minimum current still charges: the charger is commanded
@@ -256,6 +266,7 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         temp0_c=temp0 if temp0 is not None else snapshot.ambient_c,
         priority=priority if priority is not None else vehicle.priority,
         efficiency=charger.efficiency,
+        load=load,
     )
 
 

@@ -13,8 +13,10 @@ from optimizer.domain import (
     BatteryStress,
     ExternalLimit,
     LimitSource,
+    Phase,
     Plan,
     PlugInSlot,
+    RateUnit,
     SessionState,
     Site,
     Snapshot,
@@ -57,6 +59,10 @@ class SessionJson(_Strict):
     knee_soc: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
     thermal: ThermalJson | None = None
     phases: Annotated[int, Field(ge=1, le=3)] | None = None
+    # The site phases the vehicle was measured drawing on, and the unit its charger is commanded in (W: the worst
+    # single phase is planned while ``site_phases`` is unknown).
+    site_phases: Annotated[list[Phase], Field(min_length=1, max_length=3)] | None = None
+    rate_unit: RateUnit | None = None
 
 
 class UncontrolledJson(_Strict):
@@ -154,6 +160,8 @@ def snapshot_from_json(data: Any, site: Site, source: str = "snapshot") -> Snaps
                 knee_soc=s.knee_soc,
                 thermal=thermal,
                 phases=s.phases,
+                site_phases=tuple(dict.fromkeys(s.site_phases)) if s.site_phases is not None else None,
+                rate_unit=s.rate_unit,
                 plugged_in_at=_aware(s.plugged_in_at, f"{key}.plugged_in_at", source),
                 energy_delivered_kwh=s.energy_delivered_kwh,
             )

@@ -17,7 +17,7 @@ from inside one, as the live-mode comparison does).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -30,7 +30,7 @@ AppliedT_co = TypeVar("AppliedT_co", covariant=True)
 ResultT = TypeVar("ResultT")
 
 TickPlanner = Callable[[Snapshot], Awaitable[Plan]]
-PlanCheck = Callable[[Snapshot, Plan], list[str]]
+PlanCheck = Callable[[Snapshot, Plan], Sequence[object]]
 
 
 class ControlledSite(Protocol[AppliedT_co]):
@@ -77,7 +77,7 @@ async def run_tick(site: ControlledSite[AppliedT], planner: TickPlanner, now: da
         ms = (time.perf_counter() - plan_started) * 1000.0
         return TickOutcome(now, snapshot, None, (), None, ms, (time.perf_counter() - started) * 1000.0, exc)
     plan_ms = (time.perf_counter() - plan_started) * 1000.0
-    problems = tuple(check(snapshot, plan))
+    problems = tuple(str(v) for v in check(snapshot, plan))
     if problems and not apply_unsafe:
         return TickOutcome(now, snapshot, plan, problems, None, plan_ms, (time.perf_counter() - started) * 1000.0,
                            PlanViolation(list(problems)))

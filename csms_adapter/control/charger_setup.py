@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
 
-from csms_adapter.control.failsafe import FailsafeShare, apply_failsafe
+from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.errors import ChargerError
 from csms_adapter.protocol import events as ev
@@ -71,17 +71,16 @@ class ChargerSetup:
     a run still going, e.g. a BootNotification arriving while a reconnect's steps run)."""
 
     def __init__(self, site: Site, live: LiveState, capabilities: dict[str, Capabilities],
-                 shares: dict[str, FailsafeShare], *, clock: Clock, publish: Callable[[ev.Event], None],
-                 ready: Callable[[str], None], verify_s: Callable[[], int], boot_wait_s: float,
+                 failsafe: FailsafeKeeper, *, clock: Clock, publish: Callable[[ev.Event], None],
+                 ready: Callable[[str], None], boot_wait_s: float,
                  on_failsafe: Callable[[str, bool, datetime], None] | None = None, spread_s: float = 0.0) -> None:
         self.site = site
         self.live = live
         self.capabilities = capabilities
-        self.shares = shares
+        self.failsafe = failsafe  # the shares in force and how they are sent (csms_adapter.control.failsafe_keeper)
         self.clock = clock
         self.publish = publish
         self.ready = ready  # told when a charger's set-up is done
-        self.verify_s = verify_s
         self.boot_wait_s = boot_wait_s
         self.on_failsafe = on_failsafe  # condition monitoring: a refused fail-safe is an incident
         self.spread_s = spread_s  # after-ready steps of the fleet are spread over this many seconds
@@ -112,6 +111,7 @@ class ChargerSetup:
         if current is not None:
             self._running[charger_id] = current
         self.runs.append((charger_id, kind, steps))
+        self.failsafe.setting_up(charger_id)  # its fail-safe goes out in its steps: no update for it meanwhile
         try:
             for step in steps:
                 if not link.connected:
@@ -126,6 +126,7 @@ class ChargerSetup:
                         return
                     await self._step(step, link, kind)
         finally:
+            self.failsafe.set_up_done(charger_id)
             if self._running.get(charger_id) is current:
                 del self._running[charger_id]
 
@@ -156,20 +157,14 @@ class ChargerSetup:
     async def _capabilities(self, link: ChargerLink) -> None:
         try:
             self.capabilities[link.charger_id] = await link.read_capabilities()
+            self.failsafe.unit_known(link.charger_id)
         except ChargerError as exc:
             log.warning("charger=%s capabilities unknown (%s); assuming A and W", link.charger_id, exc.reason)
 
     async def _failsafe(self, link: ChargerLink) -> None:
-        charger = self.site.charger(link.charger_id)
-        caps = self.capabilities.get(charger.id, Capabilities())
-        try:
-            ok = await apply_failsafe(link, charger, self.shares[charger.id], caps, verify_s=self.verify_s())
-        except ChargerError as exc:
-            log.warning("charger=%s fail-safe not set: %s", charger.id, exc.reason)
-            ok = False
-        self.live.charger(charger.id).failsafe_accepted = ok
+        ok = await self.failsafe.apply(link)
         if self.on_failsafe is not None and link.connected:  # a charger that went away mid-setup refused nothing
-            self.on_failsafe(charger.id, ok, self.clock())
+            self.on_failsafe(link.charger_id, ok, self.clock())
 
     async def _sampling(self, link: ChargerLink) -> None:
         result = await link.configure_sampling(SAMPLED_MEASURANDS, self.site.ocpp.meter_interval_s)

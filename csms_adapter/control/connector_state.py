@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from csms_adapter.protocol import events as ev
-from optimizer.domain import ValueSource
+from optimizer.domain import Phase, ValueSource
 from optimizer.vehicle_limit import VehicleLimit
 
 
@@ -96,6 +96,8 @@ class Session:
     ignoring_limit: bool = False  # sticky for the session: a charger that ignored once is not trusted again
     over_since: datetime | None = None
     vehicle_limit: VehicleLimit | None = None  # what the vehicle was seen to take, when less than allowed
+    # Site phases this session's vehicle was measured drawing on (per-phase Current.Import); empty: not known yet.
+    drawn_phases: frozenset[Phase] = frozenset()
 
     @property
     def delivered_kwh(self) -> float:

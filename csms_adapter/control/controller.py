@@ -27,7 +27,8 @@ from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.control.dispatch import CommandRecord, Dispatcher
-from csms_adapter.control.failsafe import compute_shares
+from csms_adapter.control.failsafe import FailsafeShare, compute_shares
+from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.operator_inputs import InputJournal
 from csms_adapter.control.operator_journal import OperatorState
@@ -46,7 +47,7 @@ from csms_adapter.protocol.link import (
     Supervisor,
 )
 from csms_adapter.protocol.server import Admission, Link, OcppServer
-from optimizer.domain import Site
+from optimizer.domain import RateUnit, Site
 from optimizer.thermal_calibration import VehicleFit
 
 log = logging.getLogger("depotctl.controller")
@@ -139,14 +140,14 @@ class Controller:
         self.host, self.port = split_listen(listen or site.ocpp.listen)
         self.env = env if env is not None else os.environ
         self.recorder = recorder
-        self.shares = compute_shares(site)
+        shares = compute_shares(site)  # before any unit is known: each AC share counted as W (on one phase)
         self.monitor = Monitor(
             site.monitoring, clock=clock, chargers=[c.id for c in site.chargers],
             connectors={c.id: c.connectors for c in site.chargers},
             meter_limits={c.id: MeterLimits(c.max_power_kw, c.max_current_a) for c in site.chargers},
             history=recorder if isinstance(recorder, History) else None,
             evaluate_every_s=min(1.0, site.control.interval_s / speed / 5))
-        self.live = LiveState(site, {cid: s.station_kw for cid, s in self.shares.items()},
+        self.live = LiveState(site, {cid: s.station_kw for cid, s in shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.live.out_of_service = self.monitor.connector_out_of_service
         self.monitor.last_traffic = self._last_traffic
@@ -159,16 +160,17 @@ class Controller:
                                  limits=guard_limits)
         self.dispatcher = Dispatcher(site, self.live, self.server.links, self.capabilities,
                                      record=recorder.record_command if recorder is not None else None,
-                                     default_kw={cid: s.default_kw for cid, s in self.shares.items()},
+                                     default_kw={cid: s.default_kw for cid, s in shares.items()},
                                      clock=clock)
+        self.failsafe = FailsafeKeeper(site, self.live, self.dispatcher, self.server.links, self.capabilities,
+                                       self.accepted, self.supervisor, shares)
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
                                 interval_real_s=site.control.interval_s / speed, debounce_real_s=debounce_real_s)
-        # Verify past the live profiles' validity: on a reconnect a live station max may still be in force.
-        verify_s = max(300, int(self.dispatcher.valid_s) + 60)
-        self.setup = ChargerSetup(site, self.live, self.capabilities, self.shares, clock=clock, publish=self.publish,
-                                  ready=self._ready, verify_s=lambda: verify_s, boot_wait_s=boot_wait_s,
+        self.setup = ChargerSetup(site, self.live, self.capabilities, self.failsafe, clock=clock,
+                                  publish=self.publish, ready=self._ready, boot_wait_s=boot_wait_s,
                                   on_failsafe=self.monitor.failsafe_result,
-                                  spread_s=min(DEVICE_MODEL_SPREAD_MAX_S, DEVICE_MODEL_SPREAD_PER_CHARGER_S * len(site.chargers)))
+                                  spread_s=min(DEVICE_MODEL_SPREAD_MAX_S,
+                                               DEVICE_MODEL_SPREAD_PER_CHARGER_S * len(site.chargers)))
         self._saved_peak: tuple[str, float] | None = None
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
@@ -178,6 +180,15 @@ class Controller:
         # Started after the controller and stopped before it (the dashboard and API, attached by the composition
         # root in csms_adapter.cli: control never imports the HTTP side).
         self.services: list[Service] = []
+
+    @property
+    def shares(self) -> dict[str, FailsafeShare]:
+        """The fail-safe shares to hand out now (``csms_adapter.control.failsafe_keeper``)."""
+        return self.failsafe.shares
+
+    @property
+    def units(self) -> dict[str, RateUnit]:
+        return self.failsafe.units
 
     @property
     def url(self) -> str:
@@ -320,6 +331,7 @@ class Controller:
     def _ticked(self, result: TickResult) -> None:
         self.last_tick = result
         self.monitor.control_findings(self._control_findings(), self.clock())
+        self.failsafe.follow_cap(result.snapshot.grid_cap_kw)
         if self.recorder is not None:
             self.recorder.record_tick(result)
             self._save_peak(result.time)

@@ -138,6 +138,17 @@ class Dispatcher:
         # Re-send an unchanged limit once it would lapse before the tick after next.
         self.refresh_after_s = max(interval, self.valid_s - 2 * interval)
 
+    def unit_of(self, charger: Charger) -> RateUnit:
+        """The unit ``charger``'s profiles go out in."""
+        return profile_unit(charger, self.capabilities.get(charger.id, Capabilities()))
+
+    def with_units(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` with each session's command unit: the optimizer budgets a W limit on an AC charger, phases
+        not known, as landing wholly on one phase (``optimizer.circuits.phase_load``)."""
+        sessions = tuple(dataclasses.replace(s, rate_unit=self.unit_of(self.site.charger(s.charger_id)))
+                         if self.site.has_charger(s.charger_id) else s for s in snapshot.sessions)
+        return dataclasses.replace(snapshot, sessions=sessions)
+
     def command_for(self, cp: ConnectorPlan) -> Limit:
         """(limit, unit, phases) the charger is told for ``cp``."""
         charger = self.site.charger(cp.charger_id)

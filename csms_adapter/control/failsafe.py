@@ -1,21 +1,26 @@
 """Fail-safe profiles (docs/operations.md, "What a charger receives"): what every charger may draw when the controller is gone.
 
 ``compute_shares`` is pure: each charger gets a station-wide share such that the shares sum to no more than the
-lowest (grid import limit − base load) of the day and every circuit's kW and per-phase current limits hold with
-every charger at its share. ``apply_failsafe`` pushes the station-max and a conservative TxDefaultProfile to one
+lowest (grid import limit − base load) of the day (and any external cap in force) and every circuit's kW and
+per-phase current limits hold with every charger at its share, each share counted at the worst it can put on one
+phase (docs/safety-phases.md). ``apply_failsafe`` pushes the station-max and a conservative TxDefaultProfile to one
 charger and reads them back with GetCompositeSchedule.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from csms_adapter.errors import ChargerError
 from csms_adapter.protocol.link import Capabilities, ChargerLink
 from optimizer import charger_commands as commands
 from optimizer.charger_commands import to_unit
-from optimizer.domain import ALL_PHASES, Charger, RateUnit, Site
+from optimizer.circuits import PhaseLoad, compile_circuits, limit_matrix, phase_load
+from optimizer.domain import Charger, RateUnit, Site
 from optimizer.horizon import import_limit_by_minute
 
 log = logging.getLogger("depotctl.failsafe")
@@ -26,85 +31,112 @@ CURRENT_RESOLUTION_A = commands.CURRENT_RESOLUTION_A
 
 @dataclass(frozen=True, slots=True)
 class FailsafeShare:
-    """One charger's fail-safe: ``station_kw`` for the whole charger, ``default_kw`` per connector."""
+    """One charger's fail-safe: ``station_kw`` for the whole charger, ``default_kw`` per connector. ``spread`` is
+    the fewest site phases the share was budgeted to land on (1: a W limit a 1-phase vehicle may take on one phase;
+    the charger's phase count when the share goes out in A, a current per phase)."""
 
     charger_id: str
     station_kw: float
     default_kw: float
+    spread: int = 1
 
 
 def _floor(value: float, resolution: float) -> float:
     return commands.floor_to(value, resolution)
 
 
-def worst_case_ev_budget_kw(site: Site) -> float:
-    """The lowest (import limit − base load) over every minute of the day: what EVs may always take."""
+def worst_case_ev_budget_kw(site: Site, cap_kw: float | None = None) -> float:
+    """The lowest (import limit − base load) over every minute of the day, with an external import cap ``cap_kw``
+    (kW, EVs and base load) applied to every minute: what EVs may always take."""
     limits = import_limit_by_minute(site)
+    if cap_kw is not None:
+        limits = np.minimum(limits, cap_kw)
     return max(0.0, min(float(limits[m]) - site.base_load.at_hour(m // 60) for m in range(1440)))
 
 
-def _phase_current_a(site: Site, charger: Charger, power_kw: float) -> dict[str, float]:
-    phases = charger.phase_rotation if charger.dc else charger.phase_rotation[: charger.phases]
-    per_phase = power_kw * 1000.0 / (site.voltage_v * len(phases))
-    return {p: per_phase for p in phases}
+def share_load(charger: Charger, unit: RateUnit | None) -> PhaseLoad:
+    """Where a fail-safe share may land (``optimizer.circuits.phase_load``, nothing known of the vehicles): sent in
+    A it is a current per phase; sent in W (or when the unit is not known yet) a 1-phase vehicle may take it all
+    on any one phase."""
+    return phase_load(charger, unit=unit if unit is RateUnit.AMPS else RateUnit.WATTS)
 
 
-def _subtree(site: Site, circuit_id: str) -> set[str]:
-    found: set[str] = set()
-    for circuit in site.circuits:
-        if circuit.id == circuit_id or circuit_id in _ancestors(site, circuit.id):
-            found |= set(circuit.chargers)
-    return found
+def compute_shares(site: Site, *, cap_kw: float | None = None,
+                   units: Mapping[str, RateUnit] | None = None) -> dict[str, FailsafeShare]:
+    """Station shares proportional to each charger's maximum, scaled down so that, with every charger at its share
+    at once and each share where it can do the most harm on one phase (``share_load``), the site stays under its
+    lowest limit of the day (and ``cap_kw``) and every circuit under its kW and per-phase current limits.
 
-
-def _ancestors(site: Site, circuit_id: str) -> list[str]:
-    by_id = {c.id: c for c in site.circuits}
-    out: list[str] = []
-    parent = by_id[circuit_id].parent
-    while parent is not None and parent in by_id and parent not in out:
-        out.append(parent)
-        parent = by_id[parent].parent
-    return out
-
-
-def compute_shares(site: Site) -> dict[str, FailsafeShare]:
-    """Station shares proportional to each charger's maximum, scaled down to fit the site and every circuit.
-
-    Scaling only ever lowers shares, so a constraint met stays met: one pass over the circuits, then the site,
+    ``units``: the unit each charger's fail-safe goes out in where known (default: the site file's ``rate_unit``;
+    unknown counts as W). Scaling only ever lowers shares, so a row met stays met: one pass over the rows
     suffices. Shares are rounded down (kW to 1 W) so rounding never breaks a limit.
     """
-    max_kw = {c.id: c.max_power_kw_for(c.phases) * c.connectors for c in site.chargers}
-    budget = worst_case_ev_budget_kw(site)
-    total_max = sum(max_kw.values())
-    scale = min(1.0, budget / total_max) if total_max > 0 else 0.0
-    share = {cid: kw * scale for cid, kw in max_kw.items()}
     chargers = {c.id: c for c in site.chargers}
-    for circuit in site.circuits:
-        below = [cid for cid in _subtree(site, circuit.id) if cid in share]
-        if circuit.max_kw is not None:
-            load = sum(share[cid] for cid in below)
-            if load > circuit.max_kw:
-                for cid in below:
-                    share[cid] *= circuit.max_kw / load
-        if circuit.max_current_a is not None:
-            for phase in ALL_PHASES:
-                load_a = sum(_phase_current_a(site, chargers[cid], share[cid]).get(phase, 0.0) for cid in below)
-                if load_a > circuit.max_current_a:
-                    factor = circuit.max_current_a / load_a
-                    for cid in below:
-                        if phase in _phase_current_a(site, chargers[cid], 1.0):
-                            share[cid] *= factor
+    known = dict(units or {})
+    loads = {cid: share_load(c, known.get(cid, c.rate_unit)) for cid, c in chargers.items()}
+    ids = list(chargers)
+    max_kw = np.array([chargers[cid].max_power_kw_for(chargers[cid].phases) * chargers[cid].connectors
+                       for cid in ids], dtype=np.float64)
+    budget = worst_case_ev_budget_kw(site, cap_kw)
+    total_max = float(max_kw.sum())
+    share = max_kw * (min(1.0, budget / total_max) if total_max > 0 else 0.0)
+    matrix = limit_matrix(compile_circuits(site), [(cid, loads[cid]) for cid in ids])
+    coef = matrix.coef.tocsr()
+    for r in range(len(matrix.rows)):
+        members = coef.indices[coef.indptr[r]:coef.indptr[r + 1]]
+        load = float(coef.data[coef.indptr[r]:coef.indptr[r + 1]] @ share[members])
+        if load > matrix.limit[r]:
+            share[members] *= matrix.limit[r] / load
     out: dict[str, FailsafeShare] = {}
-    for cid, kw in share.items():
+    for cid, kw in zip(ids, share, strict=True):
         charger = chargers[cid]
-        station_kw = _floor(kw, POWER_RESOLUTION_KW)
+        station_kw = _floor(float(kw), POWER_RESOLUTION_KW)
         # Conservative default per connector: an equal split of the share, but never below the minimum current an
         # AC vehicle needs to charge at all (the station max still caps the sum), and never above the share.
         split = station_kw / charger.connectors
         floor_kw = charger.min_power_kw_for(charger.phases)
         default_kw = min(station_kw, max(split, floor_kw))
-        out[cid] = FailsafeShare(cid, station_kw, _floor(default_kw, POWER_RESOLUTION_KW))
+        out[cid] = FailsafeShare(cid, station_kw, _floor(default_kw, POWER_RESOLUTION_KW), loads[cid].spread)
     return out
+
+
+def raises_that_fit(site: Site, held: Mapping[str, tuple[float, PhaseLoad]],
+                    wanted: Mapping[str, tuple[float, PhaseLoad]], *, cap_kw: float | None = None) -> list[str]:
+    """The chargers of ``wanted`` (in its order) that may move from what they ``held`` to their wanted share now:
+    each raise is taken only if the site and every circuit row still fit with it, every raise taken before it and
+    every other charger as it holds now."""
+    ids = [cid for cid in held if site.has_charger(cid)]
+    model = compile_circuits(site)
+    now = limit_matrix(model, [(cid, held[cid][1]) for cid in ids]).coef.tocsc()
+    after = limit_matrix(model, [(cid, wanted[cid][1] if cid in wanted else held[cid][1]) for cid in ids])
+    power = np.array([held[cid][0] for cid in ids], dtype=np.float64)
+    rows = now @ power
+    total = float(power.sum())
+    budget = worst_case_ev_budget_kw(site, cap_kw)
+    column = {cid: j for j, cid in enumerate(ids)}
+    after_csc = after.coef.tocsc()
+    taken: list[str] = []
+    for cid, (kw, _) in wanted.items():
+        j = column.get(cid)
+        if j is None:
+            continue
+        trial = rows - now[:, j].toarray().ravel() * power[j] + after_csc[:, j].toarray().ravel() * kw
+        if total - power[j] + kw <= budget + 1e-9 and bool((trial <= after.limit + 1e-9).all()):
+            rows, total = trial, total - power[j] + kw
+            power[j] = kw
+            taken.append(cid)
+    return taken
+
+
+def held_fit(site: Site, held: Mapping[str, tuple[float, PhaseLoad]], *, cap_kw: float | None = None) -> bool:
+    """Whether shares as the chargers hold them (kW, and where each may land) fit the site's lowest limit (and
+    ``cap_kw``) and every circuit row: the test a raise must pass while other chargers still hold older shares."""
+    ids = [cid for cid in held if site.has_charger(cid)]
+    power = np.array([held[cid][0] for cid in ids], dtype=np.float64)
+    if power.sum() > worst_case_ev_budget_kw(site, cap_kw) + 1e-9:
+        return False
+    matrix = limit_matrix(compile_circuits(site), [(cid, held[cid][1]) for cid in ids])
+    return bool((matrix.coef @ power <= matrix.limit + 1e-9).all())
 
 
 def profile_unit(charger: Charger, caps: Capabilities) -> RateUnit:

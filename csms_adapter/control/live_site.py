@@ -24,7 +24,10 @@ class LiveSite:
         self.prepare = prepare  # last touches (ambient, learnt thermal models: control/thermal_learning.py)
 
     async def observe(self, now: datetime) -> Snapshot:
-        snapshot = with_plug_in_budget(self.live.observe(now), self.live, self.dispatcher, now)
+        # Each session carries the unit its charger is commanded in: a W limit with the vehicle's phases unknown
+        # is budgeted on one phase (docs/safety-phases.md).
+        snapshot = with_plug_in_budget(self.dispatcher.with_units(self.live.observe(now)), self.live,
+                                       self.dispatcher, now)
         if self.billing_peak is not None:
             peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
             snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)

@@ -28,6 +28,7 @@ from csms_adapter.control.operator_inputs import OperatorInputs
 from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
 from csms_adapter.protocol.telemetry import MAX_FUTURE
+from optimizer.circuits import wired_phases
 from optimizer.domain import (
     Charger,
     SessionState,
@@ -46,6 +47,7 @@ AUTHORIZE_WINDOW = timedelta(minutes=5)
 # Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
 IGNORE_TOLERANCE_A = 1.0
 IGNORE_TOLERANCE_KW = 0.5
+LEARN_MIN_A = 2.0  # a per-phase reading teaches phases only while the vehicle clearly charges
 # 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
 _SESSION_OVER = frozenset({"Finishing"})
 
@@ -59,6 +61,8 @@ class LiveState:
         # A failing connector is planned for again (so its call is retried) once per profile lifetime.
         self.retry_failing_after = timedelta(seconds=site.control.interval_s * site.ocpp.profile_ttl_intervals)
         self.failsafe_kw = dict(failsafe_kw)
+        # The fewest site phases each charger's accepted fail-safe share may land on (1: sent in W).
+        self.failsafe_spread: dict[str, int] = {}
         self.stale_after = timedelta(seconds=3 * site.ocpp.meter_interval_s)
         grace = ignore_grace_s if ignore_grace_s is not None else 2 * site.ocpp.meter_interval_s + 10
         self.ignore_grace = timedelta(seconds=grace)
@@ -192,7 +196,12 @@ class LiveState:
         if connector_id == 0 or sample.location == "Inlet":
             return  # the charger's own grid meter: not a connector's draw
         connector = state.connector(connector_id)
-        if not connector.readings.keep(sample) or sample.phase is not None:
+        if not connector.readings.keep(sample):
+            return
+        if sample.phase is not None:
+            # Learnt as the readings arrive (the snapshot only reads): which phases the vehicle draws on.
+            if sample.quantity is ev.Quantity.CURRENT_A and self.site.has_charger(sample.charger_id):
+                self._learn_phases(self.site.charger(sample.charger_id), connector, sample.time)
             return
         session = connector.session
         if session is None:
@@ -332,19 +341,49 @@ class LiveState:
         """What a whole charger may draw on its fail-safe profiles alone (its maximum if it never took them)."""
         return self._fallback_kw(self.site.charger(charger_id), self.charger(charger_id))
 
-    def _fallback_kw(self, charger: Charger, state: ChargerState) -> float:
-        """Worst case for a connector we cannot measure: the fail-safe share if the charger took it, else its max."""
+    def _fallback_kw(self, charger: Charger, state: ChargerState | None) -> float:
+        """Worst case for a connector we cannot measure: the fail-safe share if the charger took it, else its max
+        (a charger that never took our share may run on its own defaults)."""
         share = self.failsafe_kw.get(charger.id)
-        if share is not None and state.failsafe_accepted:
+        if share is not None and state is not None and state.failsafe_accepted:
             return share
         return charger.max_power_kw_for(charger.phases) * charger.connectors
 
+    def fallback_spread(self, charger_id: str) -> int:
+        """The fewest site phases ``fallback_kw`` may land on: an accepted share's (1 when it went out in W); a
+        charger at its maximum is held per phase by its own current limit, so its phase count."""
+        charger, state = self.site.charger(charger_id), self.charger(charger_id)
+        if self.failsafe_kw.get(charger_id) is not None and state.failsafe_accepted:
+            return self.failsafe_spread.get(charger_id, 1)
+        return max(1, charger.phases)
+
+    def _learn_phases(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
+        """Add to the session the site phases its vehicle draws on: from a fresh per-phase current reading of every
+        charger phase, taken during the session, while it clearly charges. A phase counts as drawn above 1 A and
+        a fifth of the strongest phase (a 3-phase vehicle draws on all three at once, so one full reading
+        suffices; a phase once seen stays for the session)."""
+        session = connector.session
+        if session is None or charger.dc:
+            return
+        wired = wired_phases(charger)
+        readings = [connector.readings.phase_current_a.get(f"L{k + 1}") for k in range(len(wired))]
+        if any(r is None or not self._fresh(r, now) or r.at < session.started_at for r in readings):
+            return
+        values = [r.value for r in readings if r is not None]
+        if not all(math.isfinite(v) for v in values):
+            return
+        strongest = max(values)
+        if strongest < LEARN_MIN_A:
+            return
+        drawn = {wired[k] for k, value in enumerate(values) if value > max(1.0, 0.2 * strongest)}
+        session.drawn_phases = session.drawn_phases | frozenset(drawn)
+
     def _phases_in_use(self, charger: Charger, connector: ConnectorState, now: datetime) -> int | None:
+        """The phase count of the vehicle where known: ISO 15118 needs, else the phases it was measured on."""
         if connector.needs is not None and connector.needs.phases is not None:
             return connector.needs.phases
-        flowing = [p for p, r in connector.readings.phase_current_a.items() if self._fresh(r, now) and r.value > 1.0]
-        if flowing and not charger.dc:
-            return 1 if len(flowing) == 1 else charger.phases
+        if connector.session is not None and not charger.dc and connector.session.drawn_phases:
+            return len(connector.session.drawn_phases)
         return None
 
     def _session_state(self, charger: Charger, connector_id: int, connector: ConnectorState, now: datetime
@@ -399,6 +438,7 @@ class LiveState:
             temp_source=ValueSource.MEASURED if self._fresh(temp, now) else ValueSource.ESTIMATED,
             id_tag=session.id_tag,
             phases=phases,
+            site_phases=tuple(p for p in wired_phases(charger) if p in session.drawn_phases) or None,
             plugged_in_at=session.started_at,
             energy_delivered_kwh=delivered,
             soc_age_s=max(0.0, (now - soc_at).total_seconds()) if soc_at is not None else None,
@@ -463,11 +503,17 @@ class LiveState:
             state = self.chargers.get(charger.id)
             if state is None or not state.connected or not state.set_up:
                 # Not set up yet (just connected, its boot or resync still running) is treated like offline:
-                # nothing can be sent to it, so it runs on the fail-safe profiles it holds.
+                # nothing can be sent to it, so it runs on the fail-safe profiles it holds, or, if it never took
+                # ours, on its own defaults (its maximum). A charger being set up is at its share within seconds
+                # (the set-up sends it first thing).
                 why = "disconnected" if state is None or not state.connected else "connecting"
+                at_share = (state is not None and (state.failsafe_accepted or state.connected)
+                            and charger.id in self.failsafe_kw)
                 uncontrolled.append(UncontrolledLoad(
-                    charger.id, 0, self.failsafe_kw.get(charger.id, charger.max_power_kw_for(charger.phases)),
-                    charger.phases, f"{why}: budgeted at its fail-safe limit"))
+                    charger.id, 0, self.failsafe_kw[charger.id] if at_share else self._fallback_kw(charger, state),
+                    self.failsafe_spread.get(charger.id, 1) if at_share else self.fallback_spread(charger.id),
+                    f"{why}: budgeted at its fail-safe limit" if at_share
+                    else f"{why} and never took its fail-safe: budgeted at its maximum"))
                 continue
             for connector_id, connector in sorted(state.connectors.items()):
                 if connector.session is None or not 1 <= connector_id <= charger.connectors:
@@ -492,11 +538,12 @@ class LiveState:
                 else:
                     reason = "does not answer profile calls: budgeted at its fail-safe limit"
                     # Its old TxProfile lapses to the fail-safe default, whatever it draws at this instant.
-                    measured = max(measured or 0.0, fallback)
-                draw = measured if measured is not None else fallback
+                    measured = None if measured is None or measured <= fallback else measured
+                # A measured draw on phases not known may all be on one phase; the fall-back lands as the fail-safe.
+                draw, spread = (fallback, self.fallback_spread(charger.id)) if measured is None else (measured, 1)
                 uncontrolled.append(UncontrolledLoad(
                     charger.id, connector_id, max(0.0, draw),
-                    self._phases_in_use(charger, connector, now) or charger.phases, reason))
+                    self._phases_in_use(charger, connector, now) or spread, reason))
         return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
                         grid_cap_kw=self.inputs.grid_cap_kw(now), grid_cap_until=self.inputs.grid_cap_until(now),
                         base_load_kw=self.base_load_kw(now), external_limits=self.external.in_force(now))

@@ -53,6 +53,9 @@ class MeterSample:
     voltage_v: float
     phases: int
     soc: float | None
+    # Phases the charger is wired with: a meter reports each of them, 0 A on those the vehicle does not use
+    # (so a 1-phase vehicle on a 3-phase charger shows as one, not as a balanced load); 0: just ``phases``.
+    wired_phases: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,8 @@ def sampled_values(sample: MeterSample, measurands: tuple[str, ...]) -> list[Sam
             out.append(SampledValue(measurand, round(sample.power_w, 1), "W"))
         elif measurand == "Current.Import":
             out.extend(
-                SampledValue(measurand, round(sample.current_a, 2), "A", PHASE_NAMES[k]) for k in range(sample.phases)
+                SampledValue(measurand, round(sample.current_a, 2) if k < sample.phases else 0.0, "A", PHASE_NAMES[k])
+                for k in range(max(sample.phases, sample.wired_phases))
             )
         elif measurand == "Current.Offered":
             out.append(SampledValue(measurand, round(sample.offered_a, 1), "A"))

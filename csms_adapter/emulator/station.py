@@ -429,6 +429,7 @@ class EmulatedCharger:
             voltage_v=self.charger.voltage_v,
             phases=plant.phases_used,
             soc=soc,
+            wired_phases=0 if self.charger.dc else self.charger.phases,
         ))
 
     def _charging_state(self, rt: ConnectorRuntime) -> ConnectorStatus:

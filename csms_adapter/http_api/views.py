@@ -12,6 +12,7 @@ from csms_adapter.control.controller import Controller
 from csms_adapter.control.dispatch import Outcome
 from csms_adapter.control.operator_inputs import GridCap
 from csms_adapter.http_api import schemas as s
+from optimizer.circuits import compile_circuits, wired_phases
 from optimizer.domain import ALL_PHASES, ConnectorPlan, Plan, SessionState, Site, VehicleProfile
 from optimizer.horizon import base_load_kw_at, import_limit_kw_at
 from optimizer.needs import vehicle_of
@@ -213,8 +214,9 @@ def circuits(controller: Controller, now: datetime) -> list[s.CircuitOut]:
     site, live = controller.site, controller.live
     load_kw = {c.id: 0.0 for c in site.circuits}
     current = {c.id: dict.fromkeys((str(p) for p in ALL_PHASES), 0.0) for c in site.circuits}
+    model = compile_circuits(site)
     for charger in site.chargers:
-        path = site.circuit_path(charger.id)
+        path = model.path(charger.id)
         state = live.chargers.get(charger.id)
         if not path or state is None:
             continue
@@ -224,7 +226,7 @@ def circuits(controller: Controller, now: datetime) -> list[s.CircuitOut]:
             power = live.measured_power_kw(charger, connector, now) or 0.0
             per_phase: dict[str, float] = {}
             fresh = {k: r.value for k, r in connector.readings.phase_current_a.items() if now - r.at <= live.stale_after}
-            for index, site_phase in enumerate(charger.phase_rotation):
+            for index, site_phase in enumerate(wired_phases(charger)):
                 own = f"L{index + 1}"
                 if fresh:
                     per_phase[str(site_phase)] = fresh.get(own, 0.0)

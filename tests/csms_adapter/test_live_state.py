@@ -28,10 +28,24 @@ def started_live() -> LiveState:
     return live
 
 
-def test_disconnected_chargers_are_budgeted_at_their_failsafe_share() -> None:
+def test_a_charger_that_never_took_its_failsafe_is_budgeted_at_its_maximum() -> None:
+    # It may charge on its own defaults: at most its own current on each of its phases (22 kW on 3 phases).
     snapshot = started_live().snapshot(T0)
-    assert [(u.charger_id, u.connector_id, u.power_kw) for u in snapshot.uncontrolled] == [("cp-b", 0, 12.0)]
+    assert [(u.charger_id, u.connector_id, u.power_kw, u.phases) for u in snapshot.uncontrolled] == [
+        ("cp-b", 0, 22.0, 3)]
     assert [(s.charger_id, s.connector_id) for s in snapshot.sessions] == [("cp-a", 1)]
+
+
+@pytest.mark.parametrize(("spread", "expected"), [(1, 1), (3, 3), (None, 1)])
+def test_disconnected_chargers_are_budgeted_at_their_failsafe_share_as_it_lands(spread: int | None,
+                                                                                expected: int) -> None:
+    # A share that went out in W may land on one phase (spread 1); in A it is a current per phase (3).
+    live = started_live()
+    live.charger("cp-b").failsafe_accepted = True
+    if spread is not None:
+        live.failsafe_spread["cp-b"] = spread
+    snapshot = live.snapshot(T0)
+    assert [(u.charger_id, u.power_kw, u.phases) for u in snapshot.uncontrolled] == [("cp-b", 12.0, expected)]
 
 
 def test_soc_is_estimated_from_delivered_energy_when_the_charger_sends_none() -> None:
@@ -216,3 +230,50 @@ def test_readings_are_typed_and_newer_ones_win() -> None:
     assert readings.soc is not None and readings.soc.value == 0.4
     (session,) = live.observe(at).sessions
     assert session.battery_temp_c == 31.0 and session.soc == pytest.approx(0.4)
+
+
+def per_phase(live: LiveState, at: datetime, amps: tuple[float, ...]) -> None:
+    for k, value in enumerate(amps):
+        live.apply(sample(Q.CURRENT_A, value, at, phase=f"L{k + 1}"))
+
+
+@pytest.mark.parametrize(("amps", "phases", "site_phases"), [
+    ((15.9, 0.0, 0.0), 1, ("L1",)),
+    ((15.9, 15.8, 0.2), 2, ("L1", "L2")),
+    ((10.0, 10.1, 9.9), 3, ("L1", "L2", "L3")),
+])
+def test_the_phases_a_vehicle_draws_on_are_learned_from_per_phase_current(
+        amps: tuple[float, ...], phases: int, site_phases: tuple[str, ...]) -> None:
+    live = started_live()
+    per_phase(live, T0 + timedelta(seconds=20), amps)
+    (session,) = live.snapshot(T0 + timedelta(seconds=25)).sessions
+    assert session.phases == phases
+    assert session.site_phases == site_phases
+
+
+@pytest.mark.parametrize("amps", [
+    (1.5, 0.0, 0.0),  # not clearly charging: a trickle teaches nothing
+    (15.9, 0.0),  # a meter that reports only some phases cannot say the third is idle
+    (float("nan"), 0.0, 0.0),  # garbage teaches nothing
+])
+def test_phases_stay_unknown_without_a_full_clear_reading(amps: tuple[float, ...]) -> None:
+    live = started_live()
+    per_phase(live, T0 + timedelta(seconds=20), amps)
+    (session,) = live.snapshot(T0 + timedelta(seconds=25)).sessions
+    assert session.phases is None and session.site_phases is None
+
+
+def test_learned_phases_are_sticky_for_the_session_and_reset_by_the_next() -> None:
+    live = started_live()
+    per_phase(live, T0 + timedelta(seconds=20), (15.9, 0.0, 0.0))
+    live.snapshot(T0 + timedelta(seconds=25))
+    per_phase(live, T0 + timedelta(seconds=40), (0.0, 0.0, 0.0))  # paused: still the same 1-phase vehicle
+    (session,) = live.snapshot(T0 + timedelta(seconds=45)).sessions
+    assert session.site_phases == ("L1",)
+    live.apply(ev.TransactionStopped("cp-a", "7", 1, 120.0, None, T0 + timedelta(seconds=50)))
+    live.apply(ev.TransactionStarted("cp-a", 1, "8", "TAG1", 120.0, T0 + timedelta(seconds=60)))
+    (fresh,) = live.snapshot(T0 + timedelta(seconds=65)).sessions
+    assert fresh.site_phases is None  # the earlier readings belong to the earlier vehicle
+    per_phase(live, T0 + timedelta(seconds=70), (10.0, 10.0, 10.0))
+    (three,) = live.snapshot(T0 + timedelta(seconds=75)).sessions
+    assert three.site_phases == ("L1", "L2", "L3")

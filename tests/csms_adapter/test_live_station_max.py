@@ -32,12 +32,17 @@ async def test_charger_with_a_small_share_is_planned_and_draws_above_it(version:
     await controller.start()
     fleet = await start_fleet(site, controller.url, n=2, speed=SPEED, passwords=passwords, clock=clock,
                               versions=(other, version), plug_in=False)
-    share_kw = controller.shares["cp-b"].station_kw
-    assert share_kw == pytest.approx(12.5, abs=0.01)
     cp_b = fleet.charger("cp-b")
     assert cp_b.version == version
     try:
         await fleet.wait_booted(timeout_s=10)
+        # Once both chargers' units are read (A: a current per phase), the shares are the site's 25 kW halved.
+        async with asyncio.timeout(10):
+            while not (controller.live.failsafe_kw.get("cp-b") == controller.shares["cp-b"].station_kw
+                       and len(controller.units) == 2):
+                await asyncio.sleep(0.02)
+        share_kw = controller.shares["cp-b"].station_kw
+        assert share_kw == pytest.approx(12.5, abs=0.01)
         await cp_b.plug_in(1, make_ev(site.fleet_defaults, site.charger("cp-b"), "VAN", random.Random(1), 20.0))
         async with asyncio.timeout(15):  # planned above its share
             while (controller.last_tick is None or controller.last_tick.plan is None

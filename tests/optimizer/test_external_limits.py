@@ -71,7 +71,8 @@ def test_plan_check_flags_a_plan_above_an_external_limit() -> None:
     snap = snapshot(session("cp-4", soc=0.1, battery_kwh=200))
     plan = get_strategy("lp").plan(site, snap)
     limited = replace(snap, external_limits=(ExternalLimit("cp-4", 1, 10.0, LimitSource.CSO),))
-    assert any(p.startswith("external_limit[cp-4/1]") for p in check_plan(site, limited, plan, temperature=False))
+    assert any(p.constraint == "external_limit" and p.index == "cp-4/1"
+               for p in check_plan(site, limited, plan, temperature=False))
 
 
 def test_snapshot_json_reads_external_limits_and_rejects_garbage() -> None:
