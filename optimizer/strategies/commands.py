@@ -13,6 +13,7 @@ from ``needs.resolve_sessions`` and a vehicle's own limit, inferred from the met
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from optimizer.charger_commands import floor_to
 from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot
 from optimizer.horizon import FloatArray
 from optimizer.infrastructure import compile_columns, plug_in_columns
-from optimizer.lp_model import session_arrays, taper_bound_kw
+from optimizer.lp_model import THERMAL_MARGIN_C, session_arrays, taper_bound_kw
 from optimizer.needs import ResolvedSession
 from optimizer.strategies.base import (
     CURRENT_RESOLUTION_A,
@@ -165,7 +166,8 @@ def give_minimum_from_spare(tick: Tick, limits_kw: FloatArray, limits_a: list[fl
 
 
 def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None], room_kw: FloatArray,
-                        near_ceiling: list[bool], accept_kw: FloatArray) -> None:
+                        near_ceiling: list[bool], accept_kw: FloatArray,
+                        fits_ceiling: Callable[[int, float], bool] | None = None) -> None:
     """Give first-step capacity that no plan wanted to sessions that may take more than they were planned
     (``room_kw`` each: up to the upper end of their need; never above ``accept_kw``, what each can draw now),
     earliest departure first, within every row. Their own BMS stops them when they are full; the next tick
@@ -186,6 +188,8 @@ def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float 
         extra = new_kw - limits_kw[i]
         if extra > room + EPS:
             continue
+        if fits_ceiling is not None and not fits_ceiling(i, new_kw):
+            continue  # more now, with the later steps as planned, would heat the battery past its ceiling
         limits_kw[i], limits_a[i] = new_kw, new_a
         left.take(i, extra)
 
@@ -217,6 +221,23 @@ class CommandInput:
     # Vehicles that take less than their charger's minimum current now (lp_model.SessionArrays.below_minimum);
     # None: worked out here from the tick.
     below_minimum: NDArray[np.bool_] | None = None
+
+
+def _fits_ceiling(request: CommandInput, energy_h: FloatArray) -> Callable[[int, float], bool]:
+    """Whether session i may be commanded ``first_kw`` in the first step, its later steps as planned, and keep the
+    LP's own margin under its temperature ceiling (a pass after the solve must not undo the thermal rows)."""
+    tick = request.tick
+
+    def fits(i: int, first_kw: float) -> bool:
+        s = tick.sessions[i]
+        if not s.thermal.is_modelled:
+            return True
+        row = np.maximum(request.power_kw[i].astype(np.float64), 0.0)
+        row[0] = first_kw
+        temps = temperature_trajectory(s, row, tick.horizon, energy_h[i], tick.series.ambient_c)
+        return float(temps.max(initial=-math.inf)) <= s.thermal.max_temp_c - THERMAL_MARGIN_C + EPS
+
+    return fits
 
 
 def _near_ceiling(request: CommandInput, energy_h: FloatArray) -> list[bool]:
@@ -288,7 +309,7 @@ def commands_for(request: CommandInput) -> Plan:
             give_minimum_from_spare(tick, limits_kw, limits_a, below, near)
         fill_spare_capacity(tick, limits_kw, limits_a,
                             _first_step_room_kw(tick, power_kw, energy_h, limits_kw, upper_kwh), near,
-                            _acceptance_kw(tick, energy_h))
+                            _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h))
     clamp_to_caps(tick, limits_kw, limits_a)  # limits set outside depotctl (a station's external limit) win
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
     connectors = tuple(_connector_plan(request, i, s, float(limits_kw[i]), limits_a[i], energy_h[i])

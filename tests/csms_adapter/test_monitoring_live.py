@@ -16,6 +16,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
+from csms_adapter.control.charger_setup import Step
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.monitoring import IncidentChange, IncidentKind, Severity
@@ -145,6 +146,7 @@ async def test_faulted_connector_leaves_the_plan_and_comes_back(controller: Cont
     async with charger(controller.url, "cp-a", PASSWORD_A, "1.6") as cp:
         assert isinstance(cp, Charger16)
         await cp.boot()
+        await eventually(lambda: controller.live.charger("cp-a").set_up)  # under control: its sessions are planned
         await status16(cp, 1, "Preparing")
         await cp.start_tx(1, "TAG1", 0)
         await status16(cp, 1, "Charging")
@@ -429,6 +431,7 @@ async def test_faulted_free_connector_gets_no_plug_in_room(controller: Controlle
         assert isinstance(cp, Charger16)
         await cp.boot()
         await rec.wait_for(lambda: len(rec.of("ChangeConfiguration")) >= 2)
+        await eventually(lambda: controller.live.charger("cp-a").set_up)  # before: budgeted whole, as connecting
         both = room("cp-a")
         await status16(cp, 2, "Faulted", "ConnectorLockFailure")
         one = room("cp-a")
@@ -480,7 +483,7 @@ async def test_impossible_power_is_one_incident_that_ends_with_a_believable_valu
         tx = await cp.start_tx(1, "TAG1", 0)
         for watts in ("900000", "900000", "7200"):
             await cp.meter(1, tx, [{"value": watts, "measurand": "Power.Active.Import", "unit": "W"}])
-        power = controller.live.chargers["cp-a"].connectors[1].reading("power_kw")
+        power = controller.live.chargers["cp-a"].connectors[1].readings.power_kw
         assert power is not None and power.value == 7.2
     assert of(changes, "cp-a", IncidentKind.METER_ANOMALY) == [("opened", 1), ("resolved", 1)]
     [incident] = controller.monitor.incidents(charger="cp-a")
@@ -500,5 +503,5 @@ async def test_refused_failsafe_is_a_critical_charger_wide_incident(controller: 
         await asyncio.sleep(0.3)  # a tick with no session clears nothing charger-wide
         assert controller.monitor.incidents(open=True, charger="cp-a") == [incident]
         rec.profile_status = "Accepted"
-        await controller._failsafe(controller.server.links["cp-a"])
+        await controller.setup._step(Step.FAILSAFE, controller.server.links["cp-a"], "reconnect")
     assert of(changes, "cp-a", IncidentKind.PROFILE_REJECTED) == [("opened", None), ("resolved", None)]

@@ -65,7 +65,8 @@ def test_high_soc_weight_defers_the_top_of_the_charge_without_losing_energy() ->
     plain = get_strategy("lp").plan(_site(), snap).connectors[0]
     gentle = get_strategy("lp").plan(_site(high_soc=0.01), snap).connectors[0]
     assert gentle.energy_planned_kwh == pytest.approx(plain.energy_planned_kwh, rel=1e-3)
-    assert gentle.energy_planned_kwh == pytest.approx(27.0, rel=1e-3)
+    # the need (27 kWh), plus at most the margin of its SoC reading (1 % resolution of 60 kWh: optimizer/needs.py)
+    assert 27.0 * (1 - 1e-3) <= gentle.energy_planned_kwh <= 27.0 + 0.6 + 1e-3
     assert gentle.stress is not None
     # the last steps of the horizon are an hour long: the top lands in the last one
     assert gentle.stress.hours_above_high_soc <= 1.0 + 1e-6
