@@ -14,12 +14,12 @@ $(STAMP): pyproject.toml
 	@# downloads a browser). Without chromium (and without root to install it) that one test skips, saying why.
 	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "chromium not installed: tests/csms_adapter/test_dashboard_browser.py will be skipped"
+		|| echo "chromium not installed: tests/csms_adapter/http_api/test_dashboard_browser.py will be skipped"
 	@# The shared-database tests start a real PostgreSQL server from Debian's binaries (initdb/pg_ctl in a temporary
 	@# directory on a free loopback port); without them those tests skip, saying why.
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { command -v apt-get >/dev/null && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
-		|| echo "postgresql not installed: tests/csms_adapter/test_store_shared_db.py will skip its PostgreSQL cases"
+		|| echo "postgresql not installed: tests/csms_adapter/store/test_store_shared_db.py will skip its PostgreSQL cases"
 	@# The Prometheus alert rules (deploy/prometheus/) are checked with promtool from Debian's prometheus package.
 	command -v promtool >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \

@@ -3,8 +3,13 @@ controller on the small test site (``live_site.py``) over real websockets on 127
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
+# The tests sit in folders that mirror csms_adapter's packages; the helpers they share (a test site, scripted and
+# emulated chargers, a PostgreSQL server) sit here, imported by module name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 from live_site import ENV, make_site

@@ -16,7 +16,7 @@ from csms_adapter.cli.site_warnings import password_warnings
 from csms_adapter.http_api.server import bind_listen_socket
 from optimizer.site_loader import load_site
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "site_configs" / "demo-van-depot.yaml"
 
 

@@ -20,7 +20,7 @@ from optimizer.horizon import base_load_kw_at as base_load_kw
 from optimizer.horizon import import_limit_kw_at as import_limit_kw
 from optimizer.site_loader import load_site
 
-DEMO = Path(__file__).resolve().parents[2] / "site_configs" / "demo-van-depot.yaml"
+DEMO = Path(__file__).resolve().parents[3] / "site_configs" / "demo-van-depot.yaml"
 SPEED = 60.0
 NIGHT = datetime(2026, 1, 14, 0, 0, tzinfo=UTC)  # 01:00 in Stockholm: the 80 kW night limit, as in the issue
 WATCH = timedelta(minutes=8)

@@ -15,7 +15,7 @@ from http_depot import AUTH, running_depot
 pytestmark = pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
 
 CHROMIUM = os.environ.get("DEPOTCTL_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CAP_KW = 14.0  # well under the 30 kW site limit the three vehicles are using

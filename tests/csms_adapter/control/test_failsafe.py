@@ -20,7 +20,7 @@ from optimizer.circuits import PhaseLoad
 from optimizer.domain import ALL_PHASES, RateUnit, Site
 from optimizer.site_loader import load_site, parse_site
 
-DEMO = Path(__file__).resolve().parents[2] / "site_configs" / "demo-van-depot.yaml"
+DEMO = Path(__file__).resolve().parents[3] / "site_configs" / "demo-van-depot.yaml"
 
 
 def subtree(site: Site, circuit_id: str) -> set[str]:

@@ -155,9 +155,9 @@ if __name__ == "__main__":
 
 def test_the_worker_does_not_outlive_a_sigkilled_controller(tmp_path: Path) -> None:
     script = tmp_path / "controller.py"
-    script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
+    script.write_text(CHILD.format(tests=str(Path(__file__).parents[1])))  # where live_site.py lives
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).parents[2])
+                            cwd=Path(__file__).parents[3])
     try:
         assert proc.stdout is not None
         worker = int(proc.stdout.readline())

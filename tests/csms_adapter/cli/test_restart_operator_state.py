@@ -21,7 +21,7 @@ from live_site import SITE_YAML
 from csms_adapter.http_api.auth import PASSWORD_ENV
 
 OPERATOR = ("operator", "restart-test-operator-pw")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:

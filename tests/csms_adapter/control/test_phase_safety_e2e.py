@@ -105,7 +105,7 @@ async def test_w_only_chargers_with_one_phase_vehicles_stay_under_every_limit_be
     site = parse_site(SITE_YAML, str(site_file))
     wall0 = time.time()
     clock = EmulatorClock(SPEED, start=START)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     proc = subprocess.Popen([sys.executable, "-c", CONTROLLER, str(site_file), START.isoformat(), repr(wall0),
                              repr(SPEED), PASSWORD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     fleet = None

@@ -187,7 +187,7 @@ def open_sessions(db: Path) -> list[tuple[str, str]]:
 async def test_sigkill_mid_run_leaves_a_sound_database_and_restart_resumes(tmp_path: Path) -> None:
     site_file, db = tmp_path / "site.yaml", tmp_path / "depot.db"
     site_file.write_text(SITE_YAML, encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(site_file), str(db)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -215,7 +215,7 @@ async def test_sigterm_stops_depotctl_run_cleanly(tmp_path: Path) -> None:
     """What systemd does to stop the service: the controller stops as on Ctrl-C, solver process included."""
     site_file, db = tmp_path / "site.yaml", tmp_path / "depot.db"
     site_file.write_text(SITE_YAML, encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     proc = subprocess.Popen([sys.executable, "-c", "from csms_adapter.cli.main import main; main()", "run", str(site_file),
                              "--simulate", "2", "--speed", "60", "--db", str(db), "--no-http"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
