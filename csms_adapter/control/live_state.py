@@ -339,7 +339,7 @@ class LiveState:
 
     def fallback_kw(self, charger_id: str) -> float:
         """What a whole charger may draw on its fail-safe profiles alone (its maximum if it never took them)."""
-        return self._fallback_kw(self.site.charger(charger_id), self.charger(charger_id))
+        return self._fallback_kw(self.site.charger(charger_id), self.chargers.get(charger_id))
 
     def _fallback_kw(self, charger: Charger, state: ChargerState | None) -> float:
         """Worst case for a connector we cannot measure: the fail-safe share if the charger took it, else its max
@@ -352,8 +352,8 @@ class LiveState:
     def fallback_spread(self, charger_id: str) -> int:
         """The fewest site phases ``fallback_kw`` may land on: an accepted share's (1 when it went out in W); a
         charger at its maximum is held per phase by its own current limit, so its phase count."""
-        charger, state = self.site.charger(charger_id), self.charger(charger_id)
-        if self.failsafe_kw.get(charger_id) is not None and state.failsafe_accepted:
+        charger, state = self.site.charger(charger_id), self.chargers.get(charger_id)  # reads only
+        if self.failsafe_kw.get(charger_id) is not None and state is not None and state.failsafe_accepted:
             return self.failsafe_spread.get(charger_id, 1)
         return max(1, charger.phases)
 
