@@ -91,6 +91,18 @@ def test_bad_site_file_names_file_line_key_and_reason(old: str, new: str, key: s
     assert matching[0].startswith(f"depot.yaml:{line}:"), matching
 
 
+@pytest.mark.parametrize(("retention", "key", "reason"), [
+    ("{raw_days: 0}", "storage.retention.raw_days", "greater than 0"),
+    ("{raw_days: lots}", "storage.retention.raw_days", "valid number"),
+    ("{aggregate_days: -1}", "storage.retention.aggregate_days", "greater than 0"),
+    ("{keep_days: 3}", "storage.retention.keep_days", "unknown key"),
+])
+def test_bad_retention_names_its_key(retention: str, key: str, reason: str) -> None:
+    assert "\nstorage:" not in GOOD
+    found = problems_of(GOOD + f"storage:\n  url: sqlite:///x.db\n  retention: {retention}\n")
+    assert any(f": {key}: " in p and reason in p for p in found), found
+
+
 def test_circuit_cycle_through_parent_references_is_reported() -> None:
     text = GOOD.replace(
         "  circuits:\n", "  circuits:\n    - {id: loop-a, parent: loop-b, max_kw: 10}\n    - {id: loop-b, parent: loop-a, max_kw: 10}\n"
