@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from rich.tree import Tree
 
 from csms_adapter.cli.consoles import make_console
 from csms_adapter.cli.site_warnings import password_warnings
+from csms_adapter.protocol.log_redaction import FRAME_LOGGERS
 from optimizer.domain import Plan, Site
 from optimizer.errors import ConfigError, DepotError, SnapshotError
 from optimizer.site_loader import load_site
@@ -193,8 +195,17 @@ def _register_optional(module: str) -> None:
     loaded.register(app)
 
 
-def main() -> None:
+def configure_logging(environ: Mapping[str, str]) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Every OCPP frame is an INFO record of these loggers: thousands a minute on a real depot (and in `bench --live`),
+    # burying the warnings an operator must see. DEPOTCTL_LOG_FRAMES=1 brings them back (redacted) for debugging.
+    frames_level = logging.INFO if environ.get("DEPOTCTL_LOG_FRAMES", "") in ("1", "true", "yes") else logging.WARNING
+    for name in FRAME_LOGGERS:
+        logging.getLogger(name).setLevel(frames_level)
+
+
+def main() -> None:
+    configure_logging(os.environ)
     _register_optional("csms_adapter.cli.run_command")
     _register_optional("csms_adapter.cli.security_cli")
     _register_optional("csms_adapter.cli.fleet_command")

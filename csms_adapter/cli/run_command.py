@@ -31,6 +31,7 @@ from csms_adapter.control.site_report import attach_site_report
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
 from csms_adapter.monitoring.webhooks import attach_webhooks
+from csms_adapter.protocol.log_redaction import FRAME_LOGGERS
 from csms_adapter.store.retention import RetentionPolicy
 from optimizer.domain import Site
 from optimizer.errors import ConfigError, DepotError
@@ -180,7 +181,7 @@ def quiet_logs(console: Console) -> None:
         root.removeHandler(handler)
     root.addHandler(RichHandler(console=console, show_path=False, rich_tracebacks=False))
     root.setLevel(logging.WARNING)
-    for name in ("depotctl.ocpp.wire", "ocpp", "csms_adapter.emulator.wire"):
+    for name in FRAME_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
