@@ -21,8 +21,13 @@ import numpy as np
 from benchmarks.limits import FloatArray, LimitRows, hourly_value_per_step, import_limit_per_step, limit_rows
 from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery, BatteryState
-from optimizer.domain import Charger, ConnectorPlan, Plan, SessionState, Snapshot, ThermalModel, ValueSource
+from optimizer.circuits import wired_phases
+from optimizer.domain import Charger, ConnectorPlan, Phase, Plan, SessionState, Snapshot, ThermalModel, ValueSource
 from optimizer.vehicle_limit import VehicleLimit, infer_vehicle_limit
+
+# The live controller's threshold (csms_adapter.control.live_state.LEARN_MIN_A): below it a per-phase reading
+# teaches nothing.
+PHASE_LEARN_MIN_A = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,10 @@ class PlantOptions:
     meter_noise: float = 0.002  # relative standard deviation of the energy register
     thermal_mismatch: float = 0.0  # the real battery heats (1+m)× and cools 1/(1+m)× as fast as the depot's model says
     hide_soc: bool = True  # False: every vehicle reports its SoC (isolates the cost of estimating it)
+    # True: each AC charger's meter reports current per phase, as the controller configures it to (docs/safety-phases.md),
+    # so a vehicle that draws is known to draw on the charger's wired phases from the next step on. False: the
+    # worst case, where phases are never learnt and a W-limited charger is planned as if on one phase all day.
+    phase_metering: bool = True
 
 
 @dataclass(slots=True)
@@ -259,6 +268,7 @@ class SimulatedDepot:
         soc = min(1.0, max(0.0, self._noisy(v.state.soc, self.options.soc_noise))) if s.reports_soc or not self.options.hide_soc else None
         temp = self._noisy(v.state.temp_c, self.options.temp_noise_c) if s.thermal.is_modelled else None
         meter = max(0.0, v.drawn_kwh * (1.0 + self._noisy(0.0, self.options.meter_noise)))
+        phases, site_phases = self._measured_phases(v)
         return SessionState(
             charger_id=s.charger_id,
             connector_id=s.connector_id,
@@ -277,7 +287,21 @@ class SimulatedDepot:
             plugged_in_at=s.arrival,
             energy_delivered_kwh=meter,
             power_kw=self._last_power_kw(v),
+            phases=phases,
+            site_phases=site_phases,
         )
+
+    def _measured_phases(self, v: _Vehicle) -> tuple[int | None, tuple[Phase, ...] | None]:
+        """The phases a live controller learns from per-phase current (the simulated vehicles draw on every wired
+        phase): known once the vehicle drew at least ``PHASE_LEARN_MIN_A`` per phase over a step."""
+        charger = v.charger
+        power_kw = self._last_power_kw(v)
+        if not self.options.phase_metering or charger.dc or power_kw is None:
+            return None, None
+        if charger.current_a_at(power_kw, charger.phases) < PHASE_LEARN_MIN_A:
+            return None, None
+        wired = wired_phases(charger)
+        return len(wired), wired
 
     def _last_power_kw(self, v: _Vehicle) -> float | None:
         """What the vehicle drew over the last step, as a live controller's meter shows it (None on arrival)."""

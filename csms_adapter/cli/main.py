@@ -202,6 +202,8 @@ def configure_logging(environ: Mapping[str, str]) -> None:
     frames_level = logging.INFO if environ.get("DEPOTCTL_LOG_FRAMES", "") in ("1", "true", "yes") else logging.WARNING
     for name in FRAME_LOGGERS:
         logging.getLogger(name).setLevel(frames_level)
+    # Alembic announces each of its plugins at INFO whenever a store opens; the migrations it runs stay visible.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def main() -> None:

@@ -177,3 +177,34 @@ def test_a_vehicle_drawing_clearly_less_than_allowed_is_planned_at_its_draw(tiny
     depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 0.0}))
     depot.advance()
     assert limits() == {"ac-1": 0.0, "ac-2": 11.0}
+
+
+def _phases_seen(options: PlantOptions, scenario: Scenario, kw: dict[str, float]) -> dict[str, list[tuple[object, object]]]:
+    """Per charger, the (phases, site_phases) the plant reported at every step a session was plugged in."""
+    depot = SimulatedDepot(scenario, options)
+    seen: dict[str, list[tuple[object, object]]] = {}
+    while not depot.done:
+        for s in depot.observe().sessions:
+            seen.setdefault(s.charger_id, []).append((s.phases, s.site_phases))
+        depot.apply(plan_of(depot, kw))
+        depot.advance()
+    return seen
+
+
+def test_phases_are_learnt_from_per_phase_metering_once_the_vehicle_draws(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    ac = scenario.site.charger("ac-1")
+    seen = _phases_seen(QUIET, scenario, {"ac-1": 11.0, "dc-1": 50.0})
+    # Unknown on arrival (nothing metered yet), the charger's wired phases from the first step it drew on.
+    assert seen["ac-1"][0] == (None, None)
+    assert (3, ac.phase_rotation[:3]) in seen["ac-1"][1:]
+    # Never learnt while the vehicle draws nothing (ac-2 gets 0 kW), nor for DC.
+    assert set(seen["ac-2"]) == {(None, None)}
+    assert set(seen["dc-1"]) == {(None, None)}
+
+
+def test_without_phase_metering_phases_stay_unknown(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    options = dataclasses.replace(QUIET, phase_metering=False)
+    seen = _phases_seen(options, scenario, {"ac-1": 11.0, "dc-1": 50.0})
+    assert {value for values in seen.values() for value in values} == {(None, None)}
