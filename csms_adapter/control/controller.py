@@ -27,7 +27,7 @@ from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.control.dispatch import CommandRecord, Dispatcher
-from csms_adapter.control.failsafe import FailsafeShare, compute_shares
+from csms_adapter.control.failsafe import FailsafeShare, HeldShare, compute_shares
 from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.operator_inputs import InputJournal
@@ -79,6 +79,13 @@ class ThermalFitSource(Protocol):
     """A recorder that also keeps the learnt thermal models (the store does; test doubles need not)."""
 
     def thermal_fits(self) -> list[VehicleFit]: ...
+
+
+@runtime_checkable
+class FailsafeMemory(Protocol):
+    """A recorder that keeps the fail-safe share each charger holds (the store does; test doubles need not)."""
+
+    def failsafe_held_changed(self, charger_id: str, held: HeldShare | None) -> None: ...
 
 
 class Recorder(Protocol):
@@ -163,7 +170,7 @@ class Controller:
                                      default_kw={cid: s.default_kw for cid, s in shares.items()},
                                      clock=clock)
         self.failsafe = FailsafeKeeper(site, self.live, self.dispatcher, self.server.links, self.capabilities,
-                                       self.accepted, self.supervisor, shares)
+                                       self.accepted, self.supervisor, shares, clock=clock)
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
                                 interval_real_s=site.control.interval_s / speed, debounce_real_s=debounce_real_s)
         self.setup = ChargerSetup(site, self.live, self.capabilities, self.failsafe, clock=clock,
@@ -225,6 +232,9 @@ class Controller:
         state = recorder.operator_state(now)
         self.live.inputs.restore(state.grid_cap, state.overrides, state.vehicle_data)
         self.live.inputs.journal = recorder.journal
+        self.failsafe.restore(state.failsafe_held)
+        if isinstance(recorder, FailsafeMemory):
+            self.failsafe.on_held = recorder.failsafe_held_changed
         peak = self.loop.billing_peak
         if peak is not None:
             period = peak.period_of(now)

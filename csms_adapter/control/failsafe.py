@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -27,6 +28,16 @@ log = logging.getLogger("depotctl.failsafe")
 
 POWER_RESOLUTION_KW = 0.001
 CURRENT_RESOLUTION_A = commands.CURRENT_RESOLUTION_A
+
+
+@dataclass(frozen=True, slots=True)
+class HeldShare:
+    """The fail-safe share a charger accepted: ``station_kw`` landing on at least ``spread`` site phases. Kept in
+    the store, so that after a restart a charger that has not reconnected is budgeted at what it holds."""
+
+    station_kw: float
+    spread: int
+    accepted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

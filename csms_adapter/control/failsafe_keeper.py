@@ -11,11 +11,13 @@ moment has more out than the site carries. A held-back raise is retried every ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from csms_adapter.control.dispatch import Dispatcher
 from csms_adapter.control.failsafe import (
     FailsafeShare,
+    HeldShare,
     apply_failsafe,
     compute_shares,
     profile_unit,
@@ -35,7 +37,7 @@ log = logging.getLogger("depotctl.failsafe")
 class FailsafeKeeper:
     def __init__(self, site: Site, live: LiveState, dispatcher: Dispatcher, links: Mapping[str, ChargerLink],
                  capabilities: Mapping[str, Capabilities], accepted: set[str], supervisor: Supervisor,
-                 shares: dict[str, FailsafeShare]) -> None:
+                 shares: dict[str, FailsafeShare], clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         """``shares``: the shares before any unit is known (``compute_shares(site)``); ``accepted``: chargers whose
         boot was accepted (a live set owned by the controller)."""
         self.site = site
@@ -51,6 +53,19 @@ class FailsafeKeeper:
         self._key: tuple[float | None, tuple[tuple[str, RateUnit], ...]] = (None, ())
         self._sending: set[str] = set()  # chargers with a fail-safe call in flight
         self._failed: set[str] = set()  # refused or failed: what they hold is not known
+        self.clock = clock
+        # Told what each charger holds after every fail-safe call (None: not known), so a restart remembers it.
+        self.on_held: Callable[[str, HeldShare | None], None] | None = None
+
+    def restore(self, held: Mapping[str, HeldShare]) -> None:
+        """Take back what each charger held when the controller last stopped: until it reconnects and is sent
+        its share again, an offline charger is budgeted at that share instead of at its maximum."""
+        for charger_id, share in held.items():
+            if not self.site.has_charger(charger_id):
+                continue
+            self.live.failsafe_kw[charger_id] = share.station_kw
+            self.live.failsafe_spread[charger_id] = share.spread
+            self.live.charger(charger_id).failsafe_accepted = True
 
     def setting_up(self, charger_id: str) -> None:
         """``charger_id`` is being set up and gets its share from that path: no update for it meanwhile."""
@@ -158,4 +173,7 @@ class FailsafeKeeper:
                 1 if unit is RateUnit.WATTS and not charger.dc else max(1, len(wired_phases(charger))))
             self.dispatcher.default_kw[charger.id] = share.default_kw
         self.live.charger(charger.id).failsafe_accepted = ok
+        if self.on_held is not None:
+            self.on_held(charger.id, HeldShare(share.station_kw, self.live.failsafe_spread[charger.id], self.clock())
+                         if ok else None)
         return ok

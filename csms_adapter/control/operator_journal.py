@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from csms_adapter.control.failsafe import HeldShare
 from csms_adapter.control.operator_inputs import ConnectorKey, GridCap, SessionOverride, VehicleData
 from csms_adapter.store import StoreError
-from csms_adapter.store.models import BillingPeakRow, GridCapRow, SessionOverrideRow, VehicleDataRow
+from csms_adapter.store.models import BillingPeakRow, FailsafeHeldRow, GridCapRow, SessionOverrideRow, VehicleDataRow
 from csms_adapter.store.operator_state import OperatorStateStore
 
 log = logging.getLogger("depotctl.operator_journal")
@@ -33,7 +34,16 @@ class OperatorState:
     overrides: dict[ConnectorKey, SessionOverride] = field(default_factory=dict)
     vehicle_data: dict[ConnectorKey, VehicleData] = field(default_factory=dict)
     billing_peaks: dict[str, float] = field(default_factory=dict)  # local "YYYY-MM" → kW
+    failsafe_held: dict[str, HeldShare] = field(default_factory=dict)  # charger id → the share it last accepted
     problems: list[str] = field(default_factory=list)
+
+
+def held_share_of(row: FailsafeHeldRow) -> HeldShare:
+    if not (math.isfinite(row.station_kw) and row.station_kw >= 0):
+        raise ValueError(f"station_kw {row.station_kw!r} is not a non-negative number")
+    if not 1 <= row.spread <= 3:
+        raise ValueError(f"spread {row.spread!r} is not 1, 2 or 3 phases")
+    return HeldShare(row.station_kw, row.spread, row.accepted_at)
 
 
 def _fraction(value: float | None) -> bool:
@@ -107,10 +117,14 @@ def load_operator_state(ops: OperatorStateStore, now: datetime) -> OperatorState
             raise ValueError(f"peak_kw {row.peak_kw!r} is not a non-negative number")
         state.billing_peaks[row.period] = row.peak_kw
 
+    def held(row: FailsafeHeldRow) -> None:
+        state.failsafe_held[row.charger_id] = held_share_of(row)
+
     each(GridCapRow, cap)
     each(SessionOverrideRow, override)
     each(VehicleDataRow, vehicle)
     each(BillingPeakRow, peak)
+    each(FailsafeHeldRow, held)
     for problem in state.problems:
         log.warning("operator state not restored: %s; it is ignored (set it again through the API if it still "
                     "applies)", problem)
@@ -120,6 +134,8 @@ def load_operator_state(ops: OperatorStateStore, now: datetime) -> OperatorState
 def _key(row: Any) -> str:
     if isinstance(row, SessionOverrideRow | VehicleDataRow):
         return f"{row.charger_id}/{row.connector_id}"
+    if isinstance(row, FailsafeHeldRow):
+        return f"charger {row.charger_id}"
     if isinstance(row, BillingPeakRow):
         return f"period {row.period}"
     return "row"
@@ -156,3 +172,11 @@ class StoreJournal:
     def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None:
         row = BillingPeakRow(period=period, peak_kw=peak_kw, updated_at=at)
         self.later(lambda: self.ops.save_billing_peak(row))
+
+    def failsafe_held_changed(self, charger_id: str, held: HeldShare | None) -> None:
+        if held is None:
+            self.later(lambda: self.ops.forget_failsafe_held(charger_id))
+            return
+        row = FailsafeHeldRow(charger_id=charger_id, station_kw=held.station_kw, spread=held.spread,
+                              accepted_at=held.accepted_at)
+        self.later(lambda: self.ops.save_failsafe_held(row))

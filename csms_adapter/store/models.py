@@ -236,6 +236,19 @@ class VehicleDataRow(SQLModel, table=True):
     vehicle_id: str | None = None
 
 
+class FailsafeHeldRow(SQLModel, table=True):
+    """The fail-safe share a charger last accepted (docs/safety-phases.md): what it holds while the controller
+    cannot reach it, so a charger still offline after a restart is budgeted at that share, not at its maximum."""
+
+    __tablename__ = "failsafe_held"
+
+    site: str = site_field(primary_key=True)
+    charger_id: str = Field(primary_key=True, max_length=64)
+    station_kw: float
+    spread: int  # the fewest site phases the share may land on (1 when it went out in W)
+    accepted_at: datetime = _utc_field(nullable=False)
+
+
 class BillingPeakRow(SQLModel, table=True):
     """The site's highest power in one demand-charge billing period (``period``: local "YYYY-MM")."""
 

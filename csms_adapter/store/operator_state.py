@@ -1,5 +1,5 @@
-"""Operator state that survives a restart: the external grid cap, session overrides, vehicle data and the
-billing-period peak (tables in ``models.py``).
+"""Operator state that survives a restart: the external grid cap, session overrides, vehicle data, the
+billing-period peak and the fail-safe share each charger holds (tables in ``models.py``).
 
 Writes are short transactions like every other ``Store`` write. Reads go row by row through the raw driver and
 validate each row on its own, so that one corrupt row (a hand-edited database, a half-written value) is reported
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, text
 from sqlmodel import Session, SQLModel
 
-from csms_adapter.store.models import BillingPeakRow, GridCapRow, SessionOverrideRow, VehicleDataRow
+from csms_adapter.store.models import BillingPeakRow, FailsafeHeldRow, GridCapRow, SessionOverrideRow, VehicleDataRow
 from csms_adapter.store.repository import Store
 
 R = TypeVar("R", bound=SQLModel)
@@ -26,6 +26,7 @@ _DATETIME_FIELDS = {
     SessionOverrideRow: ("departure", "set_at"),
     VehicleDataRow: ("measured_at",),
     BillingPeakRow: ("updated_at",),
+    FailsafeHeldRow: ("accepted_at",),
 }
 
 
@@ -88,6 +89,17 @@ class OperatorStateStore:
 
     def save_billing_peak(self, row: BillingPeakRow) -> None:
         self._put("save billing peak", row)
+
+    def save_failsafe_held(self, row: FailsafeHeldRow) -> None:
+        self._put("save fail-safe share held", row)
+
+    def forget_failsafe_held(self, charger_id: str) -> None:
+        """What the charger holds is no longer known (a fail-safe call failed or was refused)."""
+        def work(session: Session) -> None:
+            session.execute(delete(FailsafeHeldRow).where(
+                FailsafeHeldRow.charger_id == charger_id))  # type: ignore[arg-type]
+
+        self.store._write("forget fail-safe share held", work)
 
     # ---------------------------------------------------------------------------- reads
 

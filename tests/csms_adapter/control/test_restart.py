@@ -67,3 +67,31 @@ async def test_restart_resumes_open_sessions_from_the_store(tmp_path: Path) -> N
             (session,) = result.snapshot.sessions
             assert session.energy_delivered_kwh == pytest.approx(2.0)  # from the stored meter start
             await rec2.wait_for(lambda: any(p["transaction_id"] == tx for p in rec2.tx_profiles()))
+
+
+async def test_a_charger_offline_after_a_restart_is_budgeted_at_the_share_it_holds(tmp_path: Path) -> None:
+    """The fail-safe share a charger accepted is stored: after a restart, until it reconnects, it is budgeted at
+    that share (what it holds) instead of at its maximum; a charger that never took one stays at its maximum."""
+    url = f"sqlite:///{tmp_path / 'depot.db'}"
+    site = make_site()
+    rec = Recorder()
+    async with (
+        Controller(site, env=ENV, recorder=StoreRecorder.open(url), debounce_real_s=0.05) as first,
+        charger(first.url, "cp-a", PASSWORD_A, "1.6", rec) as cp,
+    ):
+        await cp.boot()
+        await until(lambda: first.live.charger("cp-a").failsafe_accepted)
+        held_kw = first.live.failsafe_kw["cp-a"]
+        held_spread = first.live.failsafe_spread["cp-a"]
+
+    async with Controller(site, env=ENV, recorder=StoreRecorder.open(url), debounce_real_s=0.05) as second:
+        loads = {u.charger_id: u for u in second.live.snapshot(second.clock()).uncontrolled}
+        a = site.charger("cp-a")
+        assert held_kw < a.max_power_kw_for(a.phases) * a.connectors  # else the test shows nothing
+        assert loads["cp-a"].power_kw == pytest.approx(held_kw)
+        assert loads["cp-a"].phases == held_spread
+        assert "fail-safe" in loads["cp-a"].reason and "maximum" not in loads["cp-a"].reason
+        for other in site.chargers:
+            if other.id != "cp-a":
+                assert loads[other.id].power_kw == pytest.approx(other.max_power_kw_for(other.phases)
+                                                                 * other.connectors)

@@ -12,6 +12,7 @@ import pytest
 from live_site import make_site
 
 from csms_adapter.control.billing_peak import BillingPeak
+from csms_adapter.control.failsafe import HeldShare
 from csms_adapter.control.operator_inputs import GridCap, SessionOverride, VehicleData
 from csms_adapter.control.operator_journal import StoreJournal, load_operator_state
 from csms_adapter.store import Store
@@ -67,6 +68,9 @@ def test_an_ended_cap_is_not_restored(ops: OperatorStateStore) -> None:
     ("UPDATE session_overrides SET priority = -1", "table session_overrides cp-a/1: priority"),
     ("UPDATE grid_cap SET limit_kw = -5", "table grid_cap row: limit_kw -5.0"),
     ("UPDATE billing_peaks SET peak_kw = 'x'", "table billing_peaks row 1: peak_kw"),
+    ("UPDATE failsafe_held SET spread = 7", "table failsafe_held charger cp-a: spread 7 is not 1, 2 or 3"),
+    ("UPDATE failsafe_held SET station_kw = -3", "table failsafe_held charger cp-a: station_kw -3.0"),
+    ("UPDATE failsafe_held SET station_kw = 'lots'", "table failsafe_held row 1: station_kw"),
 ])
 def test_a_corrupt_row_is_reported_and_the_rest_restored(ops: OperatorStateStore, sql: str, problem: str,
                                                          caplog: pytest.LogCaptureFixture) -> None:
@@ -75,6 +79,7 @@ def test_a_corrupt_row_is_reported_and_the_rest_restored(ops: OperatorStateStore
     j.override_changed(("cp-a", 1), SessionOverride("17", None, 0.7, 2.0, NOW))
     j.vehicle_data_changed(("cp-b", 1), VehicleData("tx-9", NOW, 3.5, 0.4, None, None, None))
     j.billing_peak_changed("2026-03", 55.0, NOW)
+    j.failsafe_held_changed("cp-a", HeldShare(7.4, 3, NOW))
     with ops.store.engine.begin() as conn:
         conn.exec_driver_sql(sql)
     with caplog.at_level(logging.WARNING):
@@ -82,8 +87,34 @@ def test_a_corrupt_row_is_reported_and_the_rest_restored(ops: OperatorStateStore
     assert len(state.problems) == 1 and state.problems[0].startswith(problem), state.problems
     assert "operator state not restored" in caplog.text
     restored = sum([state.grid_cap is not None, len(state.overrides), len(state.vehicle_data),
-                    len(state.billing_peaks)])
-    assert restored == 3  # everything but the bad row
+                    len(state.billing_peaks), len(state.failsafe_held)])
+    assert restored == 4  # everything but the bad row
+
+
+def test_the_failsafe_share_held_reads_back_and_is_forgotten_when_unknown(ops: OperatorStateStore) -> None:
+    j = journal(ops)
+    j.failsafe_held_changed("cp-a", HeldShare(7.4, 3, NOW))
+    j.failsafe_held_changed("cp-b", HeldShare(3.7, 1, NOW))
+    j.failsafe_held_changed("cp-a", HeldShare(5.5, 3, NOW + timedelta(minutes=1)))  # replaced, not added
+    assert load_operator_state(ops, NOW).failsafe_held == {
+        "cp-a": HeldShare(5.5, 3, NOW + timedelta(minutes=1)), "cp-b": HeldShare(3.7, 1, NOW)}
+    j.failsafe_held_changed("cp-b", None)  # a later fail-safe call failed: what it holds is not known
+    assert set(load_operator_state(ops, NOW).failsafe_held) == {"cp-a"}
+
+
+def test_the_failsafe_share_held_is_per_site(tmp_path: Path) -> None:
+    """Two depots in one database may both have a "cp-a": each restores only its own."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    north, south = Store.open(url, site="north"), Store.open(url, site="south")
+    try:
+        journal(OperatorStateStore(north)).failsafe_held_changed("cp-a", HeldShare(7.4, 3, NOW))
+        journal(OperatorStateStore(south)).failsafe_held_changed("cp-a", HeldShare(2.0, 1, NOW))
+        journal(OperatorStateStore(south)).failsafe_held_changed("cp-a", None)
+        assert load_operator_state(OperatorStateStore(north), NOW).failsafe_held == {"cp-a": HeldShare(7.4, 3, NOW)}
+        assert load_operator_state(OperatorStateStore(south), NOW).failsafe_held == {}
+    finally:
+        north.close()
+        south.close()
 
 
 def test_billing_peak_is_restored_for_its_own_period_only() -> None:
