@@ -66,7 +66,8 @@ def render(controller: Controller, now: datetime, plant_power_kw: Mapping[tuple[
         footer = Text(
             f"last tick {tick.time:%H:%M:%S}: {tick.plan.strategy} {tick.plan.status}, "
             f"solve {tick.plan.solve_ms:.0f} ms, tick {tick.tick_ms:.0f} ms, {len(tick.plan.connectors)} sessions, "
-            f"{len(tick.snapshot.uncontrolled)} uncontrolled, {sent} profiles sent"
+            f"{len(tick.snapshot.uncontrolled)} uncontrolled "
+            f"({sum(u.power_kw for u in tick.snapshot.uncontrolled):.1f} kW budgeted), {sent} profiles sent"
         )
     return Group(header, table, footer, _incidents(controller))
 
