@@ -38,8 +38,13 @@ lint: $(STAMP)
 	$(BIN)/mypy optimizer csms_adapter benchmarks
 	$(BIN)/lint-imports
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), one test file per process at a time (--dist loadfile:
+# a file's module fixtures, e.g. its PostgreSQL server, start once). Many tests wait on real sockets and emulated
+# time rather than the CPU, so two workers fit two cores. `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Every strategy on every shipped scenario (docs/benchmarks.md); results, report and plots in bench-out/.
 bench: $(STAMP)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from live_site import SITE_YAML
+from polling import eventually
 
 from csms_adapter.http_api.auth import PASSWORD_ENV
 
@@ -88,13 +89,6 @@ class Run:
         return text + self.out.read_text(encoding="utf-8", errors="replace")
 
 
-async def until(predicate: Any, timeout_s: float = 40.0) -> Any:
-    async with asyncio.timeout(timeout_s):
-        while not (result := await predicate()):
-            await asyncio.sleep(0.2)
-    return result
-
-
 async def restored(run: Run, cap_until: datetime) -> dict[str, Any]:
     """What the API shows after a restart: the cap, the sessions with their inputs, the peak."""
     await run.wait_up()
@@ -114,7 +108,7 @@ async def test_operator_state_survives_sigterm_and_sigkill(tmp_path: Path) -> No
     first = Run(site_file, db, http_port, simulate=2)
     try:
         await first.wait_up()
-        sessions = await until(lambda: _sessions(first, 2))
+        sessions = await eventually(lambda: _sessions(first, 2), timeout_s=40, interval_s=0.2)
         cap_until = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
         put = await first.api.put("/grid-cap", json={"limit_kw": 18, "until": cap_until.isoformat(),
                                                      "reason": "DSO curtailment"})
@@ -126,7 +120,7 @@ async def test_operator_state_survives_sigterm_and_sigkill(tmp_path: Path) -> No
         data = await first.api.post("/vehicle-data", json={"charger": other["charger"], "connector": other["connector"],
                                                            "soc": 0.41, "battery_temp_c": 23.5, "battery_kwh": 64})
         assert data.status_code == 200, data.text
-        peak = await until(lambda: _peak(first))
+        peak = await eventually(lambda: _peak(first), timeout_s=40, interval_s=0.2)
     finally:
         stderr = await first.stop(signal.SIGTERM)
     assert first.proc.returncode == 0, stderr

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from fake_chargers import Charger16, Charger201, Recorder, charger
 from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
+from polling import eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -15,12 +15,6 @@ from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.failsafe import compute_shares
 from optimizer.domain import RateUnit, Site
-
-
-async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def settled_tick(c: Controller, charger_id: str) -> TickResult:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from fake_chargers import Charger16, Recorder, charger
 from live_site import ENV, PASSWORD_A, make_site
+from polling import eventually
 
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.store import Store
 
 pytestmark = pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
-
-
-async def until(predicate: object, timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
 
 
 async def test_restart_resumes_open_sessions_from_the_store(tmp_path: Path) -> None:
@@ -37,7 +31,7 @@ async def test_restart_resumes_open_sessions_from_the_store(tmp_path: Path) -> N
         await cp.meter(1, tx, [{"value": "3000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
                                {"value": "7000", "measurand": "Power.Active.Import", "unit": "W"}])
         await rec.wait_for(lambda: bool(rec.tx_profiles()))
-        await until(lambda: first.last_tick is not None and first.last_tick.report is not None)
+        await eventually(lambda: first.last_tick is not None and first.last_tick.report is not None)
 
     store = Store.open(url)
     try:
@@ -59,9 +53,9 @@ async def test_restart_resumes_open_sessions_from_the_store(tmp_path: Path) -> N
             assert isinstance(cp2, Charger16)
             # No BootNotification: the store knew the charger, so the controller resyncs and re-checks the fail-safe.
             await rec2.wait_for(lambda: bool(rec2.of("TriggerMessage")))
-            await until(lambda: second.live.charger("cp-a").set_up)  # resync and fail-safe re-check done
+            await eventually(lambda: second.live.charger("cp-a").set_up)  # resync and fail-safe re-check done
             await cp2.meter(1, tx, [{"value": "4000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}])
-            await until(lambda: not second.loop._lock.locked())
+            await eventually(lambda: not second.loop._lock.locked())
             result = await second.loop.tick()
             assert result is not None and result.plan is not None
             (session,) = result.snapshot.sessions

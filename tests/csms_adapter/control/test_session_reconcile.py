@@ -5,12 +5,11 @@ what ended while the controller was away (in the live state and in the store); a
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
+from polling import eventually
 from scripted_charger import BOOT16, BOOT201, Scripted, settle
 from security_helpers import raw_client
 
@@ -19,12 +18,6 @@ from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.store import Store
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
-
-
-async def until(predicate: Any, timeout_s: float = 15.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def stored(url: str) -> dict[str, tuple[bool, str | None]]:
@@ -68,12 +61,12 @@ async def test_ocpp16_reconnect_closes_a_session_the_charger_reports_over(tmp_pa
         await cp.close()  # the controller is away from it; meanwhile connector 1's vehicle left
         again = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, boot=False))
         try:
-            await until(lambda: bool(again.calls("TriggerMessage")))
+            await eventually(lambda: bool(again.calls("TriggerMessage")))
             later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
             for connector, status in ((1, "Available"), (2, "Charging")):
                 await again.call("StatusNotification", {"connectorId": connector, "errorCode": "NoError",
                                                         "status": status, "timestamp": later})
-            await until(lambda: [s.transaction_id for _, _, s in controller.live.open_sessions()] == [ids[1]])
+            await eventually(lambda: [s.transaction_id for _, _, s in controller.live.open_sessions()] == [ids[1]])
         finally:
             await again.close()
     sessions = stored(url)
@@ -99,7 +92,7 @@ async def test_ocpp201_reconnect_asks_the_station_which_transactions_still_run(t
         again = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1", boot=False),
                          {"GetTransactionStatus": {"messagesInQueue": True, "ongoingIndicator": False}})
         try:
-            await until(lambda: bool(again.calls("GetTransactionStatus")))
+            await eventually(lambda: bool(again.calls("GetTransactionStatus")))
             await settle(again, quiet_s=0.5)
             assert again.calls("GetTransactionStatus") == [{"transactionId": "tx-queued"}]
             assert [s.transaction_id for _, _, s in controller.live.open_sessions()] == ["tx-queued"]  # waits for it
@@ -108,7 +101,7 @@ async def test_ocpp201_reconnect_asks_the_station_which_transactions_still_run(t
         third = Scripted(await raw_client(controller.url, "cp-b", PASSWORD_B, "ocpp2.0.1", boot=False),
                          {"GetTransactionStatus": {"messagesInQueue": False, "ongoingIndicator": False}})
         try:
-            await until(lambda: not controller.live.open_sessions())
+            await eventually(lambda: not controller.live.open_sessions())
         finally:
             await third.close()
     sessions = stored(url)

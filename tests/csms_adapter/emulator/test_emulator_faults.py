@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
 from ocpp.v201.enums import Action as A201
+from polling import eventually
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -165,12 +166,6 @@ async def csms() -> AsyncIterator[tuple[Csms, str]]:
 @pytest.fixture
 def site() -> Site:
     return parse_site(SITE)
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 8.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():
-            await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

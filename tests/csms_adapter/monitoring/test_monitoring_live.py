@@ -4,7 +4,7 @@ controller and solver, a fake clock for the debounce. Every incident kind, opene
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
+from polling import eventually
 
 from csms_adapter.control.charger_setup import Step
 from csms_adapter.control.controller import Controller
@@ -53,12 +54,6 @@ def heard(c: Controller) -> list[IncidentChange]:
 def of(changes: list[IncidentChange], charger_id: str, kind: IncidentKind) -> list[tuple[str, int | None]]:
     return [(ch.event, ch.incident.connector) for ch in changes
             if ch.incident.charger == charger_id and ch.incident.kind is kind]
-
-
-async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def status16(cp: Charger16, connector: int, status: str, error_code: str = "NoError", **extra: Any) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ import httpx
 import pytest
 from http_receiver import Receiver, receiving
 from live_site import make_site
+from polling import eventually
 
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
@@ -84,12 +85,6 @@ async def depot_with(tmp_path: Path, *faults: FaultInjection) -> AsyncIterator[D
         finally:
             await controller.stop()
             await fleet.stop()
-
-
-async def eventually(check: Callable[[], object], timeout_s: float = 15.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():
-            await asyncio.sleep(0.02)
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:

@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from http_receiver import receiving
+from polling import eventually
 
 from csms_adapter.monitoring import Incident, IncidentChange, IncidentKind, Severity
 from csms_adapter.monitoring.webhooks import (
@@ -57,12 +58,6 @@ def opened(**kw: object) -> IncidentChange:
 
 def resolved(**kw: object) -> IncidentChange:
     return IncidentChange("resolved", incident(resolved=True, **kw))  # type: ignore[arg-type]
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 async def test_opening_and_resolution_are_posted_once_each_as_the_contract_says() -> None:

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from ocpp.exceptions import FormatViolationError, OCPPError
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
+from polling import eventually
 
 from csms_adapter.control.controller import Controller
 from csms_adapter.protocol.conformance16 import Conformance16
@@ -32,12 +32,6 @@ async def controller() -> AsyncIterator[Controller]:
         for charger in c.site.chargers:
             c.live.charger(charger.id).failsafe_accepted = True
         yield c
-
-
-async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_the_mixin_handlers_are_routed() -> None:  # a link is made inside an event loop

@@ -15,6 +15,7 @@ from typing import Any
 
 from fake_chargers import Charger16, Charger201, Recorder, charger
 from live_site import ENV, PASSWORD_A, PASSWORD_B, SITE_YAML, make_site
+from polling import eventually
 
 from csms_adapter.control.control_loop import default_planner
 from csms_adapter.control.controller import Controller
@@ -23,12 +24,6 @@ from csms_adapter.store import Store, StoreError
 from optimizer.domain import Plan, Site, Snapshot
 
 POWER = [{"value": "7000", "measurand": "Power.Active.Import", "unit": "W"}]
-
-
-async def until(predicate: Any, timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 class SwitchablePlanner:
@@ -58,7 +53,7 @@ async def test_solver_crash_or_hang_sends_nothing_and_the_last_profile_ages_out(
         tx = await cp.start_tx(1, "TAG1", 1000)
         await cp.meter(1, tx, POWER)
         await rec.wait_for(lambda: bool(rec.tx_profiles()))
-        await until(lambda: not c.loop._lock.locked())
+        await eventually(lambda: not c.loop._lock.locked())
         last = rec.tx_profiles()[-1]
         valid_to = datetime.fromisoformat(last["valid_to"].replace("Z", "+00:00"))
         ttl = site.ocpp.profile_ttl_intervals * site.control.interval_s
@@ -113,12 +108,12 @@ async def test_a_failing_store_does_not_stop_control_and_catches_up(tmp_path: Pa
         for _ in range(3):
             await cp.meter(1, tx, POWER)
         await rec.wait_for(lambda: bool(rec.tx_profiles()))  # control goes on
-        await until(lambda: recorder.writer.stats.failures > 0)
+        await eventually(lambda: recorder.writer.stats.failures > 0)
         # Buffered and reported (wait for it: while a retry is in flight its batch is out of the buffer).
-        await until(lambda: recorder.writer.pending >= 3)
+        await eventually(lambda: recorder.writer.pending >= 3)
         assert not recorder.writer.healthy
         store.healthy = True
-        await until(lambda: recorder.writer.healthy and recorder.writer.pending == 0)
+        await eventually(lambda: recorder.writer.healthy and recorder.writer.pending == 0)
         assert recorder.writer.stats.written >= 3
 
 
@@ -136,7 +131,7 @@ async def test_clock_jumps_keep_control_safe() -> None:
         tx = await cp.start_tx(1, "TAG1", 1000)
         await cp.meter(1, tx, POWER)
         await rec.wait_for(lambda: bool(rec.tx_profiles()))
-        await until(lambda: not c.loop._lock.locked())
+        await eventually(lambda: not c.loop._lock.locked())
         sent = len(rec.tx_profiles())
         offset[0] = timedelta(hours=-2)  # back: the charger's copy of the profile may lapse; re-send it
         back = await c.loop.tick()

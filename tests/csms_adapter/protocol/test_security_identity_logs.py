@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from pathlib import Path
@@ -12,6 +11,7 @@ from fake_chargers import Charger16, Charger201, Recorder, charger
 from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
+from polling import eventually
 from security_helpers import exchange, raw_client
 from websockets.exceptions import InvalidStatus
 
@@ -22,12 +22,6 @@ from csms_adapter.store import Store
 HB = '[2,"hb","Heartbeat",{}]'
 POWER = [{"value": "7000", "measurand": "Power.Active.Import", "unit": "W"}]
 POWER_201 = [{"value": 7000, "measurand": "Power.Active.Import"}]
-
-
-async def until(predicate: object, timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
 
 
 async def test_an_unauthenticated_duplicate_cannot_knock_the_charger_off() -> None:
@@ -55,9 +49,9 @@ async def test_an_authenticated_duplicate_replaces_the_old_link_without_losing_t
             old_link = c.server.links["cp-b"]
             async with charger(c.url, "cp-b", PASSWORD_B, "2.0.1") as new:  # same charger, new socket
                 assert isinstance(new, Charger201)
-                await until(lambda: not old_link.connected and c.server.links["cp-b"] is not old_link)
+                await eventually(lambda: not old_link.connected and c.server.links["cp-b"] is not old_link)
                 await new.tx_event("Updated", "tx-9", 1, POWER_201)  # a new link first sees the tx mid-way
-                await until(lambda: len(c.live.open_sessions()) == 1)
+                await eventually(lambda: len(c.live.open_sessions()) == 1)
                 assert [s.transaction_id for _, _, s in c.live.open_sessions()] == ["tx-9"]
                 assert c.live.charger("cp-b").connected
         assert c.server.counters.of("cp-b")["connection_superseded"] == 1
