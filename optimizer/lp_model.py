@@ -1,17 +1,10 @@
 """The depot LP of docs/lp.md, built from arrays into one sparse matrix.
 
 One formulation, two builders downstream (``solver_backend``): HiGHS fed the matrix directly, and PuLP
-fed the same rows. Rows that cannot bind are left out (docs/lp.md, "What keeps it fast"): taper rows only for
-sessions that can pass their knee SoC, thermal rows only for batteries whose temperature could reach
-the ceiling with everything they still need delivered.
-
-Variables, in this order:
-    p[i, t]   grid-side power of session i in step t (kW; in step 0 the commanded power)
-    u[i]      energy still missing at departure (kWh)
-    θ[m, t]   battery temperature of m at the end of step t, t = 0..H-1 (thermal sessions only)
-    z[k]      stored energy above 80 % SoC (kWh), only with the high-SoC stress weight (``lp_stress``)
-    P̂         site peak (kW), only when the objective prices the peak
-    m[i]      margin still missing at departure (kWh), only when some session has a margin (needs.py)
+fed the same rows. ``build_lp`` lays out the columns and their costs (``lp_columns``), then writes one row
+family after another (``lp_rows``). Rows that cannot bind are left out (docs/lp.md, "What keeps it fast"):
+taper rows only for sessions that can pass their knee SoC, thermal rows only for batteries whose temperature
+could reach the ceiling with everything they still need delivered.
 """
 
 from __future__ import annotations
@@ -26,31 +19,32 @@ from numpy.typing import NDArray
 from optimizer.domain import Objective
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
+from optimizer.lp_columns import EARLY_REWARD_PER_KWH, column_costs, column_layout
+from optimizer.lp_rows import (
+    RowBuilder,
+    RowGroup,
+    add_circuit_rows,
+    add_departure_rows,
+    add_high_soc_rows,
+    add_peak_rows,
+    add_site_rows,
+    add_taper_rows,
+    add_thermal_rows,
+    arrival_step,
+    taper_window,
+    thermal_window,
+)
 from optimizer.lp_stress import high_soc_block, temperature_cost
 from optimizer.needs import ResolvedSession
-from optimizer.thermal import free_trajectory, rise_upper_bound, step_coefficients
+from optimizer.thermal import free_trajectory
 
-# The early-charging reward per kWh, relative to the objective's 'early' weight. Small enough never to
-# trade delivered energy for earliness, large enough that HiGHS sees it; docs/lp.md, "What keeps it fast".
-EARLY_REWARD_PER_KWH = 1e-2
-MIN_NEED_FOR_WEIGHT_KWH = 1.0
-# A kWh of margin (needs.py: the upper end of a need above its central value) is worth this share of the
-# cheapest kWh of any central need, so the margin is given up first when capacity is short.
-MARGIN_WEIGHT_SHARE = 0.5
+__all__ = ["THERMAL_MARGIN_C", "LinearProgram", "RowGroup", "SessionArrays", "arrival_step", "build_lp",
+           "session_arrays", "taper_bound_kw"]
+
 # Plan this far below a battery's ceiling: measured temperatures are noisy and the vehicle's own power
 # varies inside a step (the benchmark's bus depot overshot by 0.1-0.3 °C without it).
 THERMAL_MARGIN_C = 0.5
 INF = math.inf
-
-
-@dataclass(frozen=True, slots=True)
-class RowGroup:
-    """A named family of rows; ``first``..``first+count`` in the matrix, one row per ``labels`` entry."""
-
-    kind: str
-    first: int
-    labels: tuple[str, ...]
-    per_step: int  # rows per label (H for time-indexed families, 1 otherwise)
 
 
 @dataclass(slots=True)
@@ -167,49 +161,6 @@ def taper_bound_kw(s: ResolvedSession, soc_start: float, battery_h: float) -> fl
     return min(s.max_kw, max(0.0, s.max_kw * (1.0 - soc_start) / denom))
 
 
-def arrival_step(s: ResolvedSession, horizon: Horizon) -> int:
-    """The step in which the vehicle arrives (0 when it is plugged in now)."""
-    if s.arrival_h <= 0:
-        return 0
-    index = int(np.searchsorted(horizon.start_h, s.arrival_h, side="right")) - 1
-    return min(max(index, 0), horizon.steps - 1)
-
-
-def _taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float) -> tuple[int, int] | None:
-    """Steps (first, last) where the taper row can bind: from the first step the knee can be passed
-    at full power to the last plugged-in step. None when the knee cannot be reached at all."""
-    if s.knee_soc >= 1.0 or pmax.max() <= 0:
-        return None
-    cumulative = np.minimum(np.cumsum(pmax * energy_coef), need_kwh)  # most energy stored by end of t
-    soc_upper = s.soc0 + cumulative / s.battery_kwh  # at the end of t, where the row judges the taper
-    plugged = np.nonzero(pmax > 0)[0]
-    last = int(plugged[-1])
-    reach = np.nonzero(soc_upper > s.knee_soc + 1e-9)[0]
-    if reach.size == 0:
-        return None
-    first = max(1, int(reach[0]))  # step 0 is a column bound
-    return (first, last) if first <= last else None
-
-
-def _thermal_window(
-    s: ResolvedSession, pmax: FloatArray, end_h: FloatArray, need_kwh: float, ambient_max_c: float, ceiling: FloatArray
-) -> tuple[int, int] | None:
-    """Steps (first, last) where the temperature ceiling can bind, from a rigorous upper bound. With
-    A = the warmest ambient, P = the most power and E = the most energy, every schedule keeps
-    θ(τ) ≤ max(θ0, A) + (heating·P/cooling)·(1 − exp(−cooling·min(E/P, τ)))   (``thermal.rise_upper_bound``)."""
-    th = s.thermal
-    top_kw = float(pmax.max())
-    if not th.is_modelled or top_kw <= 0:
-        return None
-    upper = max(s.temp0_c, ambient_max_c) + rise_upper_bound(th, top_kw, need_kwh / max(s.efficiency, 1e-9), end_h)
-    plugged = np.nonzero(pmax > 0)[0]
-    last = int(plugged[-1])
-    can = np.nonzero(upper > ceiling - 1e-9)[0]
-    if can.size == 0 or int(can[0]) > last:
-        return None
-    return int(can[0]), last
-
-
 def build_lp(
     sessions: list[ResolvedSession],
     horizon: Horizon,
@@ -227,55 +178,17 @@ def build_lp(
     (acceptance only falls as the SoC rises): a relaxation, for the hindsight bound (benchmarks/bound.py)."""
     n, steps = len(sessions), horizon.steps
     arr = arrays if arrays is not None else session_arrays(sessions, horizon, series)
-    # The estimated-SoC extra energy (arr.extra_kwh) is not in the LP: as a second, lower-weighted
-    # tranche it made 500-session ticks 6x slower. The plan gives it first-step capacity nobody else
-    # wants instead (strategies.base.fill_spare_capacity).
     first_max = arr.first_step_max_kw if arr.first_step_max_kw is not None else arr.pmax_kw[:, 0].copy()
-    eta = arr.efficiency.reshape(n, 1)
-    energy_coef = eta * arr.energy_h  # kWh into the battery per kW (commanded) in step t
-    ambient_max = float(series.ambient_c.max())
-    step_end_h = horizon.start_h + horizon.length_h
+    energy_coef = arr.efficiency.reshape(n, 1) * arr.energy_h  # kWh into the battery per kW (commanded) in step t
     margin = arr.margin_kwh if arr.margin_kwh is not None else np.zeros(n)
     planned_kwh = arr.need_kwh + margin  # the most the rows below may see delivered
-
-    # ---- which sessions need taper / thermal rows, and over which steps
-    taper_win: list[tuple[int, int, int]] = []  # (session, first, last)
-    thermal_win: list[tuple[int, int, int]] = []
-    for i, s in enumerate(sessions):
-        # Only the known need decides whether taper rows are worth their cost; the estimated-SoC tranche
-        # is a guess, and tapering rows for it made large sites 5x slower to solve.
-        tw = _taper_window(s, arr.pmax_kw[i], energy_coef[i], float(planned_kwh[i]))
-        if tw is not None:
-            taper_win.append((i, *tw))
-        hw = _thermal_window(
-            s, arr.pmax_kw[i], step_end_h, float(planned_kwh[i]), ambient_max, arr.temp_ceiling_c[i]
-        )
-        if hw is not None:
-            thermal_win.append((i, *hw))
-    taper = np.array([w[0] for w in taper_win], dtype=np.int64)
-    thermal = np.array([w[0] for w in thermal_win], dtype=np.int64)
+    taper_win, thermal_win = _row_windows(sessions, horizon, series, arr, energy_coef, planned_kwh)
 
     price_on = objective.price > 0 and float(series.price_per_kwh.max()) > 0
     peak_weight = objective.peak + objective.price * demand_charge_per_kw
-    peak_on = peak_weight > 0
-
-    # ---- columns
-    n_p = n * steps
-    off_u = n_p
-    off_th = off_u + n
-    n_th_cols = sum(last - first + 1 for _, first, last in thermal_win)
-    p_index = np.arange(n_p, dtype=np.int64).reshape(n, steps)
+    p_index = np.arange(n * steps, dtype=np.int64).reshape(n, steps)
     high_soc = high_soc_block(sessions, arr.pmax_kw, energy_coef, horizon, p_index, objective.stress_high_soc)
-    off_z = off_th + n_th_cols
-    n_z_cols = high_soc.columns if high_soc is not None else 0
-    peak_col = off_z + n_z_cols if peak_on else None
-    margin_rows = np.flatnonzero(margin > 0)
-    off_m = off_z + n_z_cols + (1 if peak_on else 0)
-    n_cols = off_m + margin_rows.size
-
-    cost = np.zeros(n_cols)
-    col_lb = np.zeros(n_cols)
-    col_ub = np.full(n_cols, INF)
+    layout = column_layout(n, steps, thermal_win, high_soc.columns if high_soc is not None else 0, peak_weight > 0, margin)
 
     # Rewarding only the dispatched step keeps the LP non-degenerate (docs/lp.md, "What keeps it fast"): a reward
     # falling along the horizon made it 10x slower, and later steps are re-planned every tick anyway.
@@ -286,171 +199,46 @@ def build_lp(
         p_cost = p_cost + objective.price * series.price_per_kwh.reshape(1, steps) * arr.energy_h
     if objective.stress_temperature > 0:
         p_cost = p_cost + temperature_cost(sessions, horizon, series, energy_coef, objective.stress_temperature)
-    cost[:n_p] = p_cost.ravel()
-    if high_soc is not None:
-        cost[off_z : off_z + n_z_cols] = high_soc.cost
-    col_ub[:n_p] = arr.pmax_kw.ravel()
-    col_ub[np.arange(n, dtype=np.int64) * steps] = first_max
-    need_weight = np.maximum(arr.need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
-    if objective.unmet_per == "kwh":
-        # Every kWh alike, scaled by the mean need so the weight stays comparable to price and peak terms.
-        need_weight = np.full(n, max(float(need_weight.mean()) if n else 1.0, MIN_NEED_FOR_WEIGHT_KWH))
-    unmet_weight = objective.unmet * arr.priority / need_weight
-    cost[off_u:off_th] = unmet_weight
-    col_ub[off_u:off_th] = arr.need_kwh
-    if margin_rows.size:
-        cost[off_m:] = MARGIN_WEIGHT_SHARE * float(unmet_weight.min())
-        col_ub[off_m:] = margin[margin_rows]
-    if peak_col is not None:
-        cost[peak_col] = peak_weight
-        # A peak already reached this billing period is paid for: only power above it costs.
-        col_lb[peak_col] = max(0.0, peak_so_far_kw)
-
-    rows: list[NDArray[np.int64]] = []
-    cols: list[NDArray[np.int64]] = []
-    vals: list[FloatArray] = []
-    row_lb: list[FloatArray] = []
-    row_ub: list[FloatArray] = []
-    groups: list[RowGroup] = []
-    next_row = 0
-
-    def add(r: NDArray[np.int64], c: NDArray[np.int64], v: FloatArray) -> None:
-        rows.append(np.asarray(r, dtype=np.int64))
-        cols.append(np.asarray(c, dtype=np.int64))
-        vals.append(np.asarray(v, dtype=np.float64))
+    columns = column_costs(layout, arr, p_cost, first_max, objective, high_soc, peak_weight, peak_so_far_kw)
 
     labels = tuple(f"{s.charger.id}/{s.connector_id}" for s in sessions)
-
-    # ---- departure energy: Σ_t η E p + u + m = need + margin
-    add(np.repeat(np.arange(n, dtype=np.int64), steps), p_index.ravel(), energy_coef.ravel())
-    add(np.arange(n, dtype=np.int64), off_u + np.arange(n, dtype=np.int64), np.ones(n))
-    add(margin_rows, off_m + np.arange(margin_rows.size, dtype=np.int64), np.ones(margin_rows.size))
-    row_lb.append(planned_kwh.copy())
-    row_ub.append(planned_kwh.copy())
-    groups.append(RowGroup("departure_energy", next_row, labels, 1))
-    next_row += n
-
-    # ---- site import limit per step
-    site_rhs = series.import_limit_kw - series.base_load_kw - uncontrolled_kw
-    add(next_row + np.tile(np.arange(steps, dtype=np.int64), n), p_index.ravel(), np.ones(n_p))
-    row_lb.append(np.full(steps, -INF))
-    row_ub.append(np.maximum(site_rhs, 0.0))
-    groups.append(RowGroup("site_import_limit", next_row, ("site",), steps))
-    next_row += steps
-
-    # ---- circuits: kron(coef, I_H)
-    if limits.rows:
-        block = sp.kron(limits.coef, sp.identity(steps, format="csr"), format="coo")
-        add(next_row + block.row, block.col, block.data)
-        row_lb.append(np.full(limits.rows * steps, -INF))
-        row_ub.append(np.repeat(np.maximum(limits.rhs, 0.0), steps))
-        for r, name in enumerate(limits.names):
-            kind, _, rest = name.partition("[")
-            groups.append(RowGroup(kind, next_row + r * steps, (rest.rstrip("]"),), steps))
-        next_row += limits.rows * steps
-
-    # ---- taper over its window [f, l], one row per step with the energy stored so far written out:
-    #   p[t] + slope·(Σ_{s<t} ηE_s p[s] + ηE_t p[t]) <= head
-    # (soc at the end of step t; ηE_t already holds the plugged-in fraction of each step). An energy state per step
-    # (e[t] = e[t-1] + ηE p[t-1], two rows per step) has fewer nonzeros but made the simplex twice as slow on
-    # 1,000 live sessions (1,063 → 516 ms, same objective) and on the 1,000 × 96 benchmark (619 → 330 ms).
-    first_taper_row = next_row
-    for i, first, last in taper_win:
-        s = sessions[i]
-        slope = s.max_kw / (s.battery_kwh * (1.0 - s.knee_soc))
-        head = s.max_kw * (1.0 - s.soc0) / (1.0 - s.knee_soc)
-        width = last - first + 1
-        at, before = np.tril_indices(last + 1)  # every (t, s) with s <= t ...
-        keep = at >= first  # ... for the rows of the window
-        at, before = at[keep], before[keep]
-        stored = (before < at) if taper_at_step_start else np.ones(at.size, dtype=np.bool_)
-        add(next_row + at - first, p_index[i, before], slope * energy_coef[i, before] * stored + (at == before))
-        row_lb.append(np.full(width, -INF))
-        row_ub.append(np.full(width, head))
-        next_row += width
-    if taper_win:
-        groups.append(RowGroup("soc_taper", first_taper_row, tuple(labels[w[0]] for w in taper_win), 0))
-
-    # ---- thermal over its window [f, l]: θ[t] is the temperature at the end of step t.
-    #   θ[f] = Π α θ0 + Σ_{s<=f} (a g frac)_s Π_{s<j<=f} α_j p[s] + ambient terms   (one dense row)
-    #   θ[t] - α_t θ[t-1] - (a g frac)_t p[t] = θa_t (1 - α_t)                      (t in (f, l])
-    th_next = off_th
-    first_th_row = next_row
-    theta_cols: list[tuple[int, int, NDArray[np.int64]]] = []
-    for i, first, last in thermal_win:
-        s = sessions[i]
-        alpha, gain = step_coefficients(s.thermal.cooling_per_h, horizon.length_h)
-        frac = arr.energy_h[i] / horizon.length_h
-        heat = s.thermal.heating_c_per_kwh * gain * frac
-        width = last - first + 1
-        th_cols = th_next + np.arange(width, dtype=np.int64)
-        th_next += width
-        theta_cols.append((i, first, th_cols))
-        col_lb[th_cols] = -INF
-        col_ub[th_cols] = arr.temp_ceiling_c[i, first : last + 1]
-        # The battery's temperature is known from its arrival step a0 on (0 for a vehicle plugged in now).
-        # decay[s] = Π_{s<j<=first} α_j for s in a0..first
-        a0 = min(arrival_step(s, horizon), first)
-        decay = np.ones(first + 1)
-        for t in range(first - 1, a0 - 1, -1):
-            decay[t] = decay[t + 1] * alpha[t + 1]
-        span = slice(a0, first + 1)
-        row0 = next_row
-        add(np.array([row0]), th_cols[:1], np.ones(1))
-        add(np.full(first + 1 - a0, row0), p_index[i, span], -heat[span] * decay[span])
-        const0 = s.temp0_c * decay[a0] * alpha[a0] + float(np.sum(series.ambient_c[span] * (1.0 - alpha[span]) * decay[span]))
-        if width > 1:
-            rec = next_row + 1 + np.arange(width - 1, dtype=np.int64)
-            ts = np.arange(first + 1, last + 1)
-            add(rec, th_cols[1:], np.ones(width - 1))
-            add(rec, th_cols[:-1], -alpha[ts])
-            add(rec, p_index[i, ts], -heat[ts])
-            rhs = series.ambient_c[ts] * (1.0 - alpha[ts])
-            row_lb.append(np.concatenate(([const0], rhs)))
-            row_ub.append(np.concatenate(([const0], rhs)))
-        else:
-            row_lb.append(np.array([const0]))
-            row_ub.append(np.array([const0]))
-        next_row += width
-    if thermal_win:
-        groups.append(RowGroup("battery_temperature_state", first_th_row, tuple(labels[w[0]] for w in thermal_win), 0))
-
-    # ---- stored energy above 80 % SoC (optional stress term, optimizer.lp_stress)
-    if high_soc is not None:
-        add(next_row + high_soc.row, high_soc.p_col, high_soc.p_val)
-        add(next_row + high_soc.z_row, off_z + high_soc.z_col, -np.ones(n_z_cols))
-        row_lb.append(np.full(n_z_cols, -INF))
-        row_ub.append(high_soc.rhs)
-        groups.append(RowGroup("stress_high_soc", next_row, tuple(labels[i] for i in high_soc.labels), 0))
-        next_row += n_z_cols
-
-    # ---- peak: Σ_i p[i,t] - P̂ <= -(base + uncontrolled)
-    if peak_col is not None:
-        add(next_row + np.tile(np.arange(steps, dtype=np.int64), n), p_index.ravel(), np.ones(n_p))
-        add(next_row + np.arange(steps, dtype=np.int64), np.full(steps, peak_col, dtype=np.int64), -np.ones(steps))
-        row_lb.append(np.full(steps, -INF))
-        row_ub.append(-(series.base_load_kw + uncontrolled_kw))
-        groups.append(RowGroup("site_peak", next_row, ("site",), steps))
-        next_row += steps
-
-    matrix = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(next_row, n_cols),
-        dtype=np.float64,
-    )
-    matrix.sum_duplicates()
+    rows = RowBuilder()
+    add_departure_rows(rows, layout, energy_coef, planned_kwh, labels)
+    add_site_rows(rows, layout, series.import_limit_kw - series.base_load_kw - uncontrolled_kw)
+    add_circuit_rows(rows, limits, steps)
+    add_taper_rows(rows, sessions, taper_win, p_index, energy_coef, labels, taper_at_step_start)
+    add_thermal_rows(rows, sessions, layout, arr, horizon, series, labels)
+    add_high_soc_rows(rows, layout, high_soc, labels)
+    add_peak_rows(rows, layout, series.base_load_kw + uncontrolled_kw)
     return LinearProgram(
-        cost=cost,
-        col_lb=col_lb,
-        col_ub=col_ub,
-        matrix=matrix,
-        row_lb=np.concatenate(row_lb),
-        row_ub=np.concatenate(row_ub),
-        groups=groups,
+        cost=columns.cost,
+        col_lb=columns.lower,
+        col_ub=columns.upper,
+        matrix=rows.matrix(layout.columns),
+        row_lb=np.concatenate(rows.row_lb),
+        row_ub=np.concatenate(rows.row_ub),
+        groups=rows.groups,
         sessions=n,
         steps=steps,
-        taper_sessions=taper,
-        thermal_sessions=thermal,
-        peak_col=peak_col,
-        theta_cols=theta_cols,
+        taper_sessions=np.array([w[0] for w in taper_win], dtype=np.int64),
+        thermal_sessions=np.array([w[0] for w in thermal_win], dtype=np.int64),
+        peak_col=layout.peak_col,
+        theta_cols=layout.theta_cols,
     )
+
+
+def _row_windows(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries, arr: SessionArrays,
+                 energy_coef: FloatArray, planned_kwh: FloatArray) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """(session, first, last) of the taper rows and of the thermal rows that can bind."""
+    ambient_max = float(series.ambient_c.max())
+    step_end_h = horizon.start_h + horizon.length_h
+    taper_win: list[tuple[int, int, int]] = []
+    thermal_win: list[tuple[int, int, int]] = []
+    for i, s in enumerate(sessions):
+        tw = taper_window(s, arr.pmax_kw[i], energy_coef[i], float(planned_kwh[i]))
+        if tw is not None:
+            taper_win.append((i, *tw))
+        hw = thermal_window(s, arr.pmax_kw[i], step_end_h, float(planned_kwh[i]), ambient_max, arr.temp_ceiling_c[i])
+        if hw is not None:
+            thermal_win.append((i, *hw))
+    return taper_win, thermal_win
