@@ -18,8 +18,8 @@ at once, before that charger's own share goes out.
 
 from __future__ import annotations
 
-import logging
 import asyncio
+import logging
 import math
 from collections.abc import Mapping
 
