@@ -58,6 +58,7 @@ class TickOutcome(Generic[AppliedT]):
     plan_ms: float | None  # waiting for the plan
     tick_ms: float
     error: Exception | None = None
+    observe_ms: float | None = None  # building the snapshot
 
 
 async def run_tick(site: ControlledSite[AppliedT], planner: TickPlanner, now: datetime, *, check: PlanCheck,
@@ -71,18 +72,21 @@ async def run_tick(site: ControlledSite[AppliedT], planner: TickPlanner, now: da
     started = time.perf_counter()
     snapshot = await site.observe(now)
     plan_started = time.perf_counter()
+    observe_ms = (plan_started - started) * 1000.0
     try:
         plan = await planner(snapshot)
     except Exception as exc:
         ms = (time.perf_counter() - plan_started) * 1000.0
-        return TickOutcome(now, snapshot, None, (), None, ms, (time.perf_counter() - started) * 1000.0, exc)
+        return TickOutcome(now, snapshot, None, (), None, ms, (time.perf_counter() - started) * 1000.0, exc,
+                           observe_ms)
     plan_ms = (time.perf_counter() - plan_started) * 1000.0
     problems = tuple(str(v) for v in check(snapshot, plan))
     if problems and not apply_unsafe:
         return TickOutcome(now, snapshot, plan, problems, None, plan_ms, (time.perf_counter() - started) * 1000.0,
-                           PlanViolation(list(problems)))
+                           PlanViolation(list(problems)), observe_ms)
     applied = await site.apply(plan, snapshot, now)
-    return TickOutcome(now, snapshot, plan, problems, applied, plan_ms, (time.perf_counter() - started) * 1000.0)
+    return TickOutcome(now, snapshot, plan, problems, applied, plan_ms, (time.perf_counter() - started) * 1000.0,
+                       None, observe_ms)
 
 
 def complete_now(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:

@@ -191,5 +191,10 @@ class ChargerSetup:
                                                    ENDED_WHILE_AWAY, self.clock()))
             # Queued: its end (if any) is among the messages the station still sends us.
 
+    @property
+    def in_progress(self) -> int:
+        """Chargers whose set-up (after-ready steps included) is still running."""
+        return len(self._running)
+
     async def close(self) -> None:
         await cancel_and_wait(list(self._running.values()))

@@ -49,6 +49,7 @@ class TickResult:
     error: str | None = None
     solve_ms: float | None = None  # waiting for the plan, hand-over to and from the solver process included
     thermal_fits: tuple[VehicleFit, ...] = ()  # fits that learnt something this tick (for the store)
+    snapshot_ms: float | None = None  # building the snapshot, on the event loop
 
 
 class ControlLoop:
@@ -139,7 +140,7 @@ class ControlLoop:
         exc = outcome.error
         if exc is None:
             return TickResult(now, outcome.snapshot, outcome.plan, outcome.applied, outcome.tick_ms, None,
-                              outcome.plan_ms, fits)
+                              outcome.plan_ms, fits, outcome.observe_ms)
         # Nothing was sent: the live TxProfiles lapse (valid_to) to the fail-safe layers, never to "unlimited";
         # that is safer than a bad plan. DepotError, a timeout or a solver bug: none may stop control.
         if isinstance(exc, DepotError):
@@ -149,7 +150,8 @@ class ControlLoop:
         else:
             reason = f"{type(exc).__name__}: {exc}"
         log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
-        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms, fits)
+        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms, fits,
+                          outcome.observe_ms)
 
     # ------------------------------------------------------------------------------ scheduling
 
