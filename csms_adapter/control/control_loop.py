@@ -2,8 +2,8 @@
 
 ``ControlLoop.tick`` runs ``optimizer.tick.run_tick`` — the tick the benchmark harness runs too — on the live
 site (``csms_adapter.control.live_site``): observe (snapshot) → plan off the event loop (in the solver process,
-``csms_adapter.control.solver_runner``) → check the plan independently (refuse to dispatch a plan that breaks a
-limit) → dispatch all profiles concurrently, each with a timeout → persist (``on_tick``). APScheduler runs it every
+``csms_adapter.control.solver_runner``) → check the plan independently, in a worker thread (refuse to dispatch a
+plan that breaks a limit) → dispatch all profiles concurrently, each with a timeout → persist (``on_tick``). APScheduler runs it every
 ``control.interval_s`` (one at a time, late runs coalesced); ``request_tick`` brings it forward after a plug-in or
 unplug, debounced so a burst of status messages gives one tick.
 """
@@ -135,7 +135,8 @@ class ControlLoop:
         async def planner(snapshot: Snapshot) -> Plan:
             return await runner.solve(snapshot, timeout_s)
 
-        outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site))
+        outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site),
+                                 offload=asyncio.to_thread)
         fits = tuple(self.thermal.take_changed())
         exc = outcome.error
         if exc is None:
