@@ -413,7 +413,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     controller = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.live.load_bench", "--role", "controller", "--site", str(site_path),
          "--stats-out", str(controller_out), "--expect-sessions", str(args.chargers),
-         "--settle-s", str(args.arrival_window_s + spread_s + 60), "--max-run-s", str(args.duration_s + 120),
+         # The full tick waits for the set-up until 20 s before the chargers stop, at the latest.
+         "--settle-s", str(max(args.arrival_window_s + spread_s, args.duration_s - 20)),
+         "--max-run-s", str(args.duration_s + 120),
          "--device-model-spread-s", str(spread_s),
          *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
          *(["--solver-in-thread"] if args.solver_in_thread else [])],
