@@ -256,9 +256,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
             return await dispatch(*args, **kwargs)
         finally:
             peers_after = peers_cpu_s(emulators)
+            # An emulator that exits meanwhile takes its CPU out of the sum: no figure then.
             dispatch_cpu_ms.append(((time.process_time() - cpu) * 1000.0,
                                     (peers_after - peers) * 1000.0 if peers is not None and peers_after is not None
-                                    else None))
+                                    and peers_after >= peers else None))
 
     controller.dispatcher.dispatch = timed_dispatch  # type: ignore[method-assign]
 
@@ -299,6 +300,11 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                     len(controller.live.open_sessions()) < expect_sessions or not set_up_done(controller)):
                 await asyncio.sleep(0.2)
             waited_s = loop.time() - started
+            # As the tick starts (a long tick may end after the chargers stopped).
+            before_tick = {"waited_s": round(waited_s, 1), "set_up_done": set_up_done(controller),
+                           "set_up_running": controller.setup.in_progress,
+                           "reachable": sum(1 for c in site.chargers if controller.live.reachable(c.id)),
+                           "store_backlog": recorder.backlog}
             if not stop.is_set():
                 # Forget every deadband so this tick sends one TxProfile per connector and one station max per
                 # charger: the worst case the 2 s target is about.
@@ -316,11 +322,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                 if result is not None:
                     full = dict(ticks[-1]) if ticks else _tick_summary(result)
                     full["open_sessions"] = len(controller.live.open_sessions())
-                    full["waited_s"] = round(waited_s, 1)
-                    full["set_up_done"] = set_up_done(controller)
-                    full["set_up_running"] = controller.setup.in_progress
-                    full["reachable"] = sum(1 for c in site.chargers if controller.live.reachable(c.id))
-                    full["store_backlog"] = recorder.backlog
+                    full.update(before_tick)
                     full["failsafe_recomputes"] = controller.failsafe.recomputes
             steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()

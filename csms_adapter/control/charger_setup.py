@@ -38,7 +38,8 @@ from optimizer.domain import Site
 
 log = logging.getLogger("depotctl.setup")
 
-MAX_CONCURRENT_SETUPS = 50
+# High enough that a thousand chargers on 1 s cellular round trips are set up within about a minute.
+MAX_CONCURRENT_SETUPS = 200
 
 # A reason recorded for a session the charger no longer has (it ended while nobody was listening).
 ENDED_WHILE_AWAY = "EndedWhileControllerAway"
