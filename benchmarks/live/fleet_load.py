@@ -8,7 +8,7 @@ the database is a throw-away local server (``--db`` to use an existing one inste
 handling latency p99, the forced full tick, messages lost, and samples the controller wrote against the rows the
 database holds for that site (a sample lost between the two shows as a difference), the median and max of every
 tick with its snapshot/plan/dispatch parts, the largest event-loop lag and store backlog, and CPU seconds: the
-solver process's per tick, the controller's per wall second. Never asserted in a test: all controllers, emulators
+solver process's per tick, the controller's as a percentage of one CPU. Never asserted in a test: all controllers, emulators
 and the database share this machine's CPUs, so the figures are pessimistic; the load average is printed.
 """
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
             "dispatch_ms_max": tick_stat("dispatch_ms", 1.0), "full_tick_sessions": full.get("sessions"),
             "set_up_done": full.get("set_up_done"),
             "solver_cpu_s_per_tick": round(solver_cpu / len(planned), 2) if solver_cpu and planned else None,
-            "controller_cpu_share": round(ctrl_cpu / wall, 2) if ctrl_cpu is not None and wall else None,
+            "controller_cpu_pct": round(100.0 * ctrl_cpu / wall) if ctrl_cpu is not None and wall else None,
             "loop_lag_ms_max": r.get("loop_lag_ms_max"), "store_backlog_max": r.get("store_backlog_max"),
             "site": site, "exit": proc.returncode, "chargers": args.chargers, "booted": r.get("booted"),
             "handling_ms_p99": r.get("handling_ms_p99"), "full_tick_ms": full.get("tick_ms"),
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
 def print_table(results: list[dict[str, Any]]) -> None:
     cols = ["site", "booted", "handling_ms_p99", "full_tick_ms", "full_tick_sessions", "set_up_done", "ticks",
             "tick_ms_median", "tick_ms_max", "snapshot_ms_max", "solve_wall_ms_max", "dispatch_ms_max",
-            "solver_cpu_s_per_tick", "controller_cpu_share", "loop_lag_ms_max", "messages_lost", "samples_written",
+            "solver_cpu_s_per_tick", "controller_cpu_pct", "loop_lag_ms_max", "messages_lost", "samples_written",
             "rows_in_db", "samples_dropped", "store_backlog_max", "store_failures", "exit"]
     print(" | ".join(cols))
     for r in results:
