@@ -1,7 +1,7 @@
 """Load benchmark of a shared database: K controllers (each with N emulated chargers, its own site name) writing to
 one PostgreSQL server on this machine, all at once.
 
-    python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 120
+    python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 300
 
 Each controller is one run of ``benchmarks.live.load_bench`` (its own controller process and emulator processes);
 the database is a throw-away local server (``--db`` to use an existing one instead). Printed per controller: the
