@@ -1,13 +1,15 @@
 """Load benchmark of a shared database: K controllers (each with N emulated chargers, its own site name) writing to
 one PostgreSQL server on this machine, all at once.
 
-    python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 120
+    python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 300
 
 Each controller is one run of ``benchmarks.live.load_bench`` (its own controller process and emulator processes);
 the database is a throw-away local server (``--db`` to use an existing one instead). Printed per controller: the
 handling latency p99, the forced full tick, messages lost, and samples the controller wrote against the rows the
-database holds for that site (a sample lost between the two shows as a difference). Never asserted in a test: all
-controllers, emulators and the database share this machine's CPUs, so the figures are pessimistic.
+database holds for that site (a sample lost between the two shows as a difference), the median and max of every
+tick with its snapshot/plan/dispatch parts, the largest event-loop lag and store backlog, and CPU seconds: the
+solver process's per tick, the controller's as a percentage of one CPU. Never asserted in a test: all controllers, emulators
+and the database share this machine's CPUs, so the figures are pessimistic; the load average is printed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from benchmarks.live.load_bench import percentile
 from benchmarks.pg_local import local_postgres
 
 
@@ -62,7 +66,21 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
         r = json.loads((out / "r.json").read_text()) if (out / "r.json").exists() else {}
         full = r.get("full_tick") or {}
         site = f"depot-{k:02d}"
+        ticks = r.get("ticks") or []
+        planned = [t for t in ticks if t.get("plan_ms") is not None]
+
+        def tick_stat(key: str, q: float, ticks: list[dict[str, Any]] = ticks) -> float | None:
+            return percentile([float(t[key]) for t in ticks if t.get(key) is not None], q)
+
+        solver_cpu, ctrl_cpu, wall = r.get("solver_cpu_s"), r.get("controller_cpu_s"), r.get("controller_wall_s")
         results.append({
+            "ticks": len(ticks), "tick_ms_median": tick_stat("tick_ms", 0.5), "tick_ms_max": tick_stat("tick_ms", 1.0),
+            "snapshot_ms_max": tick_stat("snapshot_ms", 1.0), "solve_wall_ms_max": tick_stat("solve_wall_ms", 1.0),
+            "dispatch_ms_max": tick_stat("dispatch_ms", 1.0), "full_tick_sessions": full.get("sessions"),
+            "set_up_done": full.get("set_up_done"),
+            "solver_cpu_s_per_tick": round(solver_cpu / len(planned), 2) if solver_cpu and planned else None,
+            "controller_cpu_pct": round(100.0 * ctrl_cpu / wall) if ctrl_cpu is not None and wall else None,
+            "loop_lag_ms_max": r.get("loop_lag_ms_max"), "store_backlog_max": r.get("store_backlog_max"),
             "site": site, "exit": proc.returncode, "chargers": args.chargers, "booted": r.get("booted"),
             "handling_ms_p99": r.get("handling_ms_p99"), "full_tick_ms": full.get("tick_ms"),
             "messages_lost": r.get("messages_lost"), "samples_written": r.get("samples_written"),
@@ -72,8 +90,10 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    cols = ["site", "booted", "handling_ms_p99", "full_tick_ms", "messages_lost", "samples_written",
-            "rows_in_db", "samples_dropped", "store_failures", "exit"]
+    cols = ["site", "booted", "handling_ms_p99", "full_tick_ms", "full_tick_sessions", "set_up_done", "ticks",
+            "tick_ms_median", "tick_ms_max", "snapshot_ms_max", "solve_wall_ms_max", "dispatch_ms_max",
+            "solver_cpu_s_per_tick", "controller_cpu_pct", "loop_lag_ms_max", "messages_lost", "samples_written",
+            "rows_in_db", "samples_dropped", "store_backlog_max", "store_failures", "exit"]
     print(" | ".join(cols))
     for r in results:
         print(" | ".join("n/a" if r.get(c) is None else (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]))
@@ -83,7 +103,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
     lost = sum((r.get("samples_written") or 0) - r["rows_in_db"] for r in results)
     print(f"controllers={len(results)} p99 handling median={p99[len(p99) // 2] if p99 else 'n/a'} ms "
           f"max={p99[-1] if p99 else 'n/a'} ms; full tick median={ticks[len(ticks) // 2] if ticks else 'n/a'} ms "
-          f"max={ticks[-1] if ticks else 'n/a'} ms; samples written minus rows stored={lost}")
+          f"max={ticks[-1] if ticks else 'n/a'} ms; samples written minus rows stored={lost}; "
+          f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,13 +10,17 @@ Measured and printed (never asserted in a test):
 - handling latency p50/p99: controller side, from the library receiving a CALL to its answer being written
   (``csms_adapter.protocol.link.HandlingStats``), and the charger-side round trip as an upper bound (it includes the
   emulators' own event-loop delay, on the same machine);
-- a full tick once every vehicle is in session: snapshot → LP → plan check → one TxProfile (and one live
-  station max) sent to every charger, with every deadband forgotten so nothing is skipped;
+- a full tick once every vehicle is in session and every charger's set-up is done (the 2.0.1 device-model steps
+  included, spread over ``--device-model-spread-s``; the wait is bounded): snapshot → LP → plan check → one
+  TxProfile (and one live station max) sent to every charger, with every deadband forgotten so nothing is skipped;
+  per tick (that one and the scheduled ones): snapshot, plan, dispatch and total milliseconds;
 - controller RSS now and peak (``/proc/self/status``, Linux);
 - CPU seconds of the controller (its own process and its solver process) and of the emulators, and how late the
   controller's event loop ran (a 10 ms sleeper's overshoot): on a small machine they tell a slow controller from
   one starved of CPU by the emulators beside it;
-- the handling latency split by what the controller was doing at the time: solving, dispatching, or neither.
+- the handling latency split by what the controller was doing at the time: solving, dispatching, or neither;
+- the history write backlog (meter samples buffered + other store writes queued; max over the run, at the full
+  tick, at the end) and the samples written and dropped.
 
 Targets: no message lost, p99 < 50 ms, full tick < 2 s, RSS < 500 MB. The controller and the emulators share
 the machine's CPUs, so on a small machine the figures are pessimistic for the controller.
@@ -168,6 +172,7 @@ def _tick_summary(result: Any) -> dict[str, Any]:
     plan, report = result.plan, result.report
     return {
         "tick_ms": round(result.tick_ms, 1),
+        "snapshot_ms": _round(getattr(result, "snapshot_ms", None)),
         "sessions": len(result.snapshot.sessions),
         "error": result.error,
         "plan_ms": round(plan.build_ms + plan.solve_ms, 1) if plan is not None else None,
@@ -182,11 +187,34 @@ def _tick_summary(result: Any) -> dict[str, Any]:
     }
 
 
+class Backlog:
+    """The store's write backlog (``StoreRecorder.backlog``), sampled every ``period_s``."""
+
+    def __init__(self, recorder: Any, period_s: float = 0.5) -> None:
+        self.recorder = recorder
+        self.period_s = period_s
+        self.max = 0
+
+    async def run(self) -> None:
+        while True:
+            self.max = max(self.max, int(self.recorder.backlog))
+            await asyncio.sleep(self.period_s)
+
+
+def set_up_done(controller: Any) -> bool:
+    """Every site charger is connected and set up, and no set-up (after-ready steps included) is running."""
+    return (controller.setup.in_progress == 0
+            and all(controller.live.reachable(c.id) for c in controller.site.chargers))
+
+
 async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int, settle_s: float,
-                         max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False) -> None:
+                         max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False,
+                         device_model_spread_s: float | None = None) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
-    sessions are open (or after ``settle_s``); write the figures to ``stats_out`` (and a cProfile of the
-    controller's event-loop thread during the full tick to ``profile_out``)."""
+    sessions are open and every charger's set-up is done (or after ``settle_s``); write the figures to
+    ``stats_out`` (and a cProfile of the controller's event-loop thread during the full tick to ``profile_out``).
+    ``device_model_spread_s`` replaces the controller's spread of the 2.0.1 device-model steps (half a second per
+    charger, up to ten minutes), so that a bounded run sees them done."""
     import logging
 
     from csms_adapter.control.controller import Controller
@@ -204,6 +232,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     planner = default_planner(site) if solver_in_thread else None
     recorder = StoreRecorder.open(site.storage.url, site=site.name)
     controller = Controller(site, recorder=recorder, guard_limits=limits, planner=planner)
+    if device_model_spread_s is not None:
+        controller.setup.spread_s = device_model_spread_s
     ticks: list[dict[str, Any]] = []
     observer = controller.loop.on_tick
     windows: list[tuple[str, float, float]] = []  # ("solve" | "dispatch", start, end) on perf_counter
@@ -226,9 +256,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
             return await dispatch(*args, **kwargs)
         finally:
             peers_after = peers_cpu_s(emulators)
+            # An emulator that exits meanwhile takes its CPU out of the sum: no figure then.
             dispatch_cpu_ms.append(((time.process_time() - cpu) * 1000.0,
                                     (peers_after - peers) * 1000.0 if peers is not None and peers_after is not None
-                                    else None))
+                                    and peers_after >= peers else None))
 
     controller.dispatcher.dispatch = timed_dispatch  # type: ignore[method-assign]
 
@@ -257,6 +288,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     await controller.start()
     lag = LoopLag()
     lag_task = loop.create_task(lag.run(), name="loop-lag")
+    backlog = Backlog(recorder)
+    backlog_task = loop.create_task(backlog.run(), name="store-backlog")
     print(f"{READY} {controller.port}", flush=True)
     full: dict[str, Any] | None = None
     steady_from: int | None = None
@@ -264,8 +297,14 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         async with asyncio.timeout(max_run_s):
             deadline = started + settle_s
             while not stop.is_set() and loop.time() < deadline and (
-                    len(controller.live.open_sessions()) < expect_sessions):
+                    len(controller.live.open_sessions()) < expect_sessions or not set_up_done(controller)):
                 await asyncio.sleep(0.2)
+            waited_s = loop.time() - started
+            # As the tick starts (a long tick may end after the chargers stopped).
+            before_tick = {"waited_s": round(waited_s, 1), "set_up_done": set_up_done(controller),
+                           "set_up_running": controller.setup.in_progress,
+                           "reachable": sum(1 for c in site.chargers if controller.live.reachable(c.id)),
+                           "store_backlog": recorder.backlog}
             if not stop.is_set():
                 # Forget every deadband so this tick sends one TxProfile per connector and one station max per
                 # charger: the worst case the 2 s target is about.
@@ -283,12 +322,16 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                 if result is not None:
                     full = dict(ticks[-1]) if ticks else _tick_summary(result)
                     full["open_sessions"] = len(controller.live.open_sessions())
+                    full.update(before_tick)
+                    full["failsafe_recomputes"] = controller.failsafe.recomputes
             steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()
     except TimeoutError:
         pass
     lag_task.cancel()
-    await asyncio.gather(lag_task, return_exceptions=True)
+    backlog_task.cancel()
+    await asyncio.gather(lag_task, backlog_task, return_exceptions=True)
+    backlog_at_end = recorder.backlog
     cpu_s = time.process_time() - cpu_started
     wall_s = loop.time() - started
     stats = controller.handling
@@ -313,6 +356,9 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         "raw_late_wakeups": lag.late,
         "controller_cpu_s": round(cpu_s, 1),
         "controller_wall_s": round(wall_s, 1),
+        "store_backlog_max": backlog.max,
+        "store_backlog_at_end": backlog_at_end,
+        "failsafe_recomputes": controller.failsafe.recomputes,
         **lag.figures(),
     }
     await controller.stop()
@@ -365,10 +411,14 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, PASSWORD_ENV: password}
     processes = args.processes or max(1, math.ceil(args.chargers / CHARGERS_PER_PROCESS))
     controller_out = workdir / "controller.json"
+    spread_s = args.device_model_spread_s if args.device_model_spread_s is not None else args.arrival_window_s
     controller = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.live.load_bench", "--role", "controller", "--site", str(site_path),
          "--stats-out", str(controller_out), "--expect-sessions", str(args.chargers),
-         "--settle-s", str(args.arrival_window_s + 45), "--max-run-s", str(args.duration_s + 120),
+         # The full tick waits for the set-up until 20 s before the chargers stop, at the latest.
+         "--settle-s", str(max(args.arrival_window_s + spread_s, args.duration_s - 20)),
+         "--max-run-s", str(args.duration_s + 120),
+         "--device-model-spread-s", str(spread_s),
          *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
          *(["--solver-in-thread"] if args.solver_in_thread else [])],
         env=env, stdout=subprocess.PIPE, text=True)
@@ -416,6 +466,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "booted": sum(e["booted"] for e in emulated),
         "duration_s": args.duration_s,
         "meter_interval_s": args.meter_interval_s,
+        "device_model_spread_s": spread_s,
         "messages_answered": sent,
         "messages_handled": handled,
         "messages_given_up": given_up,
@@ -443,6 +494,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "loop_lag_ms_p99": ctrl.get("loop_lag_ms_p99"),
         "loop_lag_ms_max": ctrl.get("loop_lag_ms_max"),
         "loop_lag_over_50ms": ctrl.get("loop_lag_over_50ms"),
+        "store_backlog_max": ctrl.get("store_backlog_max"),
+        "store_backlog_at_end": ctrl.get("store_backlog_at_end"),
+        "failsafe_recomputes": ctrl.get("failsafe_recomputes"),
         "samples_written": ctrl.get("samples_written"),
         "samples_dropped": ctrl.get("samples_dropped"),
         "store_failures": ctrl.get("store_failures"),
@@ -472,7 +526,10 @@ def print_report(r: dict[str, Any]) -> None:
         f"{_fmt(r['steady_handling_ms_p99'], ' ms')}   ({r['steady_handled']} messages: meter values and ticks only)",
         f"  round trip p50 / p99       {_fmt(r['round_trip_ms_p50'], ' ms')} / {_fmt(r['round_trip_ms_p99'], ' ms')}"
         "   (charger side, includes the emulators' own loop delay)",
-        f"  full tick                  {_fmt(full.get('tick_ms'), ' ms')} for {full.get('sessions')} sessions: "
+        f"  full tick                  {_fmt(full.get('tick_ms'), ' ms')} for {full.get('sessions')} sessions "
+        f"(after {_fmt(full.get('waited_s'), ' s')}; set-up done: {full.get('set_up_done')}, "
+        f"{full.get('reachable')} chargers reachable, {full.get('set_up_running')} set-ups running, store backlog "
+        f"{full.get('store_backlog')}): snapshot {_fmt(full.get('snapshot_ms'), ' ms')}, "
         f"plan {_fmt(full.get('plan_ms'), ' ms')} (waited {_fmt(full.get('solve_wall_ms'), ' ms')}), "
         f"dispatch {_fmt(full.get('dispatch_ms'), ' ms')} (CPU: controller {_fmt(full.get('dispatch_cpu_ms'), ' ms')}, "
         f"emulators {_fmt(full.get('dispatch_emulator_cpu_ms'), ' ms')}), "
@@ -493,11 +550,24 @@ def print_report(r: dict[str, Any]) -> None:
     share = f" = {100.0 * cpu / wall:.0f} % of one CPU" if cpu is not None and wall else ""
     lines.append(f"  CPU s: controller {_fmt(cpu)}{share} over {_fmt(wall, ' s')}, solver process "
                  f"{_fmt(r.get('solver_cpu_s'))}, emulators {_fmt(r.get('emulator_cpu_s'))}")
-    scheduled = [t["tick_ms"] for t in r["ticks"]]
-    if scheduled:
-        lines.append(f"  other ticks                {len(scheduled)}, median {percentile(scheduled, 0.5):.0f} ms, "
-                     f"max {max(scheduled):.0f} ms")
+    lines.append(f"  store backlog max / end    {r.get('store_backlog_max')} / {r.get('store_backlog_at_end')}   "
+                 f"samples written {r.get('samples_written')}, dropped {r.get('samples_dropped')}, store failures "
+                 f"{r.get('store_failures')}")
+    lines.append(f"  fail-safe recomputes       {r.get('failsafe_recomputes')}")
+    lines.extend(tick_lines(r["ticks"]))
     print("\n".join(lines))
+
+
+def tick_lines(ticks: list[dict[str, Any]]) -> list[str]:
+    """Median and max of each part of every tick of the run (the full tick among them)."""
+    if not ticks:
+        return []
+    out = [f"  ticks                      {len(ticks)} (median / max ms):"]
+    for key in ("snapshot_ms", "solve_wall_ms", "dispatch_ms", "tick_ms"):
+        values = [float(t[key]) for t in ticks if t.get(key) is not None]
+        if values:
+            out.append(f"    {key:<24}{percentile(values, 0.5):.0f} / {max(values):.0f}")
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -507,6 +577,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration-s", type=float, default=120.0, help="wall seconds the chargers run")
     parser.add_argument("--arrival-window-s", type=float, default=30.0, help="vehicles plug in within (s)")
     parser.add_argument("--horizon-h", type=float, default=12.0, help="LP horizon")
+    parser.add_argument("--device-model-spread-s", type=float, default=None,
+                        help="spread the 2.0.1 device-model steps over this many seconds (default: the arrival "
+                             "window; the controller's own is half a second per charger, up to 600 s)")
     parser.add_argument("--processes", type=int, default=None, help=f"emulator processes (default: one per "
                         f"{CHARGERS_PER_PROCESS} chargers)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
@@ -533,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_controller(Path(args.site), Path(args.stats_out), args.expect_sessions, args.settle_s,
                                        args.max_run_s, Path(args.profile_full_tick) if args.profile_full_tick else None,
-                                       args.solver_in_thread))
+                                       args.solver_in_thread, args.device_model_spread_s))
         return 0
     result = run_bench(args)
     print_report(result)

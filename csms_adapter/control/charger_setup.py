@@ -12,14 +12,19 @@ stay budgeted at the fail-safe share). Then one list of steps runs, in one super
 The lists are the hook for more set-up: a step is a name in ``Step`` and a method here. (2.0.1: GetBaseReport and
 the variable monitors of condition monitoring run after the charger is under control, spread over time:
 ``AFTER_READY_STEPS``; see docs/monitoring.md.)
+
+At most ``MAX_CONCURRENT_SETUPS`` chargers run their steps at once: after a power cut a thousand chargers boot
+within seconds, and their set-up calls, all at once, would crowd out the messages the chargers send (a charger
+waiting for a slot is budgeted at its fail-safe share, as while its steps run).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
 
@@ -32,6 +37,9 @@ from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Site
 
 log = logging.getLogger("depotctl.setup")
+
+# High enough that a thousand chargers on 1 s cellular round trips are set up within about a minute.
+MAX_CONCURRENT_SETUPS = 200
 
 # A reason recorded for a session the charger no longer has (it ended while nobody was listening).
 ENDED_WHILE_AWAY = "EndedWhileControllerAway"
@@ -73,7 +81,8 @@ class ChargerSetup:
     def __init__(self, site: Site, live: LiveState, capabilities: dict[str, Capabilities],
                  failsafe: FailsafeKeeper, *, clock: Clock, publish: Callable[[ev.Event], None],
                  ready: Callable[[str], None], boot_wait_s: float,
-                 on_failsafe: Callable[[str, bool, datetime], None] | None = None, spread_s: float = 0.0) -> None:
+                 on_failsafe: Callable[[str, bool, datetime], None] | None = None, spread_s: float = 0.0,
+                 max_concurrent: int = MAX_CONCURRENT_SETUPS) -> None:
         self.site = site
         self.live = live
         self.capabilities = capabilities
@@ -85,6 +94,8 @@ class ChargerSetup:
         self.on_failsafe = on_failsafe  # condition monitoring: a refused fail-safe is an incident
         self.spread_s = spread_s  # after-ready steps of the fleet are spread over this many seconds
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self.waiting = 0  # chargers waiting for a set-up slot
         self.runs: list[tuple[str, str, tuple[Step, ...]]] = []  # (charger, "boot"|"reconnect", steps): for tests
 
     async def after_boot(self, link: ChargerLink) -> None:
@@ -113,22 +124,36 @@ class ChargerSetup:
         self.runs.append((charger_id, kind, steps))
         self.failsafe.setting_up(charger_id)  # its fail-safe goes out in its steps: no update for it meanwhile
         try:
-            for step in steps:
-                if not link.connected:
-                    return
-                await self._step(step, link, kind)
+            async with self._slot():
+                for step in steps:
+                    if not link.connected:
+                        return
+                    await self._step(step, link, kind)
             self.ready(charger_id)
             after = AFTER_READY_STEPS.get(link.ocpp_version, ()) if kind == "boot" else ()
             if after:
                 await asyncio.sleep(spread_delay_s(charger_id, self.spread_s))
-                for step in after:
-                    if not link.connected:
-                        return
-                    await self._step(step, link, kind)
+                async with self._slot():
+                    for step in after:
+                        if not link.connected:
+                            return
+                        await self._step(step, link, kind)
         finally:
             self.failsafe.set_up_done(charger_id)
             if self._running.get(charger_id) is current:
                 del self._running[charger_id]
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _step(self, step: Step, link: ChargerLink, kind: str) -> None:
         try:
@@ -190,6 +215,11 @@ class ChargerSetup:
                 self.publish(ev.TransactionStopped(link.charger_id, transaction_id, connector_id, None,
                                                    ENDED_WHILE_AWAY, self.clock()))
             # Queued: its end (if any) is among the messages the station still sends us.
+
+    @property
+    def in_progress(self) -> int:
+        """Chargers whose set-up (after-ready steps included) is still running."""
+        return len(self._running)
 
     async def close(self) -> None:
         await cancel_and_wait(list(self._running.values()))

@@ -2,8 +2,8 @@
 
 ``ControlLoop.tick`` runs ``optimizer.tick.run_tick`` — the tick the benchmark harness runs too — on the live
 site (``csms_adapter.control.live_site``): observe (snapshot) → plan off the event loop (in the solver process,
-``csms_adapter.control.solver_runner``) → check the plan independently (refuse to dispatch a plan that breaks a
-limit) → dispatch all profiles concurrently, each with a timeout → persist (``on_tick``). APScheduler runs it every
+``csms_adapter.control.solver_runner``) → check the plan independently, in a worker thread (refuse to dispatch a
+plan that breaks a limit) → dispatch all profiles concurrently, each with a timeout → persist (``on_tick``). APScheduler runs it every
 ``control.interval_s`` (one at a time, late runs coalesced); ``request_tick`` brings it forward after a plug-in or
 unplug, debounced so a burst of status messages gives one tick.
 """
@@ -49,6 +49,7 @@ class TickResult:
     error: str | None = None
     solve_ms: float | None = None  # waiting for the plan, hand-over to and from the solver process included
     thermal_fits: tuple[VehicleFit, ...] = ()  # fits that learnt something this tick (for the store)
+    snapshot_ms: float | None = None  # building the snapshot, on the event loop
 
 
 class ControlLoop:
@@ -134,12 +135,13 @@ class ControlLoop:
         async def planner(snapshot: Snapshot) -> Plan:
             return await runner.solve(snapshot, timeout_s)
 
-        outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site))
+        outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site),
+                                 offload=asyncio.to_thread)
         fits = tuple(self.thermal.take_changed())
         exc = outcome.error
         if exc is None:
             return TickResult(now, outcome.snapshot, outcome.plan, outcome.applied, outcome.tick_ms, None,
-                              outcome.plan_ms, fits)
+                              outcome.plan_ms, fits, outcome.observe_ms)
         # Nothing was sent: the live TxProfiles lapse (valid_to) to the fail-safe layers, never to "unlimited";
         # that is safer than a bad plan. DepotError, a timeout or a solver bug: none may stop control.
         if isinstance(exc, DepotError):
@@ -149,7 +151,8 @@ class ControlLoop:
         else:
             reason = f"{type(exc).__name__}: {exc}"
         log.error("tick at %s produced no usable plan: %s", now.isoformat(), reason)
-        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms, fits)
+        return TickResult(now, outcome.snapshot, None, None, outcome.tick_ms, reason, outcome.plan_ms, fits,
+                          outcome.observe_ms)
 
     # ------------------------------------------------------------------------------ scheduling
 

@@ -254,6 +254,7 @@ class Controller:
         await self.loop.stop()
         await self.server.stop()
         await self.setup.close()
+        self.failsafe.close()
         await self.supervisor.close()
         await self.monitor.stop()
         if self.recorder is not None:

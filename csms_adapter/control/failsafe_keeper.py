@@ -6,11 +6,21 @@ share goes out in (A: a current per phase; W or not yet known: possibly all on o
 are recomputed and re-sent to every connected charger that holds a share: a share that falls goes out at once, one
 that rises only when it fits with what every other charger holds right now (``failsafe.raises_that_fit``), so no
 moment has more out than the site carries. A held-back raise is retried every tick.
+
+Recomputing is O(chargers) (tens of ms at a thousand), so a boot storm must not recompute once per charger on the
+event loop: a unit that can only make a charger's share land more spread out (W assumed, A learnt) is folded into
+one rebalance at most ``REBALANCE_DELAY_S`` later, with every other unit learnt meanwhile; until then the shares
+stay the more cautious ones. A charger about to be sent its share gets that rebalance at once unless one ran within
+``REBALANCE_DELAY_S`` (a charger booting alone gets its exact share first time; in a storm some get the cautious
+one, raised by the fold). A unit that lets a share land more narrowly (A assumed, only W supported) is rebalanced
+at once, before that charger's own share goes out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -33,6 +43,9 @@ from optimizer.domain import RateUnit, Site
 
 log = logging.getLogger("depotctl.failsafe")
 
+# The longest a learnt unit that can only raise shares waits to be folded into the shares (boot storms).
+REBALANCE_DELAY_S = 0.5
+
 
 class FailsafeKeeper:
     def __init__(self, site: Site, live: LiveState, dispatcher: Dispatcher, links: Mapping[str, ChargerLink],
@@ -53,6 +66,9 @@ class FailsafeKeeper:
         self._key: tuple[float | None, tuple[tuple[str, RateUnit], ...]] = (None, ())
         self._sending: set[str] = set()  # chargers with a fail-safe call in flight
         self._failed: set[str] = set()  # refused or failed: what they hold is not known
+        self._later: asyncio.TimerHandle | None = None  # a rebalance folded over several learnt units
+        self.recomputes = 0  # how often the shares were recomputed (a boot storm must not do it per charger)
+        self._recomputed_at = -math.inf  # event-loop time of the last recompute
         self.clock = clock
         # Told what each charger holds after every fail-safe call (None: not known), so a restart remembers it.
         self.on_held: Callable[[str, HeldShare | None], None] | None = None
@@ -75,9 +91,30 @@ class FailsafeKeeper:
         self._sending.discard(charger_id)
 
     def unit_known(self, charger_id: str) -> None:
-        """Its capabilities were read: its unit changes where shares may land; recompute and re-send."""
-        self.units[charger_id] = profile_unit(self.site.charger(charger_id), self.capabilities[charger_id])
+        """Its capabilities were read: its unit changes where shares may land; recompute and re-send (at once when
+        its share may now land more narrowly, else folded into one rebalance within ``REBALANCE_DELAY_S``)."""
+        charger = self.site.charger(charger_id)
+        narrow_before = _lands_narrowly(self.units.get(charger_id, charger.rate_unit))
+        unit = self.units[charger_id] = profile_unit(charger, self.capabilities[charger_id])
+        if _lands_narrowly(unit) and not narrow_before:
+            self.rebalance()
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().call_later(REBALANCE_DELAY_S, self._rebalance_later)
+
+    @property
+    def folding(self) -> bool:
+        """True while learnt units wait to be folded into the shares (``REBALANCE_DELAY_S``)."""
+        return self._later is not None
+
+    def _rebalance_later(self) -> None:
+        self._later = None
         self.rebalance()
+
+    def close(self) -> None:
+        """Drop a rebalance still waiting (the controller stops)."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
 
     def follow_cap(self, cap_kw: float | None) -> None:
         """The fail-safe always fits the lowest limit in force: an external import cap below the day's lowest
@@ -117,6 +154,8 @@ class FailsafeKeeper:
         if key != self._key:
             self._key = key
             self.shares = compute_shares(self.site, cap_kw=self._cap_kw, units=self.units)
+            self.recomputes += 1
+            self._recomputed_at = asyncio.get_running_loop().time()
         elif not self._pending_raise():
             return
         held = self._held()
@@ -152,6 +191,10 @@ class FailsafeKeeper:
             self._sending.discard(link.charger_id)
 
     async def _apply(self, link: ChargerLink) -> bool:
+        loop = asyncio.get_running_loop()
+        if self._later is not None and loop.time() - self._recomputed_at >= REBALANCE_DELAY_S:
+            self._later.cancel()
+            self._rebalance_later()
         charger = self.site.charger(link.charger_id)
         caps = self.capabilities.get(charger.id, Capabilities())
         share = self.shares[charger.id]
@@ -177,3 +220,8 @@ class FailsafeKeeper:
             self.on_held(charger.id, HeldShare(share.station_kw, self.live.failsafe_spread[charger.id], self.clock())
                          if ok else None)
         return ok
+
+
+def _lands_narrowly(unit: RateUnit | None) -> bool:
+    """A share not sent in A may land on one phase (``failsafe.share_load``)."""
+    return unit is not RateUnit.AMPS

@@ -12,42 +12,30 @@ Conservative rules (docs/architecture.md, "The live state": stale means worst ca
 share; a connector whose profile was rejected, or that draws more than its command for longer than a grace
 period, leaves the optimizer's control and is budgeted at what it draws (or at its fail-safe/maximum power when
 that measurement is stale).
+
+The jobs are split by module: events and control bookkeeping here; what readings say in ``live_readings``; the
+judgements that advance each tick in ``live_judgements``; the optimizer's snapshot in ``live_snapshot``; display
+rows in ``live_views``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
+from csms_adapter.control import live_judgements, live_snapshot, live_views
+from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Session
 from csms_adapter.control.external_limits import ExternalLimitBook
+from csms_adapter.control.live_readings import learn_phases, measured_power_kw
 from csms_adapter.control.operator_inputs import OperatorInputs
-from csms_adapter.protocol import authorization
 from csms_adapter.protocol import events as ev
-from csms_adapter.protocol.telemetry import MAX_FUTURE
-from optimizer.circuits import wired_phases
-from optimizer.domain import (
-    Charger,
-    SessionState,
-    Site,
-    Snapshot,
-    UncontrolledLoad,
-    ValueSource,
-)
-from optimizer.horizon import FINE_H
-from optimizer.vehicle_limit import infer_vehicle_limit
+from optimizer.domain import Charger, SessionState, Site, Snapshot
 
 log = logging.getLogger("depotctl.live_state")
 
 # A tag presented shortly before a transaction starts (2.0.1 starts at plug-in, often without a token) is its tag.
 AUTHORIZE_WINDOW = timedelta(minutes=5)
-# Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
-IGNORE_TOLERANCE_A = 1.0
-IGNORE_TOLERANCE_KW = 0.5
-LEARN_MIN_A = 2.0  # a per-phase reading teaches phases only while the vehicle clearly charges
 # 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
 _SESSION_OVER = frozenset({"Finishing"})
 
@@ -201,7 +189,7 @@ class LiveState:
         if sample.phase is not None:
             # Learnt as the readings arrive (the snapshot only reads): which phases the vehicle draws on.
             if sample.quantity is ev.Quantity.CURRENT_A and self.site.has_charger(sample.charger_id):
-                self._learn_phases(self.site.charger(sample.charger_id), connector, sample.time)
+                learn_phases(self.site.charger(sample.charger_id), connector, sample.time, self.stale_after)
             return
         session = connector.session
         if session is None:
@@ -257,91 +245,26 @@ class LiveState:
         state = self.chargers.get(charger_id)
         return state is not None and state.connected and state.set_up
 
-    # ------------------------------------------------------------------------------ snapshot
 
-    def _fresh(self, reading: Reading | None, now: datetime) -> bool:
-        # A reading from further ahead than the normaliser tolerates means our clock jumped back: not fresh.
-        return reading is not None and -MAX_FUTURE <= now - reading.at <= self.stale_after
+    def controllable(self, charger_id: str, connector_id: int) -> bool:
+        state = self.chargers.get(charger_id)
+        if state is None or not state.connected or state.monitor_only:
+            return False
+        connector = state.connectors.get(connector_id)
+        return (connector is not None and connector.session is not None and connector.rejected is None
+                and not connector.session.ignoring_limit and self.out_of_service(charger_id, connector_id) is None)
 
-    def measured_power_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
-        """Fresh measured draw of a connector, from power or else from per-phase current; None when stale.
-
-        A reading taken before the charger accepted a lower limit for this session describes the old limit: the
-        draw is then at most the new one (a charger that does not follow is caught by the compliance check and
-        leaves control, and then its readings count as they are)."""
-        power = connector.readings.power_kw
-        if self._fresh(power, now):
-            assert power is not None
-            return self._not_above_accepted(connector, power.value, power.at)
-        fresh = [r for r in connector.readings.phase_current_a.values() if self._fresh(r, now)]
-        currents = [r.value for r in fresh]
-        total = connector.readings.current_a
-        if not currents and self._fresh(total, now):
-            assert total is not None
-            fresh = [total]
-            currents = [total.value] * charger.phases
-        if currents:
-            taken_at = min(r.at for r in fresh)
-            return self._not_above_accepted(connector, sum(currents) * charger.voltage_v / 1000.0, taken_at)
-        return None
-
-    @staticmethod
-    def _not_above_accepted(connector: ConnectorState, measured_kw: float, taken_at: datetime) -> float:
-        session, command = connector.session, connector.command
-        if (session is None or command is None or command.accepted_at is None or session.ignoring_limit
-                or command.transaction_id != session.transaction_id or taken_at >= command.accepted_at):
-            return measured_kw
-        return min(measured_kw, command.limit_kw)
-
-    def _observe_vehicle_limit(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
-        """Update what the session's vehicle is seen to take (``optimizer.vehicle_limit``): judged against the
-        last accepted command once the vehicle has had two meter intervals to follow it."""
+    def planned(self, connector: ConnectorState, now: datetime) -> bool:
+        """True when the connector's session goes to the optimizer; else it is budgeted as uncontrolled load."""
         session = connector.session
-        assert session is not None
-        command = connector.command
-        allowed_kw: float | None = None
-        if (command is not None and command.transaction_id == session.transaction_id
-                and now - command.sent_at >= timedelta(seconds=2 * self.site.ocpp.meter_interval_s)):
-            allowed_kw = command.limit_kw
-        drawn_kw = self.measured_power_kw(charger, connector, now) if allowed_kw is not None else None
-        session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
-
-    def _measured_current_a(self, connector: ConnectorState, now: datetime) -> float | None:
-        currents = [r.value for r in connector.readings.phase_current_a.values() if self._fresh(r, now)]
-        total = connector.readings.current_a
-        if self._fresh(total, now):
-            assert total is not None
-            currents.append(total.value)
-        return max(currents) if currents else None
-
-    def _update_compliance(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
-        session, command = connector.session, connector.command
-        if session is None or command is None or session.ignoring_limit:
-            return
-        if now - command.sent_at < self.ignore_grace:
-            return
-        measured_a = self._measured_current_a(connector, now)
-        measured_kw = self.measured_power_kw(charger, connector, now)
-        over = False
-        if command.limit_a is not None and measured_a is not None:
-            over = measured_a > command.limit_a + max(IGNORE_TOLERANCE_A, self.site.ocpp.deadband_a)
-        elif measured_kw is not None:
-            over = measured_kw > command.limit_kw * 1.05 + IGNORE_TOLERANCE_KW
-        if not over:
-            session.over_since = None
-            return
-        if session.over_since is None:
-            session.over_since = now
-        elif now - session.over_since >= self.ignore_grace:
-            session.ignoring_limit = True
-            log.warning("charger=%s ignores its limit (%.1f A commanded); budgeting what it draws", charger.id,
-                        command.limit_a or 0.0)
+        failing = connector.failing_since is not None and now - connector.failing_since >= self.failing_after
+        return session is not None and connector.rejected is None and not session.ignoring_limit and not failing
 
     def fallback_kw(self, charger_id: str) -> float:
         """What a whole charger may draw on its fail-safe profiles alone (its maximum if it never took them)."""
-        return self._fallback_kw(self.site.charger(charger_id), self.chargers.get(charger_id))
+        return self.fallback_kw_for(self.site.charger(charger_id), self.chargers.get(charger_id))
 
-    def _fallback_kw(self, charger: Charger, state: ChargerState | None) -> float:
+    def fallback_kw_for(self, charger: Charger, state: ChargerState | None) -> float:
         """Worst case for a connector we cannot measure: the fail-safe share if the charger took it, else its max
         (a charger that never took our share may run on its own defaults)."""
         share = self.failsafe_kw.get(charger.id)
@@ -357,283 +280,47 @@ class LiveState:
             return self.failsafe_spread.get(charger_id, 1)
         return max(1, charger.phases)
 
-    def _learn_phases(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
-        """Add to the session the site phases its vehicle draws on: from a fresh per-phase current reading of every
-        charger phase, taken during the session, while it clearly charges. A phase counts as drawn above 1 A and
-        a fifth of the strongest phase (a 3-phase vehicle draws on all three at once, so one full reading
-        suffices; a phase once seen stays for the session)."""
-        session = connector.session
-        if session is None or charger.dc:
-            return
-        wired = wired_phases(charger)
-        readings = [connector.readings.phase_current_a.get(f"L{k + 1}") for k in range(len(wired))]
-        if any(r is None or not self._fresh(r, now) or r.at < session.started_at for r in readings):
-            return
-        values = [r.value for r in readings if r is not None]
-        if not all(math.isfinite(v) for v in values):
-            return
-        strongest = max(values)
-        if strongest < LEARN_MIN_A:
-            return
-        drawn = {wired[k] for k, value in enumerate(values) if value > max(1.0, 0.2 * strongest)}
-        session.drawn_phases = session.drawn_phases | frozenset(drawn)
+    # ------------------------------------------------------------------------------ readings and judgements
 
-    def _phases_in_use(self, charger: Charger, connector: ConnectorState, now: datetime) -> int | None:
-        """The phase count of the vehicle where known: ISO 15118 needs, else the phases it was measured on."""
-        if connector.needs is not None and connector.needs.phases is not None:
-            return connector.needs.phases
-        if connector.session is not None and not charger.dc and connector.session.drawn_phases:
-            return len(connector.session.drawn_phases)
-        return None
-
-    def _session_state(self, charger: Charger, connector_id: int, connector: ConnectorState, now: datetime
-                       ) -> SessionState:
-        session = connector.session
-        assert session is not None
-        delivered = session.delivered_kwh
-        needs = connector.needs
-        phases = self._phases_in_use(charger, connector, now)
-        soc: float | None = None
-        soc_source = ValueSource.ESTIMATED
-        soc_at: datetime | None = None  # when the SoC used was read (its age widens the need's margin)
-        energy_needed: float | None = None
-        capacity = needs.capacity_kwh if needs is not None else None
-        if needs is not None and needs.energy_kwh is not None:
-            energy_needed = max(0.0, needs.energy_kwh - (delivered - connector.needs_delivered_kwh))
-        soc_reading = connector.readings.soc
-        if needs is not None and needs.soc is not None and (soc_reading is None or soc_reading.at <= needs.time):
-            soc, soc_source = needs.soc, ValueSource.ISO15118  # advanced by the meter: its age adds nothing
-            if capacity:
-                soc = min(1.0, soc + (delivered - connector.needs_delivered_kwh) / capacity)
-        elif soc_reading is not None:
-            soc, soc_source, soc_at = soc_reading.value, ValueSource.MEASURED, soc_reading.at
-            if not self._fresh(soc_reading, now):
-                # Advance a stale SoC by what was delivered since, using the best-known capacity.
-                battery = capacity or self._roster_capacity(session.id_tag)
-                soc = min(1.0, soc + (delivered - connector.soc_delivered_kwh) / battery)
-                soc_source = ValueSource.ESTIMATED
-        max_power: float | None = None
-        if needs is not None:
-            if needs.max_power_kw is not None:
-                max_power = needs.max_power_kw
-            elif needs.max_current_a is not None and not charger.dc:
-                max_power = charger.power_kw_at(needs.max_current_a, needs.phases or phases or charger.phases)
-        if session.vehicle_limit is not None:
-            drawn_limit = session.vehicle_limit.limit_kw
-            max_power = drawn_limit if max_power is None else min(max_power, drawn_limit)
-        if session.id_tag is not None and not authorization.decide(self.site, session.id_tag, now).accepted:
-            # A refused token (ocpp.authorize: roster) that charges anyway is planned nothing: its TxProfile is 0.
-            max_power = 0.0
-        temp = connector.readings.battery_temp_c
-        state = SessionState(
-            charger_id=charger.id,
-            connector_id=connector_id,
-            soc=soc,
-            soc_source=soc_source,
-            energy_needed_kwh=energy_needed,
-            battery_kwh=capacity,
-            departure=needs.departure if needs is not None else None,
-            max_power_kw=max_power,
-            battery_temp_c=temp.value if temp is not None else None,
-            temp_source=ValueSource.MEASURED if self._fresh(temp, now) else ValueSource.ESTIMATED,
-            id_tag=session.id_tag,
-            phases=phases,
-            site_phases=tuple(p for p in wired_phases(charger) if p in session.drawn_phases) or None,
-            plugged_in_at=session.started_at,
-            energy_delivered_kwh=delivered,
-            soc_age_s=max(0.0, (now - soc_at).total_seconds()) if soc_at is not None else None,
-            power_kw=self.measured_power_kw(charger, connector, now),
-        )
-        return self.inputs.apply_session(state, session.transaction_id, now)
-
-    def session_state(self, charger_id: str, connector_id: int, now: datetime) -> SessionState | None:
-        """The open session on a connector as the next snapshot will show it (no side effects), or None."""
-        state = self.chargers.get(charger_id)
-        connector = state.connectors.get(connector_id) if state is not None else None
-        if connector is None or connector.session is None or not self.site.has_charger(charger_id):
-            return None
-        return self._session_state(self.site.charger(charger_id), connector_id, connector, now)
-
-    def _roster_capacity(self, id_tag: str | None) -> float:
-        vehicle = self.site.vehicle_for_tag(id_tag) if id_tag else None
-        return (vehicle or self.site.fleet_defaults).battery_kwh
-
-    def controllable(self, charger_id: str, connector_id: int) -> bool:
-        state = self.chargers.get(charger_id)
-        if state is None or not state.connected or state.monitor_only:
-            return False
-        connector = state.connectors.get(connector_id)
-        return (connector is not None and connector.session is not None and connector.rejected is None
-                and not connector.session.ignoring_limit and self.out_of_service(charger_id, connector_id) is None)
+    def measured_power_kw(self, charger: Charger, connector: ConnectorState, now: datetime) -> float | None:
+        """Fresh measured draw of a connector (``live_readings.measured_power_kw``); None when stale."""
+        return measured_power_kw(charger, connector, now, self.stale_after)
 
     def update(self, now: datetime) -> None:
-        """Advance what depends on time having passed, once per tick before ``snapshot``: whether a charger has
-        ignored its limit for longer than the grace period, when a failing connector is retried, what each
-        vehicle is seen to take, and which operator inputs belong to sessions that ended."""
-        for charger in self.site.chargers:
-            state = self.chargers.get(charger.id)
-            if state is None or not state.connected:
-                continue
-            for connector_id, connector in sorted(state.connectors.items()):
-                if connector.session is None or not 1 <= connector_id <= charger.connectors:
-                    continue
-                if self.out_of_service(charger.id, connector_id) is not None:
-                    continue  # out of the plan: budgeted at what it draws (snapshot), not judged against a limit
-                self._update_compliance(charger, connector, now)
-                if connector.failing_since is not None and now - connector.failing_since >= self.retry_failing_after:
-                    connector.failing_since = None
-                if self._planned(connector, now):
-                    self._observe_vehicle_limit(charger, connector, now)
-        self.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in self.open_sessions()})
-        self.inputs.expire(now)
+        """Advance what depends on time having passed, once per tick before ``snapshot``
+        (``csms_adapter.control.live_judgements``)."""
+        live_judgements.advance(self, now)
 
-    def _planned(self, connector: ConnectorState, now: datetime) -> bool:
-        """True when the connector's session goes to the optimizer; else it is budgeted as uncontrolled load."""
-        session = connector.session
-        failing = connector.failing_since is not None and now - connector.failing_since >= self.failing_after
-        return session is not None and connector.rejected is None and not session.ignoring_limit and not failing
+    # ------------------------------------------------------------------------------ snapshot and display
 
     def snapshot(self, now: datetime) -> Snapshot:
-        """The depot at ``now`` for the optimizer, read without changing anything (call ``update`` first to let
-        time-dependent judgements advance). Only site chargers appear; monitor-only ones cannot be placed in a
-        circuit, so they are logged but not budgeted."""
-        sessions: list[SessionState] = []
-        uncontrolled: list[UncontrolledLoad] = []
-        for charger in self.site.chargers:
-            state = self.chargers.get(charger.id)
-            if state is None or not state.connected or not state.set_up:
-                # Not set up yet (just connected, its boot or resync still running) is treated like offline:
-                # nothing can be sent to it, so it runs on the fail-safe profiles it holds, or, if it never took
-                # ours, on its own defaults (its maximum). A charger being set up is at its share within seconds
-                # (the set-up sends it first thing).
-                why = "disconnected" if state is None or not state.connected else "connecting"
-                at_share = (state is not None and (state.failsafe_accepted or state.connected)
-                            and charger.id in self.failsafe_kw)
-                uncontrolled.append(UncontrolledLoad(
-                    charger.id, 0, self.failsafe_kw[charger.id] if at_share else self._fallback_kw(charger, state),
-                    self.failsafe_spread.get(charger.id, 1) if at_share else self.fallback_spread(charger.id),
-                    f"{why}: budgeted at its fail-safe limit" if at_share
-                    else f"{why} and never took its fail-safe: budgeted at its maximum"))
-                continue
-            for connector_id, connector in sorted(state.connectors.items()):
-                if connector.session is None or not 1 <= connector_id <= charger.connectors:
-                    continue
-                out = self.out_of_service(charger.id, connector_id)
-                if out is not None:
-                    # Faulted or unavailable (condition monitoring): out of the plan, budgeted at what it draws.
-                    measured = self.measured_power_kw(charger, connector, now)
-                    uncontrolled.append(UncontrolledLoad(
-                        charger.id, connector_id, max(0.0, measured or 0.0),
-                        self._phases_in_use(charger, connector, now) or charger.phases, f"out of service: {out}"))
-                    continue
-                if self._planned(connector, now):
-                    sessions.append(self._session_state(charger, connector_id, connector, now))
-                    continue
-                measured = self.measured_power_kw(charger, connector, now)
-                fallback = self._fallback_kw(charger, state) / charger.connectors
-                if connector.rejected is not None:
-                    reason = f"profile rejected: {connector.rejected}"
-                elif connector.session.ignoring_limit:
-                    reason = "draws more than its limit"
-                else:
-                    reason = "does not answer profile calls: budgeted at its fail-safe limit"
-                    # Its old TxProfile lapses to the fail-safe default, whatever it draws at this instant.
-                    measured = None if measured is None or measured <= fallback else measured
-                # A measured draw on phases not known may all be on one phase; the fall-back lands as the fail-safe.
-                draw, spread = (fallback, self.fallback_spread(charger.id)) if measured is None else (measured, 1)
-                uncontrolled.append(UncontrolledLoad(
-                    charger.id, connector_id, max(0.0, draw),
-                    self._phases_in_use(charger, connector, now) or spread, reason))
-        return Snapshot(time=now, sessions=tuple(sessions), uncontrolled=tuple(uncontrolled),
-                        grid_cap_kw=self.inputs.grid_cap_kw(now), grid_cap_until=self.inputs.grid_cap_until(now),
-                        base_load_kw=self.base_load_kw(now), external_limits=self.external.in_force(now))
+        """The depot at ``now`` for the optimizer, read without changing anything (call ``update`` first);
+        see ``csms_adapter.control.live_snapshot``."""
+        return live_snapshot.build_snapshot(self, now)
 
     def observe(self, now: datetime) -> Snapshot:
         """``update`` then ``snapshot``: what a tick does."""
         self.update(now)
         return self.snapshot(now)
 
+    def session_state(self, charger_id: str, connector_id: int, now: datetime) -> SessionState | None:
+        """The open session on a connector as the next snapshot will show it (no side effects), or None."""
+        return live_snapshot.session_state(self, charger_id, connector_id, now)
+
     def monitored_kw(self) -> float:
-        """What monitor-only chargers (``ocpp.accept_unknown``) draw: per connector in a session, its last power
-        reading (or per-phase currents at the site voltage), however old — they are not in the site file, so
-        there is no maximum to fall back to, and the last value is the best guess until their session ends."""
-        total = 0.0
-        for state in self.chargers.values():
-            if not state.monitor_only:
-                continue
-            for connector_id, connector in state.connectors.items():
-                if connector_id < 1 or connector.session is None:
-                    continue
-                power = connector.readings.power_kw
-                if power is not None:
-                    total += max(0.0, power.value)
-                else:
-                    currents_a = sum(max(0.0, r.value) for r in connector.readings.phase_current_a.values())
-                    total += currents_a * self.site.voltage_v / 1000.0
-        return total
+        """What monitor-only chargers draw (``live_snapshot.monitored_kw``)."""
+        return live_snapshot.monitored_kw(self)
 
     def base_load_kw(self, now: datetime) -> float | None:
-        """The non-EV load to plan with, or None to let the optimizer use the site's profile: monitor-only
-        chargers draw from the same connection, so their power is added to the highest profile value of the
-        next hour (the optimizer takes a measured base load as valid for that long)."""
-        monitored = self.monitored_kw()
-        if monitored <= 0.0:
-            return None
-        tz = zoneinfo.ZoneInfo(self.site.timezone)
-        hours = {(now + timedelta(hours=h)).astimezone(tz).hour for h in range(math.ceil(FINE_H) + 1)}
-        return max(self.site.base_load.at_hour(h) for h in hours) + monitored
-
-    # ------------------------------------------------------------------------------ display
+        """The non-EV load to plan with, or None for the site's profile (``live_snapshot.base_load_kw``)."""
+        return live_snapshot.base_load_kw(self, now)
 
     def views(self, now: datetime) -> list[ConnectorView]:
-        out: list[ConnectorView] = []
-        for charger in self.site.chargers:
-            state = self.charger(charger.id)
-            snapshot_soc = {
-                s.connector_id: s for s in (
-                    self._session_state(charger, cid, c, now)
-                    for cid, c in state.connectors.items() if c.session is not None and 1 <= cid <= charger.connectors
-                )
-            }
-            for connector_id in range(1, charger.connectors + 1):
-                connector = state.connectors.get(connector_id, ConnectorState())
-                session_state = snapshot_soc.get(connector_id)
-                temp = connector.readings.battery_temp_c or connector.readings.charger_temp_c
-                note = ""
-                if connector.rejected:
-                    note = "profile rejected"
-                elif connector.session is not None and connector.session.ignoring_limit:
-                    note = "ignores limit"
-                elif not state.connected:
-                    note = "offline"
-                out.append(ConnectorView(
-                    charger_id=charger.id,
-                    connector_id=connector_id,
-                    connected=state.connected,
-                    plug=connector.plug,
-                    transaction_id=connector.session.transaction_id if connector.session else None,
-                    soc=session_state.soc if session_state is not None else None,
-                    soc_source=session_state.soc_source if session_state is not None else None,
-                    power_kw=self.measured_power_kw(charger, connector, now),
-                    limit_kw=connector.command.limit_kw if connector.command else None,
-                    limit_a=connector.command.limit_a if connector.command else None,
-                    temp_c=temp.value if temp is not None else None,
-                    controlled=self.controllable(charger.id, connector_id),
-                    note=note,
-                ))
-        return out
+        return live_views.connector_views(self, now)
 
     def site_power_kw(self, now: datetime) -> float:
         """Measured EV power of the whole site (fresh values only)."""
-        total = 0.0
-        for charger in self.site.chargers:
-            state = self.chargers.get(charger.id)
-            if state is None:
-                continue
-            for connector_id, connector in state.connectors.items():
-                if connector_id >= 1:
-                    total += self.measured_power_kw(charger, connector, now) or 0.0
-        return total
+        return live_views.site_power_kw(self, now)
 
 
 def _in_service(charger_id: str, connector_id: int) -> str | None:

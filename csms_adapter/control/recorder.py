@@ -129,6 +129,11 @@ class StoreRecorder:
             finally:
                 self._queue.task_done()
 
+    @property
+    def backlog(self) -> int:
+        """Writes waiting for the store: meter samples buffered plus other writes queued."""
+        return self.writer.pending + (self._queue.qsize() if self._queue is not None else 0)
+
     def _later(self, work: Callable[[], Any]) -> None:
         if self._queue is None:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -80,3 +81,17 @@ def test_complete_now_refuses_a_tick_that_waits() -> None:
 async def test_the_live_loop_runs_the_same_tick() -> None:
     outcome = await run_tick(FakeSite(), planner, T0, check=no_problems)
     assert outcome.applied == 1
+
+
+async def test_an_offloaded_check_runs_away_from_the_caller_and_still_refuses_a_bad_plan() -> None:
+    threads: list[str] = []
+
+    def over_the_limit_recorded(snapshot: Snapshot, plan: Plan) -> list[str]:
+        threads.append(threading.current_thread().name)
+        return over_the_limit(snapshot, plan)
+
+    site = FakeSite()
+    outcome = await run_tick(site, planner, T0, check=over_the_limit_recorded, offload=asyncio.to_thread)
+    assert threads and threads[0] != threading.current_thread().name  # a worker thread did the check
+    assert site.applied == [] and isinstance(outcome.error, PlanViolation)
+    assert outcome.observe_ms is not None and outcome.observe_ms <= outcome.tick_ms

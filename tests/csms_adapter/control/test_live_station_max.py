@@ -36,10 +36,11 @@ async def test_charger_with_a_small_share_is_planned_and_draws_above_it(version:
     assert cp_b.version == version
     try:
         await fleet.wait_booted(timeout_s=10)
-        # Once both chargers' units are read (A: a current per phase), the shares are the site's 25 kW halved.
+        # Once both chargers' units are read (A: a current per phase) and folded into the shares, they are the
+        # site's 25 kW halved.
         async with asyncio.timeout(10):
             while not (controller.live.failsafe_kw.get("cp-b") == controller.shares["cp-b"].station_kw
-                       and len(controller.units) == 2):
+                       and len(controller.units) == 2 and not controller.failsafe.folding):
                 await asyncio.sleep(0.02)
         share_kw = controller.shares["cp-b"].station_kw
         assert share_kw == pytest.approx(12.5, abs=0.01)

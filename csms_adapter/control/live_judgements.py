@@ -1,0 +1,83 @@
+"""The live state's judgements that advance with time, once per tick before the snapshot
+(``LiveState.update``): whether a charger has ignored its limit for longer than the grace period, when a
+failing connector is retried, what each vehicle is seen to take, and which operator inputs belong to sessions
+that ended."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from csms_adapter.control.connector_state import ConnectorState
+from csms_adapter.control.live_readings import measured_current_a, measured_power_kw
+from optimizer.domain import Charger
+from optimizer.vehicle_limit import infer_vehicle_limit
+
+if TYPE_CHECKING:
+    from csms_adapter.control.live_state import LiveState
+
+log = logging.getLogger("depotctl.live_state")
+
+# Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
+IGNORE_TOLERANCE_A = 1.0
+IGNORE_TOLERANCE_KW = 0.5
+
+
+def advance(live: LiveState, now: datetime) -> None:
+    """``LiveState.update``: see the module's docstring."""
+    for charger in live.site.chargers:
+        state = live.chargers.get(charger.id)
+        if state is None or not state.connected:
+            continue
+        for connector_id, connector in sorted(state.connectors.items()):
+            if connector.session is None or not 1 <= connector_id <= charger.connectors:
+                continue
+            if live.out_of_service(charger.id, connector_id) is not None:
+                continue  # out of the plan: budgeted at what it draws (snapshot), not judged against a limit
+            update_compliance(live, charger, connector, now)
+            if connector.failing_since is not None and now - connector.failing_since >= live.retry_failing_after:
+                connector.failing_since = None
+            if live.planned(connector, now):
+                observe_vehicle_limit(live, charger, connector, now)
+    live.inputs.forget_ended({(cid, conn_id): s.transaction_id for cid, conn_id, s in live.open_sessions()})
+    live.inputs.expire(now)
+
+
+def observe_vehicle_limit(live: LiveState, charger: Charger, connector: ConnectorState, now: datetime) -> None:
+    """Update what the session's vehicle is seen to take (``optimizer.vehicle_limit``): judged against the
+    last accepted command once the vehicle has had two meter intervals to follow it."""
+    session = connector.session
+    assert session is not None
+    command = connector.command
+    allowed_kw: float | None = None
+    if (command is not None and command.transaction_id == session.transaction_id
+            and now - command.sent_at >= timedelta(seconds=2 * live.site.ocpp.meter_interval_s)):
+        allowed_kw = command.limit_kw
+    drawn_kw = measured_power_kw(charger, connector, now, live.stale_after) if allowed_kw is not None else None
+    session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
+
+
+def update_compliance(live: LiveState, charger: Charger, connector: ConnectorState, now: datetime) -> None:
+    """A connector drawing above its command (with tolerance) for longer than the grace period ignores it."""
+    session, command = connector.session, connector.command
+    if session is None or command is None or session.ignoring_limit:
+        return
+    if now - command.sent_at < live.ignore_grace:
+        return
+    measured_a = measured_current_a(connector, now, live.stale_after)
+    measured_kw = measured_power_kw(charger, connector, now, live.stale_after)
+    over = False
+    if command.limit_a is not None and measured_a is not None:
+        over = measured_a > command.limit_a + max(IGNORE_TOLERANCE_A, live.site.ocpp.deadband_a)
+    elif measured_kw is not None:
+        over = measured_kw > command.limit_kw * 1.05 + IGNORE_TOLERANCE_KW
+    if not over:
+        session.over_since = None
+        return
+    if session.over_since is None:
+        session.over_since = now
+    elif now - session.over_since >= live.ignore_grace:
+        session.ignoring_limit = True
+        log.warning("charger=%s ignores its limit (%.1f A commanded); budgeting what it draws", charger.id,
+                    command.limit_a or 0.0)
