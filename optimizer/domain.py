@@ -409,6 +409,11 @@ class SessionState:
     soc_resolution: float | None = None
     soc_age_s: float | None = None
     power_kw: float | None = None
+    # When the energy register and the battery temperature were read (None: at the snapshot's time). The thermal
+    # fit pairs them only when they were read together: a meter whose values arrive late next to a fresh
+    # telematics temperature would teach it a heating rate far below the real one.
+    energy_at: datetime | None = None
+    temp_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,13 @@ def _fleet_key(model: ThermalModel) -> str:
     return f"fleet:{model.heating_c_per_kwh:g}/{model.cooling_per_h:g}/{model.max_temp_c:g}"
 
 
+# A temperature and an energy register read further apart than this make no reading: a live meter whose values
+# arrive late (a charger catching up after a reconnection, a controller that cannot keep up) next to a fresh
+# telematics temperature would pair heating with energy drawn much earlier, and the fit would learn a heating rate
+# far below the real one (measured: half of it, docs/battery.md).
+MAX_READING_SKEW_S = 120.0
+
+
 class ThermalCalibrator:
     """Learns from readings; answers which model to plan with. One instance per controller (or benchmark run)."""
 
@@ -110,7 +117,11 @@ class ThermalCalibrator:
             present.add((s.charger_id, s.connector_id))
             if s.battery_temp_c is None:
                 continue
-            reading = TempReading(snapshot.time, s.battery_temp_c, s.energy_delivered_kwh, snapshot.ambient_c)
+            temp_at = s.temp_at or snapshot.time
+            energy_at = s.energy_at or snapshot.time
+            if abs((temp_at - energy_at).total_seconds()) > MAX_READING_SKEW_S:
+                continue  # not read together: the power of the interval would be wrong (a late meter)
+            reading = TempReading(temp_at, s.battery_temp_c, s.energy_delivered_kwh, snapshot.ambient_c)
             self.observe_reading((s.charger_id, s.connector_id), vehicle_key(site, s), configured_model(site, s), reading)
         for gone in set(self._last) - present:
             del self._last[gone]

@@ -211,6 +211,7 @@ class LiveState:
                 session.energy_start_kwh = sample.value
             if session.energy_now_kwh is None or sample.value > session.energy_now_kwh:
                 session.energy_now_kwh = sample.value  # registers are monotonic; a lower value is a glitch
+                session.energy_at = sample.time
         elif sample.quantity is ev.Quantity.SOC:
             connector.soc_delivered_kwh = session.delivered_kwh
 
@@ -441,6 +442,8 @@ class LiveState:
             site_phases=tuple(p for p in wired_phases(charger) if p in session.drawn_phases) or None,
             plugged_in_at=session.started_at,
             energy_delivered_kwh=delivered,
+            energy_at=session.energy_at,
+            temp_at=temp.at if temp is not None else None,
             soc_age_s=max(0.0, (now - soc_at).total_seconds()) if soc_at is not None else None,
             power_kw=self.measured_power_kw(charger, connector, now),
         )
