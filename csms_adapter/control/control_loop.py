@@ -21,11 +21,11 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from csms_adapter.control.billing_peak import BillingPeak
+from csms_adapter.control.command_hold import CommandHold
 from csms_adapter.control.dispatch import Dispatcher, DispatchReport, Outcome
 from csms_adapter.control.live_site import LiveSite
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.solver_runner import Planner, PlanRunner, ProcessRunner, ThreadRunner, default_planner
-from csms_adapter.control.command_hold import CommandHold
 from csms_adapter.control.thermal_learning import ThermalLearning
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Plan, Site, Snapshot
