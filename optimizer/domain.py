@@ -409,6 +409,11 @@ class SessionState:
     soc_resolution: float | None = None
     soc_age_s: float | None = None
     power_kw: float | None = None
+    # When the energy register and the battery temperature were read (None: at the snapshot's time). The thermal
+    # fit pairs them only when they were read together: a meter whose values arrive late next to a fresh
+    # telematics temperature would teach it a heating rate far below the real one.
+    energy_at: datetime | None = None
+    temp_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,10 +485,16 @@ class Snapshot:
     # costs no demand charge any more, so the plan may use it (None: not known, the peak is priced from 0).
     peak_so_far_kw: float | None = None
     external_limits: tuple[ExternalLimit, ...] = ()  # limits set outside depotctl, honoured by every strategy
+    # How long the first step's command may stand before the next tick replaces it (seconds; None: one step). A
+    # live controller whose ticks run late holds each limit longer than the plan's first step: a battery near its
+    # ceiling must stay under it for that whole time (``optimizer.thermal_hold``).
+    command_hold_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise ValueError("Snapshot.time must be timezone-aware")
+        if self.command_hold_s is not None and not (math.isfinite(self.command_hold_s) and self.command_hold_s > 0):
+            raise ValueError(f"command_hold_s {self.command_hold_s!r} is not a positive duration")
 
 
 # --------------------------------------------------------------------------------------------- plan

@@ -9,7 +9,8 @@ is lost").
   as late as the stay allows. Rows only from the first step the SoC could pass 80 % at full power.
 - Temperature: each kWh charged in step t costs (factor(θ̂[t]) − 1)⁺, factor from ``battery_stress``, θ̂ the
   battery's free-cooling trajectory (its temperature if charging stopped: a lower bound that keeps the term
-  linear). Charging moves to cooler hours when the fleet can afford it.
+  linear). Charging moves to cooler hours when the fleet can afford it, but not into the last quarter of the stay
+  (at least its last hour), which stays the receding plan's reserve for catching up.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.needs import ResolvedSession
 from optimizer.thermal import free_trajectory
 
+RESERVE_SHARE = 0.25  # of the stay left, kept free of deferred energy (temperature term)
+RESERVE_MIN_H = 1.0
+
 
 def temperature_cost(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries,
                      energy_coef: FloatArray, weight: float) -> FloatArray:
@@ -36,8 +40,20 @@ def temperature_cost(sessions: list[ResolvedSession], horizon: Horizon, series: 
             temps = free_trajectory(s.temp0_c, s.thermal.cooling_per_h, horizon.length_h, series.ambient_c)
         else:
             temps = np.full(horizon.steps, s.temp0_c)
-        cost[i] = weight * np.maximum(temperature_factor(temps) - 1.0, 0.0) * energy_coef[i]
+        excess = np.maximum(temperature_factor(temps) - 1.0, 0.0)
+        # The end of the stay is the receding plan's reserve: energy deferred into it cannot be caught up when the
+        # plant falls behind (a hotter battery, a noisy meter). Costed like the stay's dearest step, it is never
+        # a reason to defer, so the term only moves energy between hours that leave the reserve free.
+        reserve = horizon.start_h + horizon.length_h > s.departure_h - reserve_h(s.departure_h)
+        if reserve.any():
+            excess[reserve] = excess.max()
+        cost[i] = weight * excess * energy_coef[i]
     return cost
+
+
+def reserve_h(departure_h: float) -> float:
+    """The last part of a stay the temperature term does not defer into: a quarter of it, at least an hour."""
+    return max(RESERVE_MIN_H, RESERVE_SHARE * departure_h)
 
 
 @dataclass(frozen=True, slots=True)

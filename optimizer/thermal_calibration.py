@@ -8,6 +8,7 @@ thermal_learning``, fed from meter samples and vehicle data). Pure: no clock, no
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -65,6 +66,32 @@ def _fleet_key(model: ThermalModel) -> str:
     return f"fleet:{model.heating_c_per_kwh:g}/{model.cooling_per_h:g}/{model.max_temp_c:g}"
 
 
+# A live meter's values may arrive late (a charger catching up after a reconnection, a controller that cannot
+# keep up) while the telematics temperature is fresh: paired as they come, heating would be set against energy
+# drawn much earlier and the fit would learn a heating rate far below the real one (measured: half of it,
+# docs/battery.md). So a reading is taken at the energy register's time, with the temperature read within
+# MAX_READING_SKEW_S of it, or interpolated between two temperatures at most MAX_TEMP_GAP_S apart around it.
+MAX_READING_SKEW_S = 120.0
+MAX_TEMP_GAP_S = 1200.0
+TEMPS_REMEMBERED = 32
+
+
+def _temp_at(history: deque[tuple[str, datetime, float]], at: datetime) -> float | None:
+    """The battery temperature at ``at`` from recent readings (oldest first); None when none is near enough."""
+    nearest = min(history, key=lambda h: abs((h[1] - at).total_seconds()))
+    if abs((nearest[1] - at).total_seconds()) <= MAX_READING_SKEW_S:
+        return nearest[2]
+    before = [h for h in history if h[1] <= at]
+    after = [h for h in history if h[1] > at]
+    if not before or not after:
+        return None
+    (_, t0, c0), (_, t1, c1) = before[-1], after[0]
+    gap_s = (t1 - t0).total_seconds()
+    if gap_s > MAX_TEMP_GAP_S:
+        return None
+    return c0 + (c1 - c0) * (at - t0).total_seconds() / gap_s
+
+
 class ThermalCalibrator:
     """Learns from readings; answers which model to plan with. One instance per controller (or benchmark run)."""
 
@@ -73,6 +100,7 @@ class ThermalCalibrator:
         self.min_interval_h = min_interval_h
         self._fits: dict[str, VehicleFit] = {}
         self._last: dict[tuple[str, int], tuple[str, TempReading]] = {}
+        self._temps: dict[tuple[str, int], deque[tuple[str, datetime, float]]] = {}  # recent (vehicle, time, °C)
 
     # ------------------------------------------------------------------ learning
 
@@ -110,10 +138,24 @@ class ThermalCalibrator:
             present.add((s.charger_id, s.connector_id))
             if s.battery_temp_c is None:
                 continue
-            reading = TempReading(snapshot.time, s.battery_temp_c, s.energy_delivered_kwh, snapshot.ambient_c)
-            self.observe_reading((s.charger_id, s.connector_id), vehicle_key(site, s), configured_model(site, s), reading)
+            connector, key = (s.charger_id, s.connector_id), vehicle_key(site, s)
+            temp_at = s.temp_at or snapshot.time
+            energy_at = s.energy_at or snapshot.time
+            history = self._temps.setdefault(connector, deque(maxlen=TEMPS_REMEMBERED))
+            if history and history[-1][0] != key:
+                history.clear()
+            if not history or temp_at > history[-1][1]:
+                history.append((key, temp_at, s.battery_temp_c))
+            # The reading describes the energy register's time; its temperature is the one read then.
+            temp_c = _temp_at(history, energy_at)
+            if temp_c is None:
+                continue  # not read together and not bracketed by temperatures: the interval's power would be wrong
+            reading = TempReading(energy_at, temp_c, s.energy_delivered_kwh, snapshot.ambient_c)
+            self.observe_reading(connector, key, configured_model(site, s), reading)
         for gone in set(self._last) - present:
             del self._last[gone]
+        for gone in set(self._temps) - present:
+            del self._temps[gone]
 
     # ------------------------------------------------------------------ planning
 

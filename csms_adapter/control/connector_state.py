@@ -93,6 +93,7 @@ class Session:
     started_at: datetime
     energy_start_kwh: float | None
     energy_now_kwh: float | None = None
+    energy_at: datetime | None = None  # when ``energy_now_kwh`` was measured (the sample's time)
     ignoring_limit: bool = False  # sticky for the session: a charger that ignored once is not trusted again
     over_since: datetime | None = None
     vehicle_limit: VehicleLimit | None = None  # what the vehicle was seen to take, when less than allowed

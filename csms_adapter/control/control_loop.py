@@ -21,6 +21,7 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from csms_adapter.control.billing_peak import BillingPeak
+from csms_adapter.control.command_hold import CommandHold
 from csms_adapter.control.dispatch import Dispatcher, DispatchReport, Outcome
 from csms_adapter.control.live_site import LiveSite
 from csms_adapter.control.live_state import LiveState
@@ -97,6 +98,9 @@ class ControlLoop:
         self.billing_peak = BillingPeak(site) if site.tariff.demand_charge_per_kw > 0 else None
         self.thermal = ThermalLearning(site)  # ambient input and learnt battery thermal models (docs/battery.md)
         self.live_site = LiveSite(live, dispatcher, self.billing_peak, prepare=self.thermal.prepare)
+        # Late ticks hold each command longer than one step; the plan caps batteries near their ceiling for it.
+        self.command_hold = CommandHold(site.control.interval_s,
+                                        site.ocpp.profile_ttl_intervals * site.control.interval_s)
         # The bound leaves the solver its own time limit plus slack for building the model.
         self.solve_timeout_s = 2 * site.control.solver_time_limit_s + 5
 
@@ -135,8 +139,10 @@ class ControlLoop:
         async def planner(snapshot: Snapshot) -> Plan:
             return await runner.solve(snapshot, timeout_s)
 
+        self.live_site.command_hold_s = self.command_hold.estimate_s()
         outcome = await run_tick(self.live_site, planner, now, check=functools.partial(check_plan, self.site),
                                  offload=asyncio.to_thread)
+        self.command_hold.ticked(now, self.clock(), dispatched=outcome.applied is not None)
         fits = tuple(self.thermal.take_changed())
         exc = outcome.error
         if exc is None:

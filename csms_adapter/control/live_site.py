@@ -22,6 +22,7 @@ class LiveSite:
         self.dispatcher = dispatcher
         self.billing_peak = billing_peak
         self.prepare = prepare  # last touches (ambient, learnt thermal models: control/thermal_learning.py)
+        self.command_hold_s: float | None = None  # how long this tick's command may stand (control/command_hold.py)
 
     async def observe(self, now: datetime) -> Snapshot:
         # Each session carries the unit its charger is commanded in: a W limit with the vehicle's phases unknown
@@ -31,6 +32,8 @@ class LiveSite:
         if self.billing_peak is not None:
             peak_kw = self.billing_peak.observe(now, self.live.site_power_kw(now), snapshot.base_load_kw)
             snapshot = dataclasses.replace(snapshot, peak_so_far_kw=peak_kw)
+        if self.command_hold_s is not None:
+            snapshot = dataclasses.replace(snapshot, command_hold_s=self.command_hold_s)
         return self.prepare(snapshot) if self.prepare is not None else snapshot
 
     async def apply(self, plan: Plan, snapshot: Snapshot, now: datetime) -> DispatchReport:

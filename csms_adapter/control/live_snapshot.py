@@ -77,6 +77,8 @@ def session_state_of(live: LiveState, charger: Charger, connector_id: int, conne
         site_phases=tuple(p for p in wired_phases(charger) if p in session.drawn_phases) or None,
         plugged_in_at=session.started_at,
         energy_delivered_kwh=delivered,
+        energy_at=session.energy_at,
+        temp_at=temp.at if temp is not None else None,
         soc_age_s=max(0.0, (now - soc_at).total_seconds()) if soc_at is not None else None,
         power_kw=measured_power_kw(charger, connector, now, live.stale_after),
     )

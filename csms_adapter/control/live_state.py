@@ -153,7 +153,8 @@ class LiveState:
         if tag is None and state.last_tag is not None and event.time - state.last_tag[1] <= AUTHORIZE_WINDOW:
             tag = state.last_tag[0]
         connector.session = Session(event.transaction_id, tag, event.time, event.energy_register_kwh,
-                                    event.energy_register_kwh)
+                                    event.energy_register_kwh,
+                                    energy_at=event.time if event.energy_register_kwh is not None else None)
         connector.plug = ev.PlugState.OCCUPIED
         connector.command = None
         if connector.needs is not None and connector.needs.time < event.time - AUTHORIZE_WINDOW:
@@ -199,6 +200,7 @@ class LiveState:
                 session.energy_start_kwh = sample.value
             if session.energy_now_kwh is None or sample.value > session.energy_now_kwh:
                 session.energy_now_kwh = sample.value  # registers are monotonic; a lower value is a glitch
+                session.energy_at = sample.time
         elif sample.quantity is ev.Quantity.SOC:
             connector.soc_delivered_kwh = session.delivered_kwh
 

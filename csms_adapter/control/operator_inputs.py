@@ -187,6 +187,7 @@ class OperatorInputs:
                 changes["battery_temp_c"] = data.battery_temp_c
                 fresh = now - data.measured_at <= VEHICLE_TEMP_FRESH
                 changes["temp_source"] = ValueSource.VEHICLE_DATA if fresh else ValueSource.ESTIMATED
+                changes["temp_at"] = data.measured_at
         override = self.override_for(key, transaction_id)
         if override is not None:
             if override.departure is not None:

@@ -14,6 +14,7 @@ from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, si
 from optimizer.infrastructure import CircuitLimits, compile_limits
 from optimizer.needs import ResolvedSession, resolve_sessions
 from optimizer.thermal import trajectory
+from optimizer.thermal_hold import hold_caps_kw
 
 CURRENT_RESOLUTION_A = 0.1  # OCPP 1.6 limit: multipleOf 0.1
 POWER_RESOLUTION_KW = 0.001  # 1 W
@@ -64,6 +65,9 @@ def prepare_tick(site: Site, snapshot: Snapshot, *, horizon_h: float | None = No
     limits = compile_limits(site, sessions, snapshot.uncontrolled)
     uncontrolled_kw = sum(u.power_kw for u in snapshot.uncontrolled)
     caps = session_caps_kw(snapshot.external_limits, sessions, horizon) if snapshot.external_limits else None
+    hold = hold_caps_kw(sessions, horizon, series, snapshot.command_hold_s)
+    if hold is not None:
+        caps = hold if caps is None else np.minimum(caps, hold)
     return Tick(site, snapshot, sessions, horizon, series, limits, uncontrolled_kw, caps_kw=caps)
 
 

@@ -11,6 +11,7 @@ import pytest
 from optimizer.battery_stress import HIGH_SOC, session_stress, temperature_factor
 from optimizer.domain import Objective, ThermalModel
 from optimizer.lp_model import build_lp, session_arrays
+from optimizer.lp_stress import reserve_h, temperature_cost
 from optimizer.strategies import get_strategy
 from optimizer.strategies.base import prepare_tick
 from tests.optimizer.helpers import session, site_with, snapshot
@@ -83,3 +84,22 @@ def test_temperature_weight_moves_charging_to_a_cooler_battery() -> None:
     assert gentle.stress is not None and plain.stress is not None
     assert gentle.stress.arrhenius_kwh < plain.stress.arrhenius_kwh
     assert gentle.limit_kw < plain.limit_kw
+
+
+def test_temperature_weight_leaves_the_end_of_the_stay_free_for_catching_up() -> None:
+    # The battery keeps cooling all stay, so without the reserve the coolest, cheapest hours would be the last ones.
+    snap = snapshot(session("cp-4", soc=0.3, hours=8.0, target_soc=0.6, battery_temp_c=45.0, thermal=HOT),
+                    ambient_c=20.0)
+    tick = prepare_tick(_site(temperature=0.05), snap)
+    arrays = session_arrays(tick.sessions, tick.horizon, tick.series)
+    energy_coef = arrays.efficiency.reshape(-1, 1) * arrays.energy_h
+    cost = temperature_cost(tick.sessions, tick.horizon, tick.series, energy_coef, 0.05)[0]
+    ends_h = tick.horizon.start_h + tick.horizon.length_h
+    reserve = ends_h > 8.0 - reserve_h(8.0)
+    assert reserve_h(8.0) == 2.0 and reserve_h(2.0) == 1.0  # a quarter of the stay, at least an hour
+    stay = ends_h <= 8.0
+    assert cost[reserve].min() == pytest.approx(cost[stay].max())  # never a reason to defer into the reserve
+    assert cost[~reserve & stay][-1] < cost[stay].max()  # before it, cooler hours still cost less
+    gentle = get_strategy("lp").plan(_site(temperature=0.05), snap).connectors[0]
+    schedule = np.array(gentle.schedule_kw)
+    assert schedule[reserve & stay].sum() == pytest.approx(0.0, abs=1e-6)

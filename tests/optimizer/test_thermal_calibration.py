@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from optimizer.domain import SessionState, Snapshot, ThermalModel
 from optimizer.thermal import step_temp_c
 from optimizer.thermal_calibration import ThermalCalibrator, vehicle_key
@@ -16,20 +18,27 @@ REAL = ThermalModel(max_temp_c=45.0, heating_c_per_kwh=0.12, cooling_per_h=0.25)
 STEP = timedelta(minutes=5)
 
 
-def _drive(calibrator: ThermalCalibrator, tag: str, steps: int, start_offset: int = 0, power_kw: float = 40.0) -> Snapshot:
-    """A vehicle on cp-4 charged at ``power_kw`` for ``steps`` ticks; returns the last snapshot (calibrated)."""
+def _drive(calibrator: ThermalCalibrator, tag: str, steps: int, start_offset: int = 0, power_kw: float = 40.0,
+           meter_late: timedelta | None = None) -> Snapshot:
+    """A vehicle on cp-4 charged at ``power_kw`` for ``steps`` ticks; returns the last snapshot (calibrated). With
+    ``meter_late`` the energy register the snapshot carries is the one of that long ago (a meter that lags)."""
     site = site_with()
     temp, energy = 30.0, 0.0
+    energies = [0.0]
     snap = None
     for k in range(steps):
         now = NOW + (start_offset + k) * STEP
+        late = 0 if meter_late is None else int(meter_late / STEP)
+        timing = {} if meter_late is None else {"temp_at": now, "energy_at": now - late * STEP}
         s = SessionState("cp-4", 1, soc=0.3, id_tag=tag, thermal=CONFIGURED, battery_temp_c=temp,
-                         energy_delivered_kwh=energy, plugged_in_at=NOW + start_offset * STEP)
+                         energy_delivered_kwh=energies[max(0, len(energies) - 1 - late)],
+                         plugged_in_at=NOW + start_offset * STEP, **timing)
         snap = Snapshot(time=now, sessions=(s,), ambient_c=25.0)
         calibrator.observe_snapshot(site, snap)
         on = power_kw if k % 6 < 4 else 0.0  # on and off, so heating and cooling are both seen
         temp = step_temp_c(REAL, temp, on, STEP.total_seconds() / 3600.0, 25.0)
         energy += on * STEP.total_seconds() / 3600.0
+        energies.append(energy)
     assert snap is not None
     return calibrator.calibrate(site, snap)
 
@@ -81,3 +90,15 @@ def test_no_thermal_model_configured_learns_nothing() -> None:
     for minutes in (0, 20, 40):
         calibrator.observe_snapshot(site, Snapshot(time=NOW + timedelta(minutes=minutes), sessions=(s,)))
     assert calibrator.fits() == []
+
+
+def test_a_late_meter_is_paired_with_the_temperature_of_its_own_time() -> None:
+    """A live meter 30 minutes behind a fresh telematics temperature: each energy register is paired with the
+    temperature read at its time, so the fit learns the real heating rate, as with readings taken together; a
+    register older than every temperature remembered teaches nothing rather than a heating rate far too low."""
+    for late in (timedelta(0), timedelta(minutes=30)):
+        used = _drive(ThermalCalibrator(), "AA01", 60, meter_late=late).sessions[0].thermal
+        assert used is not None and used.heating_c_per_kwh == pytest.approx(REAL.heating_c_per_kwh, rel=0.3), late
+    far_behind = ThermalCalibrator()
+    _drive(far_behind, "AA01", 60, meter_late=timedelta(hours=4))
+    assert far_behind.fits() == []

@@ -230,6 +230,11 @@ def test_readings_are_typed_and_newer_ones_win() -> None:
     assert readings.soc is not None and readings.soc.value == 0.4
     (session,) = live.observe(at).sessions
     assert session.battery_temp_c == 31.0 and session.soc == pytest.approx(0.4)
+    # When the register and the battery were read travels with them (the thermal fit pairs them by time).
+    assert session.energy_at == T0  # the register at the transaction's start
+    live.apply(sample(Q.ENERGY_KWH, 112.0, at - timedelta(seconds=40)))
+    (later,) = live.observe(at + timedelta(minutes=1)).sessions
+    assert later.temp_at == at and later.energy_at == at - timedelta(seconds=40)
 
 
 def per_phase(live: LiveState, at: datetime, amps: tuple[float, ...]) -> None:

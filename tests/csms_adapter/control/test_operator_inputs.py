@@ -42,6 +42,7 @@ def test_vehicle_data_soc_is_advanced_by_energy_delivered_since_and_ends_with_th
     assert applied.soc == pytest.approx(0.5 + 6.0 / 60.0)
     assert applied.soc_source is ValueSource.VEHICLE_DATA and applied.battery_kwh == 60.0
     assert applied.battery_temp_c == 30.0 and applied.temp_source is ValueSource.VEHICLE_DATA
+    assert applied.temp_at == NOW  # when it was read, for the thermal fit to pair it with the meter of that time
     old = inputs.apply_session(session(), "tx-1", NOW + timedelta(hours=1))
     assert old.temp_source is ValueSource.ESTIMATED  # too old to count as a measurement
     assert inputs.apply_session(session(), "tx-2", NOW) == session()  # another session: nothing applies
