@@ -74,7 +74,7 @@ async def test_a_charger_offline_after_a_restart_is_budgeted_at_the_share_it_hol
         charger(first.url, "cp-a", PASSWORD_A, "1.6", rec) as cp,
     ):
         await cp.boot()
-        await until(lambda: first.live.charger("cp-a").failsafe_accepted)
+        await eventually(lambda: first.live.charger("cp-a").failsafe_accepted)
         held_kw = first.live.failsafe_kw["cp-a"]
         held_spread = first.live.failsafe_spread["cp-a"]
 
