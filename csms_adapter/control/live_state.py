@@ -22,6 +22,7 @@ import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from csms_adapter.control.compliance import exceeds, latest_draw, settled_at
 from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Reading, Session
 from csms_adapter.control.external_limits import ExternalLimitBook
 from csms_adapter.control.operator_inputs import OperatorInputs
@@ -45,8 +46,7 @@ log = logging.getLogger("depotctl.live_state")
 # A tag presented shortly before a transaction starts (2.0.1 starts at plug-in, often without a token) is its tag.
 AUTHORIZE_WINDOW = timedelta(minutes=5)
 # Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
-IGNORE_TOLERANCE_A = 1.0
-IGNORE_TOLERANCE_KW = 0.5
+_DRAW = frozenset({ev.Quantity.CURRENT_A, ev.Quantity.POWER_KW})
 LEARN_MIN_A = 2.0  # a per-phase reading teaches phases only while the vehicle clearly charges
 # 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
 _SESSION_OVER = frozenset({"Finishing"})
@@ -198,6 +198,12 @@ class LiveState:
         connector = state.connector(connector_id)
         if not connector.readings.keep(sample):
             return
+        if sample.quantity in _DRAW and self.site.has_charger(sample.charger_id) and connector.session is not None:
+            # Judged as the readings arrive, not only at ticks: a charger over its limit is caught after the grace
+            # period whatever the tick interval (one out of the plan is budgeted at its draw instead).
+            charger = self.site.charger(sample.charger_id)
+            if self.out_of_service(charger.id, connector_id) is None:
+                self._update_compliance(charger, connector_id, connector)
         if sample.phase is not None:
             # Learnt as the readings arrive (the snapshot only reads): which phases the vehicle draws on.
             if sample.quantity is ev.Quantity.CURRENT_A and self.site.has_charger(sample.charger_id):
@@ -306,36 +312,27 @@ class LiveState:
         drawn_kw = self.measured_power_kw(charger, connector, now) if allowed_kw is not None else None
         session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
 
-    def _measured_current_a(self, connector: ConnectorState, now: datetime) -> float | None:
-        currents = [r.value for r in connector.readings.phase_current_a.values() if self._fresh(r, now)]
-        total = connector.readings.current_a
-        if self._fresh(total, now):
-            assert total is not None
-            currents.append(total.value)
-        return max(currents) if currents else None
-
-    def _update_compliance(self, charger: Charger, connector: ConnectorState, now: datetime) -> None:
+    def _update_compliance(self, charger: Charger, connector_id: int, connector: ConnectorState) -> None:
+        """Advance the verdict on whether the connector follows its accepted limit (``compliance``): on the
+        meter's time, so that readings queued behind a backlog still count."""
         session, command = connector.session, connector.command
-        if session is None or command is None or session.ignoring_limit:
+        if (session is None or command is None or session.ignoring_limit
+                or command.transaction_id != session.transaction_id):
             return
-        if now - command.sent_at < self.ignore_grace:
-            return
-        measured_a = self._measured_current_a(connector, now)
-        measured_kw = self.measured_power_kw(charger, connector, now)
-        over = False
-        if command.limit_a is not None and measured_a is not None:
-            over = measured_a > command.limit_a + max(IGNORE_TOLERANCE_A, self.site.ocpp.deadband_a)
-        elif measured_kw is not None:
-            over = measured_kw > command.limit_kw * 1.05 + IGNORE_TOLERANCE_KW
-        if not over:
+        together = timedelta(seconds=max(1, self.site.ocpp.meter_interval_s))
+        draw = latest_draw(connector.readings, charger.voltage_v, charger.phases, together)
+        if draw is None or draw.taken_at < settled_at(command, self.ignore_grace):
+            return  # nothing read since the charger had time to follow: no verdict either way
+        if not exceeds(draw, command, self.site.ocpp.deadband_a):
             session.over_since = None
             return
         if session.over_since is None:
-            session.over_since = now
-        elif now - session.over_since >= self.ignore_grace:
+            session.over_since = draw.taken_at
+        elif draw.taken_at - session.over_since >= self.ignore_grace:
             session.ignoring_limit = True
-            log.warning("charger=%s ignores its limit (%.1f A commanded); budgeting what it draws", charger.id,
-                        command.limit_a or 0.0)
+            log.warning("charger=%s connector=%d ignores its limit (%.1f A / %.1f kW accepted, %s drawn); "
+                        "budgeting what it draws", charger.id, connector_id, command.limit_a or 0.0,
+                        command.limit_kw, f"{draw.power_kw:.1f} kW" if draw.power_kw is not None else "?")
 
     def fallback_kw(self, charger_id: str) -> float:
         """What a whole charger may draw on its fail-safe profiles alone (its maximum if it never took them)."""
@@ -479,7 +476,7 @@ class LiveState:
                     continue
                 if self.out_of_service(charger.id, connector_id) is not None:
                     continue  # out of the plan: budgeted at what it draws (snapshot), not judged against a limit
-                self._update_compliance(charger, connector, now)
+                self._update_compliance(charger, connector_id, connector)
                 if connector.failing_since is not None and now - connector.failing_since >= self.retry_failing_after:
                     connector.failing_since = None
                 if self._planned(connector, now):
