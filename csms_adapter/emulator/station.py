@@ -74,6 +74,8 @@ class ConnectorRuntime:
     tx: TxContext | None = None  # known once the CSMS has an id for the transaction
     started_at: datetime | None = None
     outage: StatusChange | None = None  # an injected Faulted/Unavailable status with its codes (faults.py)
+    inoperative: bool = False  # the CSMS made it Inoperative (ChangeAvailability): Unavailable, delivers nothing
+    inoperative_pending: bool = False  # asked while a transaction ran: Inoperative once it ends ("Scheduled")
     meter: MeterFaultState = field(default_factory=MeterFaultState)
 
 
@@ -229,7 +231,8 @@ class EmulatedCharger:
         else:
             rt = self.connectors[fault.connector_id]
             rt.outage = None
-            rt.status = self._charging_state(rt) if rt.local_tx is not None else ConnectorStatus.AVAILABLE
+            rt.status = self._charging_state(rt) if rt.local_tx is not None else (
+                ConnectorStatus.UNAVAILABLE if rt.inoperative else ConnectorStatus.AVAILABLE)
             self.enqueue(StatusChange(fault.connector_id, rt.status, now))
             if self.version == "2.0.1" and fault.kind is FaultKind.FAULT:
                 self.enqueue(DeviceProblem(fault.connector_id, False, now, fault.vendor_code or fault.code,
@@ -382,7 +385,7 @@ class EmulatedCharger:
     def limit_a_at(self, connector_id: int, at: datetime) -> tuple[float | None, int]:
         """The per-phase current this connector may draw at ``at`` and the phases in use."""
         rt = self.connectors[connector_id]
-        if rt.outage is not None:
+        if rt.outage is not None or rt.inoperative:
             return 0.0, rt.plant.available_phases()  # a faulted or unavailable connector delivers nothing
         limit = self.profiles.limit_at(
             connector_id, at, rt.tx, voltage_v=self.charger.voltage_v, phases=rt.plant.available_phases()
@@ -435,6 +438,8 @@ class EmulatedCharger:
     def _charging_state(self, rt: ConnectorRuntime) -> ConnectorStatus:
         if rt.outage is not None:
             return rt.outage.status
+        if rt.inoperative:
+            return ConnectorStatus.UNAVAILABLE
         plant = rt.plant
         if plant.ev is None:
             return ConnectorStatus.AVAILABLE
@@ -491,7 +496,8 @@ class EmulatedCharger:
         rt.plant.plug(ev, now)
         rt.local_tx = self.new_local_tx()
         rt.id_tag = ev.id_tag
-        rt.status = rt.outage.status if rt.outage is not None else ConnectorStatus.PREPARING
+        rt.status = rt.outage.status if rt.outage is not None else (
+            ConnectorStatus.UNAVAILABLE if rt.inoperative else ConnectorStatus.PREPARING)
         rt.started_at = now
         if self.version == "2.0.1":
             self.transaction_confirmed(rt.local_tx, rt.local_tx)  # 2.0.1 stations name transactions
@@ -527,8 +533,43 @@ class EmulatedCharger:
         self.profiles.end_transaction(connector_id)
         rt.local_tx = rt.id_tag = None
         rt.tx = rt.started_at = None
-        rt.status = rt.outage.status if rt.outage is not None else ConnectorStatus.AVAILABLE
+        if rt.inoperative_pending:  # a Scheduled ChangeAvailability takes effect now the transaction is over
+            rt.inoperative, rt.inoperative_pending = True, False
+        rt.status = rt.outage.status if rt.outage is not None else (
+            ConnectorStatus.UNAVAILABLE if rt.inoperative else ConnectorStatus.AVAILABLE)
         self.enqueue(self._status_change(connector_id, rt, now))
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """ChangeAvailability from the CSMS for one connector or (0) all: Accepted, Scheduled (Inoperative asked
+        while a transaction runs: applied when it ends, OCPP 1.6 §5.2 / 2.0.1 G03) or Rejected (no such
+        connector). The status notifications go out after the answer (``announce_availability``)."""
+        if connector_id != 0 and connector_id not in self.connectors:
+            return "Rejected"
+        self.advance()  # the physics up to now ran under the old availability
+        scheduled = False
+        for cid, rt in self.connectors.items():
+            if connector_id not in (0, cid):
+                continue
+            if operative:
+                rt.inoperative = rt.inoperative_pending = False
+            elif rt.local_tx is not None:
+                rt.inoperative_pending = scheduled = True
+            else:
+                rt.inoperative = True
+        return "Scheduled" if scheduled else "Accepted"
+
+    def announce_availability(self, connector_id: int) -> None:
+        """After a ChangeAvailability answer: the status of each connector it touched, where that changed."""
+        now = self.clock.now()
+        for cid, rt in self.connectors.items():
+            if connector_id not in (0, cid):
+                continue
+            state = self._charging_state(rt) if rt.local_tx is not None else (
+                rt.outage.status if rt.outage is not None
+                else ConnectorStatus.UNAVAILABLE if rt.inoperative else ConnectorStatus.AVAILABLE)
+            if state is not rt.status:
+                rt.status = state
+                self.enqueue(self._status_change(cid, rt, now))
 
     def trigger(self, message: str, connector_id: int | None) -> None:
         """Send what a TriggerMessage asked for (called after the answer went out)."""
@@ -552,6 +593,8 @@ class EmulatedCharger:
         """The connector's status now, with the error code of an injected fault while it lasts."""
         if rt.outage is not None:
             return dataclasses.replace(rt.outage, at=at)
+        if rt.inoperative:
+            return StatusChange(connector_id, ConnectorStatus.UNAVAILABLE, at)
         return StatusChange(connector_id, rt.status, at)
 
     # ------------------------------------------------------------------ smart charging (handlers)

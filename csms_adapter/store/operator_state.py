@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy import delete, text
 from sqlmodel import Session, SQLModel
 
-from csms_adapter.store.models import BillingPeakRow, GridCapRow, SessionOverrideRow, VehicleDataRow
+from csms_adapter.store.models import (
+    BillingPeakRow,
+    GridCapRow,
+    OperatorAvailabilityRow,
+    SessionOverrideRow,
+    VehicleDataRow,
+)
 from csms_adapter.store.repository import Store
 
 R = TypeVar("R", bound=SQLModel)
@@ -26,6 +32,7 @@ _DATETIME_FIELDS = {
     SessionOverrideRow: ("departure", "set_at"),
     VehicleDataRow: ("measured_at",),
     BillingPeakRow: ("updated_at",),
+    OperatorAvailabilityRow: ("requested_at", "started_at", "ended_at"),
 }
 
 
@@ -88,6 +95,10 @@ class OperatorStateStore:
 
     def save_billing_peak(self, row: BillingPeakRow) -> None:
         self._put("save billing peak", row)
+
+    def save_operator_availability(self, row: OperatorAvailabilityRow) -> None:
+        """Insert or rewrite one span of operator-requested unavailability (by id)."""
+        self._put("save operator availability", row)
 
     # ---------------------------------------------------------------------------- reads
 
