@@ -269,9 +269,11 @@ class Monitor:
         self._emit(self.tracker.advance(now))
 
     def prune(self, now: datetime) -> None:
-        """Forget what is older than the retention: resolved incidents here, events and incidents in the store."""
+        """Forget what is older than the retention: resolved incidents and ended operator requests here, events and
+        incidents in the store (the operator's requests stay stored: they are few)."""
         before = now - timedelta(days=self.settings.retention_days)
         self.tracker.prune(before)
+        self.operator.forget_ended_before(before)
         if self.history is not None:
             self.history.prune(before)
 

@@ -167,3 +167,10 @@ def test_stored_spans_read_back_and_a_corrupt_row_is_skipped_with_its_reason(tmp
 def test_an_answer_outside_the_enum_is_a_charger_error(status: object) -> None:
     with pytest.raises(ChargerError, match="unexpected status"):
         availability_answer("cp-a", status)
+
+
+def test_ended_requests_are_forgotten_after_the_retention_and_open_ones_kept() -> None:
+    book = OperatorAvailability([OperatorSpan("old", "cp-a", 1, T0, "Accepted", T0, T0 + H),
+                                 OperatorSpan("open", "cp-a", 2, T0, "Accepted", T0, None)])
+    book.forget_ended_before(T0 + 2 * H)
+    assert [s.id for s in book.spans] == ["open"]
