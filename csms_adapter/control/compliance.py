@@ -6,7 +6,9 @@ limit (nor does one that only looks at ticks: a new command every tick would kee
 here uses the newest readings however old, and the time they were taken: a charger is over its limit when a
 reading taken at least the grace period after it accepted its command exceeds that command past the tolerance;
 it *ignores* its limit once its readings have stayed over for the grace period. A reading from before the grace
-gives no verdict either way: it neither starts nor clears a run of readings over the limit.
+gives no verdict either way: it neither starts nor clears a run of readings over the limit; nor does one taken
+before the charger's current connection opened (offline, its TxProfile may have lapsed and its fail-safe profiles
+rightly allow more).
 """
 
 from __future__ import annotations

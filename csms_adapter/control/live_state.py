@@ -89,6 +89,7 @@ class LiveState:
         match event:
             case ev.ChargerConnected():
                 state.connected = True
+                state.connected_at = event.time
                 state.monitor_only = event.monitor_only
                 state.ocpp_version = event.ocpp_version
                 for connector in state.connectors.values():
@@ -323,6 +324,10 @@ class LiveState:
         draw = latest_draw(connector.readings, charger.voltage_v, charger.phases, together)
         if draw is None or draw.taken_at < settled_at(command, self.ignore_grace):
             return  # nothing read since the charger had time to follow: no verdict either way
+        connected_at = self.charger(charger.id).connected_at
+        if connected_at is not None and draw.taken_at < connected_at:
+            # Queued while the charger was offline: it may rightly have run on its fail-safe profiles then.
+            return
         if not exceeds(draw, command, self.site.ocpp.deadband_a):
             session.over_since = None
             return

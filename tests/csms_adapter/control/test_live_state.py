@@ -148,6 +148,21 @@ def test_readings_from_before_the_grace_neither_start_nor_clear_a_verdict() -> N
     assert live.observe(T0 + 2 * grace + timedelta(seconds=1)).sessions == ()
 
 
+def test_readings_queued_while_offline_are_not_judged_against_the_last_command() -> None:
+    # Offline, the charger's TxProfile may lapse and it runs on its fail-safe profiles: drawing more than the last
+    # command then is no sign of ignoring it. What it sends after reconnecting is judged again.
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7",
+                                           accepted_at=T0))
+    grace = live.ignore_grace
+    back = T0 + grace * 10
+    live.apply(ev.ChargerDisconnected("cp-a", T0 + grace))
+    live.apply(ev.ChargerConnected("cp-a", "1.6", back))
+    for step in range(0, 6):
+        live.apply(sample(Q.CURRENT_A, 16.0, T0 + grace + timedelta(seconds=10 * step)))
+    assert len(live.observe(back).sessions) == 1
+
+
 def test_a_charger_that_follows_its_limit_within_the_tolerance_stays_planned() -> None:
     live = started_live()
     live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7"))
