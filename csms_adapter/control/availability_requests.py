@@ -60,9 +60,15 @@ class AvailabilityRequests:
         link = self.links.get(charger_id)
         if link is None or not link.connected or not self.live.charger(charger_id).set_up:
             raise ChargerNotConnected(charger_id, "ChangeAvailability", "not connected")
-        status = await link.change_availability(connector_id, operative)
-        now = self.clock()
         operator = self.monitor.operator
+        key = (charger_id, connector_id)
+        if not operative:
+            operator.pending.add(key)
+        try:
+            status = await link.change_availability(connector_id, operative)
+        finally:
+            operator.pending.discard(key)
+        now = self.clock()
         log.info("availability charger=%s connector=%d asked=%s answer=%s reason=%r", charger_id, connector_id,
                  "Operative" if operative else "Inoperative", status, reason)
         if status == "Rejected":

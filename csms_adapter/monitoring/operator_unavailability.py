@@ -43,6 +43,9 @@ class OperatorAvailability:
 
     def __init__(self, spans: Iterable[OperatorSpan] = ()) -> None:
         self.spans: list[OperatorSpan] = list(spans)
+        # Inoperative requests sent and not answered yet: the charger may report Unavailable before its answer
+        # reaches us (it answers, then notifies; we may read the notification first).
+        self.pending: set[tuple[str, int]] = set()
 
     def open_for(self, charger: str, connector: int | None) -> OperatorSpan | None:
         """The open request covering this connector (its own or its whole charger's), started or scheduled."""
@@ -53,7 +56,10 @@ class OperatorAvailability:
         return any(s.is_open and s.started_at is not None and s.covers(charger, connector) for s in self.spans)
 
     def asked_unavailable(self, charger: str, connector: int | None) -> bool:
-        """An Unavailable status of this connector was asked for (started or scheduled): not a charger problem."""
+        """An Unavailable status of this connector was asked for (started, scheduled or awaiting the charger's
+        answer): not a charger problem."""
+        if any(c == charger and (k == 0 or connector in (None, 0, k)) for c, k in self.pending):
+            return True
         return self.open_for(charger, connector) is not None
 
     def inoperative_requested(self, charger: str, connector: int, status: str, at: datetime, reason: str,

@@ -174,3 +174,11 @@ def test_ended_requests_are_forgotten_after_the_retention_and_open_ones_kept() -
                                  OperatorSpan("open", "cp-a", 2, T0, "Accepted", T0, None)])
     book.forget_ended_before(T0 + 2 * H)
     assert [s.id for s in book.spans] == ["open"]
+
+
+def test_an_unavailable_reported_before_the_answer_arrives_was_asked_for() -> None:
+    book = OperatorAvailability()
+    book.pending.add(("cp-a", 0))
+    assert book.asked_unavailable("cp-a", 2) and not book.inoperative("cp-a", 2)
+    book.pending.clear()
+    assert not book.asked_unavailable("cp-a", 2)
