@@ -124,6 +124,7 @@ class ConnectorState:
 @dataclass(slots=True)
 class ChargerState:
     connected: bool = False
+    connected_at: datetime | None = None  # when the current connection opened (controller clock)
     monitor_only: bool = False
     ocpp_version: str | None = None
     booted_at: datetime | None = None

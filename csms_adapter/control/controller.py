@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from csms_adapter.control.availability_requests import AvailabilityRequests
 from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
@@ -30,8 +31,7 @@ from csms_adapter.control.dispatch import CommandRecord, Dispatcher
 from csms_adapter.control.failsafe import FailsafeShare, HeldShare, compute_shares
 from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
-from csms_adapter.control.operator_inputs import InputJournal
-from csms_adapter.control.operator_journal import OperatorState
+from csms_adapter.control.operator_journal import OperatorState, StoreJournal
 from csms_adapter.monitoring import Monitor
 from csms_adapter.monitoring.meter_integrity import MeterLimits
 from csms_adapter.monitoring.monitor import ControlFinding, History
@@ -108,7 +108,7 @@ class Recorder(Protocol):
     def operator_state(self, now: datetime) -> OperatorState: ...
 
     @property
-    def journal(self) -> InputJournal: ...
+    def journal(self) -> StoreJournal: ...
 
     def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None: ...
 
@@ -178,6 +178,8 @@ class Controller:
                                   on_failsafe=self.monitor.failsafe_result,
                                   spread_s=min(DEVICE_MODEL_SPREAD_MAX_S,
                                                DEVICE_MODEL_SPREAD_PER_CHARGER_S * len(site.chargers)))
+        self.availability = AvailabilityRequests(self.live, self.monitor, self.server.links, clock,
+                                                 self.loop.request_tick)
         self._saved_peak: tuple[str, float] | None = None
         seed = int(clock().timestamp()) % 2_000_000_000  # 1.6 ids are int32 on many chargers
         self._tx_ids = itertools.count(seed)
@@ -235,6 +237,7 @@ class Controller:
         self.failsafe.restore(state.failsafe_held)
         if isinstance(recorder, FailsafeMemory):
             self.failsafe.on_held = recorder.failsafe_held_changed
+        self.availability.restore(state.operator_spans, recorder.journal.operator_spans_changed)
         peak = self.loop.billing_peak
         if peak is not None:
             period = peak.period_of(now)
@@ -342,6 +345,7 @@ class Controller:
     def _ticked(self, result: TickResult) -> None:
         self.last_tick = result
         self.monitor.control_findings(self._control_findings(), self.clock())
+        self.availability.after_tick(self.clock())
         self.failsafe.follow_cap(result.snapshot.grid_cap_kw)
         if self.recorder is not None:
             self.recorder.record_tick(result)

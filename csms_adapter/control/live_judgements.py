@@ -9,8 +9,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from csms_adapter.control.compliance import exceeds, latest_draw, settled_at
 from csms_adapter.control.connector_state import ConnectorState
-from csms_adapter.control.live_readings import measured_current_a, measured_power_kw
+from csms_adapter.control.live_readings import measured_power_kw
 from optimizer.domain import Charger
 from optimizer.vehicle_limit import infer_vehicle_limit
 
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("depotctl.live_state")
 
-# Measured current may exceed the command by this much before it counts as ignoring it (meter and ramp noise).
-IGNORE_TOLERANCE_A = 1.0
-IGNORE_TOLERANCE_KW = 0.5
 
 
 def advance(live: LiveState, now: datetime) -> None:
@@ -35,7 +33,7 @@ def advance(live: LiveState, now: datetime) -> None:
                 continue
             if live.out_of_service(charger.id, connector_id) is not None:
                 continue  # out of the plan: budgeted at what it draws (snapshot), not judged against a limit
-            update_compliance(live, charger, connector, now)
+            update_compliance(live, charger, connector_id, connector)
             if connector.failing_since is not None and now - connector.failing_since >= live.retry_failing_after:
                 connector.failing_since = None
             if live.planned(connector, now):
@@ -58,26 +56,29 @@ def observe_vehicle_limit(live: LiveState, charger: Charger, connector: Connecto
     session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
 
 
-def update_compliance(live: LiveState, charger: Charger, connector: ConnectorState, now: datetime) -> None:
-    """A connector drawing above its command (with tolerance) for longer than the grace period ignores it."""
+def update_compliance(live: LiveState, charger: Charger, connector_id: int, connector: ConnectorState) -> None:
+    """Advance the verdict on whether the connector follows its accepted limit (``compliance``): on the meter's
+    time, so that readings queued behind a backlog still count. A connector drawing above its command (with
+    tolerance) for longer than the grace period ignores it."""
     session, command = connector.session, connector.command
-    if session is None or command is None or session.ignoring_limit:
+    if (session is None or command is None or session.ignoring_limit
+            or command.transaction_id != session.transaction_id):
         return
-    if now - command.sent_at < live.ignore_grace:
+    together = timedelta(seconds=max(1, live.site.ocpp.meter_interval_s))
+    draw = latest_draw(connector.readings, charger.voltage_v, charger.phases, together)
+    if draw is None or draw.taken_at < settled_at(command, live.ignore_grace):
+        return  # nothing read since the charger had time to follow: no verdict either way
+    connected_at = live.charger(charger.id).connected_at
+    if connected_at is not None and draw.taken_at < connected_at:
+        # Queued while the charger was offline: it may rightly have run on its fail-safe profiles then.
         return
-    measured_a = measured_current_a(connector, now, live.stale_after)
-    measured_kw = measured_power_kw(charger, connector, now, live.stale_after)
-    over = False
-    if command.limit_a is not None and measured_a is not None:
-        over = measured_a > command.limit_a + max(IGNORE_TOLERANCE_A, live.site.ocpp.deadband_a)
-    elif measured_kw is not None:
-        over = measured_kw > command.limit_kw * 1.05 + IGNORE_TOLERANCE_KW
-    if not over:
+    if not exceeds(draw, command, live.site.ocpp.deadband_a):
         session.over_since = None
         return
     if session.over_since is None:
-        session.over_since = now
-    elif now - session.over_since >= live.ignore_grace:
+        session.over_since = draw.taken_at
+    elif draw.taken_at - session.over_since >= live.ignore_grace:
         session.ignoring_limit = True
-        log.warning("charger=%s ignores its limit (%.1f A commanded); budgeting what it draws", charger.id,
-                    command.limit_a or 0.0)
+        log.warning("charger=%s connector=%d ignores its limit (%.1f A / %.1f kW accepted, %s drawn); "
+                    "budgeting what it draws", charger.id, connector_id, command.limit_a or 0.0,
+                    command.limit_kw, f"{draw.power_kw:.1f} kW" if draw.power_kw is not None else "?")

@@ -52,16 +52,6 @@ def not_above_accepted(connector: ConnectorState, measured_kw: float, taken_at: 
     return min(measured_kw, command.limit_kw)
 
 
-def measured_current_a(connector: ConnectorState, now: datetime, stale_after: timedelta) -> float | None:
-    """The highest fresh current reading of the connector (per phase or total), or None."""
-    currents = [r.value for r in connector.readings.phase_current_a.values() if is_fresh(r, now, stale_after)]
-    total = connector.readings.current_a
-    if is_fresh(total, now, stale_after):
-        assert total is not None
-        currents.append(total.value)
-    return max(currents) if currents else None
-
-
 def learn_phases(charger: Charger, connector: ConnectorState, now: datetime, stale_after: timedelta) -> None:
     """Add to the session the site phases its vehicle draws on: from a fresh per-phase current reading of every
     charger phase, taken during the session, while it clearly charges. A phase counts as drawn above 1 A and

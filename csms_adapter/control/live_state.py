@@ -36,6 +36,7 @@ log = logging.getLogger("depotctl.live_state")
 
 # A tag presented shortly before a transaction starts (2.0.1 starts at plug-in, often without a token) is its tag.
 AUTHORIZE_WINDOW = timedelta(minutes=5)
+_DRAW = frozenset({ev.Quantity.CURRENT_A, ev.Quantity.POWER_KW})  # readings that show a draw
 # 1.6 statuses that say the connector's transaction is over while the plug may still be in (§4.9 Finishing).
 _SESSION_OVER = frozenset({"Finishing"})
 
@@ -77,6 +78,7 @@ class LiveState:
         match event:
             case ev.ChargerConnected():
                 state.connected = True
+                state.connected_at = event.time
                 state.monitor_only = event.monitor_only
                 state.ocpp_version = event.ocpp_version
                 for connector in state.connectors.values():
@@ -187,6 +189,12 @@ class LiveState:
         connector = state.connector(connector_id)
         if not connector.readings.keep(sample):
             return
+        if sample.quantity in _DRAW and self.site.has_charger(sample.charger_id) and connector.session is not None:
+            # Judged as the readings arrive, not only at ticks: a charger over its limit is caught after the grace
+            # period whatever the tick interval (one out of the plan is budgeted at its draw instead).
+            charger = self.site.charger(sample.charger_id)
+            if self.out_of_service(charger.id, connector_id) is None:
+                live_judgements.update_compliance(self, charger, connector_id, connector)
         if sample.phase is not None:
             # Learnt as the readings arrive (the snapshot only reads): which phases the vehicle draws on.
             if sample.quantity is ev.Quantity.CURRENT_A and self.site.has_charger(sample.charger_id):

@@ -8,6 +8,7 @@ are logged with their reason and skipped; everything else is restored.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -17,8 +18,16 @@ from typing import Any
 
 from csms_adapter.control.failsafe import HeldShare
 from csms_adapter.control.operator_inputs import ConnectorKey, GridCap, SessionOverride, VehicleData
+from csms_adapter.monitoring.operator_unavailability import ACCEPTED, SCHEDULED, OperatorSpan
 from csms_adapter.store import StoreError
-from csms_adapter.store.models import BillingPeakRow, FailsafeHeldRow, GridCapRow, SessionOverrideRow, VehicleDataRow
+from csms_adapter.store.models import (
+    BillingPeakRow,
+    FailsafeHeldRow,
+    GridCapRow,
+    OperatorAvailabilityRow,
+    SessionOverrideRow,
+    VehicleDataRow,
+)
 from csms_adapter.store.operator_state import OperatorStateStore
 
 log = logging.getLogger("depotctl.operator_journal")
@@ -35,6 +44,7 @@ class OperatorState:
     vehicle_data: dict[ConnectorKey, VehicleData] = field(default_factory=dict)
     billing_peaks: dict[str, float] = field(default_factory=dict)  # local "YYYY-MM" → kW
     failsafe_held: dict[str, HeldShare] = field(default_factory=dict)  # charger id → the share it last accepted
+    operator_spans: list[OperatorSpan] = field(default_factory=list)  # operator-requested unavailability
     problems: list[str] = field(default_factory=list)
 
 
@@ -78,6 +88,25 @@ def vehicle_data_of(row: VehicleDataRow) -> VehicleData:
         raise ValueError(f"delivered_kwh {row.delivered_kwh!r} is not a non-negative number")
     return VehicleData(row.transaction_id, row.measured_at, row.delivered_kwh, row.soc, row.battery_temp_c,
                        row.battery_kwh, row.vehicle_id)
+
+
+def operator_span_of(row: OperatorAvailabilityRow) -> OperatorSpan:
+    if row.status not in (ACCEPTED, SCHEDULED):
+        raise ValueError(f"status {row.status!r} is neither {ACCEPTED} nor {SCHEDULED}")
+    if row.connector_id < 0:
+        raise ValueError(f"connector_id {row.connector_id!r} is negative")
+    if row.started_at is None and row.status == ACCEPTED:
+        raise ValueError("an Accepted request without started_at")
+    if row.ended_at is not None and (row.started_at is None or row.ended_at < row.started_at):
+        raise ValueError("ended_at before started_at")
+    return OperatorSpan(row.id, row.charger_id, row.connector_id, row.requested_at, row.status, row.started_at,
+                        row.ended_at, row.reason or "")
+
+
+def operator_row_of(span: OperatorSpan) -> OperatorAvailabilityRow:
+    return OperatorAvailabilityRow(id=span.id, charger_id=span.charger, connector_id=span.connector,
+                                   requested_at=span.requested_at, status=span.status, started_at=span.started_at,
+                                   ended_at=span.ended_at, reason=span.reason)
 
 
 def load_operator_state(ops: OperatorStateStore, now: datetime) -> OperatorState:
@@ -125,6 +154,7 @@ def load_operator_state(ops: OperatorStateStore, now: datetime) -> OperatorState
     each(VehicleDataRow, vehicle)
     each(BillingPeakRow, peak)
     each(FailsafeHeldRow, held)
+    each(OperatorAvailabilityRow, lambda row: state.operator_spans.append(operator_span_of(row)))
     for problem in state.problems:
         log.warning("operator state not restored: %s; it is ignored (set it again through the API if it still "
                     "applies)", problem)
@@ -138,6 +168,8 @@ def _key(row: Any) -> str:
         return f"charger {row.charger_id}"
     if isinstance(row, BillingPeakRow):
         return f"period {row.period}"
+    if isinstance(row, OperatorAvailabilityRow):
+        return f"{row.charger_id}/{row.connector_id} id {row.id}"
     return "row"
 
 
@@ -168,6 +200,10 @@ class StoreJournal:
 
     def session_inputs_ended(self, key: ConnectorKey, transaction_id: str) -> None:
         self.later(lambda: self.ops.forget_session_inputs(key[0], key[1], transaction_id))
+
+    def operator_spans_changed(self, spans: list[OperatorSpan]) -> None:
+        for span in spans:
+            self.later(functools.partial(self.ops.save_operator_availability, operator_row_of(span)))
 
     def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None:
         row = BillingPeakRow(period=period, peak_kw=peak_kw, updated_at=at)

@@ -1,7 +1,8 @@
 """One emulated charging station: the physics of its connectors, its profile stack, a queue of
 messages for the CSMS, and a websocket connection that reconnects (without a new BootNotification,
 OCPP-J §5.4) when the CSMS goes away. The OCPP dialect lives in ``v16``/``v201``; this module only
-sees version-neutral events.
+sees version-neutral events. Two jobs live beside it: ``station_connection`` (the websocket: connect, boot,
+reconnect, drain the queue) and ``station_service`` (injected faults and ChangeAvailability).
 
 Tasks per station: connection (connect, boot, receive), sender (drains the queue while online),
 meter (advances the physics and samples every ``meter_interval_s`` emulated seconds) and heartbeat.
@@ -12,29 +13,23 @@ default and station-max profiles exactly as a real charger would when its contro
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import logging
 import math
 import random
-import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from typing import Literal, Protocol
 from urllib.parse import quote
 
-from ocpp.exceptions import OCPPError
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
+from websockets.asyncio.client import ClientConnection
 
+from csms_adapter.emulator import station_connection, station_service
 from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.events import (
     DEFAULT_MEASURANDS,
     ConnectorStatus,
-    DeviceProblem,
     Heartbeat,
     MeterReading,
     MeterSample,
@@ -43,26 +38,19 @@ from csms_adapter.emulator.events import (
     TransactionEnded,
     TransactionStarted,
 )
-from csms_adapter.emulator.faults import FaultInjection, FaultKind, MeterFaultState
+from csms_adapter.emulator.faults import FaultInjection, MeterFaultState
 from csms_adapter.emulator.monitoring201 import Monitor
 from csms_adapter.emulator.plant import ConnectorPlant, EVSpec, Quirks
 from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext, water_level_a
+from csms_adapter.emulator.station_connection import SUBPROTOCOL, Link, OcppVersion
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import Charger, RateUnit
 
 log = logging.getLogger(__name__)
-OcppVersion = Literal["1.6", "2.0.1"]
-SUBPROTOCOL: dict[str, str] = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 MAX_OUTBOX = 2_000  # queued messages kept while offline; the oldest meter readings go first
-SEND_ATTEMPTS = 3
+__all__ = ["SUBPROTOCOL", "CompositeResult", "ConnectorRuntime", "ConnectorView", "EmulatedCharger", "Link",
+           "OcppVersion"]
 
-
-class Link(Protocol):
-    """One OCPP connection in one dialect (a ``ocpp`` ChargePoint subclass)."""
-
-    async def start(self) -> None: ...
-    async def boot(self) -> tuple[str, int]: ...
-    async def send(self, event: Outbound) -> None: ...
 
 
 @dataclass(slots=True)
@@ -74,6 +62,8 @@ class ConnectorRuntime:
     tx: TxContext | None = None  # known once the CSMS has an id for the transaction
     started_at: datetime | None = None
     outage: StatusChange | None = None  # an injected Faulted/Unavailable status with its codes (faults.py)
+    inoperative: bool = False  # the CSMS made it Inoperative (ChangeAvailability): Unavailable, delivers nothing
+    inoperative_pending: bool = False  # asked while a transaction ran: Inoperative once it ends ("Scheduled")
     meter: MeterFaultState = field(default_factory=MeterFaultState)
 
 
@@ -167,7 +157,8 @@ class EmulatedCharger:
 
     async def start(self) -> None:
         """Start connecting, metering and heart-beating; returns at once."""
-        for coro in (self._connection_loop(), self._sender_loop(), self._meter_loop(), self._heartbeat_loop()):
+        for coro in (station_connection.connection_loop(self), station_connection.sender_loop(self),
+                     self._meter_loop(), self._heartbeat_loop()):
             self._tasks.append(asyncio.create_task(coro, name=f"emu:{self.identity}"))
 
     async def stop(self) -> None:
@@ -191,132 +182,23 @@ class EmulatedCharger:
         self._offline_until = until
         await self.drop_connection()
 
-    # ------------------------------------------------------------------------------- injected faults
+    # ------------------------------------------------------------------------ in service (station_service)
 
     async def start_fault(self, fault: FaultInjection) -> None:
         """Make ``fault`` take effect now (see ``csms_adapter.emulator.faults``)."""
-        now = self.clock.now()
-        self.advance(now)  # the physics up to now ran without it
-        if fault.kind is FaultKind.OFFLINE:
-            # No duration: away for good (ten emulated years is as good and keeps the sleep arithmetic finite).
-            await self.go_offline(now + timedelta(seconds=fault.duration_s if fault.duration_s is not None else 3e8))
-        elif fault.kind is FaultKind.IGNORE_LIMIT:
-            self.quirks = dataclasses.replace(self.quirks, ignores_limit=True)
-        elif fault.kind is FaultKind.METER_GLITCH:
-            rt = self.connectors[fault.connector_id]
-            rt.meter.start(fault.glitch, rt.plant.energy_wh)
-        else:
-            rt = self.connectors[fault.connector_id]
-            status = ConnectorStatus.FAULTED if fault.kind is FaultKind.FAULT else ConnectorStatus.UNAVAILABLE
-            code = fault.code if fault.kind is FaultKind.FAULT else "NoError"
-            rt.outage = StatusChange(fault.connector_id, status, now, code, fault.vendor_code, fault.info)
-            rt.status = status
-            self.enqueue(rt.outage)
-            if self.version == "2.0.1" and fault.kind is FaultKind.FAULT:
-                self.enqueue(DeviceProblem(fault.connector_id, True, now, fault.vendor_code or fault.code,
-                                           fault.info or fault.code))
+        await station_service.start_fault(self, fault)
 
     def end_fault(self, fault: FaultInjection) -> None:
         """``fault`` is over: the charger reports and behaves as it would have without it."""
-        now = self.clock.now()
-        self.advance(now)
-        if fault.kind is FaultKind.OFFLINE:
-            self._offline_until = None  # the connection loop is already waiting to reconnect
-        elif fault.kind is FaultKind.IGNORE_LIMIT:
-            self.quirks = dataclasses.replace(self.quirks, ignores_limit=False)
-        elif fault.kind is FaultKind.METER_GLITCH:
-            self.connectors[fault.connector_id].meter.stop()
-        else:
-            rt = self.connectors[fault.connector_id]
-            rt.outage = None
-            rt.status = self._charging_state(rt) if rt.local_tx is not None else ConnectorStatus.AVAILABLE
-            self.enqueue(StatusChange(fault.connector_id, rt.status, now))
-            if self.version == "2.0.1" and fault.kind is FaultKind.FAULT:
-                self.enqueue(DeviceProblem(fault.connector_id, False, now, fault.vendor_code or fault.code,
-                                           fault.info or fault.code))
+        station_service.end_fault(self, fault)
 
-    # ------------------------------------------------------------------------------- connection
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """ChangeAvailability from the CSMS: Accepted, Scheduled or Rejected (``station_service``)."""
+        return station_service.change_availability(self, connector_id, operative)
 
-    def _headers(self) -> dict[str, str]:
-        if self.password is None:
-            return {}
-        token = base64.b64encode(f"{self.identity}:{self.password}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-
-    def _make_link(self, ws: ClientConnection) -> Link:
-        if self.version == "1.6":
-            from csms_adapter.emulator.v16 import V16Link
-
-            return V16Link(self, ws)
-        from csms_adapter.emulator.v201 import V201Link
-
-        return V201Link(self, ws)
-
-    async def _connection_loop(self) -> None:
-        delay_s = self.reconnect_s[0]
-        while True:
-            if self._offline_until is not None and self._offline_until > self.clock.now():
-                await self.clock.sleep_until(self._offline_until)
-            try:
-                async with connect(
-                    self.url,
-                    subprotocols=[Subprotocol(SUBPROTOCOL[self.version])],
-                    additional_headers=self._headers(),
-                    open_timeout=10,
-                    ping_interval=20,
-                    ping_timeout=20,
-                    close_timeout=2,
-                ) as ws:
-                    if ws.subprotocol is None:
-                        log.warning("charger=%s csms chose no subprotocol; retrying", self.identity)
-                    else:
-                        delay_s = self.reconnect_s[0]
-                        await self._serve(ws)
-            except (OSError, InvalidHandshake, InvalidStatus, ConnectionClosed, TimeoutError) as exc:
-                log.debug("charger=%s connection failed: %r", self.identity, exc)
-            self.online.clear()
-            self._ws = None
-            if self._inflight is not None:
-                self._inflight.cancel()
-            await asyncio.sleep(delay_s * (0.5 + self.rng.random()))
-            delay_s = min(self.reconnect_s[1], delay_s * 2)
-
-    async def _serve(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        link = self._make_link(ws)
-        self._link = link
-        receiver = asyncio.create_task(link.start())
-        try:
-            if not self.accepted.is_set():
-                await self._boot(link, receiver)
-            else:
-                self._queue_all_status()  # resync the CSMS after a reconnect, without booting again
-            self.online.set()
-            self._wake.set()
-            await receiver
-        except ConnectionClosed:
-            pass
-        finally:
-            self.online.clear()
-            self._link = None
-            # The receiver may swallow one cancellation (the library, when a frame races it): cancel until it ends.
-            await cancel_and_wait([receiver])
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError  # stop(): never swallow our own cancellation
-
-    async def _boot(self, link: Link, receiver: asyncio.Task[None]) -> None:
-        while not receiver.done():
-            self.boot_count += 1
-            status, interval_s = await link.boot()
-            if status == "Accepted":
-                if interval_s > 0:
-                    self.heartbeat_s = float(interval_s)
-                self.accepted.set()
-                self._queue_all_status()
-                return
-            await self.clock.sleep(interval_s if interval_s > 0 else 30.0)
-        await receiver  # raises the ConnectionClosed that ended it
+    def announce_availability(self, connector_id: int) -> None:
+        """After a ChangeAvailability answer: the status notifications of what it changed."""
+        station_service.announce_availability(self, connector_id)
 
     # ----------------------------------------------------------------------------------- sending
 
@@ -342,37 +224,6 @@ class EmulatedCharger:
         self._outbox.append((event, 0))
         self._wake.set()
 
-    async def _sender_loop(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._outbox and self.online.is_set() and self._ws is not None:
-                event, attempts = self._outbox[0]
-                link = self._link
-                if link is None:
-                    break
-                self._inflight = asyncio.create_task(link.send(event))
-                started = time.perf_counter()
-                try:
-                    await self._inflight
-                    _raise_if_cancelling()
-                    self.rtt_ms.append((time.perf_counter() - started) * 1000.0)
-                    self._outbox.popleft()
-                    self.sent += 1
-                except asyncio.CancelledError:
-                    _raise_if_cancelling()
-                    break  # the connection dropped under the call: resend after reconnect
-                except (ConnectionClosed, OSError):
-                    break
-                except (TimeoutError, OCPPError) as exc:
-                    if attempts + 1 >= SEND_ATTEMPTS or isinstance(exc, OCPPError):
-                        self._outbox.popleft()
-                        self.dropped += 1
-                        log.warning("charger=%s dropped %s after %r", self.identity, type(event).__name__, exc)
-                    else:
-                        self._outbox[0] = (event, attempts + 1)
-                finally:
-                    self._inflight = None
 
     # ------------------------------------------------------------------------------------ physics
 
@@ -382,7 +233,7 @@ class EmulatedCharger:
     def limit_a_at(self, connector_id: int, at: datetime) -> tuple[float | None, int]:
         """The per-phase current this connector may draw at ``at`` and the phases in use."""
         rt = self.connectors[connector_id]
-        if rt.outage is not None:
+        if rt.outage is not None or rt.inoperative:
             return 0.0, rt.plant.available_phases()  # a faulted or unavailable connector delivers nothing
         limit = self.profiles.limit_at(
             connector_id, at, rt.tx, voltage_v=self.charger.voltage_v, phases=rt.plant.available_phases()
@@ -435,6 +286,8 @@ class EmulatedCharger:
     def _charging_state(self, rt: ConnectorRuntime) -> ConnectorStatus:
         if rt.outage is not None:
             return rt.outage.status
+        if rt.inoperative:
+            return ConnectorStatus.UNAVAILABLE
         plant = rt.plant
         if plant.ev is None:
             return ConnectorStatus.AVAILABLE
@@ -491,7 +344,8 @@ class EmulatedCharger:
         rt.plant.plug(ev, now)
         rt.local_tx = self.new_local_tx()
         rt.id_tag = ev.id_tag
-        rt.status = rt.outage.status if rt.outage is not None else ConnectorStatus.PREPARING
+        rt.status = rt.outage.status if rt.outage is not None else (
+            ConnectorStatus.UNAVAILABLE if rt.inoperative else ConnectorStatus.PREPARING)
         rt.started_at = now
         if self.version == "2.0.1":
             self.transaction_confirmed(rt.local_tx, rt.local_tx)  # 2.0.1 stations name transactions
@@ -527,7 +381,10 @@ class EmulatedCharger:
         self.profiles.end_transaction(connector_id)
         rt.local_tx = rt.id_tag = None
         rt.tx = rt.started_at = None
-        rt.status = rt.outage.status if rt.outage is not None else ConnectorStatus.AVAILABLE
+        if rt.inoperative_pending:  # a Scheduled ChangeAvailability takes effect now the transaction is over
+            rt.inoperative, rt.inoperative_pending = True, False
+        rt.status = rt.outage.status if rt.outage is not None else (
+            ConnectorStatus.UNAVAILABLE if rt.inoperative else ConnectorStatus.AVAILABLE)
         self.enqueue(self._status_change(connector_id, rt, now))
 
     def trigger(self, message: str, connector_id: int | None) -> None:
@@ -552,6 +409,8 @@ class EmulatedCharger:
         """The connector's status now, with the error code of an injected fault while it lasts."""
         if rt.outage is not None:
             return dataclasses.replace(rt.outage, at=at)
+        if rt.inoperative:
+            return StatusChange(connector_id, ConnectorStatus.UNAVAILABLE, at)
         return StatusChange(connector_id, rt.status, at)
 
     # ------------------------------------------------------------------ smart charging (handlers)
@@ -621,11 +480,3 @@ class EmulatedCharger:
                 )
             )
         return out
-
-
-def _raise_if_cancelling() -> None:
-    """Re-raise a cancellation of the current task that an awaited inner task swallowed (the inner task ended
-    normally, so the outer ``await`` returned instead of raising): stop() must not wait for ever."""
-    current = asyncio.current_task()
-    if current is not None and current.cancelling():
-        raise asyncio.CancelledError

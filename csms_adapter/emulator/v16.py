@@ -290,6 +290,14 @@ class V16Link(ChargePoint):  # type: ignore[misc]
             return call_result.TriggerMessage(status="Rejected")  # errata 3.40: not after Accepted
         return call_result.TriggerMessage(status="NotImplemented")
 
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> call_result.ChangeAvailability:
+        return call_result.ChangeAvailability(status=self.owner.change_availability(connector_id, type == "Operative"))
+
+    @after(Action.change_availability)
+    def after_change_availability(self, connector_id: int, **_: Any) -> None:
+        self.owner.announce_availability(connector_id)  # answered first, then the status notifications
+
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> None:
         # answered first, then sent (errata 3.46); the station's queue keeps the order

@@ -422,6 +422,21 @@ class V201Link(ChargePoint):  # type: ignore[misc]
             return call_result.TriggerMessage(status="Rejected")  # F06.FR.17: not after Accepted
         return call_result.TriggerMessage(status="NotImplemented")
 
+    @on(Action.change_availability)
+    def on_change_availability(self, operational_status: str, evse: dict[str, Any] | None = None,
+                               **_: Any) -> call_result.ChangeAvailability:
+        # EVSE k is connector k here (one connector each); no evse: the whole station. A connector other than
+        # the EVSE's one does not exist.
+        evse_id = int(evse["id"]) if evse else 0
+        if evse and evse.get("connector_id") not in (None, 1):
+            return call_result.ChangeAvailability(status="Rejected")
+        status = self.owner.change_availability(evse_id, operational_status == "Operative")
+        return call_result.ChangeAvailability(status=status)
+
+    @after(Action.change_availability)
+    def after_change_availability(self, evse: dict[str, Any] | None = None, **_: Any) -> None:
+        self.owner.announce_availability(int(evse["id"]) if evse else 0)
+
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any) -> None:
         self.owner.trigger(requested_message, evse.get("id") if evse else None)

@@ -29,12 +29,14 @@ def _iso(at: datetime | None) -> str | None:
 def site_json(s: SiteSummary) -> dict[str, Any]:
     return {"site": s.site, "chargers_configured": s.chargers_configured, "chargers_online": s.chargers_online,
             "sessions": s.sessions, "power_kw": s.power_kw, "limit_kw": s.limit_kw,
-            "open_incidents": s.open_incidents, "last_seen": _iso(s.last_seen)}
+            "open_incidents": s.open_incidents, "last_seen": _iso(s.last_seen),
+            "availability_ratio": s.availability_ratio}
 
 
 def charger_json(c: ChargerView) -> dict[str, Any]:
     return {"id": c.id, "online": c.online, "ocpp_version": c.ocpp_version, "vendor": c.vendor, "model": c.model,
             "firmware": c.firmware, "last_seen": _iso(c.last_seen), "open_sessions": c.open_sessions,
+            "availability_ratio": c.availability_ratio,
             "connectors": [{"connector": k.connector, "status": k.status, "updated_at": _iso(k.updated_at)}
                            for k in c.connectors]}
 

@@ -15,7 +15,14 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from csms_adapter.http_api import routes_limits, routes_monitoring, routes_read, routes_thermal, routes_write
+from csms_adapter.http_api import (
+    routes_availability,
+    routes_limits,
+    routes_monitoring,
+    routes_read,
+    routes_thermal,
+    routes_write,
+)
 from csms_adapter.http_api.context import ApiContext
 from csms_adapter.http_api.errors import install
 from csms_adapter.http_api.guards import Reader
@@ -39,6 +46,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_limits.router)
     app.include_router(routes_monitoring.router)
     app.include_router(routes_thermal.router)
+    app.include_router(routes_availability.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -67,6 +67,8 @@ class AvailabilityOut(_Out):
     incidents: int = Field(description="outages (offline, fault, unavailable) overlapping the window")
     mtbf_s: float | None
     mttr_s: float | None
+    unavailable_operator_s: float = Field(0.0, description="out of service at the operator's request "
+                                          "(ChangeAvailability Inoperative): excluded, not an outage")
 
     @classmethod
     def of(cls, row: AvailabilityRow) -> AvailabilityOut:

@@ -139,6 +139,7 @@ class AvailabilityRow:
     incidents: int
     mtbf_s: float | None
     mttr_s: float | None
+    unavailable_operator_s: float = 0.0  # out of service at the operator's request: excluded, not an outage
 
     def to_json(self) -> dict[str, JsonScalar]:
         return {
@@ -153,4 +154,5 @@ class AvailabilityRow:
             "incidents": self.incidents,
             "mtbf_s": self.mtbf_s,
             "mttr_s": self.mttr_s,
+            "unavailable_operator_s": self.unavailable_operator_s,
         }

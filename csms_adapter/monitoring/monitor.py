@@ -24,6 +24,7 @@ from csms_adapter.monitoring.history import anomaly_record, event_record
 from csms_adapter.monitoring.incidents import RESTORED, ConditionKey, IncidentTracker, Report, TrackerSettings
 from csms_adapter.monitoring.meter_integrity import MeterIntegrity, MeterLimits
 from csms_adapter.monitoring.model import AvailabilityRow, EventRecord, Incident, IncidentChange, IncidentKind, Severity
+from csms_adapter.monitoring.operator_unavailability import OperatorAvailability
 from csms_adapter.protocol import events as ev
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.domain import MonitoringSettings
@@ -99,6 +100,8 @@ class Monitor:
         self._awaiting: set[str] = set()
         self._offline_keys: dict[str, ConditionKey] = {}
         self.flagged_samples = 0
+        # The operator's availability requests (the controller records them; restored from the store at start).
+        self.operator = OperatorAvailability()
         # When a charger last sent anything at all (heartbeats included); set by the controller from its links.
         self.last_traffic: Callable[[str], datetime | None] = lambda charger: None
         # Raised whenever a connector's fault or unavailability starts or ends: the controller compares it around
@@ -266,9 +269,11 @@ class Monitor:
         self._emit(self.tracker.advance(now))
 
     def prune(self, now: datetime) -> None:
-        """Forget what is older than the retention: resolved incidents here, events and incidents in the store."""
+        """Forget what is older than the retention: resolved incidents and ended operator requests here, events and
+        incidents in the store (the operator's requests stay stored: they are few)."""
         before = now - timedelta(days=self.settings.retention_days)
         self.tracker.prune(before)
+        self.operator.forget_ended_before(before)
         if self.history is not None:
             self.history.prune(before)
 
@@ -306,7 +311,7 @@ class Monitor:
         connectors = dict(self.connectors)
         for charger in self._connected:
             connectors.setdefault(charger, 1)
-        return availability(self.tracker.incidents(), connectors, since, until)
+        return availability(self.tracker.incidents(), connectors, since, until, self.operator.in_window(since, until))
 
     def counts_open(self) -> dict[tuple[IncidentKind, Severity], int]:
         counts: dict[tuple[IncidentKind, Severity], int] = {}
@@ -333,7 +338,9 @@ class Monitor:
     def connector_out_of_service(self, charger: str, connector: int) -> str | None:
         """Why a connector must leave the plan (a critical fault or an unrequested Unavailable of it or of its
         whole charger), or None. Known at once, without waiting for the debounce: control acts on the condition,
-        alerts wait for it to last."""
+        alerts wait for it to last. A connector the operator took out of service is out too."""
+        if self.operator.inoperative(charger, connector):
+            return "inoperative (operator)"
         for key in (ConditionKey(charger, connector, IncidentKind.FAULT), ConditionKey(charger, None, IncidentKind.FAULT),
                     ConditionKey(charger, connector, IncidentKind.UNAVAILABLE),
                     ConditionKey(charger, None, IncidentKind.UNAVAILABLE)):
@@ -352,6 +359,8 @@ class Monitor:
 
     def _findings(self, charger: str, findings: Iterable[rules.Finding], now: datetime) -> None:
         for f in findings:
+            if f.active and f.kind is IncidentKind.UNAVAILABLE and self.operator.asked_unavailable(charger, f.connector):
+                continue  # the operator asked for it: not a problem of the charger
             key = ConditionKey(charger, f.connector, f.kind)
             if f.active:
                 self._apply(key, Report(f.severity, f.source, f.code, f.vendor_code, f.info), now)

@@ -125,6 +125,11 @@ class ChargerLink(Protocol):
 
     async def trigger_status(self) -> None: ...
 
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        """ChangeAvailability of one connector (0: the whole charger): the charger's answer, one of
+        ``AVAILABILITY_ANSWERS`` (Scheduled: it takes effect once the running transaction ends)."""
+        ...
+
     async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
         """What the charger says of a transaction; None when the version has no such question (1.6)."""
         ...
@@ -376,6 +381,16 @@ def _call_head(raw_msg: str | bytes) -> tuple[str, str] | None:
             and isinstance(frame[1], str) and isinstance(frame[2], str)):
         return frame[1], frame[2]
     return None
+
+
+AVAILABILITY_ANSWERS = frozenset({"Accepted", "Scheduled", "Rejected"})
+
+
+def availability_answer(charger_id: str, status: object) -> str:
+    """The ChangeAvailability answer as one of ``AVAILABILITY_ANSWERS``; anything else is a ``ChargerError``."""
+    if not isinstance(status, str) or status not in AVAILABILITY_ANSWERS:
+        raise ChargerError(charger_id, "ChangeAvailability", f"unexpected status {str(status)[:40]!r}")
+    return status
 
 
 def is_not_supported(exc: ChargerError) -> bool:

@@ -14,6 +14,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (
     Action,
+    AvailabilityType,
     ChargingProfileKindType,
     ChargingProfilePurposeType,
     ChargingProfileStatus,
@@ -40,6 +41,7 @@ from csms_adapter.protocol.link import (
     SamplingResult,
     TransactionStatus,
     WireCall,
+    availability_answer,
     is_not_supported,
     tenth_down,
     utc_iso,
@@ -283,6 +285,11 @@ class Ocpp16Link(Monitoring16, LinkPlumbing, Conformance16, ChargePoint):  # typ
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        kind = AvailabilityType.operative if operative else AvailabilityType.inoperative
+        result = await self._call(call.ChangeAvailability(connector_id=connector_id, type=kind))
+        return availability_answer(self.charger_id, result.status)
 
     async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
         return None  # 1.6 has no such question: the status notifications tell which connectors still charge

@@ -18,6 +18,7 @@ from ocpp.v201.enums import (
     Action,
     ChargingProfileKindEnumType,
     ChargingProfilePurposeEnumType,
+    OperationalStatusEnumType,
     RegistrationStatusEnumType,
 )
 
@@ -41,6 +42,7 @@ from csms_adapter.protocol.link import (
     SamplingResult,
     TransactionStatus,
     WireCall,
+    availability_answer,
     is_not_supported,
     tenth_down,
     utc_iso,
@@ -356,6 +358,13 @@ class Ocpp201Link(Monitoring201, LinkPlumbing, Conformance201, ChargePoint):  # 
 
     async def trigger_status(self) -> None:
         await self._call(call.TriggerMessage(requested_message="StatusNotification"))
+
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        # depotctl's connector k is the station's EVSE k (one connector each); 0 is the whole station (no evse).
+        status = OperationalStatusEnumType.operative if operative else OperationalStatusEnumType.inoperative
+        evse = datatypes.EVSEType(id=connector_id) if connector_id else None
+        result = await self._call(call.ChangeAvailability(operational_status=status, evse=evse))
+        return availability_answer(self.charger_id, result.status)
 
     async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
         result = await self._call(call.GetTransactionStatus(transaction_id=transaction_id))

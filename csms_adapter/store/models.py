@@ -204,6 +204,23 @@ class GridCapRow(SQLModel, table=True):
     reason: str = ""
 
 
+class OperatorAvailabilityRow(SQLModel, table=True):
+    """A connector (0: the whole charger) the operator took out of service with ChangeAvailability Inoperative
+    (``csms_adapter.monitoring.OperatorSpan``); kept after it ends, for availability over past windows."""
+
+    __tablename__ = "operator_availability"
+
+    site: str = site_field(primary_key=True)
+    id: str = Field(primary_key=True, max_length=64)
+    charger_id: str = Field(max_length=64)
+    connector_id: int
+    requested_at: datetime = _utc_field(nullable=False)
+    status: str = Field(max_length=16)  # Accepted | Scheduled
+    started_at: datetime | None = _utc_field()
+    ended_at: datetime | None = _utc_field()
+    reason: str = ""
+
+
 class SessionOverrideRow(SQLModel, table=True):
     """An operator's override of the open session on a connector (it ends with that transaction)."""
 

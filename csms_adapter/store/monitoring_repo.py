@@ -36,7 +36,8 @@ def _record(row: ChargerEventRow) -> EventRecord:
                        row.info, dict(row.details or {}))
 
 
-def _incident(row: IncidentRow) -> Incident | None:
+def incident_of_row(row: IncidentRow) -> Incident | None:
+    """The incident a row holds; None for a kind or severity this version does not know."""
     try:
         kind, severity = IncidentKind(row.kind), Severity(row.severity)
     except ValueError:
@@ -60,7 +61,8 @@ class MonitoringRepository:
     def events(self, charger_id: str, since: datetime | None = None, until: datetime | None = None,
                limit: int = 500) -> list[EventRecord]:
         def work(session: Session) -> list[EventRecord]:
-            query = select(ChargerEventRow).where(ChargerEventRow.charger_id == charger_id)
+            query = select(ChargerEventRow).where(ChargerEventRow.site == self.store.site,
+                                                 ChargerEventRow.charger_id == charger_id)
             if since is not None:
                 query = query.where(col(ChargerEventRow.time) >= since)
             if until is not None:
@@ -87,9 +89,10 @@ class MonitoringRepository:
 
     def incidents(self, since: datetime) -> list[Incident]:
         def work(session: Session) -> list[Incident]:
-            query = select(IncidentRow).where((col(IncidentRow.resolved_at).is_(None))
+            query = select(IncidentRow).where(IncidentRow.site == self.store.site,
+                                              (col(IncidentRow.resolved_at).is_(None))
                                               | (col(IncidentRow.resolved_at) >= since))
-            found = (_incident(row) for row in session.exec(query.order_by(col(IncidentRow.opened_at))))
+            found = (incident_of_row(row) for row in session.exec(query.order_by(col(IncidentRow.opened_at))))
             return [i for i in found if i is not None]
 
         return self.store._read("read incidents", work)
@@ -98,7 +101,8 @@ class MonitoringRepository:
         def work(session: Session) -> int:
             existing = {(r.component, r.component_instance, r.evse_id, r.connector_id, r.variable,
                          r.variable_instance, r.attribute_type): r
-                        for r in session.exec(select(DeviceVariableRow).where(DeviceVariableRow.charger_id == charger_id))}
+                        for r in session.exec(select(DeviceVariableRow).where(
+                            DeviceVariableRow.site == self.store.site, DeviceVariableRow.charger_id == charger_id))}
             for v in variables:
                 key = (v.component, v.component_instance or "", v.evse_id if v.evse_id is not None else -1,
                        v.connector_id if v.connector_id is not None else -1, v.variable, v.variable_instance or "",
@@ -106,9 +110,9 @@ class MonitoringRepository:
                 row = existing.get(key)
                 if row is None:
                     row = existing[key] = DeviceVariableRow(
-                        charger_id=charger_id, component=key[0], component_instance=key[1], evse_id=key[2],
-                        connector_id=key[3], variable=key[4], variable_instance=key[5], attribute_type=key[6],
-                        reported_at=reported_at)
+                        site=self.store.site, charger_id=charger_id, component=key[0], component_instance=key[1],
+                        evse_id=key[2], connector_id=key[3], variable=key[4], variable_instance=key[5],
+                        attribute_type=key[6], reported_at=reported_at)
                 row.value, row.mutability, row.reported_at = v.value, v.mutability, reported_at
                 session.add(row)
             return len(variables)
@@ -117,7 +121,8 @@ class MonitoringRepository:
 
     def device_variables(self, charger_id: str) -> list[DeviceVariableRow]:
         def work(session: Session) -> list[DeviceVariableRow]:
-            query = select(DeviceVariableRow).where(DeviceVariableRow.charger_id == charger_id)
+            query = select(DeviceVariableRow).where(DeviceVariableRow.site == self.store.site,
+                                                    DeviceVariableRow.charger_id == charger_id)
             return list(session.exec(query.order_by(col(DeviceVariableRow.component), col(DeviceVariableRow.variable))))
 
         return self.store._read("read device model", work)
@@ -126,8 +131,10 @@ class MonitoringRepository:
         """Forget events older than ``before`` and incidents resolved before it (the retention)."""
 
         def work(session: Session) -> int:
-            events = session.execute(delete(ChargerEventRow).where(col(ChargerEventRow.time) < before))
-            incidents = session.execute(delete(IncidentRow).where(col(IncidentRow.resolved_at) < before))
+            events = session.execute(delete(ChargerEventRow).where(col(ChargerEventRow.site) == self.store.site,
+                                                                   col(ChargerEventRow.time) < before))
+            incidents = session.execute(delete(IncidentRow).where(col(IncidentRow.site) == self.store.site,
+                                                                  col(IncidentRow.resolved_at) < before))
             return int(getattr(events, "rowcount", 0) or 0) + int(getattr(incidents, "rowcount", 0) or 0)
 
         return self.store._write("prune monitoring history", work)

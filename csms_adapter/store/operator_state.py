@@ -17,7 +17,14 @@ from pydantic import ValidationError
 from sqlalchemy import delete, text
 from sqlmodel import Session, SQLModel
 
-from csms_adapter.store.models import BillingPeakRow, FailsafeHeldRow, GridCapRow, SessionOverrideRow, VehicleDataRow
+from csms_adapter.store.models import (
+    BillingPeakRow,
+    FailsafeHeldRow,
+    GridCapRow,
+    OperatorAvailabilityRow,
+    SessionOverrideRow,
+    VehicleDataRow,
+)
 from csms_adapter.store.repository import Store
 
 R = TypeVar("R", bound=SQLModel)
@@ -27,6 +34,7 @@ _DATETIME_FIELDS = {
     VehicleDataRow: ("measured_at",),
     BillingPeakRow: ("updated_at",),
     FailsafeHeldRow: ("accepted_at",),
+    OperatorAvailabilityRow: ("requested_at", "started_at", "ended_at"),
 }
 
 
@@ -100,6 +108,9 @@ class OperatorStateStore:
                 FailsafeHeldRow.charger_id == charger_id))  # type: ignore[arg-type]
 
         self.store._write("forget fail-safe share held", work)
+    def save_operator_availability(self, row: OperatorAvailabilityRow) -> None:
+        """Insert or rewrite one span of operator-requested unavailability (by id)."""
+        self._put("save operator availability", row)
 
     # ---------------------------------------------------------------------------- reads
 

@@ -32,6 +32,7 @@ class Recorder:
     max_in_flight: int = 0
     profile_status: str = "Accepted"
     tx_profile_status: str = "Accepted"
+    availability_status: str = "Accepted"  # the answer to ChangeAvailability (any string: garbage tests)
     delay_s: float = 0.0
     received: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -120,6 +121,11 @@ class Charger16(Cp16):  # type: ignore[misc]
         await self.call(call16.MeterValues(connector_id=connector_id, transaction_id=tx,
                                            meter_value=[{"timestamp": now_iso(), "sampled_value": values}]))
 
+    @on("ChangeAvailability", skip_schema_validation=True)
+    async def on_change_availability(self, **kw: Any) -> Any:
+        await self.rec.enter("ChangeAvailability", kw)
+        return result16.ChangeAvailability(status=self.rec.availability_status)
+
     async def stop_tx(self, tx: int, meter_stop_wh: int) -> None:
         await self.call(call16.StopTransaction(meter_stop=meter_stop_wh, timestamp=now_iso(), transaction_id=tx))
 
@@ -129,6 +135,11 @@ class Charger201(Cp201):  # type: ignore[misc]
         super().__init__(identity, connection, response_timeout=10)
         self.rec = rec
         self.seq = 0
+
+    @on("ChangeAvailability", skip_schema_validation=True)
+    async def on_change_availability(self, **kw: Any) -> Any:
+        await self.rec.enter("ChangeAvailability", kw)
+        return result201.ChangeAvailability(status=self.rec.availability_status)
 
     @on("SetChargingProfile")
     async def on_scp(self, evse_id: int, charging_profile: dict[str, Any], **kw: Any) -> Any:

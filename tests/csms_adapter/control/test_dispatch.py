@@ -77,6 +77,9 @@ class FakeLink:
 
     async def trigger_status(self) -> None: ...
 
+    async def change_availability(self, connector_id: int, operative: bool) -> str:
+        return "Accepted"
+
     async def close(self, reason: str) -> None: ...
 
 

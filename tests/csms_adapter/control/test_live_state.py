@@ -117,6 +117,62 @@ def test_a_charger_ignoring_its_limit_becomes_uncontrolled_after_the_grace_perio
     assert [(u.connector_id, u.power_kw) for u in snapshot.uncontrolled if u.charger_id == "cp-a"] == [(1, 11.0)]
 
 
+def test_readings_queued_behind_a_backlog_still_show_a_charger_ignoring_its_limit() -> None:
+    # The readings arrive long after they were taken (a starved controller, a slow link): every one is stale at
+    # the tick, yet together they show the charger drawing 16 A against 6 A for longer than the grace period.
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7",
+                                           accepted_at=T0))
+    grace = live.ignore_grace
+    late = T0 + grace * 4 + timedelta(minutes=10)
+    for step in range(0, 5):
+        at = T0 + grace + timedelta(seconds=10 * step)
+        live.apply(sample(Q.CURRENT_A, 16.0, at))
+    snapshot = live.observe(late)
+    assert snapshot.sessions == ()
+    assert any(u.charger_id == "cp-a" and "more than its limit" in u.reason for u in snapshot.uncontrolled)
+
+
+def test_readings_from_before_the_grace_neither_start_nor_clear_a_verdict() -> None:
+    live = started_live()
+    grace = live.ignore_grace
+    live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7",
+                                           accepted_at=T0))
+    live.apply(sample(Q.CURRENT_A, 16.0, T0 + grace))  # over: the run starts
+    # A new (higher) command: the readings right after it may still show the old draw, so they give no verdict
+    # and the run over the limit goes on.
+    live.record_command("cp-a", 1, Command(limit_kw=5.5, limit_a=8.0, sent_at=T0 + grace,
+                                           transaction_id="7", accepted_at=T0 + grace))
+    live.apply(sample(Q.CURRENT_A, 16.0, T0 + grace + timedelta(seconds=5)))
+    live.apply(sample(Q.CURRENT_A, 16.0, T0 + 2 * grace + timedelta(seconds=1)))
+    assert live.observe(T0 + 2 * grace + timedelta(seconds=1)).sessions == ()
+
+
+def test_readings_queued_while_offline_are_not_judged_against_the_last_command() -> None:
+    # Offline, the charger's TxProfile may lapse and it runs on its fail-safe profiles: drawing more than the last
+    # command then is no sign of ignoring it. What it sends after reconnecting is judged again.
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7",
+                                           accepted_at=T0))
+    grace = live.ignore_grace
+    back = T0 + grace * 10
+    live.apply(ev.ChargerDisconnected("cp-a", T0 + grace))
+    live.apply(ev.ChargerConnected("cp-a", "1.6", back))
+    for step in range(0, 6):
+        live.apply(sample(Q.CURRENT_A, 16.0, T0 + grace + timedelta(seconds=10 * step)))
+    assert len(live.observe(back).sessions) == 1
+
+
+def test_a_charger_that_follows_its_limit_within_the_tolerance_stays_planned() -> None:
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=4.14, limit_a=6.0, sent_at=T0, transaction_id="7"))
+    grace = live.ignore_grace
+    for step in range(0, 12):
+        at = T0 + grace + timedelta(seconds=10 * step)
+        live.apply(sample(Q.CURRENT_A, 6.9, at))  # within 1 A of its limit
+        assert len(live.observe(at).sessions) == 1, step
+
+
 def test_stale_draw_of_an_uncontrolled_connector_is_budgeted_conservatively() -> None:
     live = started_live()
     live.apply(sample(Q.POWER_KW, 3.0, T0))

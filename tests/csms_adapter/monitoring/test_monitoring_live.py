@@ -292,6 +292,35 @@ async def test_ignored_limit_and_rejected_profile_raise_incidents(controller: Co
     assert of(changes, "cp-a", IncidentKind.PROFILE_REJECTED) == [("opened", 2)]
 
 
+async def test_201_ignored_limit_raises_an_incident_and_leaves_the_plan(controller: Controller) -> None:
+    changes = heard(controller)
+    rec = Recorder()
+    async with charger(controller.url, "cp-b", PASSWORD_B, "2.0.1", rec) as cp:
+        assert isinstance(cp, Charger201)
+        await cp.boot()
+        await cp.status(1, "Occupied")
+        await cp.tx_event("Started", "tx-ign", 1, [{"value": 0.0, "measurand": "Energy.Active.Import.Register"}],
+                          trigger="CablePluggedIn", id_token="TAG1")
+        await rec.wait_for(lambda: bool(rec.tx_profiles()))
+        await eventually(lambda: controller.live.chargers["cp-b"].connectors[1].command is not None)
+        limit_kw = controller.live.chargers["cp-b"].connectors[1].command.limit_kw  # type: ignore[union-attr]
+        draw = [{"value": 32.0, "measurand": "Current.Import", "unit_of_measure": {"unit": "A"}, "phase": p}
+                for p in ("L1", "L2", "L3")]
+        draw.append({"value": 22000.0, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}})
+        assert limit_kw < 20.0  # the site's limits hold it well below what it will draw
+        for _ in range(3):
+            await cp.tx_event("Updated", "tx-ign", 1, draw)
+            controller.loop.request_tick("test")
+            await asyncio.sleep(0.2)
+        await eventually(lambda: bool(of(changes, "cp-b", IncidentKind.IGNORES_LIMIT)))
+        [ignoring] = [i for i in controller.monitor.incidents(open=True, charger="cp-b")
+                      if i.kind is IncidentKind.IGNORES_LIMIT]
+        assert ignoring.severity is Severity.CRITICAL and ignoring.connector == 1
+        assert ignoring.info is not None and "draws 22.0 kW" in ignoring.info
+        await eventually(lambda: not controller.live.controllable("cp-b", 1))
+    assert of(changes, "cp-b", IncidentKind.IGNORES_LIMIT)[0] == ("opened", 1)
+
+
 # ------------------------------------------------------------------------------ garbage
 
 async def test_malformed_monitoring_messages_get_call_errors_and_the_link_lives(controller: Controller) -> None:

@@ -23,7 +23,12 @@ from pg_server import postgres_server
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
+from csms_adapter.fleet.app import charger_json, site_json
+from csms_adapter.fleet.reader import FleetReader
+from csms_adapter.monitoring.model import EventRecord, Incident, IncidentKind, Severity
 from csms_adapter.store import SampleRecord, Store, StoreError, migrate
+from csms_adapter.store.models import SiteRow
+from csms_adapter.store.monitoring_repo import MonitoringRepository
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -221,3 +226,81 @@ def test_the_fleet_view_reads_two_controllers_writing_to_one_postgresql(pg_url: 
         assert all(c["online"] for c in detail["chargers"])
         assert httpx.get(f"{base}/api/sites/nowhere", timeout=5).status_code == 404
         assert "fleet" in httpx.get(f"{base}/", timeout=5).text
+
+
+# ------------------------------------------------------------------------------- monitoring in a shared database
+
+def _incident(site: str, charger: str, opened: datetime, resolved: datetime | None, kind: str = "fault") -> Incident:
+    return Incident(f"{site}-{charger}-{opened:%H%M}", charger, 1, IncidentKind(kind), "GroundFailure", None, None,
+                    Severity.CRITICAL, opened, resolved, 1, "StatusNotification")
+
+
+def test_each_site_reads_and_prunes_only_its_own_incidents_and_events(db_url: str) -> None:
+    north, south = Store.open(db_url, site="north"), Store.open(db_url, site="south")
+    try:
+        for store in (north, south):
+            repo = MonitoringRepository(store)
+            repo.save_incidents([_incident(store.site, "cp-01", T0, None)])
+            repo.add_events([EventRecord(T0, "cp-01", 1, "status", "Faulted", "GroundFailure", None, None, {})])
+        north_repo, south_repo = MonitoringRepository(north), MonitoringRepository(south)
+        assert [i.id for i in north_repo.incidents(T0)] == ["north-cp-01-0600"]
+        assert len(north_repo.events("cp-01")) == 1
+        north_repo.prune(T0 + timedelta(days=1))  # north's retention never deletes south's history
+        assert north_repo.events("cp-01") == [] and len(south_repo.events("cp-01")) == 1
+        assert [i.id for i in south_repo.incidents(T0)] == ["south-cp-01-0600"]
+    finally:
+        north.close()
+        south.close()
+
+
+def test_the_fleet_view_gives_each_site_and_charger_its_availability(db_url: str) -> None:
+    now = T0 + timedelta(hours=24)
+    north, south = Store.open(db_url, site="north"), Store.open(db_url, site="south")
+    try:
+        for store in (north, south):
+            store.report_site(SiteRow(site=store.site, chargers_configured=2, limit_kw=40.0, power_kw=10.0,
+                                      last_seen_at=now))
+            for charger in ("cp-01", "cp-02"):
+                store.upsert_charger(charger, connected=True, last_seen_at=now)
+                store.upsert_connector(charger, 1, "Available", now)
+        # north/cp-01 faulted for 6 of the last 24 h, then an open fault for the last hour: 17/24 available.
+        MonitoringRepository(north).save_incidents([
+            _incident("north", "cp-01", T0 + timedelta(hours=2), T0 + timedelta(hours=8)),
+            _incident("north", "cp-01", now - timedelta(hours=1), None),
+            _incident("north", "cp-02", T0 - timedelta(days=3), T0 - timedelta(days=2)),  # before the window
+        ])
+        reader = FleetReader.open(db_url, clock=lambda: now)
+        try:
+            summaries = {s.site: s for s in reader.sites()}
+            assert summaries["north"].availability_ratio == pytest.approx((17 / 24 + 1.0) / 2)
+            assert summaries["north"].open_incidents == 1
+            assert summaries["south"].availability_ratio == pytest.approx(1.0)
+            found = reader.site("north")
+            assert found is not None
+            ratios = {c.id: c.availability_ratio for c in found[1]}
+            assert ratios == {"cp-01": pytest.approx(17 / 24), "cp-02": pytest.approx(1.0)}
+            body = site_json(summaries["north"])
+            assert body["availability_ratio"] == pytest.approx((17 / 24 + 1.0) / 2)
+            assert charger_json(found[1][0])["availability_ratio"] == pytest.approx(17 / 24)
+        finally:
+            reader.close()
+    finally:
+        north.close()
+        south.close()
+
+
+def test_the_fleet_view_without_monitoring_tables_reports_no_availability(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store.open(url, site="north")
+    store.report_site(SiteRow(site="north", chargers_configured=1, last_seen_at=T0))
+    store.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE incidents"))
+    engine.dispose()
+    reader = FleetReader.open(url, clock=lambda: T0)
+    try:
+        [summary] = reader.sites()
+        assert summary.availability_ratio is None and summary.open_incidents == 0
+    finally:
+        reader.close()
