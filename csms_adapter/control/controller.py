@@ -28,7 +28,7 @@ from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import ControlLoop, Planner, TickResult
 from csms_adapter.control.dispatch import CommandRecord, Dispatcher
-from csms_adapter.control.failsafe import FailsafeShare, HeldShare, compute_shares
+from csms_adapter.control.failsafe import FailsafeShare, compute_shares
 from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.operator_journal import OperatorState, StoreJournal
@@ -79,13 +79,6 @@ class ThermalFitSource(Protocol):
     """A recorder that also keeps the learnt thermal models (the store does; test doubles need not)."""
 
     def thermal_fits(self) -> list[VehicleFit]: ...
-
-
-@runtime_checkable
-class FailsafeMemory(Protocol):
-    """A recorder that keeps the fail-safe share each charger holds (the store does; test doubles need not)."""
-
-    def failsafe_held_changed(self, charger_id: str, held: HeldShare | None) -> None: ...
 
 
 class Recorder(Protocol):
@@ -235,8 +228,7 @@ class Controller:
         self.live.inputs.restore(state.grid_cap, state.overrides, state.vehicle_data)
         self.live.inputs.journal = recorder.journal
         self.failsafe.restore(state.failsafe_held)
-        if isinstance(recorder, FailsafeMemory):
-            self.failsafe.on_held = recorder.failsafe_held_changed
+        self.failsafe.on_held = recorder.journal.failsafe_held_changed
         self.availability.restore(state.operator_spans, recorder.journal.operator_spans_changed)
         peak = self.loop.billing_peak
         if peak is not None:

@@ -18,7 +18,6 @@ from typing import Any
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import TickResult
 from csms_adapter.control.dispatch import CommandRecord, Outcome
-from csms_adapter.control.failsafe import HeldShare
 from csms_adapter.control.operator_journal import OperatorState, StoreJournal, load_operator_state
 from csms_adapter.monitoring import EventRecord, Incident
 from csms_adapter.protocol import events as ev
@@ -261,9 +260,6 @@ class StoreRecorder:
 
     def billing_peak_changed(self, period: str, peak_kw: float, at: datetime) -> None:
         self.journal.billing_peak_changed(period, peak_kw, at)
-
-    def failsafe_held_changed(self, charger_id: str, held: HeldShare | None) -> None:
-        self.journal.failsafe_held_changed(charger_id, held)
 
     def close_stale_session(self, charger_id: str, transaction_id: str, stopped_at: datetime, reason: str) -> None:
         """Close a session the controller found ended while it was away (no StopTransaction ever came)."""
