@@ -21,13 +21,9 @@ import numpy as np
 from benchmarks.limits import FloatArray, LimitRows, hourly_value_per_step, import_limit_per_step, limit_rows
 from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery, BatteryState
-from optimizer.circuits import wired_phases
+from optimizer.circuits import PHASE_LEARN_MIN_A, wired_phases
 from optimizer.domain import Charger, ConnectorPlan, Phase, Plan, SessionState, Snapshot, ThermalModel, ValueSource
 from optimizer.vehicle_limit import VehicleLimit, infer_vehicle_limit
-
-# The live controller's threshold (csms_adapter.control.live_state.LEARN_MIN_A): below it a per-phase reading
-# teaches nothing.
-PHASE_LEARN_MIN_A = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,11 @@ class PhaseLoad:
         return power_kw * self.current_a_per_kw(voltage_v) if phase in self.site_phases else 0.0
 
 
+# A per-phase current reading teaches which phases a vehicle draws on only while it clearly charges (live state
+# and the benchmark's plant alike).
+PHASE_LEARN_MIN_A = 2.0
+
+
 def wired_phases(charger: Charger) -> tuple[Phase, ...]:
     """The site phases a charger is wired to (a DC cabinet's AC input: its whole rotation)."""
     return charger.phase_rotation if charger.dc else charger.phase_rotation[: charger.phases]

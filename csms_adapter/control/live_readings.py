@@ -9,10 +9,8 @@ from datetime import datetime, timedelta
 
 from csms_adapter.control.connector_state import ConnectorState, Reading
 from csms_adapter.protocol.telemetry import MAX_FUTURE
-from optimizer.circuits import wired_phases
+from optimizer.circuits import PHASE_LEARN_MIN_A, wired_phases
 from optimizer.domain import Charger
-
-LEARN_MIN_A = 2.0  # a per-phase reading teaches phases only while the vehicle clearly charges
 
 
 def is_fresh(reading: Reading | None, now: datetime, stale_after: timedelta) -> bool:
@@ -68,7 +66,7 @@ def learn_phases(charger: Charger, connector: ConnectorState, now: datetime, sta
     if not all(math.isfinite(v) for v in values):
         return
     strongest = max(values)
-    if strongest < LEARN_MIN_A:
+    if strongest < PHASE_LEARN_MIN_A:
         return
     drawn = {wired[k] for k, value in enumerate(values) if value > max(1.0, 0.2 * strongest)}
     session.drawn_phases = session.drawn_phases | frozenset(drawn)
