@@ -174,8 +174,14 @@ class FailsafeKeeper:
                 self._send(ready[cid])
 
     def _pending_raise(self) -> bool:
-        return any(self.live.charger(cid).failsafe_accepted and cid in self.live.failsafe_kw
-                   and share.station_kw > self.live.failsafe_kw[cid] + 1e-9 for cid, share in self.shares.items())
+        """A raise is only ever sent to a connected charger: one offline (a restored share, say) waits for its
+        set-up, which sends the share in force first thing."""
+        def pending(cid: str, share: FailsafeShare) -> bool:
+            state = self.live.chargers.get(cid)
+            return (state is not None and state.connected and state.failsafe_accepted
+                    and cid in self.live.failsafe_kw and share.station_kw > self.live.failsafe_kw[cid] + 1e-9)
+
+        return any(pending(cid, share) for cid, share in self.shares.items())
 
     def _send(self, link: ChargerLink) -> None:
         self._sending.add(link.charger_id)
