@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from benchmarks.bound import HindsightBound, hindsight_bound
-from benchmarks.harness import ALL_STRATEGIES, RunResult, run_strategy
-from benchmarks.plant import PlantOptions
-from benchmarks.plots import write_plots
-from benchmarks.report import write_report, write_results_json
-from benchmarks.scenario import Scenario, load_scenario
-from benchmarks.seeds import run_seeds, summarise_seeds
-from benchmarks.seeds_report import write_seed_outputs
+from benchmarks.strategy_names import ALL_STRATEGIES
 from optimizer.errors import ConfigError
+
+if TYPE_CHECKING:
+    # The harness pulls in the solver, the plots matplotlib, the seeds scipy: imported where a command needs them,
+    # so that `depotctl --help` and every other command start quickly.
+    from benchmarks.harness import RunResult
+    from benchmarks.plant import PlantOptions
+    from benchmarks.scenario import Scenario
 
 DEFAULT_STRATEGIES = ",".join(ALL_STRATEGIES)
 EXIT_BAD_INPUT = 2
@@ -43,6 +43,8 @@ def parse_strategies(text: str) -> list[str]:
 
 def load_all(paths: list[Path]) -> list[Scenario]:
     """Every scenario, or exit 2 listing every problem of every bad file."""
+    from benchmarks.scenario import load_scenario
+
     scenarios: list[Scenario] = []
     failed = False
     for path in paths:
@@ -59,6 +61,8 @@ def load_all(paths: list[Path]) -> list[Scenario]:
 
 def run_all(scenarios: list[Scenario], strategies: list[str], options: PlantOptions, console: Console,
             thermal_calibration: bool = True) -> list[RunResult]:
+    from benchmarks.harness import run_strategy
+
     results: list[RunResult] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -110,6 +114,13 @@ def bench(
     bound: Annotated[bool, typer.Option(help="solve the hindsight bound of every scenario")] = True,
 ) -> None:
     """Run strategies on simulated depot days; write results.json, report.md and plots to OUT."""
+    from benchmarks.bound import HindsightBound, hindsight_bound
+    from benchmarks.plant import PlantOptions
+    from benchmarks.plots import write_plots
+    from benchmarks.report import write_report, write_results_json
+    from benchmarks.seeds import run_seeds, summarise_seeds
+    from benchmarks.seeds_report import write_seed_outputs
+
     err = Console(stderr=True)
     if sweep is not None:
         run_sweep_mode(sweep, out, scheduler, workers or None, err)

@@ -22,15 +22,14 @@ from benchmarks.offline import OfflineOptimal
 from benchmarks.plant import PlantOptions, PlantTrace, SimulatedDepot
 from benchmarks.scenario import Scenario
 from benchmarks.simulated_site import SimulatedSite
+from benchmarks.strategy_names import OFFLINE
 from optimizer.domain import Plan, Snapshot, ThermalModel
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
-from optimizer.strategies import STRATEGY_NAMES, Strategy, get_strategy
+from optimizer.strategies import Strategy, get_strategy
 from optimizer.thermal_calibration import ThermalCalibrator
 from optimizer.tick import complete_now, run_tick
 
-OFFLINE = "offline_optimal"
-ALL_STRATEGIES: tuple[str, ...] = (*STRATEGY_NAMES, OFFLINE)
 # What each strategy promises, so the check only flags broken promises: the baselines do not model
 # battery temperature, and 'uncontrolled' ignores every limit by design.
 MODELS_TEMPERATURE = frozenset({"lp", OFFLINE})

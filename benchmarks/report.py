@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bound import HindsightBound
-from benchmarks.harness import IGNORES_LIMITS, OFFLINE, RunResult
+from benchmarks.harness import IGNORES_LIMITS, RunResult
 from benchmarks.metrics import Metrics
 from benchmarks.plant import PlantOptions
+from benchmarks.strategy_names import OFFLINE
 
 ENERGY_TARGET_PCT_OF_OFFLINE = 99.5
 # A run may reach its bound to within solver tolerance and the plant's step integration, never beyond it.

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bound import HindsightBound
-from benchmarks.harness import IGNORES_LIMITS, OFFLINE
+from benchmarks.harness import IGNORES_LIMITS
 from benchmarks.plant import PlantOptions
 from benchmarks.report import ENERGY_TARGET_PCT_OF_OFFLINE, METRIC_FIELDS, exceeds_bound
 from benchmarks.seeds import SeedRun, SeedSummary
+from benchmarks.strategy_names import OFFLINE
 
 BASELINES = ("equal_share", "edf", "llf", "uncontrolled")
 TABLE = (("energy_delivered_pct", "energy %", 2), ("sessions_met_pct", "met %", 1), ("peak_kw", "peak kW", 1),

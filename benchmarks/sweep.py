@@ -28,10 +28,11 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from benchmarks.harness import ALL_STRATEGIES, OFFLINE, run_strategy
+from benchmarks.harness import run_strategy
 from benchmarks.plant import PlantOptions
 from benchmarks.report import result_rows
 from benchmarks.scenario import Scenario, load_scenario
+from benchmarks.strategy_names import ALL_STRATEGIES, OFFLINE
 from optimizer.domain import Grid, GridWindow
 from optimizer.errors import ConfigError, ConfigProblem
 

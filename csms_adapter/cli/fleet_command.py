@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from csms_adapter.fleet.server import DEFAULT_LISTEN, bind, serve
-from csms_adapter.store.engine import StoreError
+from csms_adapter.fleet import DEFAULT_LISTEN
 
 err = Console(stderr=True)
 
@@ -21,6 +20,9 @@ def register(app: typer.Typer) -> None:
         listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to serve on")] = DEFAULT_LISTEN,
     ) -> None:
         """Serve a read-only dashboard and JSON API (/api/sites) across every site in the database."""
+        from csms_adapter.fleet.server import bind, serve  # the web stack: only when the command runs
+        from csms_adapter.store.engine import StoreError
+
         url = db if "://" in db else f"sqlite:///{db}"
         try:
             sock = bind(listen)

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,11 +20,11 @@ from rich.tree import Tree
 from csms_adapter.cli.consoles import make_console
 from csms_adapter.cli.site_warnings import password_warnings
 from csms_adapter.protocol.log_redaction import FRAME_LOGGERS
-from optimizer.domain import Plan, Site
 from optimizer.errors import ConfigError, DepotError, SnapshotError
-from optimizer.site_loader import load_site
-from optimizer.snapshot_io import plan_to_json, snapshot_from_json
-from optimizer.strategies import STRATEGY_NAMES, get_strategy
+from optimizer.strategy_names import STRATEGY_NAMES
+
+if TYPE_CHECKING:
+    from optimizer.domain import Plan, Site
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="depotctl: site controller for EV depots")
 err = make_console(stderr=True)
@@ -33,6 +33,8 @@ log = logging.getLogger("depotctl")
 
 
 def _load_or_exit(path: Path) -> Site:
+    from optimizer.site_loader import load_site  # pydantic and the domain: only for the commands that load a site
+
     try:
         return load_site(path)
     except ConfigError as exc:
@@ -128,6 +130,9 @@ def _plan_table(plan: Plan) -> Table:
 
 
 def _plan_one(site: Site, data: Any, strategy: str, source: str) -> Plan:
+    from optimizer.snapshot_io import snapshot_from_json
+    from optimizer.strategies import get_strategy  # the LP and the solver: only when a plan is asked for
+
     snapshot = snapshot_from_json(data, site, source)
     return get_strategy(strategy).plan(site, snapshot)
 
@@ -141,6 +146,8 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON (docs/json.md)")] = False,
 ) -> None:
     """Run one tick on a snapshot and print the plan."""
+    from optimizer.snapshot_io import plan_to_json
+
     site = _load_or_exit(site_file)
     name = strategy or site.control.strategy
     if name not in STRATEGY_NAMES:

@@ -17,8 +17,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from csms_adapter.protocol import certs
-from csms_adapter.protocol.server import IDENTITY
+from csms_adapter.protocol.identity import IDENTITY
 
 out = Console(highlight=False, soft_wrap=True)  # a wrapped hash cannot be pasted
 err = Console(stderr=True, highlight=False)
@@ -55,6 +54,8 @@ def register(app: typer.Typer) -> None:
              directory: DirOption = Path("pki")) -> None:
         """Create a local certificate authority (ca.pem, ca.key)."""
         try:
+            from csms_adapter.protocol import certs  # cryptography: only when the command runs
+
             issued = certs.init_ca(directory, organization)
         except FileExistsError as exc:
             err.print(str(exc))
@@ -65,6 +66,8 @@ def register(app: typer.Typer) -> None:
     def server(hosts: Annotated[list[str], typer.Argument(help="host names / IP addresses chargers connect to")],
                directory: DirOption = Path("pki")) -> None:
         """Issue the controller's two TLS certificates: ECDSA (server.pem/.key) and RSA (server-rsa.pem/.key)."""
+        from csms_adapter.protocol import certs
+
         issued = _or_exit(lambda: certs.issue_server(directory, hosts))
         out.print(f"ECDSA server certificate: {issued.ecdsa.cert_file} (ocpp.tls.cert_file), key: "
                   f"{issued.ecdsa.key_file} (ocpp.tls.key_file)")
@@ -79,6 +82,8 @@ def register(app: typer.Typer) -> None:
         if not IDENTITY.match(charger_id):
             err.print(f"'{charger_id}' is not a valid OCPP identity")
             raise typer.Exit(2)
+        from csms_adapter.protocol import certs
+
         issued = _or_exit(lambda: certs.issue_client(directory, charger_id))
         out.print(f"charger certificate: {issued.cert_file}, key: {issued.key_file} (install both on the charger)")
 

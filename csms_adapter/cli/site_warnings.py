@@ -4,8 +4,10 @@ charger's 401: chargers whose password is in an environment variable that is not
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from optimizer.domain import Site
+if TYPE_CHECKING:
+    from optimizer.domain import Site
 
 
 def password_warnings(site: Site, env: Mapping[str, str]) -> list[str]:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 import uvicorn
 
 from csms_adapter.control.controller import split_listen
+from csms_adapter.fleet import DEFAULT_LISTEN
 from csms_adapter.fleet.app import build_fleet_app
 from csms_adapter.fleet.reader import FleetReader
 from csms_adapter.http_api.auth import OperatorAuth
 
-DEFAULT_LISTEN = "127.0.0.1:8090"
+__all__ = ["DEFAULT_LISTEN", "bind", "serve"]
 
 
 def bind(listen: str) -> socket.socket:

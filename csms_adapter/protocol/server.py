@@ -40,6 +40,7 @@ from csms_adapter.protocol import events as ev
 from csms_adapter.protocol import log_redaction, ocpp_tuning
 from csms_adapter.protocol.counters import Reason, SecurityCounters
 from csms_adapter.protocol.frame_guard import GuardedConnection, GuardLimits
+from csms_adapter.protocol.identity import IDENTITY
 from csms_adapter.protocol.link import LinkContext
 from csms_adapter.protocol.message_stats import CountingConnection, MessageStats
 from csms_adapter.protocol.ocpp16 import SUBPROTOCOL as OCPP16
@@ -55,8 +56,6 @@ log = logging.getLogger("depotctl.server")
 # per-phase profile fields (docs/architecture.md, "OCPP rules the code follows"). Clients offering ocpp2.1 and
 # 1.6/2.0.1 still get one of those.
 SUBPROTOCOLS: tuple[str, ...] = (OCPP201, OCPP16)
-# identifierString (2.0.1 Part 4 §3.1.1) without ':' (the Basic-auth separator), at most 48 characters.
-IDENTITY = re.compile(r"^[A-Za-z0-9*\-_=+|@.]{1,48}$")
 MAX_FRAME_BYTES = GuardLimits().max_frame_bytes
 # Known action names per subprotocol: a CALL outside these is answered NotImplemented by the frame guard.
 _KNOWN_ACTIONS = {

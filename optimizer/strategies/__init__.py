@@ -15,8 +15,7 @@ from optimizer.strategies.baselines import (
     Uncontrolled,
 )
 from optimizer.strategies.lp import LpStrategy
-
-STRATEGY_NAMES: tuple[str, ...] = ("lp", "equal_share", "edf", "llf", "uncontrolled")
+from optimizer.strategy_names import STRATEGY_NAMES
 
 
 def get_strategy(name: str, *, solver: str | None = None) -> Strategy:

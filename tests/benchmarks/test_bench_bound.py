@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from benchmarks.bound import bound_lp, hindsight_bound, sessions_met_lp
-from benchmarks.harness import ALL_STRATEGIES, run_strategy
+from benchmarks.harness import run_strategy
 from benchmarks.plant import PlantOptions
 from benchmarks.report import BOUND_TOLERANCE_KWH, exceeds_bound
 from benchmarks.scenario import load_scenario
+from benchmarks.strategy_names import ALL_STRATEGIES
 from optimizer.solver_backend import HighsSolver
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "benchmarks" / "scenarios"

@@ -12,7 +12,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from csms_adapter.cli.run_command import start_demo_fleet
+from csms_adapter.cli.live_run import start_demo_fleet
 from csms_adapter.control.controller import Controller
 from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.credentials import simulated_site

@@ -162,7 +162,7 @@ async def test_a_silent_charger_does_not_delay_the_others() -> None:
 
 KILL_SCRIPT = """
 import asyncio, sys
-from csms_adapter.cli.run_command import run_live
+from csms_adapter.cli.live_run import run_live
 from optimizer.site_loader import load_site
 from rich.console import Console
 from pathlib import Path
