@@ -20,14 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from optimizer.config import Identifier, IdTag, SiteFile, ThermalConfig
 from optimizer.domain import Site, Tariff, ThermalModel
 from optimizer.errors import ConfigError, ConfigProblem
-from optimizer.site_loader import (
-    LineMap,
-    ProblemCollector,
-    build_site,
-    load_site,
-    read_yaml,
-    validate_model,
-)
+from optimizer.site_loader import build_site, load_site
+from optimizer.yaml_reading import LineMap, ProblemCollector, read_yaml, validate_model
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]

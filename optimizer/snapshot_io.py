@@ -25,7 +25,7 @@ from optimizer.domain import (
     ValueSource,
 )
 from optimizer.errors import SnapshotError
-from optimizer.site_loader import unknown_key_reason
+from optimizer.yaml_reading import unknown_key_reason
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
