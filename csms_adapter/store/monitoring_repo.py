@@ -56,7 +56,7 @@ class MonitoringRepository:
             session.execute(insert(ChargerEventRow), [_event_values(self.store.site, r) for r in records])
             return len(records)
 
-        return self.store._write("add charger events", work) if records else 0
+        return self.store.write("add charger events", work) if records else 0
 
     def events(self, charger_id: str, since: datetime | None = None, until: datetime | None = None,
                limit: int = 500) -> list[EventRecord]:
@@ -70,7 +70,7 @@ class MonitoringRepository:
             query = query.order_by(col(ChargerEventRow.time).desc(), col(ChargerEventRow.id).desc()).limit(limit)
             return [_record(row) for row in session.exec(query)]
 
-        return self.store._read("read charger events", work)
+        return self.store.read("read charger events", work)
 
     def save_incidents(self, incidents: Iterable[Incident]) -> None:
         def work(session: Session) -> None:
@@ -85,7 +85,7 @@ class MonitoringRepository:
                 row.occurrences, row.source = incident.occurrences, incident.source
                 session.add(row)
 
-        self.store._write("save incidents", work)
+        self.store.write("save incidents", work)
 
     def incidents(self, since: datetime) -> list[Incident]:
         def work(session: Session) -> list[Incident]:
@@ -95,7 +95,7 @@ class MonitoringRepository:
             found = (incident_of_row(row) for row in session.exec(query.order_by(col(IncidentRow.opened_at))))
             return [i for i in found if i is not None]
 
-        return self.store._read("read incidents", work)
+        return self.store.read("read incidents", work)
 
     def save_device_variables(self, charger_id: str, variables: Sequence[DeviceVariable], reported_at: datetime) -> int:
         def work(session: Session) -> int:
@@ -117,7 +117,7 @@ class MonitoringRepository:
                 session.add(row)
             return len(variables)
 
-        return self.store._write("save device model", work) if variables else 0
+        return self.store.write("save device model", work) if variables else 0
 
     def device_variables(self, charger_id: str) -> list[DeviceVariableRow]:
         def work(session: Session) -> list[DeviceVariableRow]:
@@ -125,7 +125,7 @@ class MonitoringRepository:
                                                     DeviceVariableRow.charger_id == charger_id)
             return list(session.exec(query.order_by(col(DeviceVariableRow.component), col(DeviceVariableRow.variable))))
 
-        return self.store._read("read device model", work)
+        return self.store.read("read device model", work)
 
     def prune(self, before: datetime) -> int:
         """Forget events older than ``before`` and incidents resolved before it (the retention)."""
@@ -137,4 +137,4 @@ class MonitoringRepository:
                                                                   col(IncidentRow.resolved_at) < before))
             return int(getattr(events, "rowcount", 0) or 0) + int(getattr(incidents, "rowcount", 0) or 0)
 
-        return self.store._write("prune monitoring history", work)
+        return self.store.write("prune monitoring history", work)

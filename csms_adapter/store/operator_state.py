@@ -68,12 +68,12 @@ class OperatorStateStore:
         def work(session: Session) -> None:
             session.merge(row)
 
-        self.store._write(what, work)
+        self.store.write(what, work)
 
     def save_grid_cap(self, row: GridCapRow | None) -> None:
         """Replace the stored cap; None deletes it."""
         if row is None:
-            self.store._write("clear grid cap", lambda s: s.execute(delete(GridCapRow)))
+            self.store.write("clear grid cap", lambda s: s.execute(delete(GridCapRow)))
         else:
             self._put("save grid cap", row)
 
@@ -93,7 +93,7 @@ class OperatorStateStore:
                     table.connector_id == connector_id,  # type: ignore[arg-type]
                     table.transaction_id == transaction_id))  # type: ignore[arg-type]
 
-        self.store._write("forget session inputs", work)
+        self.store.write("forget session inputs", work)
 
     def save_billing_peak(self, row: BillingPeakRow) -> None:
         self._put("save billing peak", row)
@@ -107,7 +107,7 @@ class OperatorStateStore:
             session.execute(delete(FailsafeHeldRow).where(
                 FailsafeHeldRow.charger_id == charger_id))  # type: ignore[arg-type]
 
-        self.store._write("forget fail-safe share held", work)
+        self.store.write("forget fail-safe share held", work)
     def save_operator_availability(self, row: OperatorAvailabilityRow) -> None:
         """Insert or rewrite one span of operator-requested unavailability (by id)."""
         self._put("save operator availability", row)
@@ -140,4 +140,4 @@ class OperatorStateStore:
                 rows.append(row)
             return Loaded(rows, problems)
 
-        return self.store._read(f"read {table}", work)
+        return self.store.read(f"read {table}", work)

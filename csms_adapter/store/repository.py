@@ -85,7 +85,7 @@ class Store:
         are claimed by the first site that opens the database."""
         store = cls(make_engine(url, create_tables=create_tables), url, site)
         if site and create_tables:
-            store._write("claim rows", lambda session: claim_unowned_rows(session, site))
+            store.write("claim rows", lambda session: claim_unowned_rows(session, site))
         return store
 
     def close(self) -> None:
@@ -102,7 +102,9 @@ class Store:
         scope_to_site(session, self.site)
         return session
 
-    def _write(self, what: str, fn: Callable[[Session], T]) -> T:
+    def write(self, what: str, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one transaction of this site's session and commit; ``what`` names it in a StoreError.
+        The repositories of this package (monitoring, operator state, retention) write through it."""
         try:
             with self._session() as session:
                 result = fn(session)
@@ -111,7 +113,8 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(self.url, f"{what} failed: {getattr(exc, 'orig', None) or exc}") from exc
 
-    def _read(self, what: str, fn: Callable[[Session], T]) -> T:
+    def read(self, what: str, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a session scoped to this site, without committing; ``what`` names it in a StoreError."""
         try:
             with self._session() as session:
                 return fn(session)
@@ -136,13 +139,13 @@ class Store:
             session.add(row)
             return row
 
-        return self._write("upsert charger", work)
+        return self.write("upsert charger", work)
 
     def set_connected(self, charger_id: str, connected: bool, at: datetime) -> ChargerRow:
         return self.upsert_charger(charger_id, connected=connected, last_seen_at=at)
 
     def chargers(self) -> list[ChargerRow]:
-        return self._read("read chargers", lambda s: list(s.exec(select(ChargerRow).order_by(ChargerRow.id))))
+        return self.read("read chargers", lambda s: list(s.exec(select(ChargerRow).order_by(ChargerRow.id))))
 
     def upsert_connector(self, charger_id: str, connector_id: int, status: str | None, at: datetime) -> ConnectorRow:
         def work(session: Session) -> ConnectorRow:
@@ -156,11 +159,11 @@ class Store:
             session.add(row)
             return row
 
-        return self._write("upsert connector", work)
+        return self.write("upsert connector", work)
 
     def connectors(self, charger_id: str) -> list[ConnectorRow]:
         query = select(ConnectorRow).where(ConnectorRow.charger_id == charger_id).order_by(col(ConnectorRow.connector_id))
-        return self._read("read connectors", lambda s: list(s.exec(query)))
+        return self.read("read connectors", lambda s: list(s.exec(query)))
 
     # ---------------------------------------------------------------------------- sessions
 
@@ -197,7 +200,7 @@ class Store:
             session.add(row)
             return row
 
-        return self._write("open session", work)
+        return self.write("open session", work)
 
     def close_session(
         self,
@@ -224,7 +227,7 @@ class Store:
             session.add(row)
             return row
 
-        return self._write("close session", work)
+        return self.write("close session", work)
 
     def open_sessions(self, charger_id: str | None = None) -> list[SessionRow]:
         """Open transactions (to resume after a restart), oldest first."""
@@ -232,7 +235,7 @@ class Store:
         if charger_id is not None:
             query = query.where(SessionRow.charger_id == charger_id)
         query = query.order_by(col(SessionRow.started_at))
-        return self._read("read open sessions", lambda s: list(s.exec(query)))
+        return self.read("read open sessions", lambda s: list(s.exec(query)))
 
     def max_numeric_transaction_id(self) -> int | None:
         """The largest transaction id ever stored that is a non-negative int32 (what the controller assigns to
@@ -254,13 +257,13 @@ class Store:
                     return int(tx)
             return None
 
-        return self._read("read max transaction id", work)
+        return self.read("read max transaction id", work)
 
     def session(self, charger_id: str, transaction_id: str) -> SessionRow | None:
         query = select(SessionRow).where(
             SessionRow.charger_id == charger_id, SessionRow.transaction_id == transaction_id
         )
-        return self._read("read session", lambda s: s.exec(query).first())
+        return self.read("read session", lambda s: s.exec(query).first())
 
     # ----------------------------------------------------------------------------- samples
 
@@ -278,7 +281,7 @@ class Store:
             session.connection().execute(insert(MeterSampleRow.__table__), rows)  # type: ignore[attr-defined]
             return len(rows)
 
-        return self._write("write samples", work)
+        return self.write("write samples", work)
 
     def meter_history(
         self,
@@ -298,7 +301,7 @@ class Store:
         if measurands is not None:
             query = query.where(col(MeterSampleRow.measurand).in_(list(measurands)))
         query = query.order_by(col(MeterSampleRow.measured_at), col(MeterSampleRow.id))
-        return self._read("read meter history", lambda s: list(s.exec(query)))
+        return self.read("read meter history", lambda s: list(s.exec(query)))
 
     def minute_history(self, charger_id: str, connector_id: int, start: datetime, end: datetime
                        ) -> list[MeterMinuteRow]:
@@ -309,7 +312,7 @@ class Store:
             col(MeterMinuteRow.minute) >= start,
             col(MeterMinuteRow.minute) < end,
         ).order_by(col(MeterMinuteRow.minute), col(MeterMinuteRow.measurand), col(MeterMinuteRow.id))
-        return self._read("read minute history", lambda s: list(s.exec(query)))
+        return self.read("read minute history", lambda s: list(s.exec(query)))
 
     # ------------------------------------------------------------------------------- plans
 
@@ -331,11 +334,11 @@ class Store:
             binding=list(plan.binding),
             limits={f"{c.charger_id}/{c.connector_id}": c.limit_kw for c in plan.connectors},
         )
-        return self._write("record plan", _adding(row))
+        return self.write("record plan", _adding(row))
 
     def last_plan(self) -> PlanRow | None:
         query = select(PlanRow).order_by(col(PlanRow.time).desc(), col(PlanRow.id).desc()).limit(1)
-        return self._read("read last plan", lambda s: s.exec(query).first())
+        return self.read("read last plan", lambda s: s.exec(query).first())
 
     # ---------------------------------------------------------------------------- commands
 
@@ -363,7 +366,7 @@ class Store:
             sent_at=sent_at,
             latency_ms=latency_ms,
         )
-        return self._write("record command", _adding(row))
+        return self.write("record command", _adding(row))
 
     def commands(self, charger_id: str, connector_id: int | None = None, limit: int = 100) -> list[CommandRow]:
         """Commands sent to a charger (or one connector), newest first."""
@@ -371,7 +374,7 @@ class Store:
         if connector_id is not None:
             query = query.where(CommandRow.connector_id == connector_id)
         query = query.order_by(col(CommandRow.sent_at).desc(), col(CommandRow.id).desc()).limit(limit)
-        return self._read("read commands", lambda s: list(s.exec(query)))
+        return self.read("read commands", lambda s: list(s.exec(query)))
 
     # ------------------------------------------------------------------------------- sites
 
@@ -391,7 +394,7 @@ class Store:
             session.add(existing)
             return existing
 
-        return self._write("report site", work)
+        return self.write("report site", work)
 
     # ------------------------------------------------------------------------ thermal fits
 
@@ -403,8 +406,8 @@ class Store:
                 session.merge(row)
             return len(rows)
 
-        return self._write("save thermal fits", work)
+        return self.write("save thermal fits", work)
 
     def thermal_fits(self) -> list[ThermalFitRow]:
         query = select(ThermalFitRow).order_by(col(ThermalFitRow.key))
-        return self._read("read thermal fits", lambda s: list(s.exec(query)))
+        return self.read("read thermal fits", lambda s: list(s.exec(query)))

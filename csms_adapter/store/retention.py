@@ -65,7 +65,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, now: datetime) -> Ret
             session.exec(delete(MeterSampleRow).where(col(MeterSampleRow.id).in_(ids)))
             return len(rows), len(groups)
 
-        n, m = store._write("fold samples into minutes", fold)
+        n, m = store.write("fold samples into minutes", fold)
         aggregated += n
         written += m
         if n == 0:
@@ -76,5 +76,5 @@ def apply_retention(store: Store, policy: RetentionPolicy, now: datetime) -> Ret
         result = session.exec(delete(MeterMinuteRow).where(col(MeterMinuteRow.minute) < minute_cutoff))
         return int(result.rowcount or 0)
 
-    deleted = store._write("prune minutes", prune)
+    deleted = store.write("prune minutes", prune)
     return RetentionResult(aggregated, written, deleted)
