@@ -246,7 +246,7 @@ async def _send_wire(cp: Any, version: str, wire: WireCall) -> dict[str, Any]:
     message = Call(str(cp._unique_id_generator()), wire.action, wire.payload)
     async with cp._call_lock:  # one CALL in flight per connection, whoever sends it
         await cp._send(message.to_json())
-        response = await cp._get_specific_response(message.unique_id, cp._response_timeout)
+        response = await _answer_to(cp, message.unique_id)
     if response.message_type_id == MessageType.CallError:
         raise response.to_exception()
     response.action = wire.action
@@ -254,8 +254,38 @@ async def _send_wire(cp: Any, version: str, wire: WireCall) -> dict[str, Any]:
     return dict(response.payload)
 
 
+async def _answer_to(cp: Any, unique_id: str) -> Any:
+    """The answer to our CALL ``unique_id`` from the library's response queue. The library's own wait puts each
+    get in ``asyncio.wait_for`` (a task and a timer per call); ``call_charger``, the only caller, bounds this wait
+    with its own timeout. An answer to an older CALL (one that timed out) is dropped, as the library does."""
+    while True:
+        response = await cp._response_queue.get()
+        if response.unique_id == unique_id:
+            return response
+        _wire_log.warning("charger=%s: dropped an answer to an earlier call (id %.36s)", cp.id, response.unique_id)
+
+
+class ConnectionEnd:
+    """Set once, when a charger's connection ends. Each call races its future: a future shared by every call of
+    the connection, where an ``asyncio.Event`` would need a task per call to wait on it (and one to cancel)."""
+
+    def __init__(self) -> None:
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def set(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._ended.done()
+
+    @property
+    def future(self) -> asyncio.Future[None]:
+        return self._ended
+
+
 async def call_charger(
-    cp: Any, lock: asyncio.Lock, closed: asyncio.Event, charger_id: str, payload: Any, timeout_s: float,
+    cp: Any, lock: asyncio.Lock, closed: ConnectionEnd, charger_id: str, payload: Any, timeout_s: float,
 ) -> Any:
     """Send one CALL and return its result; map every library failure to a ``ChargerError``.
 
@@ -270,7 +300,7 @@ async def call_charger(
         sending = (_send_wire(cp, cp.ocpp_version, payload) if isinstance(payload, WireCall)
                    else cp.call(payload, suppress=False))
         call = asyncio.ensure_future(sending)
-        gone = asyncio.ensure_future(closed.wait())
+        gone = closed.future  # shared by the connection's calls: waited on, never cancelled here
         try:
             done, _ = await asyncio.wait({call, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
             if call in done:
@@ -289,8 +319,8 @@ async def call_charger(
         except ConnectionClosed as exc:
             raise ChargerError(charger_id, action, "connection closed") from exc
         finally:
-            # The library's call may swallow one cancellation when its answer races it: cancel until both end.
-            await cancel_and_wait([call, gone])
+            # The library's call may swallow one cancellation when its answer races it: cancel until it ends.
+            await cancel_and_wait([call])
 
 
 class LinkPlumbing:
@@ -308,7 +338,7 @@ class LinkPlumbing:
         self.ctx = ctx
         self.charger_id = ctx.charger_id
         self._lock = asyncio.Lock()
-        self._gone = asyncio.Event()
+        self._gone = ConnectionEnd()
         # The action of the charger's first CALL on this connection: tells a reconnect that boots from one that
         # does not, before anything is sent to the charger.
         self.first_call: asyncio.Future[str] = asyncio.get_running_loop().create_future()
