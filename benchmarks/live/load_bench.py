@@ -240,7 +240,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                          full_tick_delay_s: float = 0.0) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
     sessions are open and every charger's set-up is done (or after ``settle_s``); write the figures to
-    ``stats_out`` (and a cProfile of the controller's event-loop thread during the full tick to ``profile_out``).
+    ``stats_out`` (and a cProfile of the controller's event-loop thread during the last full tick to ``profile_out``).
     ``device_model_spread_s`` replaces the controller's spread of the 2.0.1 device-model steps (half a second per
     charger, up to ten minutes), so that a bounded run sees them done. ``full_ticks`` repeats the full tick (every
     deadband forgotten each time, ``FULL_TICK_GAP_S`` apart) for a median; ``full_tick_delay_s`` waits that much
@@ -361,7 +361,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                         connector.command = None
                 # CPU time of this (the event loop's) thread: on a shared machine wall time would charge every
                 # function with the moments the kernel ran something else, and the store's writer thread too.
-                profiler = cProfile.Profile(time.thread_time) if profile_out is not None and k == 0 else None
+                profiler = cProfile.Profile(time.thread_time) if profile_out is not None and k == full_ticks - 1 else None
                 if profiler is not None:
                     profiler.enable()
                 cpu, loop_cpu = time.process_time(), time.thread_time()
