@@ -1,30 +1,42 @@
-"""What permessage-deflate (RFC 7692, ``ocpp.compression``) costs the controller in CPU and saves in bytes, per
-frame, for the frames a depot exchanges most: a SetChargingProfile CALL built by depotctl (out) with its answer
-(in), and a charger's MeterValues (in) with its answer (out).
+"""Three pieces of a profile call's cost to the controller, each measured alone in CPU time (so a busy machine
+moves them little), for the docs (docs/benchmarks.md, "Dispatch CPU per call"); nothing is asserted:
 
-    python -m benchmarks.live.compression_bench --frames 5000
+    python -m benchmarks.live.dispatch_costs --frames 5000 --records 2000
 
-The frames go through the websockets extension the OCPP server negotiates (its defaults: 12-bit windows, memLevel
-5, context takeover), on one connection's compressor and decompressor pair, as on a real link. Printed: bytes of
-payload per frame without and with compression, and the server side's CPU µs per frame to compress what it sends
-and decompress what it receives (median of ``--repeats``). Nothing is asserted: the figures are for the docs.
+- permessage-deflate (RFC 7692, ``ocpp.compression``): CPU and bytes per frame for the frames a depot exchanges
+  most, a SetChargingProfile CALL built by depotctl (out) with its answer (in) and a charger's MeterValues (in)
+  with its answer (out), through the websockets extension the OCPP server negotiates (12-bit windows, memLevel 5,
+  context takeover) on one connection's compressor/decompressor pair, as on a real link;
+- recording the calls in the store (SQLite in a temporary directory): one transaction per call, as before, against
+  one transaction for a tick's calls (``Store.record_commands``);
+- the schema check of a charger's answer: the ``ocpp`` library's jsonschema check against the remembered result
+  for an answer already found valid (``csms_adapter.protocol.link``).
+
+Each figure is the median of ``--repeats`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from ocpp.messages import CallResult, validate_payload
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from csms_adapter.protocol.link import utc_iso
+from csms_adapter.protocol import ocpp_tuning
+from csms_adapter.protocol.link import _validate_answer, utc_iso
 from csms_adapter.protocol.ocpp16 import _schedule, charging_profile  # the builders the link itself uses
+from csms_adapter.store import CommandEntry, Store
 from optimizer.domain import RateUnit
 
 T0 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
@@ -86,10 +98,53 @@ def run(frames: int) -> dict[str, float]:
     return {"cpu_us_per_frame": cpu_s / n * 1e6, **{k: v / (frames // 2 * 2) for k, v in sizes.items()}}
 
 
+def store_costs(records: int) -> tuple[float, float]:
+    """CPU ms per recorded call: one transaction each, and all in one (``Store.record_commands``)."""
+    payload = {"purpose": "TxProfile", "limit": 16.0, "unit": "A", "phases": 3, "limit_kw": 11.04,
+               "transaction_id": "1017"}
+    entries = [CommandEntry(f"cp-{k:04d}", 1, "SetChargingProfile", payload, T0, "Accepted", None, 41.0)
+               for k in range(records)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{Path(tmp) / 'costs.db'}", site="bench")
+        try:
+            started = time.process_time()
+            for e in entries:
+                store.record_command(e.charger_id, e.connector_id, e.action, e.payload, sent_at=e.sent_at,
+                                     answer=e.answer, error=e.error, latency_ms=e.latency_ms)
+            one_each = time.process_time() - started
+            started = time.process_time()
+            store.record_commands(entries)
+            batched = time.process_time() - started
+        finally:
+            store.close()
+    return one_each / records * 1000.0, batched / records * 1000.0
+
+
+def validation_costs(answers: int) -> tuple[float, float]:
+    """CPU µs per profile answer: the library's schema check, and the remembered result."""
+    ocpp_tuning.install()  # validation in place, as the OCPP server runs it
+    made: list[CallResult] = []
+    for k in range(answers):
+        result = CallResult(str(k), {"status": "Accepted"})
+        result.action = "SetChargingProfile"
+        made.append(result)
+
+    async def timed(check: Callable[[CallResult, str], object]) -> float:
+        started = time.process_time()
+        for result in made:
+            await check(result, "2.0.1")  # type: ignore[misc]
+        return (time.process_time() - started) / answers * 1e6
+
+    async def both() -> tuple[float, float]:
+        return await timed(validate_payload), await timed(_validate_answer)
+
+    return asyncio.run(both())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.live.compression_bench",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.live.dispatch_costs", description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=5000, help="frames each way per repeat")
+    parser.add_argument("--records", type=int, default=2000, help="calls recorded per repeat (a 1,000-charger tick)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     runs = [run(args.frames) for _ in range(args.repeats)]
@@ -101,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  bytes per frame in (profile answers, meter values)  {r['in_plain']:.0f} -> {r['in_deflated']:.0f}")
     saved = 1 - (r["out_deflated"] + r["in_deflated"]) / (r["out_plain"] + r["in_plain"])
     print(f"  payload bytes saved                                 {100 * saved:.0f} %")
+    stores = [store_costs(args.records) for _ in range(args.repeats)]
+    print(f"command records in the store (SQLite), {args.records} calls, CPU per call: one transaction each "
+          f"{statistics.median(s[0] for s in stores):.3f} ms, one for all {statistics.median(s[1] for s in stores):.3f} ms")
+    checks = [validation_costs(args.records) for _ in range(args.repeats)]
+    print(f"schema check of a profile answer, CPU per answer: jsonschema {statistics.median(c[0] for c in checks):.0f} µs, "
+          f"remembered {statistics.median(c[1] for c in checks):.0f} µs")
     return 0
 
 
