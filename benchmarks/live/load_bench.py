@@ -18,12 +18,19 @@ Measured and printed (never asserted in a test):
 - CPU seconds of the controller (its own process and its solver process) and of the emulators, and how late the
   controller's event loop ran (a 10 ms sleeper's overshoot): on a small machine they tell a slow controller from
   one starved of CPU by the emulators beside it;
+- for the full tick: CPU of the controller process and of its event-loop thread alone (``time.thread_time``), and
+  during its dispatch the CPU per profile call sent, of the controller (process, loop thread, garbage collection
+  on the loop) and of the emulators, each reported apart; ``--full-ticks K`` repeats the full tick for medians;
+- garbage collections on the event loop by generation, with their CPU;
 - the handling latency split by what the controller was doing at the time: solving, dispatching, or neither;
 - the history write backlog (meter samples buffered + other store writes queued; max over the run, at the full
   tick, at the end) and the samples written and dropped.
 
 Targets: no message lost, p99 < 50 ms, full tick < 2 s, RSS < 500 MB. The controller and the emulators share
-the machine's CPUs, so on a small machine the figures are pessimistic for the controller.
+the machine's CPUs, so on a small machine the figures are pessimistic for the controller. The emulators stand in
+for chargers that have CPUs of their own: they run ``--emulator-nice`` (5) steps nicer than the controller and
+without the ``ocpp`` library's schema checks (``--emulator-schema-validation`` puts them back), which changes
+nothing the controller sees; the full tick still ends only when every call has been answered.
 """
 
 from __future__ import annotations
