@@ -244,7 +244,7 @@ def set_up_done(controller: Any) -> bool:
 async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int, settle_s: float,
                          max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False,
                          device_model_spread_s: float | None = None, full_ticks: int = 1,
-                         full_tick_delay_s: float = 0.0) -> None:
+                         full_tick_delay_s: float = 0.0, freeze_heap: bool = True) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
     sessions are open and every charger's set-up is done (or after ``settle_s``); write the figures to
     ``stats_out`` (and a cProfile of the controller's event-loop thread during the last full tick to ``profile_out``).
@@ -257,6 +257,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     from csms_adapter.control.controller import Controller
     from csms_adapter.control.recorder import StoreRecorder
     from csms_adapter.control.solver_runner import default_planner
+    from csms_adapter.control.startup_heap import freeze_startup_heap
     from csms_adapter.protocol.frame_guard import GuardLimits
     from optimizer.site_loader import load_site
 
@@ -328,6 +329,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if freeze_heap:
+        freeze_startup_heap()  # as ``depotctl run`` does
     started = loop.time()
     cpu_started = time.process_time()
     await controller.start()
@@ -485,7 +488,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
          "--settle-s", str(max(args.arrival_window_s + spread_s, args.duration_s - 20)),
          "--max-run-s", str(args.duration_s + 120),
          "--device-model-spread-s", str(spread_s), "--full-ticks", str(args.full_ticks),
-         "--full-tick-delay-s", str(args.full_tick_delay_s),
+         "--full-tick-delay-s", str(args.full_tick_delay_s), *(["--no-heap-freeze"] if args.no_heap_freeze else []),
          *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
          *(["--solver-in-thread"] if args.solver_in_thread else [])],
         env=env, stdout=subprocess.PIPE, text=True)
@@ -695,6 +698,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="force the full tick K times (a few seconds apart) and print medians too")
     parser.add_argument("--full-tick-delay-s", type=float, default=0.0,
                         help="wait this long after the set-up is done before the first full tick")
+    parser.add_argument("--no-heap-freeze", action="store_true",
+                        help="leave the controller's start-up heap to the garbage collector (for comparison; "
+                             "depotctl run freezes it)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
     parser.add_argument("--db-url", default=None, help="store in this database (default: SQLite in the workdir)")
     parser.add_argument("--site-name", default=None, help="the site's name (its rows in a shared database)")
@@ -720,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_controller(Path(args.site), Path(args.stats_out), args.expect_sessions, args.settle_s,
                                        args.max_run_s, Path(args.profile_full_tick) if args.profile_full_tick else None,
                                        args.solver_in_thread, args.device_model_spread_s, args.full_ticks,
-                                       args.full_tick_delay_s))
+                                       args.full_tick_delay_s, not args.no_heap_freeze))
         return 0
     result = run_bench(args)
     print_report(result)
