@@ -222,6 +222,7 @@ class OcppModel(Strict):
     call_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     limits: OcppLimitsModel = OcppLimitsModel()
     authorize: Literal["any", "roster"] = "any"
+    compression: Literal["deflate", "none"] = "deflate"
 
     @model_validator(mode="after")
     def unknown_only_for_commissioning(self) -> OcppModel:

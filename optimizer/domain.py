@@ -275,6 +275,9 @@ class OcppSettings:
     # Id tokens: "any" accepts every token (commissioning, or chargers with their own access control);
     # "roster" accepts only tokens of the fleet roster (docs/ocpp-conformance.md, Authorization).
     authorize: Literal["any", "roster"] = "any"
+    # permessage-deflate (RFC 7692) offered to chargers: "deflate" (a 2.0.1 CSMS must support it; it saves bytes on
+    # cellular links) or "none" (saves CPU on a LAN depot; docs/benchmarks.md, "Per-message compression").
+    compression: Literal["deflate", "none"] = "deflate"
 
 
 @dataclass(frozen=True, slots=True)

@@ -333,6 +333,7 @@ def build_site(parsed: SiteFile, filename: str, lines: LineMap) -> Site:
             call_timeout_s=ocpp.call_timeout_s,
             limits=OcppLimits(**ocpp.limits.model_dump()),
             authorize=ocpp.authorize,
+            compression=ocpp.compression,
         ),
         http=HttpSettings(parsed.http.listen),
         storage=StorageSettings(parsed.storage.url, parsed.storage.retention.raw_days,

@@ -4,11 +4,15 @@ one PostgreSQL server on this machine, all at once.
     python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 300
 
 Each controller is one run of ``benchmarks.live.load_bench`` (its own controller process and emulator processes);
-the database is a throw-away local server (``--db`` to use an existing one instead). Printed per controller: the
+the database is a throw-away local server (``--db`` to use an existing one instead). Controller k forces its full
+tick ``k × --tick-spacing-s`` after its set-up is done: the controllers of different depots are not synchronised,
+and forcing all ten full ticks into the same seconds measured two cores shared ten ways, not a controller
+(``--tick-spacing-s 0`` does that again). Their scheduled ticks still run on their own clocks and may meet. Printed per controller: the
 handling latency p99, the forced full tick, messages lost, and samples the controller wrote against the rows the
 database holds for that site (a sample lost between the two shows as a difference), the median and max of every
-tick with its snapshot/plan/dispatch parts, the largest event-loop lag and store backlog, and CPU seconds: the
-solver process's per tick, the controller's as a percentage of one CPU. Never asserted in a test: all controllers, emulators
+tick with its snapshot/plan/dispatch parts, the largest event-loop lag and store backlog, and CPU: the solver
+process's seconds per tick, the controller process's seconds for its full tick and milliseconds per profile call
+sent, and the controller's share of one CPU over the run. Never asserted in a test: all controllers, emulators
 and the database share this machine's CPUs, so the figures are pessimistic; the load average is printed.
 """
 
@@ -27,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from benchmarks.live.load_bench import percentile
+from benchmarks.live.load_bench import per_call_ms, percentile
 from benchmarks.pg_local import local_postgres
 
 
@@ -51,7 +55,8 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
             [sys.executable, "-m", "benchmarks.live.load_bench", "--chargers", str(args.chargers),
              "--meter-interval-s", str(args.meter_interval_s), "--duration-s", str(args.duration_s),
              "--arrival-window-s", str(args.arrival_window_s), "--workdir", str(out), "--json", str(out / "r.json"),
-             "--db-url", url, "--site-name", f"depot-{k:02d}"], stdout=subprocess.DEVNULL)))
+             "--db-url", url, "--site-name", f"depot-{k:02d}", "--full-tick-delay-s", str(k * args.tick_spacing_s),
+             *args.load_bench_args], stdout=subprocess.DEVNULL)))
         time.sleep(args.stagger_s)  # real depots do not all start in the same second
     deadline = time.monotonic() + args.duration_s + 600
     for _k, _out, proc in procs:
@@ -80,6 +85,11 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
             "set_up_done": full.get("set_up_done"),
             "solver_cpu_s_per_tick": round(solver_cpu / len(planned), 2) if solver_cpu and planned else None,
             "controller_cpu_pct": round(100.0 * ctrl_cpu / wall) if ctrl_cpu is not None and wall else None,
+            # CPU seconds of one full tick in the controller process (snapshot, plan hand-over, dispatch and what
+            # the loop handled meanwhile) and per profile call sent: what two shared cores allow.
+            "full_tick_cpu_s": round(full["tick_cpu_ms"] / 1000.0, 2) if full.get("tick_cpu_ms") is not None else None,
+            "dispatch_cpu_ms_per_call": per_call_ms(full, "dispatch_cpu_ms"),
+            "full_tick_at_s": round(k * args.tick_spacing_s, 1),
             "loop_lag_ms_max": r.get("loop_lag_ms_max"), "store_backlog_max": r.get("store_backlog_max"),
             "site": site, "exit": proc.returncode, "chargers": args.chargers, "booted": r.get("booted"),
             "handling_ms_p99": r.get("handling_ms_p99"), "full_tick_ms": full.get("tick_ms"),
@@ -92,7 +102,8 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
 def print_table(results: list[dict[str, Any]]) -> None:
     cols = ["site", "booted", "handling_ms_p99", "full_tick_ms", "full_tick_sessions", "set_up_done", "ticks",
             "tick_ms_median", "tick_ms_max", "snapshot_ms_max", "solve_wall_ms_max", "dispatch_ms_max",
-            "solver_cpu_s_per_tick", "controller_cpu_pct", "loop_lag_ms_max", "messages_lost", "samples_written",
+            "solver_cpu_s_per_tick", "full_tick_cpu_s", "dispatch_cpu_ms_per_call", "full_tick_at_s",
+            "controller_cpu_pct", "loop_lag_ms_max", "messages_lost", "samples_written",
             "rows_in_db", "samples_dropped", "store_backlog_max", "store_failures", "exit"]
     print(" | ".join(cols))
     for r in results:
@@ -115,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=float, default=120.0)
     parser.add_argument("--arrival-window-s", type=float, default=30.0)
     parser.add_argument("--stagger-s", type=float, default=2.0, help="seconds between controller starts")
+    parser.add_argument("--tick-spacing-s", type=float, default=8.0,
+                        help="controller k forces its full tick k times this long after its set-up is done (0: "
+                             "all at once, as if the depots' controllers were synchronised, which real ones are not)")
+    parser.add_argument("load_bench_args", nargs="*", metavar="-- LOAD_BENCH_ARG",
+                        help="passed on to every load_bench run, e.g. -- --emulator-nice 0")
     parser.add_argument("--db", default=None, help="an existing database URL (default: a throw-away local server)")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None, help="also write the figures to this file")

@@ -18,12 +18,19 @@ Measured and printed (never asserted in a test):
 - CPU seconds of the controller (its own process and its solver process) and of the emulators, and how late the
   controller's event loop ran (a 10 ms sleeper's overshoot): on a small machine they tell a slow controller from
   one starved of CPU by the emulators beside it;
+- for the full tick: CPU of the controller process and of its event-loop thread alone (``time.thread_time``), and
+  during its dispatch the CPU per profile call sent, of the controller (process, loop thread, garbage collection
+  on the loop) and of the emulators, each reported apart; ``--full-ticks K`` repeats the full tick for medians;
+- garbage collections on the event loop by generation, with their CPU;
 - the handling latency split by what the controller was doing at the time: solving, dispatching, or neither;
 - the history write backlog (meter samples buffered + other store writes queued; max over the run, at the full
   tick, at the end) and the samples written and dropped.
 
 Targets: no message lost, p99 < 50 ms, full tick < 2 s, RSS < 500 MB. The controller and the emulators share
-the machine's CPUs, so on a small machine the figures are pessimistic for the controller.
+the machine's CPUs, so on a small machine the figures are pessimistic for the controller. The emulators stand in
+for chargers that have CPUs of their own: they run ``--emulator-nice`` (5) steps nicer than the controller and
+without the ``ocpp`` library's schema checks (``--emulator-schema-validation`` puts them back), which changes
+nothing the controller sees; the full tick still ends only when every call has been answered.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import asyncio
 import contextlib
 import cProfile
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -43,6 +51,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +63,7 @@ from benchmarks.synthetic_site import synthetic_site_mapping
 PASSWORD_ENV = "DEPOTCTL_BENCH_PASSWORD"
 CHARGERS_PER_PROCESS = 250  # one emulator process keeps up with about this many at 10 s metering
 READY = "READY"
+FULL_TICK_GAP_S = 3.0  # between repeated full ticks: the answers' after-effects (records, meter values) settle
 
 
 # ------------------------------------------------------------------------------------------------ site
@@ -129,6 +139,30 @@ class LoopLag:
     def figures(self) -> dict[str, Any]:
         return {"loop_lag_ms_p99": percentile(self.lags_ms, 0.99), "loop_lag_ms_max": max(self.lags_ms, default=None),
                 "loop_lag_over_50ms": sum(1 for x in self.lags_ms if x > 50.0)}
+
+
+class GcTime:
+    """CPU seconds the garbage collector took on the event loop's thread (``gc.callbacks``; a collection runs in
+    the thread whose allocation triggered it, and holds the GIL meanwhile)."""
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.total_s = 0.0
+        self.by_generation_s = [0.0, 0.0, 0.0]
+        self.by_generation_n = [0, 0, 0]
+        self._started: float | None = None
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if threading.get_ident() != self.thread_id:
+            return
+        if phase == "start":
+            self._started = time.thread_time()
+        elif self._started is not None:
+            took_s = time.thread_time() - self._started
+            self.total_s += took_s
+            self.by_generation_s[info["generation"]] += took_s
+            self.by_generation_n[info["generation"]] += 1
+            self._started = None
 
 
 def split_by_activity(marks: list[tuple[float, float]], windows: list[tuple[str, float, float]]
@@ -209,17 +243,21 @@ def set_up_done(controller: Any) -> bool:
 
 async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int, settle_s: float,
                          max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False,
-                         device_model_spread_s: float | None = None) -> None:
+                         device_model_spread_s: float | None = None, full_ticks: int = 1,
+                         full_tick_delay_s: float = 0.0, freeze_heap: bool = True) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
     sessions are open and every charger's set-up is done (or after ``settle_s``); write the figures to
-    ``stats_out`` (and a cProfile of the controller's event-loop thread during the full tick to ``profile_out``).
+    ``stats_out`` (and a cProfile of the controller's event-loop thread during the last full tick to ``profile_out``).
     ``device_model_spread_s`` replaces the controller's spread of the 2.0.1 device-model steps (half a second per
-    charger, up to ten minutes), so that a bounded run sees them done."""
+    charger, up to ten minutes), so that a bounded run sees them done. ``full_ticks`` repeats the full tick (every
+    deadband forgotten each time, ``FULL_TICK_GAP_S`` apart) for a median; ``full_tick_delay_s`` waits that much
+    longer before the first (``fleet_load`` spreads its controllers' full ticks with it)."""
     import logging
 
     from csms_adapter.control.controller import Controller
     from csms_adapter.control.recorder import StoreRecorder
     from csms_adapter.control.solver_runner import default_planner
+    from csms_adapter.control.startup_heap import freeze_startup_heap
     from csms_adapter.protocol.frame_guard import GuardLimits
     from optimizer.site_loader import load_site
 
@@ -245,19 +283,24 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         marks.append((time.perf_counter(), elapsed_ms))
 
     controller.handling.record = record  # type: ignore[method-assign]
-    # CPU this process (its threads too) and the emulators answering spent while each dispatch ran.
-    dispatch_cpu_ms: list[tuple[float, float | None]] = []
+    # CPU this process (its threads too), its event-loop thread alone (the dispatch and whatever else the loop ran
+    # meanwhile, e.g. meter values) and the emulators answering spent while each dispatch ran.
+    dispatch_cpu_ms: list[tuple[float, float, float | None]] = []
+    dispatch_gc_ms: list[float] = []
+    gc_time = GcTime(threading.get_ident())
+    gc.callbacks.append(gc_time)
     dispatch = controller.dispatcher.dispatch
     emulators = f"csms_adapter.emulator\x00--site\x00{site_path}"
 
     async def timed_dispatch(*args: Any, **kwargs: Any) -> Any:
-        cpu, peers = time.process_time(), peers_cpu_s(emulators)
+        cpu, loop_cpu, peers, gc_s = time.process_time(), time.thread_time(), peers_cpu_s(emulators), gc_time.total_s
         try:
             return await dispatch(*args, **kwargs)
         finally:
             peers_after = peers_cpu_s(emulators)
             # An emulator that exits meanwhile takes its CPU out of the sum: no figure then.
-            dispatch_cpu_ms.append(((time.process_time() - cpu) * 1000.0,
+            dispatch_gc_ms.append((gc_time.total_s - gc_s) * 1000.0)
+            dispatch_cpu_ms.append(((time.process_time() - cpu) * 1000.0, (time.thread_time() - loop_cpu) * 1000.0,
                                     (peers_after - peers) * 1000.0 if peers is not None and peers_after is not None
                                     and peers_after >= peers else None))
 
@@ -267,8 +310,11 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         end = time.perf_counter()
         ticks.append(_tick_summary(result))
         if result.report is not None and dispatch_cpu_ms:
-            ticks[-1]["dispatch_cpu_ms"] = round(dispatch_cpu_ms[-1][0], 1)
-            ticks[-1]["dispatch_emulator_cpu_ms"] = _round(dispatch_cpu_ms[-1][1])
+            process_ms, loop_ms, emulators_ms = dispatch_cpu_ms[-1]
+            ticks[-1]["dispatch_cpu_ms"] = round(process_ms, 1)
+            ticks[-1]["dispatch_loop_cpu_ms"] = round(loop_ms, 1)
+            ticks[-1]["dispatch_gc_ms"] = round(dispatch_gc_ms[-1], 1)
+            ticks[-1]["dispatch_emulator_cpu_ms"] = _round(emulators_ms)
         if result.report is not None:
             windows.append(("dispatch", end - result.report.duration_ms / 1000.0, end))
         solve_ms = getattr(result, "solve_ms", None)
@@ -283,6 +329,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if freeze_heap:
+        freeze_startup_heap()  # as ``depotctl run`` does
     started = loop.time()
     cpu_started = time.process_time()
     await controller.start()
@@ -305,25 +353,44 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                            "set_up_running": controller.setup.in_progress,
                            "reachable": sum(1 for c in site.chargers if controller.live.reachable(c.id)),
                            "store_backlog": recorder.backlog}
-            if not stop.is_set():
+            if full_tick_delay_s > 0 and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(full_tick_delay_s):
+                        await stop.wait()
+            repeats: list[dict[str, Any]] = []
+            for k in range(full_ticks):
+                if stop.is_set():
+                    break
+                if k > 0:
+                    await asyncio.sleep(FULL_TICK_GAP_S)
                 # Forget every deadband so this tick sends one TxProfile per connector and one station max per
                 # charger: the worst case the 2 s target is about.
                 for charger_id, state in controller.live.chargers.items():
                     controller.dispatcher.forget(charger_id)
                     for connector in state.connectors.values():
                         connector.command = None
-                profiler = cProfile.Profile() if profile_out is not None else None
+                # CPU time of this (the event loop's) thread: on a shared machine wall time would charge every
+                # function with the moments the kernel ran something else, and the store's writer thread too.
+                profiler = cProfile.Profile(time.thread_time) if profile_out is not None and k == full_ticks - 1 else None
                 if profiler is not None:
                     profiler.enable()
+                cpu, loop_cpu = time.process_time(), time.thread_time()
                 result = await controller.loop.tick(wait=True)
+                tick_cpu_ms, tick_loop_cpu_ms = (time.process_time() - cpu) * 1000.0, (time.thread_time() - loop_cpu) * 1000.0
                 if profiler is not None:
                     profiler.disable()
                     profiler.dump_stats(str(profile_out))
                 if result is not None:
-                    full = dict(ticks[-1]) if ticks else _tick_summary(result)
-                    full["open_sessions"] = len(controller.live.open_sessions())
-                    full.update(before_tick)
-                    full["failsafe_recomputes"] = controller.failsafe.recomputes
+                    summary = dict(ticks[-1]) if ticks else _tick_summary(result)
+                    summary["tick_cpu_ms"] = round(tick_cpu_ms, 1)  # this process; the solver's is not in it
+                    summary["tick_loop_cpu_ms"] = round(tick_loop_cpu_ms, 1)
+                    repeats.append(summary)
+            if repeats:
+                full = dict(repeats[0])
+                full["open_sessions"] = len(controller.live.open_sessions())
+                full.update(before_tick)
+                full["failsafe_recomputes"] = controller.failsafe.recomputes
+                full["repeats"] = repeats
             steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()
     except TimeoutError:
@@ -355,6 +422,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
         "raw_marks": [(round(end, 4), round(ms, 2)) for end, ms in marks],
         "raw_late_wakeups": lag.late,
         "controller_cpu_s": round(cpu_s, 1),
+        "loop_gc_collections": gc_time.by_generation_n,
+        "loop_gc_ms": [round(s * 1000.0) for s in gc_time.by_generation_s],
         "controller_wall_s": round(wall_s, 1),
         "store_backlog_max": backlog.max,
         "store_backlog_at_end": backlog_at_end,
@@ -418,7 +487,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
          # The full tick waits for the set-up until 20 s before the chargers stop, at the latest.
          "--settle-s", str(max(args.arrival_window_s + spread_s, args.duration_s - 20)),
          "--max-run-s", str(args.duration_s + 120),
-         "--device-model-spread-s", str(spread_s),
+         "--device-model-spread-s", str(spread_s), "--full-ticks", str(args.full_ticks),
+         "--full-tick-delay-s", str(args.full_tick_delay_s), *(["--no-heap-freeze"] if args.no_heap_freeze else []),
          *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
          *(["--solver-in-thread"] if args.solver_in_thread else [])],
         env=env, stdout=subprocess.PIPE, text=True)
@@ -438,7 +508,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                  "--offset", str(k * per), "--count", str(count), "--meter-interval-s", str(args.meter_interval_s),
                  "--arrival-window-s", str(args.arrival_window_s), "--duration-s", str(args.duration_s),
                  "--password", password, "--seed", str(k), "--report-s", "30",
-                 "--stats-json", str(workdir / f"emulator-{k}.json")],
+                 "--stats-json", str(workdir / f"emulator-{k}.json"), "--nice", str(args.emulator_nice),
+                 *([] if args.emulator_schema_validation else ["--no-schema-validation"])],
                 env=env, stdout=subprocess.DEVNULL))
         deadline = time.monotonic() + args.duration_s + 60  # one deadline for all: the run stays bounded
         for proc in emulators:
@@ -486,6 +557,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "controller_rss_mb": ctrl.get("rss_mb"),
         "controller_rss_peak_mb": ctrl.get("rss_peak_mb"),
         "controller_cpu_s": ctrl.get("controller_cpu_s"),
+        "loop_gc_collections": ctrl.get("loop_gc_collections"),
+        "loop_gc_ms": ctrl.get("loop_gc_ms"),
         "controller_wall_s": ctrl.get("controller_wall_s"),
         "solver_cpu_s": ctrl.get("solver_cpu_s"),
         "solver_rss_peak_mb": ctrl.get("solver_rss_peak_mb"),
@@ -509,6 +582,13 @@ def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
         return "n/a"
     return f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def per_call_ms(tick: dict[str, Any], key: str) -> float | None:
+    """``tick[key]`` (CPU ms during a dispatch) per profile call that went out (accepted or failed)."""
+    calls = int(tick.get("tx_accepted") or 0) + int(tick.get("station_accepted") or 0) + int(tick.get("failed") or 0)
+    value = tick.get(key)
+    return round(float(value) / calls, 3) if value is not None and calls else None
 
 
 def print_report(r: dict[str, Any]) -> None:
@@ -535,6 +615,12 @@ def print_report(r: dict[str, Any]) -> None:
         f"emulators {_fmt(full.get('dispatch_emulator_cpu_ms'), ' ms')}), "
         f"{full.get('tx_accepted')} TxProfiles + {full.get('station_accepted')} station max accepted, "
         f"{full.get('failed')} failed   target: < 2000 ms",
+        f"  full tick CPU              controller {_fmt(full.get('tick_cpu_ms'), ' ms')} (its event-loop thread "
+        f"{_fmt(full.get('tick_loop_cpu_ms'), ' ms')}; the solver process's is not in it)",
+        f"  dispatch CPU per call sent controller {_fmt(per_call_ms(full, 'dispatch_cpu_ms'), ' ms')} (its event-loop "
+        f"thread {_fmt(per_call_ms(full, 'dispatch_loop_cpu_ms'), ' ms')}), emulators "
+        f"{_fmt(per_call_ms(full, 'dispatch_emulator_cpu_ms'), ' ms')}   (everything each ran meanwhile included; "
+        f"garbage collection on the loop {_fmt(full.get('dispatch_gc_ms'), ' ms')})",
         f"  controller RSS now / peak  {_fmt(r['controller_rss_mb'], ' MB')} / "
         f"{_fmt(r['controller_rss_peak_mb'], ' MB')}   target: < 500 MB   (solver process peak "
         f"{_fmt(r.get('solver_rss_peak_mb'), ' MB')})",
@@ -550,12 +636,33 @@ def print_report(r: dict[str, Any]) -> None:
     share = f" = {100.0 * cpu / wall:.0f} % of one CPU" if cpu is not None and wall else ""
     lines.append(f"  CPU s: controller {_fmt(cpu)}{share} over {_fmt(wall, ' s')}, solver process "
                  f"{_fmt(r.get('solver_cpu_s'))}, emulators {_fmt(r.get('emulator_cpu_s'))}")
+    lines.append(f"  garbage collections        {r.get('loop_gc_collections')} by generation (0/1/2) on the event loop, "
+                 f"{r.get('loop_gc_ms')} ms CPU")
     lines.append(f"  store backlog max / end    {r.get('store_backlog_max')} / {r.get('store_backlog_at_end')}   "
                  f"samples written {r.get('samples_written')}, dropped {r.get('samples_dropped')}, store failures "
                  f"{r.get('store_failures')}")
     lines.append(f"  fail-safe recomputes       {r.get('failsafe_recomputes')}")
+    lines.extend(full_tick_lines(full.get("repeats") or []))
     lines.extend(tick_lines(r["ticks"]))
     print("\n".join(lines))
+
+
+def full_tick_lines(repeats: list[dict[str, Any]]) -> list[str]:
+    """Medians over the repeated full ticks (``--full-ticks``): wall, CPU of this process, CPU per call sent."""
+    if len(repeats) < 2:
+        return []
+
+    def median(values: list[float | None]) -> float | None:
+        return percentile([v for v in values if v is not None], 0.5)
+
+    return [f"  full ticks ({len(repeats)}), median    tick {_fmt(median([t.get('tick_ms') for t in repeats]), ' ms')}"
+            f" (controller CPU {_fmt(median([t.get('tick_cpu_ms') for t in repeats]), ' ms')}, its loop thread "
+            f"{_fmt(median([t.get('tick_loop_cpu_ms') for t in repeats]), ' ms')}), dispatch "
+            f"{_fmt(median([t.get('dispatch_ms') for t in repeats]), ' ms')}; dispatch CPU per call sent: controller "
+            f"{_fmt(median([per_call_ms(t, 'dispatch_cpu_ms') for t in repeats]), ' ms')} (loop thread "
+            f"{_fmt(median([per_call_ms(t, 'dispatch_loop_cpu_ms') for t in repeats]), ' ms')}, garbage collection "
+            f"{_fmt(median([per_call_ms(t, 'dispatch_gc_ms') for t in repeats]), ' ms')}), emulators "
+            f"{_fmt(median([per_call_ms(t, 'dispatch_emulator_cpu_ms') for t in repeats]), ' ms')}"]
 
 
 def tick_lines(ticks: list[dict[str, Any]]) -> list[str]:
@@ -582,6 +689,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "window; the controller's own is half a second per charger, up to 600 s)")
     parser.add_argument("--processes", type=int, default=None, help=f"emulator processes (default: one per "
                         f"{CHARGERS_PER_PROCESS} chargers)")
+    parser.add_argument("--emulator-nice", type=int, default=5, metavar="N",
+                        help="run the emulator processes N steps nicer than the controller (0: same priority)")
+    parser.add_argument("--emulator-schema-validation", action="store_true",
+                        help="let the emulators schema-check every frame as the conformance tests do (default: "
+                             "off; the controller validates what the chargers send either way)")
+    parser.add_argument("--full-ticks", type=int, default=1, metavar="K",
+                        help="force the full tick K times (a few seconds apart) and print medians too")
+    parser.add_argument("--full-tick-delay-s", type=float, default=0.0,
+                        help="wait this long after the set-up is done before the first full tick")
+    parser.add_argument("--no-heap-freeze", action="store_true",
+                        help="leave the controller's start-up heap to the garbage collector (for comparison; "
+                             "depotctl run freezes it)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
     parser.add_argument("--db-url", default=None, help="store in this database (default: SQLite in the workdir)")
     parser.add_argument("--site-name", default=None, help="the site's name (its rows in a shared database)")
@@ -606,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_controller(Path(args.site), Path(args.stats_out), args.expect_sessions, args.settle_s,
                                        args.max_run_s, Path(args.profile_full_tick) if args.profile_full_tick else None,
-                                       args.solver_in_thread, args.device_model_spread_s))
+                                       args.solver_in_thread, args.device_model_spread_s, args.full_ticks,
+                                       args.full_tick_delay_s, not args.no_heap_freeze))
         return 0
     result = run_bench(args)
     print_report(result)

@@ -26,6 +26,7 @@ from csms_adapter.cli.live_view import render
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.control.site_report import attach_site_report
+from csms_adapter.control.startup_heap import freeze_startup_heap
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
 from csms_adapter.monitoring.webhooks import attach_webhooks
@@ -123,6 +124,7 @@ async def run_live(site: Site, *, simulate: int, speed: float, duration_s: float
     attach_webhooks(controller)
     api = attach_http_api(controller, site.http.listen) if http else None
     attach_site_report(controller, recorder.store)
+    freeze_startup_heap()  # before any charger connects: the collector stops walking what start-up built
     async with controller:
         console.print(f"OCPP endpoint: [bold]{controller.url}<charger-id>[/bold]  (Basic auth, user = charger id)")
         if api is not None:

@@ -1,4 +1,5 @@
-"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH|URL]``: the live controller.
+"""``depotctl run SITE.yaml [--simulate N] [--speed X] [--duration-s S] [--db PATH|URL] [--ocpp-compression deflate|none]``:
+the live controller.
 
 With ``--simulate N`` it also starts N emulated chargers (csms_adapter.emulator) over real websockets on
 127.0.0.1, each with a vehicle arriving, and shows the live view. Emulated chargers get generated passwords
@@ -9,16 +10,31 @@ csms_adapter.cli.live_run, imported only when the command runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from csms_adapter.cli.consoles import make_console
 from csms_adapter.cli.site_warnings import password_warnings
 
+if TYPE_CHECKING:
+    from optimizer.domain import Site
+
 err = make_console(stderr=True)
+
+
+class Compression(StrEnum):
+    DEFLATE = "deflate"
+    NONE = "none"
+
+
+def with_compression(site: Site, compression: Literal["deflate", "none"]) -> Site:
+    """``site`` with ``ocpp.compression`` replaced (``--ocpp-compression`` overrides the site file)."""
+    return dataclasses.replace(site, ocpp=dataclasses.replace(site.ocpp, compression=compression))
 
 
 def register(app: typer.Typer) -> None:
@@ -38,6 +54,11 @@ def register(app: typer.Typer) -> None:
             help="with --simulate: inject a fault into an emulated charger, e.g. fault:cp-01:1@600+1800,code=GroundFailure "
                  "(kinds: fault, unavailable, offline, meter_glitch, ignore_limit; emulated seconds; docs/alerts.md)")
         ] = None,
+        ocpp_compression: Annotated[Compression | None, typer.Option(
+            "--ocpp-compression",
+            help="permessage-deflate for charger websockets (default: the site file's ocpp.compression, deflate); "
+                 "none saves controller CPU on a LAN depot (docs/benchmarks.md, \"Per-message compression\")")
+        ] = None,
     ) -> None:
         """Run the site controller (OCPP server, control loop, fail-safe profiles)."""
         from csms_adapter.cli.live_run import parse_faults, quiet_logs, run_live
@@ -52,6 +73,8 @@ def register(app: typer.Typer) -> None:
             for problem in exc.problems:
                 err.print(f"error {problem}", highlight=False, markup=False)
             raise typer.Exit(2) from None
+        if ocpp_compression is not None:
+            site = with_compression(site, "none" if ocpp_compression is Compression.NONE else "deflate")
         if not simulate:  # emulated chargers get generated passwords; real ones need the site's
             for warning in password_warnings(site, os.environ):
                 err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)

@@ -21,7 +21,7 @@ from csms_adapter.control.dispatch import CommandRecord, Outcome
 from csms_adapter.control.operator_journal import OperatorState, StoreJournal, load_operator_state
 from csms_adapter.monitoring import EventRecord, Incident
 from csms_adapter.protocol import events as ev
-from csms_adapter.store import SampleRecord, SampleWriter, Store, StoreError
+from csms_adapter.store import CommandEntry, SampleRecord, SampleWriter, Store, StoreError
 from csms_adapter.store.models import ThermalFitRow
 from csms_adapter.store.monitoring_repo import MonitoringRepository
 from csms_adapter.store.operator_state import OperatorStateStore
@@ -73,6 +73,8 @@ class StoreRecorder:
         self._events_queued = False
         self._incidents: deque[Incident] = deque(maxlen=MAX_PENDING_WRITES)
         self._incidents_queued = False
+        self._commands: deque[CommandEntry] = deque(maxlen=MAX_PENDING_WRITES)
+        self._commands_queued = False
         self.fit_settings = FitSettings()
 
     @classmethod
@@ -114,6 +116,9 @@ class StoreRecorder:
         if self._incidents:
             self._incidents_queued = True
             self._later(self._write_incidents)
+        if self._commands:
+            self._commands_queued = True
+            self._later(self._write_commands)
         await self.writer.start()
 
     async def _drain(self) -> None:
@@ -249,10 +254,22 @@ class StoreRecorder:
         payload = {"purpose": record.purpose, "limit": record.limit, "unit": record.unit.value,
                    "phases": record.phases, "limit_kw": record.limit_kw, "transaction_id": record.transaction_id}
         accepted = record.outcome is Outcome.ACCEPTED
-        self._later(lambda: self.store.record_command(
-            record.charger_id, record.connector_id, "SetChargingProfile", payload, sent_at=record.time,
+        self._commands.append(CommandEntry(
+            record.charger_id, record.connector_id, "SetChargingProfile", payload, record.time,
             answer="Accepted" if accepted else (record.outcome.value if record.outcome is Outcome.REJECTED else None),
             error=None if accepted else record.reason, latency_ms=record.duration_ms))
+        # A tick's calls are recorded together: one transaction for all of them, written off the loop.
+        if not self._commands_queued and self._queue is not None:
+            self._commands_queued = True
+            self._later(self._write_commands)
+
+    def _write_commands(self) -> None:
+        # Runs on the store thread; the flag is lowered before the buffer is taken (as for events).
+        self._commands_queued = False
+        batch: list[CommandEntry] = []
+        while self._commands:
+            batch.append(self._commands.popleft())
+        self.store.record_commands(batch)
 
     def operator_state(self, now: datetime) -> OperatorState:
         """Grid cap, session overrides, vehicle data and billing peaks to restore (read once at start-up)."""

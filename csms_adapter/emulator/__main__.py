@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -43,6 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="inject a fault, e.g. fault:cp-01:1@600+1800,code=GroundFailure or offline:cp-02@300+120 "
                              "(kinds: fault, unavailable, offline, meter_glitch, ignore_limit; times in emulated s)")
+    parser.add_argument("--no-schema-validation", action="store_true",
+                        help="load runs only: skip the ocpp library's schema checks of every frame both ways (a "
+                             "charger's own CPU does that work; this process stands in for hundreds of them)")
+    parser.add_argument("--nice", type=int, default=0, metavar="N",
+                        help="lower this process's CPU priority by N (os.nice), so that on a shared machine the "
+                             "controller under test is not starved by the chargers standing in for real ones")
     return parser.parse_args(argv)
 
 
@@ -67,6 +74,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"--fault: {exc}", file=sys.stderr)
         return 2
     ocpp_tuning.install()
+    if args.nice > 0:
+        os.nice(args.nice)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,6 +93,7 @@ async def run(args: argparse.Namespace) -> int:
         meter_interval_s=args.meter_interval_s,
         arrival_window_s=args.arrival_window_s,
         faults=faults,
+        validate_schemas=not args.no_schema_validation,
     )
     try:
         async with asyncio.timeout(args.duration_s):

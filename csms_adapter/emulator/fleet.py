@@ -186,6 +186,7 @@ async def start_fleet(
     response_timeout_s: float = 30.0,
     clock: EmulatorClock | None = None,
     faults: Sequence[FaultInjection] = (),
+    validate_schemas: bool = True,
 ) -> Fleet:
     """Start emulated chargers for ``site.chargers[offset:offset+n]`` against the CSMS at ``url``.
 
@@ -194,7 +195,8 @@ async def start_fleet(
     ``plug_in`` one vehicle per connector arrives within ``arrival_window_s`` emulated seconds, counted from now,
     or (``arrive_now=False``) from when the caller calls ``fleet.schedule_arrivals()``.
     ``faults`` are injected at their emulated times after the start (``csms_adapter.emulator.faults``); each
-    must name an emulated charger and one of its connectors (else ValueError).
+    must name an emulated charger and one of its connectors (else ValueError). ``validate_schemas`` False skips
+    the ``ocpp`` library's schema checks both ways (load runs only: ``EmulatedCharger.validate_schemas``).
     Returns at once; use ``wait_booted`` to wait for the connections.
     """
     chosen = list(site.chargers[offset : offset + n if n is not None else None])
@@ -216,6 +218,7 @@ async def start_fleet(
             ambient_c=ambient_c,
             response_timeout_s=response_timeout_s,
             rng=random.Random(f"{seed}:{charger.id}"),
+            validate_schemas=validate_schemas,
         )
         for index, charger in enumerate(chosen)
     ]

@@ -110,6 +110,7 @@ class EmulatedCharger:
         response_timeout_s: float = 30.0,
         reconnect_s: tuple[float, float] = (0.2, 5.0),
         rng: random.Random | None = None,
+        validate_schemas: bool = True,
     ) -> None:
         self.charger = charger
         self.identity = charger.id
@@ -122,6 +123,9 @@ class EmulatedCharger:
         self.heartbeat_s = 300.0
         self.measurands: tuple[str, ...] = DEFAULT_MEASURANDS
         self.response_timeout_s = response_timeout_s
+        # False only for load runs (``--no-schema-validation``): the emulator then stops checking what the CSMS
+        # sends and what it sends itself against the OCPP schemas, which it otherwise does like a strict charger.
+        self.validate_schemas = validate_schemas
         self.reconnect_s = reconnect_s
         self.rng = rng or random.Random(charger.id)
         units = self.quirks.rate_units if not charger.dc else self.quirks.rate_units & {RateUnit.WATTS}

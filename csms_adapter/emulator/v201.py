@@ -30,7 +30,7 @@ from csms_adapter.emulator.events import (
 )
 from csms_adapter.emulator.monitoring201 import inventory, set_monitors
 from csms_adapter.emulator.profiles import ChargingProfile, ProfileKind, ProfilePurpose, SchedulePeriod
-from csms_adapter.emulator.wire import WIRE_LOG, call_action, number, opt_time
+from csms_adapter.emulator.wire import WIRE_LOG, call_action, number, opt_time, skip_incoming_validation
 from optimizer.domain import RateUnit
 
 if TYPE_CHECKING:
@@ -106,9 +106,13 @@ class V201Link(ChargePoint):  # type: ignore[misc]
     def __init__(self, owner: EmulatedCharger, ws: ClientConnection) -> None:
         super().__init__(owner.identity, ws, response_timeout=owner.response_timeout_s, logger=WIRE_LOG)
         self.owner = owner
+        if not owner.validate_schemas:
+            skip_incoming_validation(self.route_map)
         self._variables = self._device_model()
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.owner.validate_schemas:
+            kwargs["skip_schema_validation"] = True
         result = await super().call(*args, **kwargs)
         self.owner.calls_answered += 1  # every CALL the CSMS answered, boots included (load tests)
         return result

@@ -25,6 +25,13 @@ def call_action(raw_msg: str | bytes) -> str | None:
     return None
 
 
+def skip_incoming_validation(route_map: dict[str, dict[str, Any]]) -> None:
+    """Turn off the ``ocpp`` library's schema check of every CALL the CSMS sends and of the emulator's answers
+    (``route_map`` is per connection: the library builds one for each ChargePoint)."""
+    for hooks in route_map.values():
+        hooks["_skip_schema_validation"] = True
+
+
 def opt_time(value: Any) -> datetime | None:
     return parse_ocpp_time(str(value)) if value else None
 

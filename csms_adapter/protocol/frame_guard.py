@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -144,6 +145,17 @@ def screen(raw: str | bytes, version: str, known: frozenset[str], handled: froze
     if action not in handled:
         return reply(Reason.UNSUPPORTED_ACTION, message_id, "NotSupported", "action not supported by this CSMS")
     return PASS
+
+
+# The head of a CALL as the ``ocpp`` library writes ours: [2,"<id>","<Action>",{...}] (json.dumps, no spaces).
+_OUR_CALL_ID = re.compile(r'\[2,\s*"([^"\\]{1,36})"')
+
+
+def _call_id(message: str) -> str:
+    """The message id of one of our CALLs, read from its head instead of parsing the whole frame (a charging
+    profile is the bulk of it); any other spelling falls back to the full parse."""
+    head = _OUR_CALL_ID.match(message)
+    return head.group(1) if head is not None else str(json.loads(message)[1])
 
 
 def _valid_id(value: object) -> bool:
@@ -266,7 +278,7 @@ class GuardedConnection:
                 message = json.dumps(frame)
             self.counters.call_error_sent(code, self.charger_id)
         elif message.startswith("[2"):
-            self._pending.append(json.loads(message)[1])
+            self._pending.append(_call_id(message))
         await self.ws.send(message)
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OCPPError
 from ocpp.exceptions import ValidationError as OcppValidationError
-from ocpp.messages import Call, CallError, MessageType, validate_payload
+from ocpp.messages import Call, CallError, CallResult, MessageType, validate_payload
 from websockets.exceptions import ConnectionClosed
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
@@ -246,16 +246,72 @@ async def _send_wire(cp: Any, version: str, wire: WireCall) -> dict[str, Any]:
     message = Call(str(cp._unique_id_generator()), wire.action, wire.payload)
     async with cp._call_lock:  # one CALL in flight per connection, whoever sends it
         await cp._send(message.to_json())
-        response = await cp._get_specific_response(message.unique_id, cp._response_timeout)
+        response = await _answer_to(cp, message.unique_id)
     if response.message_type_id == MessageType.CallError:
         raise response.to_exception()
     response.action = wire.action
-    await validate_payload(response, version)
+    await _validate_answer(response, version)
     return dict(response.payload)
 
 
+# Answers already found valid, by (version, action, payload as canonical JSON): the profile answers of a
+# thousand chargers are a handful of distinct payloads ({"status": "Accepted"}, ...), and the library's jsonschema
+# check of each took a tenth of the controller's CPU per call. Validity is a function of exactly that key, so the
+# result is the library's; an invalid answer is never kept and is checked (and refused) every time. Bounded in
+# entry size and count, so a charger sending varied answers costs a check each, never memory.
+_VALID_ANSWERS: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+VALID_ANSWERS_KEPT = 256
+VALID_ANSWER_MAX_CHARS = 512
+
+
+async def _validate_answer(response: CallResult, version: str) -> None:
+    try:
+        text = json.dumps(response.payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        text = None  # not plain JSON (NaN): never cached, the library decides
+    key = (version, response.action, text) if text is not None and len(text) <= VALID_ANSWER_MAX_CHARS else None
+    if key is not None and key in _VALID_ANSWERS:
+        _VALID_ANSWERS.move_to_end(key)
+        return
+    await validate_payload(response, version)
+    if key is not None:
+        _VALID_ANSWERS[key] = None
+        while len(_VALID_ANSWERS) > VALID_ANSWERS_KEPT:
+            _VALID_ANSWERS.popitem(last=False)
+
+
+async def _answer_to(cp: Any, unique_id: str) -> Any:
+    """The answer to our CALL ``unique_id`` from the library's response queue. The library's own wait puts each
+    get in ``asyncio.wait_for`` (a task and a timer per call); ``call_charger``, the only caller, bounds this wait
+    with its own timeout. An answer to an older CALL (one that timed out) is dropped, as the library does."""
+    while True:
+        response = await cp._response_queue.get()
+        if response.unique_id == unique_id:
+            return response
+        _wire_log.warning("charger=%s: dropped an answer to an earlier call (id %.36s)", cp.id, response.unique_id)
+
+
+class ConnectionEnd:
+    """Set once, when a charger's connection ends. Each call races its future: a future shared by every call of
+    the connection, where an ``asyncio.Event`` would need a task per call to wait on it (and one to cancel)."""
+
+    def __init__(self) -> None:
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def set(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._ended.done()
+
+    @property
+    def future(self) -> asyncio.Future[None]:
+        return self._ended
+
+
 async def call_charger(
-    cp: Any, lock: asyncio.Lock, closed: asyncio.Event, charger_id: str, payload: Any, timeout_s: float,
+    cp: Any, lock: asyncio.Lock, closed: ConnectionEnd, charger_id: str, payload: Any, timeout_s: float,
 ) -> Any:
     """Send one CALL and return its result; map every library failure to a ``ChargerError``.
 
@@ -270,7 +326,7 @@ async def call_charger(
         sending = (_send_wire(cp, cp.ocpp_version, payload) if isinstance(payload, WireCall)
                    else cp.call(payload, suppress=False))
         call = asyncio.ensure_future(sending)
-        gone = asyncio.ensure_future(closed.wait())
+        gone = closed.future  # shared by the connection's calls: waited on, never cancelled here
         try:
             done, _ = await asyncio.wait({call, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
             if call in done:
@@ -289,8 +345,8 @@ async def call_charger(
         except ConnectionClosed as exc:
             raise ChargerError(charger_id, action, "connection closed") from exc
         finally:
-            # The library's call may swallow one cancellation when its answer races it: cancel until both end.
-            await cancel_and_wait([call, gone])
+            # The library's call may swallow one cancellation when its answer races it: cancel until it ends.
+            await cancel_and_wait([call])
 
 
 class LinkPlumbing:
@@ -308,7 +364,7 @@ class LinkPlumbing:
         self.ctx = ctx
         self.charger_id = ctx.charger_id
         self._lock = asyncio.Lock()
-        self._gone = asyncio.Event()
+        self._gone = ConnectionEnd()
         # The action of the charger's first CALL on this connection: tells a reconnect that boots from one that
         # does not, before anything is sent to the charger.
         self.first_call: asyncio.Future[str] = asyncio.get_running_loop().create_future()

@@ -266,6 +266,7 @@ class OcppServer:
             ping_interval=20,
             ping_timeout=20,
             open_timeout=self.limits.open_timeout_s,
+            compression=None if self.site.ocpp.compression == "none" else "deflate",
         )
         sockets = list(self._server.sockets)
         return int(sockets[0].getsockname()[1])

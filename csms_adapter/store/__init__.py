@@ -37,6 +37,8 @@ API (all times timezone-aware UTC; naive datetimes are refused with ValueError):
     store.last_plan() -> PlanRow | None
     store.record_command("cp-01", 1, "SetChargingProfile", wire_payload_dict, sent_at=t,
                          answer="Accepted", error=None, latency_ms=42.0) -> CommandRow
+    store.record_commands([CommandEntry("cp-01", 1, "SetChargingProfile", payload, sent_at=t, ...), ...]) -> int
+        # many in one transaction (one executemany): what the controller uses for a tick's profile calls
     store.commands("cp-01", connector_id=1, limit=100) -> list[CommandRow]   # newest first
 
 Every Store method is a short synchronous transaction returning detached rows. From async code use
@@ -55,11 +57,12 @@ from csms_adapter.store.models import (
     SessionRow,
     ThermalFitRow,
 )
-from csms_adapter.store.repository import SampleRecord, Store
+from csms_adapter.store.repository import CommandEntry, SampleRecord, Store
 from csms_adapter.store.sample_writer import SampleWriter, WriterStats
 
 __all__ = [
     "ChargerRow",
+    "CommandEntry",
     "CommandRow",
     "ConnectorRow",
     "MeterSampleRow",

@@ -246,3 +246,30 @@ async def test_a_refused_txprofile_under_a_live_station_max_holds_nothing_back()
     assert {r.charger_id: r.outcome for r in report.station_records} == {"cp-a": Outcome.ACCEPTED,
                                                                           "cp-b": Outcome.ACCEPTED}
     assert links["cp-b"].station_sent[-1][0] == pytest.approx(20.0)
+
+
+async def test_an_unchanged_live_station_max_is_skipped_until_it_would_lapse_or_the_charger_reconnects() -> None:
+    # The live station max is the charger's cap above its fail-safe share: skipping an unchanged one saves a call
+    # per charger and tick, but it must go out again before it lapses, after a reconnect (the charger may have
+    # dropped it) and after a call that was not confirmed.
+    dispatcher, links, _calls = two_charger_dispatcher(delay_s=0.0)
+    plan = plan_of(("cp-a", 1, 11.0, 16.0, 3))
+
+    async def station_at(seconds: float) -> Outcome:
+        report = await dispatcher.dispatch(plan, T0 + timedelta(seconds=seconds))
+        [station] = report.station_records
+        return station.outcome
+
+    assert await station_at(0) is Outcome.ACCEPTED
+    assert await station_at(60) is Outcome.UNCHANGED
+    assert await station_at(120) is Outcome.ACCEPTED  # valid 180 s: it would lapse before the tick after next
+    assert await station_at(180) is Outcome.UNCHANGED
+    dispatcher.forget("cp-a")  # reconnected
+    assert await station_at(240) is Outcome.ACCEPTED
+    links["cp-a"].station_fail = ChargerTimeout("cp-a", "SetChargingProfile", "no answer")
+    dispatcher.forget("cp-a")
+    assert await station_at(270) is Outcome.TIMEOUT
+    links["cp-a"].station_fail = None
+    assert await station_at(300) is Outcome.ACCEPTED  # the failed call is retried, not taken as sent
+    assert await station_at(360) is Outcome.UNCHANGED
+    assert [s[0] for s in links["cp-a"].station_sent] == [16.0, 16.0, 16.0, 16.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -468,5 +469,33 @@ async def test_accelerated_clock_simulates_an_hour_in_a_second(csms: tuple[Csms,
         assert 0.9 < hours < 2.0
         delivered = fleet.connectors()[0].energy_kwh - energy0
         assert delivered == pytest.approx(22.0 * hours, rel=0.1)  # 22 kW for the emulated time
+    finally:
+        await fleet.stop()
+
+
+@pytest.mark.parametrize("validate", [True, False])
+async def test_schema_checks_are_on_unless_a_load_run_turns_them_off(csms: tuple[Csms, str], site: Site,
+                                                                      validate: bool) -> None:
+    # By default an emulated charger refuses a CALL outside the OCPP schema, as a strict charger would (the
+    # conformance tests rely on it); ``validate_schemas=False`` (load runs, ``--no-schema-validation``) lets the
+    # same CALL through to its handler, so only CPU the controller never sees is saved.
+    server, url = csms
+    fleet = await fleet_of(site, url, ["cp16"], validate_schemas=validate)
+    try:
+        cp = server.cps["cp16"]
+        frame = [2, "bad-1", "SetChargingProfile",
+                 {"connectorId": 0, "csChargingProfiles": {
+                     "chargingProfileId": 60, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                     "chargingProfileKind": "Absolute", "unknownField": True,
+                     "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": "2020-01-01T00:00:00Z",
+                                          "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}}}]
+        async with cp._call_lock:
+            await cp._send(json.dumps(frame))
+            answer = await asyncio.wait_for(cp._response_queue.get(), 5)
+        assert answer.unique_id == "bad-1"
+        if validate:
+            assert answer.message_type_id == 4 and answer.error_code in ("FormationViolation", "FormatViolation")
+        else:
+            assert answer.message_type_id == 3 and answer.payload == {"status": "Accepted"}
     finally:
         await fleet.stop()
