@@ -65,6 +65,7 @@ class LinearProgram:
     peak_col: int | None
     theta_cols: list[tuple[int, int, NDArray[np.int64]]] = field(default_factory=list)
     objective_offset: float = 0.0
+    taper_windows: tuple[tuple[int, int, int], ...] = ()  # (session, first step, last step) of each taper window
 
     @property
     def columns(self) -> int:
@@ -224,6 +225,7 @@ def build_lp(
         thermal_sessions=np.array([w[0] for w in thermal_win], dtype=np.int64),
         peak_col=layout.peak_col,
         theta_cols=layout.theta_cols,
+        taper_windows=tuple(taper_win),
     )
 
 
