@@ -47,6 +47,7 @@ class Solution:
     solver: str
     solve_ms: float
     build_ms: float
+    iterations: int = 0  # simplex iterations of this solve (0 where the solver does not say)
 
 
 class LpSolver(Protocol):
@@ -205,9 +206,10 @@ class HighsSolver:
             raise SolverFailed(f"HiGHS returned no solution ({self._highs.modelStatusToString(status)})")
         x = np.asarray(solution.col_value, dtype=np.float64)
         activity = np.asarray(solution.row_value, dtype=np.float64)
-        objective = float(self._highs.getInfo().objective_function_value)
+        info = self._highs.getInfo()
         build_ms, self._build_ms = self._build_ms, 0.0
-        return Solution(x, activity, objective, optimal, self.name, solve_ms, build_ms)
+        return Solution(x, activity, float(info.objective_function_value), optimal, self.name, solve_ms, build_ms,
+                        int(info.simplex_iteration_count))
 
 
 def _statuses(values: list[Any]) -> NDArray[np.int8]:
