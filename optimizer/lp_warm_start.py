@@ -62,6 +62,7 @@ class WarmStart:
     _names: _Names = field(default_factory=_Names)
     _keys: tuple[KeyArray, KeyArray] | None = None  # (columns, rows), sorted
     _basis: Basis | None = None  # in the sorted order of ``_keys``
+    _latest: tuple[LinearProgram, tuple[KeyArray, KeyArray] | None] | None = None  # the keys last worked out
 
     def forget(self) -> None:
         self._keys = None
@@ -70,6 +71,7 @@ class WarmStart:
     def remember(self, lp: LinearProgram, basis: Basis | None) -> None:
         """Keep ``basis`` (an optimal basis of ``lp``) for the next LP; None forgets."""
         keys = self._lp_keys(lp) if basis is not None else None
+        self._latest = None  # do not hold the LP
         if basis is None or keys is None or basis.columns.size != keys[0].size or basis.rows.size != keys[1].size:
             self.forget()
             return
@@ -101,6 +103,13 @@ class WarmStart:
 
     def _lp_keys(self, lp: LinearProgram) -> tuple[KeyArray, KeyArray] | None:
         """Keys of every column and row of ``lp``; None when they do not name each one once."""
+        if self._latest is not None and self._latest[0] is lp:  # basis_for, then remember: the same LP
+            return self._latest[1]
+        keys = self._work_out_keys(lp)
+        self._latest = (lp, keys)
+        return keys
+
+    def _work_out_keys(self, lp: LinearProgram) -> tuple[KeyArray, KeyArray] | None:
         labels = next((g.labels for g in lp.groups if g.kind == "departure_energy"), None)
         if labels is None or len(labels) != lp.sessions:
             return None
@@ -129,10 +138,14 @@ class WarmStart:
             rows.append(self._key(group.kind, entity, step))
         col_keys = np.concatenate(cols)
         row_keys = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        if (col_keys.size != lp.columns or row_keys.size != lp.matrix.shape[0]
-                or np.unique(col_keys).size != col_keys.size or np.unique(row_keys).size != row_keys.size):
+        if col_keys.size != lp.columns or row_keys.size != lp.matrix.shape[0] or _repeats(col_keys) or _repeats(row_keys):
             return None
         return col_keys, row_keys
+
+
+def _repeats(keys: KeyArray) -> bool:
+    ordered = np.sort(keys)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _window_rows(session: NDArray[np.int64], windows: list[tuple[int, int, int]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -259,9 +259,8 @@ def _first_step_room_kw(tick: Tick, power_kw: FloatArray, energy_h: FloatArray, 
     step's limit deliver ``energy_kwh`` (battery side); 0 for a session not plugged in during the first step."""
     n = len(tick.sessions)
     eta = np.array([s.efficiency for s in tick.sessions])
-    later_kwh = np.array([
-        float((np.floor(np.maximum(power_kw[i, 1:], 0.0) / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
-               * energy_h[i, 1:]).sum()) for i in range(n)])
+    later_kwh = (np.floor(np.maximum(power_kw[:, 1:], 0.0) / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
+                 * energy_h[:, 1:]).sum(axis=1).reshape(n)
     first_h = energy_h[:, 0]
     room = np.where(first_h > 0, (energy_kwh / eta - later_kwh - 1e-4) / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
     return np.asarray(np.maximum(room, 0.0), dtype=np.float64)
