@@ -26,6 +26,11 @@ LOWER, BASIC, UPPER, ZERO = 0, 1, 2, 3
 StatusArray = NDArray[np.int8]
 KeyArray = NDArray[np.int64]
 
+# Below this share of the new LP's columns found in the last one (mostly p[i, t]: the share of vehicles known), start
+# cold. 1,000 live-like sessions arriving 250 per tick: with 750 of 1,000 known the solve took 2,347 iterations warm
+# against 5,275 cold, 500 of 750: 1,480 against 3,587, but 250 of 500: 2,248 against 1,926.
+MIN_KNOWN_COLUMNS = 0.6
+
 # key = ((family << ENTITY_BITS) | entity) << STEP_BITS | step
 STEP_BITS = 16
 ENTITY_BITS = 28
@@ -87,6 +92,8 @@ class WarmStart:
         if keys is None:
             return None
         columns, col_matched = _carry(keys[0], self._keys[0], self._basis.columns, LOWER)
+        if np.count_nonzero(col_matched) < MIN_KNOWN_COLUMNS * col_matched.size:
+            return None
         rows, row_matched = _carry(keys[1], self._keys[1], self._basis.rows, BASIC)
         _fit_bounds(columns, lp.col_lb, lp.col_ub)
         _fit_bounds(rows, lp.row_lb, lp.row_ub)

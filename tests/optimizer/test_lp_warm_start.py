@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.plan_bench import live_like_snapshot, next_snapshot
 from benchmarks.synthetic_site import synthetic_site, synthetic_snapshot
+from optimizer import lp_warm_start
 from optimizer.domain import Plan, Site, Snapshot
 from optimizer.errors import SolverFailed
 from optimizer.lp_model import LinearProgram, build_lp, session_arrays
@@ -112,7 +113,8 @@ def test_a_basis_of_a_different_lp_still_gives_a_correct_optimal_plan(other: str
     assert_plan_feasible(site, snap, warm_plan)
 
 
-def test_every_start_has_one_basic_variable_per_row() -> None:
+def test_every_start_has_one_basic_variable_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lp_warm_start, "MIN_KNOWN_COLUMNS", 0.0)  # patch even starts that are mostly new
     site = _site(40)
     snap = synthetic_snapshot(40, 12.0)
     lp = _lp(site, snap)
@@ -120,11 +122,22 @@ def test_every_start_has_one_basic_variable_per_row() -> None:
     memory.remember(lp, _solved(lp).basis())
     for changed in (_lp(site, dataclasses.replace(snap, sessions=snap.sessions[5:])),
                     _lp(_site(25, seed=2), synthetic_snapshot(25, 12.0, seed=2)),
-                    _lp(site, dataclasses.replace(snap, time=snap.time + timedelta(hours=1)))):
+                    _lp(site, dataclasses.replace(snap, time=snap.time + timedelta(hours=1))),
+                    _lp(_site(120, seed=4), synthetic_snapshot(120, 12.0, seed=4))):
         start = memory.basis_for(changed)
         assert start is not None
         assert start.columns.size == changed.columns and start.rows.size == changed.matrix.shape[0]
         assert int(np.count_nonzero(start.columns == BASIC) + np.count_nonzero(start.rows == BASIC)) == start.rows.size
+
+
+def test_an_lp_mostly_new_to_the_last_basis_starts_cold() -> None:
+    site = _site(40)
+    snap = live_like_snapshot(site)
+    small = _lp(site, dataclasses.replace(snap, sessions=snap.sessions[:10]))
+    memory = WarmStart()
+    memory.remember(small, _solved(small).basis())
+    assert memory.basis_for(_lp(site, snap)) is None  # 10 of 40 vehicles known
+    assert memory.basis_for(_lp(site, dataclasses.replace(snap, sessions=snap.sessions[:12]))) is not None  # 10 of 12
 
 
 def test_a_basis_of_the_wrong_size_is_refused_and_forgotten() -> None:
