@@ -68,3 +68,36 @@ def session_stress(
         arrhenius_kwh=float((energy_kwh * temperature_factor(mean_temp)).sum()),
         peak_c_rate=peak if math.isfinite(peak) else 0.0,
     )
+
+
+def schedules_stress(
+    power_kw: FloatArray,
+    plugged_h: FloatArray,
+    soc0: FloatArray,
+    battery_kwh: FloatArray,
+    efficiency: FloatArray,
+    temps_c: FloatArray,
+    temp0_c: FloatArray,
+) -> list[BatteryStress]:
+    """``session_stress`` for many sessions at once (sessions × steps); ``temps_c`` holds each session's
+    temperature at the end of each step (its ``temp0_c`` throughout where it has no model)."""
+    n, steps = power_kw.shape
+    if n == 0:
+        return []
+    if steps == 0:
+        return [BatteryStress(0.0, 0.0, 0.0)] * n
+    drawn_kw = np.maximum(power_kw, 0.0)
+    energy_kwh = drawn_kw * plugged_h
+    capacity = np.where(battery_kwh > 0, battery_kwh, 1.0).reshape(n, 1)
+    soc_end = soc0.reshape(n, 1) + np.cumsum(energy_kwh, axis=1) * efficiency.reshape(n, 1) / capacity
+    soc_start = np.concatenate((soc0.reshape(n, 1), soc_end[:, :-1]), axis=1)
+    rise = soc_end - soc_start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.where(rise > 1e-12, (soc_end - HIGH_SOC) / rise, 0.0)
+    share = np.where(soc_start >= HIGH_SOC, 1.0, np.where(soc_end > HIGH_SOC, np.clip(crossing, 0.0, 1.0), 0.0))
+    mean_temp = (np.concatenate((temp0_c.reshape(n, 1), temps_c[:, :-1]), axis=1) + temps_c) / 2.0
+    hours = (share * plugged_h).sum(axis=1)
+    arrhenius = (energy_kwh * temperature_factor(mean_temp)).sum(axis=1)
+    peak = np.where(plugged_h > 0, drawn_kw, 0.0).max(axis=1) / capacity.ravel()
+    return [BatteryStress(float(hours[i]), float(arrhenius[i]), float(peak[i]) if math.isfinite(peak[i]) else 0.0)
+            if battery_kwh[i] > 0 else BatteryStress(0.0, 0.0, 0.0) for i in range(n)]

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optimizer.domain import Objective
+from optimizer.domain import Objective, ThermalModel
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
 from optimizer.lp_columns import EARLY_REWARD_PER_KWH, column_costs, column_layout
@@ -36,7 +36,7 @@ from optimizer.lp_rows import (
 )
 from optimizer.lp_stress import high_soc_block, temperature_cost
 from optimizer.needs import ResolvedSession
-from optimizer.thermal import free_trajectory
+from optimizer.thermal import free_trajectory, trajectories
 
 __all__ = ["THERMAL_MARGIN_C", "LinearProgram", "RowGroup", "SessionArrays", "arrival_step", "build_lp",
            "session_arrays", "taper_bound_kw"]
@@ -65,6 +65,7 @@ class LinearProgram:
     peak_col: int | None
     theta_cols: list[tuple[int, int, NDArray[np.int64]]] = field(default_factory=list)
     objective_offset: float = 0.0
+    taper_windows: tuple[tuple[int, int, int], ...] = ()  # (session, first step, last step) of each taper window
 
     @property
     def columns(self) -> int:
@@ -130,13 +131,24 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         else:
             first_max[i] = min(first_max[i], max(accept, 0.0))
     ceiling = np.full((n, steps), INF)
+    present: list[int] = []  # modelled and plugged in now: their free cooling in one pass
     for i, s in enumerate(sessions):
         th = s.thermal
         if not th.is_modelled:
             continue
         a0 = arrival_step(s, horizon)
+        if a0 == 0:
+            present.append(i)
+            continue
         free = free_trajectory(s.temp0_c, th.cooling_per_h, horizon.length_h[a0:], series.ambient_c[a0:])
         ceiling[i, a0:] = np.maximum(th.max_temp_c - THERMAL_MARGIN_C, free)
+    if present:
+        models = [ThermalModel(math.inf, 0.0, sessions[i].thermal.cooling_per_h) for i in present]
+        free_all = trajectories(models, np.array([sessions[i].temp0_c for i in present], dtype=np.float64),
+                                np.zeros((len(present), steps)), horizon.length_h, series.ambient_c,
+                                np.ones((len(present), steps)))
+        top_c = np.array([sessions[i].thermal.max_temp_c for i in present], dtype=np.float64).reshape(-1, 1)
+        ceiling[present] = np.maximum(top_c - THERMAL_MARGIN_C, free_all)
     return SessionArrays(
         energy_h=energy_h,
         pmax_kw=pmax,
@@ -224,6 +236,7 @@ def build_lp(
         thermal_sessions=np.array([w[0] for w in thermal_win], dtype=np.int64),
         peak_col=layout.peak_col,
         theta_cols=layout.theta_cols,
+        taper_windows=tuple(taper_win),
     )
 
 

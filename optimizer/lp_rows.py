@@ -157,19 +157,31 @@ def add_taper_rows(b: RowBuilder, sessions: list[ResolvedSession], windows: list
     1,000 live sessions (1,063 → 516 ms, same objective) and on the 1,000 × 96 benchmark (619 → 330 ms).
     ``at_step_start`` judges the SoC at the step's start instead (a relaxation, for the hindsight bound)."""
     first_row = b.next_row
-    for i, first, last in windows:
-        s = sessions[i]
-        slope = s.max_kw / (s.battery_kwh * (1.0 - s.knee_soc))
-        head = s.max_kw * (1.0 - s.soc0) / (1.0 - s.knee_soc)
-        width = last - first + 1
-        at, before = np.tril_indices(last + 1)  # every (t, s) with s <= t ...
-        keep = at >= first  # ... for the rows of the window
-        at, before = at[keep], before[keep]
-        stored = (before < at) if at_step_start else np.ones(at.size, dtype=np.bool_)
-        b.add(b.next_row + at - first, p_index[i, before], slope * energy_coef[i, before] * stored + (at == before))
-        b.bounds(np.full(width, -INF), np.full(width, head))
-        b.next_row += width
     if windows:
+        # All windows at once: the entries of window [f, l] are rows f..l of the lower triangle (t, s <= t), one
+        # contiguous slice of ``np.tril_indices`` in its row-major order. A loop over 1,000 sessions cost 0.15 s.
+        session = np.array([w[0] for w in windows], dtype=np.int64)
+        first = np.array([w[1] for w in windows], dtype=np.int64)
+        last = np.array([w[2] for w in windows], dtype=np.int64)
+        width = last - first + 1
+        knee = np.array([sessions[i].knee_soc for i in session.tolist()], dtype=np.float64)
+        max_kw = np.array([sessions[i].max_kw for i in session.tolist()], dtype=np.float64)
+        battery_kwh = np.array([sessions[i].battery_kwh for i in session.tolist()], dtype=np.float64)
+        soc0 = np.array([sessions[i].soc0 for i in session.tolist()], dtype=np.float64)
+        slope = max_kw / (battery_kwh * (1.0 - knee))
+        head = max_kw * (1.0 - soc0) / (1.0 - knee)
+        at_all, before_all = np.tril_indices(int(last.max()) + 1)
+        start = first * (first + 1) // 2  # entries of the triangle's rows above row f
+        count = (last + 1) * (last + 2) // 2 - start
+        window = np.repeat(np.arange(len(windows), dtype=np.int64), count)
+        entry = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count) + start[window]
+        at, before = at_all[entry], before_all[entry]
+        stored = (before < at) if at_step_start else np.ones(at.size, dtype=np.bool_)
+        row0 = b.next_row + np.cumsum(width) - width
+        b.add(row0[window] + at - first[window], p_index[session[window], before],
+              slope[window] * energy_coef[session[window], before] * stored + (at == before))
+        b.bounds(np.full(int(width.sum()), -INF), np.repeat(head, width))
+        b.next_row += int(width.sum())
         b.groups.append(RowGroup("soc_taper", first_row, tuple(labels[w[0]] for w in windows), 0))
 
 

@@ -13,7 +13,7 @@ from optimizer.external_limits import session_caps_kw
 from optimizer.horizon import FloatArray, Horizon, SiteSeries, build_horizon, site_series
 from optimizer.infrastructure import CircuitLimits, compile_limits
 from optimizer.needs import ResolvedSession, resolve_sessions
-from optimizer.thermal import trajectory
+from optimizer.thermal import trajectories, trajectory
 from optimizer.thermal_hold import hold_caps_kw
 
 CURRENT_RESOLUTION_A = 0.1  # OCPP 1.6 limit: multipleOf 0.1
@@ -77,6 +77,13 @@ def temperature_trajectory(
     """Battery temperature at the end of each step under ``schedule_kw`` (``optimizer.thermal``, as the LP)."""
     return trajectory(session.thermal, session.temp0_c, schedule_kw, horizon.length_h, ambient_c,
                       energy_h / horizon.length_h)
+
+
+def temperature_trajectories(sessions: list[ResolvedSession], schedule_kw: FloatArray, horizon: Horizon,
+                             energy_h: FloatArray, ambient_c: FloatArray) -> FloatArray:
+    """``temperature_trajectory`` of every session at once (sessions × steps)."""
+    return trajectories([s.thermal for s in sessions], np.array([s.temp0_c for s in sessions], dtype=np.float64),
+                        schedule_kw, horizon.length_h, ambient_c, energy_h / horizon.length_h.reshape(1, -1))
 
 
 def plugged_hours(tick: Tick) -> FloatArray:

@@ -20,9 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optimizer.battery_stress import session_stress
+from optimizer.battery_stress import schedules_stress
 from optimizer.charger_commands import floor_to
-from optimizer.domain import ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot
+from optimizer.domain import BatteryStress, ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot
 from optimizer.horizon import FloatArray
 from optimizer.infrastructure import compile_columns, plug_in_columns
 from optimizer.lp_model import THERMAL_MARGIN_C, session_arrays, taper_bound_kw
@@ -34,6 +34,7 @@ from optimizer.strategies.base import (
     POWER_RESOLUTION_KW,
     Tick,
     plugged_hours,
+    temperature_trajectories,
     temperature_trajectory,
 )
 
@@ -243,14 +244,13 @@ def _fits_ceiling(request: CommandInput, energy_h: FloatArray) -> Callable[[int,
 def _near_ceiling(request: CommandInput, energy_h: FloatArray) -> list[bool]:
     """Batteries whose planned temperature comes within 0.5 °C of their ceiling: no pass adds energy to them."""
     tick = request.tick
-    out = []
-    for i, s in enumerate(tick.sessions):
-        if not s.thermal.is_modelled:
-            out.append(False)
-            continue
-        temps = temperature_trajectory(s, request.power_kw[i], tick.horizon, energy_h[i], tick.series.ambient_c)
-        out.append(float(temps.max(initial=-math.inf)) > s.thermal.max_temp_c - 0.5)
-    return out
+    modelled = np.array([s.thermal.is_modelled for s in tick.sessions], dtype=np.bool_)
+    if not modelled.any():
+        return [False] * len(tick.sessions)
+    temps = temperature_trajectories(tick.sessions, request.power_kw, tick.horizon, energy_h, tick.series.ambient_c)
+    ceiling_c = np.array([s.thermal.max_temp_c for s in tick.sessions], dtype=np.float64)
+    near = modelled & (temps.max(axis=1, initial=-math.inf) > ceiling_c - 0.5)
+    return [bool(v) for v in near]
 
 
 def _first_step_room_kw(tick: Tick, power_kw: FloatArray, energy_h: FloatArray, limits_kw: FloatArray,
@@ -259,9 +259,8 @@ def _first_step_room_kw(tick: Tick, power_kw: FloatArray, energy_h: FloatArray, 
     step's limit deliver ``energy_kwh`` (battery side); 0 for a session not plugged in during the first step."""
     n = len(tick.sessions)
     eta = np.array([s.efficiency for s in tick.sessions])
-    later_kwh = np.array([
-        float((np.floor(np.maximum(power_kw[i, 1:], 0.0) / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
-               * energy_h[i, 1:]).sum()) for i in range(n)])
+    later_kwh = (np.floor(np.maximum(power_kw[:, 1:], 0.0) / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
+                 * energy_h[:, 1:]).sum(axis=1).reshape(n)
     first_h = energy_h[:, 0]
     room = np.where(first_h > 0, (energy_kwh / eta - later_kwh - 1e-4) / np.maximum(first_h, 1e-9) - limits_kw, 0.0)
     return np.asarray(np.maximum(room, 0.0), dtype=np.float64)
@@ -312,8 +311,7 @@ def commands_for(request: CommandInput) -> Plan:
                             _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h))
     clamp_to_caps(tick, limits_kw, limits_a)  # limits set outside depotctl (a station's external limit) win
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
-    connectors = tuple(_connector_plan(request, i, s, float(limits_kw[i]), limits_a[i], energy_h[i])
-                       for i, s in enumerate(tick.sessions))
+    connectors = _connector_plans(request, limits_kw, limits_a, energy_h)
     d = request.diagnostics
     return Plan(
         status=request.status,
@@ -335,33 +333,52 @@ def commands_for(request: CommandInput) -> Plan:
     )
 
 
-def _connector_plan(request: CommandInput, i: int, s: ResolvedSession, limit_kw: float, limit_a: float | None,
-                    energy_h: FloatArray) -> ConnectorPlan:
-    tick = request.tick
-    schedule = np.maximum(request.power_kw[i].astype(np.float64), 0.0)
+def _connector_plans(request: CommandInput, limits_kw: FloatArray, limits_a: list[float | None],
+                     energy_h: FloatArray) -> tuple[ConnectorPlan, ...]:
+    """Each session's plan: its command, its schedule (the LP's, floored to 1 W, capped), and what that schedule
+    delivers and does to the battery; computed for all sessions at once."""
+    tick, sessions = request.tick, request.tick.sessions
+    n = len(sessions)
+    if n == 0:
+        return ()
+    schedule = np.maximum(request.power_kw.astype(np.float64), 0.0)
     if tick.caps_kw is not None:
-        schedule = np.minimum(schedule, tick.caps_kw[i])
+        schedule = np.minimum(schedule, tick.caps_kw)
     schedule = np.floor(schedule / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
-    schedule[0] = limit_kw
+    schedule[:, 0] = limits_kw
+    efficiency = np.array([s.efficiency for s in sessions], dtype=np.float64)
+    upper_kwh = np.array([s.need_kwh + s.extra_kwh for s in sessions], dtype=np.float64)
     # A vehicle commanded its minimum current may draw less: never count more than it can take.
-    delivered = min(float((schedule * energy_h).sum()) * s.efficiency, s.need_kwh + s.extra_kwh)
-    temps = temperature_trajectory(s, schedule, tick.horizon, energy_h, tick.series.ambient_c)
+    delivered = np.minimum((schedule * energy_h).sum(axis=1) * efficiency, upper_kwh)
+    temp0_c = np.array([s.temp0_c for s in sessions], dtype=np.float64)
+    modelled = np.array([s.thermal.is_modelled for s in sessions], dtype=np.bool_)
+    temps = temperature_trajectories(sessions, schedule, tick.horizon, energy_h, tick.series.ambient_c)
     plugged = energy_h > 0
-    max_temp = float(max(s.temp0_c, temps[plugged].max())) if plugged.any() else s.temp0_c
+    max_temp = np.maximum(temp0_c, np.where(plugged, temps, -math.inf).max(axis=1, initial=-math.inf))
+    stress = schedules_stress(schedule, energy_h, np.array([s.soc0 for s in sessions], dtype=np.float64),
+                              np.array([s.battery_kwh for s in sessions], dtype=np.float64), efficiency,
+                              np.where(modelled.reshape(n, 1), temps, temp0_c.reshape(n, 1)), temp0_c)
+    return tuple(_connector_plan(s, float(limits_kw[i]), limits_a[i], schedule[i], float(delivered[i]),
+                                 temps[i] if modelled[i] else None, float(max_temp[i]), stress[i])
+                 for i, s in enumerate(sessions))
+
+
+def _connector_plan(s: ResolvedSession, limit_kw: float, limit_a: float | None, schedule: FloatArray,
+                    delivered_kwh: float, temps_c: FloatArray | None, max_temp_c: float,
+                    stress: BatteryStress) -> ConnectorPlan:
     return ConnectorPlan(
         charger_id=s.charger.id,
         connector_id=s.connector_id,
         limit_kw=limit_kw,
         limit_a=limit_a,
         phases=s.phases,
-        schedule_kw=tuple(round(float(v), 3) for v in schedule),
+        schedule_kw=tuple(round(v, 3) for v in schedule.tolist()),
         energy_needed_kwh=s.need_kwh,
-        energy_planned_kwh=delivered,
-        expected_soc_at_departure=min(1.0, s.soc0 + delivered / s.battery_kwh),
-        expected_max_temp_c=max_temp if s.thermal.is_modelled else None,
+        energy_planned_kwh=delivered_kwh,
+        expected_soc_at_departure=min(1.0, s.soc0 + delivered_kwh / s.battery_kwh),
+        expected_max_temp_c=max_temp_c if temps_c is not None else None,
         departure=s.departure,
         soc_source=s.soc_source,
-        temperature_trajectory_c=tuple(float(v) for v in temps) if s.thermal.is_modelled else (),
-        stress=session_stress(schedule, energy_h, s.soc0, s.battery_kwh, s.efficiency,
-                              temps if s.thermal.is_modelled else None, s.temp0_c),
+        temperature_trajectory_c=tuple(temps_c.tolist()) if temps_c is not None else (),
+        stress=stress,
     )
