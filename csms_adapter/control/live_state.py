@@ -61,6 +61,7 @@ class LiveState:
         # Why a connector is out of service (faulted, unavailable unasked), or None; set by the controller from
         # its Monitor. Such a connector leaves the plan and is budgeted at what it is measured to draw.
         self.out_of_service: Callable[[str, int], str | None] = _in_service
+        self._compliance_due: set[tuple[str, int]] = set()  # connectors with draw readings not yet judged
 
     def charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState())
@@ -191,10 +192,9 @@ class LiveState:
             return
         if sample.quantity in _DRAW and self.site.has_charger(sample.charger_id) and connector.session is not None:
             # Judged as the readings arrive, not only at ticks: a charger over its limit is caught after the grace
-            # period whatever the tick interval (one out of the plan is budgeted at its draw instead).
-            charger = self.site.charger(sample.charger_id)
-            if self.out_of_service(charger.id, connector_id) is None:
-                live_judgements.update_compliance(self, charger, connector_id, connector)
+            # period whatever the tick interval. One message carries up to four draw readings taken together
+            # (power, three phase currents): ``judge_readings`` judges them once, after the whole message.
+            self._compliance_due.add((sample.charger_id, connector_id))
         if sample.phase is not None:
             # Learnt as the readings arrive (the snapshot only reads): which phases the vehicle draws on.
             if sample.quantity is ev.Quantity.CURRENT_A and self.site.has_charger(sample.charger_id):
@@ -296,9 +296,23 @@ class LiveState:
         """Fresh measured draw of a connector (``live_readings.measured_power_kw``); None when stale."""
         return measured_power_kw(charger, connector, now, self.stale_after)
 
+    def judge_readings(self) -> None:
+        """Whether the connectors that got draw readings since the last call follow their limit
+        (``live_judgements.update_compliance``): called once after each meter message, and by ``update``. A
+        connector out of the plan is budgeted at its draw instead and not judged."""
+        due, self._compliance_due = self._compliance_due, set()
+        for charger_id, connector_id in sorted(due):
+            state = self.chargers.get(charger_id)
+            connector = state.connectors.get(connector_id) if state is not None else None
+            if connector is None or connector.session is None or not self.site.has_charger(charger_id):
+                continue
+            if self.out_of_service(charger_id, connector_id) is None:
+                live_judgements.update_compliance(self, self.site.charger(charger_id), connector_id, connector)
+
     def update(self, now: datetime) -> None:
         """Advance what depends on time having passed, once per tick before ``snapshot``
         (``csms_adapter.control.live_judgements``)."""
+        self._compliance_due.clear()  # judged below with every other session
         live_judgements.advance(self, now)
 
     # ------------------------------------------------------------------------------ snapshot and display
