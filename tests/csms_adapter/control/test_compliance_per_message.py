@@ -38,22 +38,24 @@ async def test_one_meter_message_is_one_compliance_verdict(monkeypatch: pytest.M
         judge(live, charger, connector_id, connector)
 
     monkeypatch.setattr(live_judgements, "update_compliance", counting)
-    async with Controller(make_site(), env=ENV, debounce_real_s=0.05, ignore_grace_s=0.0) as controller:
-        async with outsider(controller.url, "cp-a", PASSWORD_A, "1.6") as cp:
-            await ok(cp, "BootNotification", {"chargePointVendor": "Outsider", "chargePointModel": "OX-22"})
-            await eventually(lambda: controller.live.charger("cp-a").set_up)
-            started = await ok(cp, "StartTransaction", {"connectorId": 1, "idTag": "TAG1", "meterStart": 0,
-                                                        "timestamp": wire_time()})
-            await ok(cp, "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"})
-            await eventually(lambda: controller.live.chargers["cp-a"].connectors[1].command is not None)
-            await asyncio.sleep(0.1)  # let a tick that was already running end
-            verdicts.clear()
-            for _ in range(3):
-                await ok(cp, "MeterValues", {"connectorId": 1, "transactionId": started["transactionId"],
-                                             "meterValue": draw("21")})
-            await asyncio.sleep(0)  # the judgement runs right after the message's handler
-            per_message = [v for v in verdicts if v == ("cp-a", 1)]
-            # three messages of four draw readings each; a tick in between may judge once more
-            assert 3 <= len(per_message) <= 4, verdicts
-            # and the verdict still comes: 21 A on every phase is over any limit this 16 A charger accepts
-            await eventually(lambda: controller.live.chargers["cp-a"].connectors[1].session.ignoring_limit)
+    async with (
+        Controller(make_site(), env=ENV, debounce_real_s=0.05, ignore_grace_s=0.0) as controller,
+        outsider(controller.url, "cp-a", PASSWORD_A, "1.6") as cp,
+    ):
+        await ok(cp, "BootNotification", {"chargePointVendor": "Outsider", "chargePointModel": "OX-22"})
+        await eventually(lambda: controller.live.charger("cp-a").set_up)
+        started = await ok(cp, "StartTransaction", {"connectorId": 1, "idTag": "TAG1", "meterStart": 0,
+                                                    "timestamp": wire_time()})
+        await ok(cp, "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"})
+        await eventually(lambda: controller.live.chargers["cp-a"].connectors[1].command is not None)
+        await asyncio.sleep(0.1)  # let a tick that was already running end
+        verdicts.clear()
+        for _ in range(3):
+            await ok(cp, "MeterValues", {"connectorId": 1, "transactionId": started["transactionId"],
+                                         "meterValue": draw("21")})
+        await asyncio.sleep(0)  # the judgement runs right after the message's handler
+        per_message = [v for v in verdicts if v == ("cp-a", 1)]
+        # three messages of four draw readings each; a tick in between may judge once more
+        assert 3 <= len(per_message) <= 4, verdicts
+        # and the verdict still comes: 21 A on every phase is over any limit this 16 A charger accepts
+        await eventually(lambda: controller.live.chargers["cp-a"].connectors[1].session.ignoring_limit)
