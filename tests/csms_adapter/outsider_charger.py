@@ -122,20 +122,37 @@ class OutsiderCharger:
             self._spawn(self._resend_statuses())
         elif action == "GetBaseReport" and self.version == "2.0.1":
             self._spawn(self._send_report(payload["requestId"]))
+        elif action == "ChangeAvailability":
+            self._spawn(self._change_availability(payload))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
         self._followups.add(task)
         task.add_done_callback(self._followups.discard)
 
-    async def _resend_statuses(self) -> None:
+    async def _resend_statuses(self, only: list[int] | None = None) -> None:
         for connector, status in sorted(self.station.connector_status.items()):
+            if only is not None and connector not in only:
+                continue
             if self.version == "1.6":
                 await self.call("StatusNotification", {"connectorId": connector, "errorCode": "NoError",
                                                        "status": status})
             else:
                 await self.call("StatusNotification", {"timestamp": wire_time(), "connectorStatus": status,
                                                        "evseId": connector, "connectorId": 1})
+
+    async def _change_availability(self, payload: dict[str, Any]) -> None:
+        """Accepted: the connector (0: every one) changes state and says so, as a station does after answering."""
+        if self.version == "1.6":
+            operative, connector = payload["type"] == "Operative", payload["connectorId"]
+        else:
+            operative = payload["operationalStatus"] == "Operative"
+            connector = (payload.get("evse") or {}).get("id", 0)
+        status = ("Available" if operative else "Unavailable")
+        targets = sorted(self.station.connector_status) if connector == 0 else [connector]
+        for target in targets:
+            self.station.connector_status[target] = status
+        await self._resend_statuses(targets)
 
     async def _send_report(self, request_id: int) -> None:
         def variable(component: dict[str, Any], name: str, value: str) -> dict[str, Any]:
