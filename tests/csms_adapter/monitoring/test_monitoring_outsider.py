@@ -570,3 +570,39 @@ async def test_201_station_with_monitoring_gets_its_report_asked_and_monitors_se
                    "variable": {"name": "Problem"}}
         await ok(cp, "NotifyEvent", {"generatedAt": wire_time(depot.clock()), "seqNo": 0, "eventData": [problem]})
         await eventually(lambda: depot.hooks_for("cp-b", "fault") == ["opened"])
+
+
+async def test_201_register_going_backwards_in_a_transaction_event_is_one_anomaly(depot: Site) -> None:
+    """2.0.1 numbers with a unit of measure (kWh here, and Wh with a multiplier): the backwards value is flagged,
+    kept out of the session, and resolved by the next believable one."""
+    async with outsider(depot.url, "cp-b", PASSWORD_B, "2.0.1") as cp:
+        await booted(cp)
+        seq = iter(range(100))
+
+        def event(kind: str, trigger: str, *values: dict[str, Any]) -> dict[str, Any]:
+            depot.clock.advance(60)
+            message: dict[str, Any] = {
+                "eventType": kind, "timestamp": wire_time(depot.clock(), offset_h=1), "triggerReason": trigger,
+                "seqNo": next(seq), "transactionInfo": {"transactionId": "OX-TX-7", "chargingState": "Charging"},
+                "evse": {"id": 1, "connectorId": 1},
+                "meterValue": [{"timestamp": wire_time(depot.clock(), offset_h=1), "sampledValue": list(values)}]}
+            if kind == "Started":
+                message["idToken"] = {"idToken": "TAG1", "type": "ISO14443"}
+            return message
+
+        def kwh(value: float) -> dict[str, Any]:
+            return {"value": value, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "kWh"}}
+
+        await ok(cp, "TransactionEvent", event("Started", "CablePluggedIn", kwh(12.0)))
+        await ok(cp, "TransactionEvent", event("Updated", "MeterValuePeriodic", kwh(12.183)))
+        session = depot.controller.live.chargers["cp-b"].connectors[1].session
+        assert session is not None and session.energy_now_kwh == pytest.approx(12.183)
+        await ok(cp, "TransactionEvent", event("Updated", "MeterValuePeriodic", kwh(7.5)))
+        assert session.energy_now_kwh == pytest.approx(12.183)
+        [incident] = [i for i in await depot.incidents("?charger=cp-b") if i["kind"] == "meter_anomaly"]
+        assert (incident["code"], incident["connector"]) == ("register_backwards", 1)
+        in_wh = {"value": 12.366, "measurand": "Energy.Active.Import.Register",
+                 "unitOfMeasure": {"unit": "Wh", "multiplier": 3}}
+        await ok(cp, "TransactionEvent", event("Updated", "MeterValuePeriodic", in_wh))
+        assert session.energy_now_kwh == pytest.approx(12.366)
+        await eventually(lambda: depot.hooks_for("cp-b", "meter_anomaly") == ["opened", "resolved"])
