@@ -14,6 +14,7 @@ and the billing-period peak (docs/operations-restart.md).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import logging
@@ -147,6 +148,7 @@ class Controller:
             meter_limits={c.id: MeterLimits(c.max_power_kw, c.max_current_a) for c in site.chargers},
             history=recorder if isinstance(recorder, History) else None,
             evaluate_every_s=min(1.0, site.control.interval_s / speed / 5))
+        self._judgement_pending = False  # a compliance judgement is scheduled after the current message
         self.live = LiveState(site, {cid: s.station_kw for cid, s in shares.items()},
                               ignore_grace_s=ignore_grace_s)
         self.live.out_of_service = self.monitor.connector_out_of_service
@@ -279,6 +281,7 @@ class Controller:
             # A flagged sample is kept in the raw store but never reaches SoC estimation or the LP.
             if self.monitor.sample_ok(event):
                 self.live.apply(event)
+                self._judge_readings_soon()
         else:
             service = self.monitor.service_changes
             self.live.apply(event)
@@ -293,6 +296,23 @@ class Controller:
                 self.recorder.close_stale_session(event.charger_id, session.transaction_id, event.time, reason)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
             self.loop.request_tick(type(event).__name__)
+
+    def _judge_readings_soon(self) -> None:
+        """Judge limit compliance once the link has published every sample of the message being handled (its
+        handler publishes them in one synchronous run), not once per sample."""
+        if self._judgement_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside the event loop (a synchronous caller): judge now
+            self.live.judge_readings()
+            return
+        self._judgement_pending = True
+        loop.call_soon(self._judge_readings)
+
+    def _judge_readings(self) -> None:
+        self._judgement_pending = False
+        self.live.judge_readings()
 
     def _last_traffic(self, charger_id: str) -> datetime | None:
         link = self.server.links.get(charger_id)

@@ -32,7 +32,10 @@ def advance(live: LiveState, now: datetime) -> None:
             if connector.session is None or not 1 <= connector_id <= charger.connectors:
                 continue
             if live.out_of_service(charger.id, connector_id) is not None:
-                continue  # out of the plan: budgeted at what it draws (snapshot), not judged against a limit
+                # Out of the plan: budgeted at what it draws (snapshot), not judged against a limit, and a run of
+                # readings over the limit from before does not carry over to when it is back.
+                connector.session.over_since = None
+                continue
             update_compliance(live, charger, connector_id, connector)
             if connector.failing_since is not None and now - connector.failing_since >= live.retry_failing_after:
                 connector.failing_since = None
@@ -71,6 +74,11 @@ def update_compliance(live: LiveState, charger: Charger, connector_id: int, conn
     connected_at = live.charger(charger.id).connected_at
     if connected_at is not None and draw.taken_at < connected_at:
         # Queued while the charger was offline: it may rightly have run on its fail-safe profiles then.
+        return
+    if draw.taken_at >= command.sent_at + live.command_valid:
+        # The TxProfile had lapsed (nothing is sent to a connector out of the plan, e.g. while it was faulted):
+        # the charger rightly runs on its default or fail-safe profile until the next command reaches it.
+        session.over_since = None
         return
     if not exceeds(draw, command, live.site.ocpp.deadband_a):
         session.over_since = None

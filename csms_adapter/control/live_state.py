@@ -49,6 +49,9 @@ class LiveState:
         self.failing_after = timedelta(seconds=site.control.interval_s)
         # A failing connector is planned for again (so its call is retried) once per profile lifetime.
         self.retry_failing_after = timedelta(seconds=site.control.interval_s * site.ocpp.profile_ttl_intervals)
+        # How long a TxProfile holds (dispatch sends it with this validity): past it the charger rightly falls back
+        # to its default and fail-safe profiles, so a lapsed command is no yardstick for compliance.
+        self.command_valid = timedelta(seconds=site.control.interval_s * site.ocpp.profile_ttl_intervals)
         self.failsafe_kw = dict(failsafe_kw)
         # The fewest site phases each charger's accepted fail-safe share may land on (1: sent in W).
         self.failsafe_spread: dict[str, int] = {}
@@ -61,6 +64,8 @@ class LiveState:
         # Why a connector is out of service (faulted, unavailable unasked), or None; set by the controller from
         # its Monitor. Such a connector leaves the plan and is budgeted at what it is measured to draw.
         self.out_of_service: Callable[[str, int], str | None] = _in_service
+        self._compliance_due: set[tuple[str, int]] = set()  # connectors with draw readings not yet judged
+        self._due_time: datetime | None = None  # when those readings were taken
 
     def charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState())
@@ -68,6 +73,8 @@ class LiveState:
     # ------------------------------------------------------------------------------ events
 
     def apply(self, event: ev.Event) -> None:
+        if self._compliance_due and not (isinstance(event, ev.MeterSample) and event.time == self._due_time):
+            self.judge_readings()  # the readings taken together before this event are complete: judge them once
         state = self.charger(event.charger_id)
         when = event.time
         if state.last_seen is None or when > state.last_seen:
@@ -191,10 +198,10 @@ class LiveState:
             return
         if sample.quantity in _DRAW and self.site.has_charger(sample.charger_id) and connector.session is not None:
             # Judged as the readings arrive, not only at ticks: a charger over its limit is caught after the grace
-            # period whatever the tick interval (one out of the plan is budgeted at its draw instead).
-            charger = self.site.charger(sample.charger_id)
-            if self.out_of_service(charger.id, connector_id) is None:
-                live_judgements.update_compliance(self, charger, connector_id, connector)
+            # period whatever the tick interval. One message carries up to four draw readings taken together
+            # (power, three phase currents): ``judge_readings`` judges them once, not once per reading.
+            self._compliance_due.add((sample.charger_id, connector_id))
+            self._due_time = sample.time
         if sample.phase is not None:
             # Learnt as the readings arrive (the snapshot only reads): which phases the vehicle draws on.
             if sample.quantity is ev.Quantity.CURRENT_A and self.site.has_charger(sample.charger_id):
@@ -217,6 +224,7 @@ class LiveState:
     def record_command(self, charger_id: str, connector_id: int, command: Command) -> None:
         # ``over_since`` survives a new command on purpose: a charger drawing above every limit it was given must
         # not escape detection because the optimizer keeps adjusting its limit.
+        self.judge_readings()  # readings that arrived under the previous command are judged against it
         connector = self.charger(charger_id).connector(connector_id)
         connector.command = command
         connector.failing_since = None
@@ -296,9 +304,24 @@ class LiveState:
         """Fresh measured draw of a connector (``live_readings.measured_power_kw``); None when stale."""
         return measured_power_kw(charger, connector, now, self.stale_after)
 
+    def judge_readings(self) -> None:
+        """Whether the connectors that got draw readings since the last call follow their limit
+        (``live_judgements.update_compliance``): once per set of readings taken together, when the next event
+        shows that set complete, after each meter message (the controller) and by ``update``. A connector out of the
+        plan is budgeted at its draw instead and not judged."""
+        due, self._compliance_due = self._compliance_due, set()
+        for charger_id, connector_id in sorted(due):
+            state = self.chargers.get(charger_id)
+            connector = state.connectors.get(connector_id) if state is not None else None
+            if connector is None or connector.session is None or not self.site.has_charger(charger_id):
+                continue
+            if self.out_of_service(charger_id, connector_id) is None:
+                live_judgements.update_compliance(self, self.site.charger(charger_id), connector_id, connector)
+
     def update(self, now: datetime) -> None:
         """Advance what depends on time having passed, once per tick before ``snapshot``
         (``csms_adapter.control.live_judgements``)."""
+        self.judge_readings()
         live_judgements.advance(self, now)
 
     # ------------------------------------------------------------------------------ snapshot and display

@@ -54,8 +54,11 @@ class SessionOverride:
 
 @dataclass(frozen=True, slots=True)
 class VehicleData:
-    """One telematics report for the vehicle in a session. ``delivered_kwh`` is the session's delivered energy
-    when the report arrived: the SoC is advanced by what was charged since, like a stale SoC measurand."""
+    """What telematics reported for the vehicle in a session. ``delivered_kwh`` is the session's delivered energy
+    when the SoC was read: the SoC is advanced by what was charged since, like a stale SoC measurand.
+
+    Reports may carry only some fields, so each time-bound value keeps its own time: ``soc_at`` and ``temp_at``
+    (None: ``measured_at``, the time of the report that brought it). ``measured_at`` is the newest report's."""
 
     transaction_id: str
     measured_at: datetime
@@ -64,6 +67,40 @@ class VehicleData:
     battery_temp_c: float | None = None
     battery_kwh: float | None = None
     vehicle_id: str | None = None
+    soc_at: datetime | None = None
+    temp_at: datetime | None = None
+
+    @property
+    def soc_measured_at(self) -> datetime | None:
+        return None if self.soc is None else self.soc_at or self.measured_at
+
+    @property
+    def temp_measured_at(self) -> datetime | None:
+        return None if self.battery_temp_c is None else self.temp_at or self.measured_at
+
+    def merged_into(self, old: VehicleData) -> VehicleData:
+        """This report on top of ``old`` (same session): each field from the newer of the two reports that has it,
+        with that report's time; a report older than ``old`` fills only what ``old`` lacks."""
+        soc_new = self.soc is not None and (old.soc is None or _not_older(self.soc_measured_at, old.soc_measured_at))
+        temp_new = self.battery_temp_c is not None and (
+            old.battery_temp_c is None or _not_older(self.temp_measured_at, old.temp_measured_at))
+        newer = self.measured_at >= old.measured_at
+        return VehicleData(
+            transaction_id=self.transaction_id,
+            measured_at=max(self.measured_at, old.measured_at),
+            delivered_kwh=self.delivered_kwh if soc_new else old.delivered_kwh,
+            soc=self.soc if soc_new else old.soc,
+            battery_temp_c=self.battery_temp_c if temp_new else old.battery_temp_c,
+            battery_kwh=(self.battery_kwh if self.battery_kwh is not None and (newer or old.battery_kwh is None)
+                         else old.battery_kwh),
+            vehicle_id=(self.vehicle_id if self.vehicle_id and (newer or not old.vehicle_id) else old.vehicle_id),
+            soc_at=self.soc_measured_at if soc_new else old.soc_measured_at,
+            temp_at=self.temp_measured_at if temp_new else old.temp_measured_at,
+        )
+
+
+def _not_older(at: datetime | None, than: datetime | None) -> bool:
+    return at is not None and (than is None or at >= than)
 
 
 ConnectorKey = tuple[str, int]
@@ -132,16 +169,7 @@ class OperatorInputs:
     def set_vehicle_data(self, key: ConnectorKey, data: VehicleData) -> None:
         old = self.vehicle_data.get(key)
         if old is not None and old.transaction_id == data.transaction_id:
-            # A report may carry only some fields; keep the others from the previous report of the same session.
-            data = VehicleData(
-                transaction_id=data.transaction_id,
-                measured_at=data.measured_at,
-                delivered_kwh=data.delivered_kwh if data.soc is not None else old.delivered_kwh,
-                soc=data.soc if data.soc is not None else old.soc,
-                battery_temp_c=data.battery_temp_c if data.battery_temp_c is not None else old.battery_temp_c,
-                battery_kwh=data.battery_kwh if data.battery_kwh is not None else old.battery_kwh,
-                vehicle_id=data.vehicle_id or old.vehicle_id,
-            )
+            data = data.merged_into(old)  # a partial report keeps the other fields, each with its own time
         self.vehicle_data[key] = data
         if self.journal is not None:
             self.journal.vehicle_data_changed(key, data)
@@ -185,9 +213,10 @@ class OperatorInputs:
             measured_fresh = state.battery_temp_c is not None and state.temp_source is ValueSource.MEASURED
             if data.battery_temp_c is not None and not measured_fresh:
                 changes["battery_temp_c"] = data.battery_temp_c
-                fresh = now - data.measured_at <= VEHICLE_TEMP_FRESH
+                temp_at = data.temp_measured_at or data.measured_at
+                fresh = now - temp_at <= VEHICLE_TEMP_FRESH
                 changes["temp_source"] = ValueSource.VEHICLE_DATA if fresh else ValueSource.ESTIMATED
-                changes["temp_at"] = data.measured_at
+                changes["temp_at"] = temp_at
         override = self.override_for(key, transaction_id)
         if override is not None:
             if override.departure is not None:

@@ -87,7 +87,7 @@ def vehicle_data_of(row: VehicleDataRow) -> VehicleData:
     if not (math.isfinite(row.delivered_kwh) and row.delivered_kwh >= 0):
         raise ValueError(f"delivered_kwh {row.delivered_kwh!r} is not a non-negative number")
     return VehicleData(row.transaction_id, row.measured_at, row.delivered_kwh, row.soc, row.battery_temp_c,
-                       row.battery_kwh, row.vehicle_id)
+                       row.battery_kwh, row.vehicle_id, soc_at=row.soc_at, temp_at=row.temp_at)
 
 
 def operator_span_of(row: OperatorAvailabilityRow) -> OperatorSpan:
@@ -195,7 +195,7 @@ class StoreJournal:
         row = VehicleDataRow(charger_id=key[0], connector_id=key[1], transaction_id=data.transaction_id,
                              measured_at=data.measured_at, delivered_kwh=data.delivered_kwh, soc=data.soc,
                              battery_temp_c=data.battery_temp_c, battery_kwh=data.battery_kwh,
-                             vehicle_id=data.vehicle_id)
+                             vehicle_id=data.vehicle_id, soc_at=data.soc_at, temp_at=data.temp_at)
         self.later(lambda: self.ops.save_vehicle_data(row))
 
     def session_inputs_ended(self, key: ConnectorKey, transaction_id: str) -> None:

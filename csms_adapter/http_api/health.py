@@ -1,5 +1,7 @@
-"""The per-charger status timeline of the health panel, from incidents. Pure: incidents and a window in,
-segments out (the same outage kinds and precedence as availability, docs/monitoring.md)."""
+"""The per-charger status timeline of the health panel, from incidents and the operator's availability requests.
+Pure: incidents, requests and a window in, segments out (the same outage kinds and precedence as availability,
+docs/monitoring.md). Time out of service at the operator's request has its own state, ``unavailable_operator``:
+it is not an outage, and an operator must tell it from one at a glance."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime
 
 from csms_adapter.http_api.schemas_monitoring import ChargerTimeline, TimelineSegment, TimelineState
 from csms_adapter.monitoring import Incident, IncidentKind
+from csms_adapter.monitoring.operator_unavailability import OperatorSpan
 
 # Worst first: the state shown when several outages overlap.
 _STATE: dict[IncidentKind, TimelineState] = {
@@ -16,13 +19,15 @@ _STATE: dict[IncidentKind, TimelineState] = {
     IncidentKind.FAULT: "faulted",
     IncidentKind.UNAVAILABLE: "unavailable",
 }
-_RANK: dict[TimelineState, int] = {"offline": 0, "faulted": 1, "unavailable": 2, "available": 3}
+_RANK: dict[TimelineState, int] = {"offline": 0, "faulted": 1, "unavailable": 2, "unavailable_operator": 3,
+                                   "available": 4}
 
 
 def timelines(incidents: Iterable[Incident], chargers: Sequence[str], since: datetime, until: datetime,
-              ) -> list[ChargerTimeline]:
+              operator_spans: Iterable[OperatorSpan] = ()) -> list[ChargerTimeline]:
     """One timeline per charger of ``chargers`` (in that order) covering [since, until) without gaps; an open
-    incident runs to ``until``. Raises ValueError when ``until`` is not after ``since``."""
+    incident or operator request runs to ``until``. A problem during an operator request shows as the problem.
+    Raises ValueError when ``until`` is not after ``since``."""
     if until <= since:
         raise ValueError("until must be after since")
     spans: dict[str, list[tuple[datetime, datetime, TimelineState]]] = {c: [] for c in chargers}
@@ -34,6 +39,13 @@ def timelines(incidents: Iterable[Incident], chargers: Sequence[str], since: dat
         end = min(incident.resolved_at or until, until)
         if end > start:
             spans[incident.charger].append((start, end, state))
+    for span in operator_spans:
+        if span.started_at is None or span.charger not in spans:
+            continue  # a Scheduled request whose transaction still runs: the connector still serves
+        start = max(span.started_at, since)
+        end = min(span.ended_at or until, until)
+        if end > start:
+            spans[span.charger].append((start, end, "unavailable_operator"))
     return [ChargerTimeline(charger=c, segments=_segments(spans[c], since, until)) for c in chargers]
 
 

@@ -92,7 +92,7 @@ def health(ctx: ApiContext, hours: float = 24.0) -> HealthOut:
         time=now,
         since=since,
         open_incidents=[IncidentOut.of(i) for i in recent if i.is_open][:DASHBOARD_INCIDENTS],
-        timeline=timelines(recent, chargers, since, now),
+        timeline=timelines(recent, chargers, since, now, monitor.operator.in_window(since, now)),
         availability=[AvailabilityOut.of(r) for r in monitor.availability(since, now) if r.connector is None],
     )
 

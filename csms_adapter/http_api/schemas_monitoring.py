@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from csms_adapter.monitoring import AvailabilityRow, EventRecord, Incident
 
 SeverityName = Literal["info", "warning", "critical"]
-TimelineState = Literal["available", "faulted", "offline", "unavailable"]
+TimelineState = Literal["available", "faulted", "offline", "unavailable", "unavailable_operator"]
 
 
 class _Out(BaseModel):
@@ -83,7 +83,8 @@ class TimelineSegment(_Out):
 
 class ChargerTimeline(_Out):
     """A charger's state over the window: the worst state of any of its connectors (offline, then faulted, then
-    unavailable), so a charger with one faulted connector shows faulted."""
+    unavailable, then out of service at the operator's request: ``unavailable_operator``, not an outage), so a
+    charger with one faulted connector shows faulted."""
 
     charger: str
     segments: list[TimelineSegment]

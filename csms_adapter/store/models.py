@@ -251,6 +251,8 @@ class VehicleDataRow(SQLModel, table=True):
     battery_temp_c: float | None = None
     battery_kwh: float | None = None
     vehicle_id: str | None = None
+    soc_at: datetime | None = _utc_field()  # each value's own time (None: measured_at)
+    temp_at: datetime | None = _utc_field()
 
 
 class FailsafeHeldRow(SQLModel, table=True):

@@ -31,7 +31,7 @@ R = TypeVar("R", bound=SQLModel)
 _DATETIME_FIELDS = {
     GridCapRow: ("set_at", "until"),
     SessionOverrideRow: ("departure", "set_at"),
-    VehicleDataRow: ("measured_at",),
+    VehicleDataRow: ("measured_at", "soc_at", "temp_at"),
     BillingPeakRow: ("updated_at",),
     FailsafeHeldRow: ("accepted_at",),
     OperatorAvailabilityRow: ("requested_at", "started_at", "ended_at"),

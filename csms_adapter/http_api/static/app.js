@@ -221,6 +221,9 @@ function renderIncidents(incidents, nowIso) {
     el("td", {class: "occurrences"}, i.occurrences))));
 }
 
+// Operator-requested unavailability is not an outage; its tooltip says so like its legend entry.
+const STATE_LABELS = {unavailable_operator: "out of service (operator request)"};
+
 function renderTimeline(health) {
   const t0 = new Date(health.since).getTime(), t1 = new Date(health.time).getTime();
   const ratio = new Map(health.availability.map((a) => [a.charger, a.availability_ratio]));
@@ -231,7 +234,7 @@ function renderTimeline(health) {
       const a = new Date(seg.start).getTime(), b = new Date(seg.end).getTime();
       const left = ((a - t0) / (t1 - t0)) * 100, width = ((b - a) / (t1 - t0)) * 100;
       bar.append(el("i", {class: seg.state, "data-state": seg.state, style: `left:${left.toFixed(3)}%;width:${width.toFixed(3)}%`,
-        title: `${seg.state} ${clock(seg.start)}–${clock(seg.end)}`}));
+        title: `${STATE_LABELS[seg.state] ?? seg.state} ${clock(seg.start)}–${clock(seg.end)}`}));
     }
     const r = ratio.get(t.charger);
     return el("div", {class: "tl-row", "data-charger": t.charger},

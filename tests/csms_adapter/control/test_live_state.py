@@ -338,3 +338,29 @@ def test_learned_phases_are_sticky_for_the_session_and_reset_by_the_next() -> No
     per_phase(live, T0 + timedelta(seconds=70), (10.0, 10.0, 10.0))
     (three,) = live.snapshot(T0 + timedelta(seconds=75)).sessions
     assert three.site_phases == ("L1", "L2", "L3")
+
+
+def test_a_lapsed_command_is_no_yardstick_after_the_connector_was_out_of_service() -> None:
+    # Faulted for half an hour, the connector got no profile and its TxProfile lapsed; back in service, the charger
+    # rightly draws on its default profile until the next command: no verdict against the stale one.
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=0.0, limit_a=0.0, sent_at=T0, transaction_id="7",
+                                           accepted_at=T0))
+    grace = live.ignore_grace
+    live.apply(sample(Q.CURRENT_A, 7.0, T0 + grace))  # over the 0 A limit: a run starts
+    faulted = True
+    live.out_of_service = lambda charger, connector: "fault: GroundFailure" if faulted else None
+    live.update(T0 + grace + timedelta(minutes=1))
+    faulted = False
+    back = T0 + live.command_valid + timedelta(minutes=30)
+    for step in range(6):
+        live.apply(sample(Q.CURRENT_A, 7.0, back + timedelta(seconds=10 * step)))
+        live.judge_readings()
+    assert len(live.observe(back + timedelta(minutes=1)).sessions) == 1
+    # the next command is judged again: a charger that keeps drawing 7 A against 0 A now ignores it
+    live.record_command("cp-a", 1, Command(limit_kw=0.0, limit_a=0.0, sent_at=back + timedelta(minutes=1),
+                                           transaction_id="7", accepted_at=back + timedelta(minutes=1)))
+    for step in range(8):
+        live.apply(sample(Q.CURRENT_A, 7.0, back + timedelta(minutes=1) + grace + timedelta(seconds=10 * step)))
+        live.judge_readings()
+    assert live.observe(back + timedelta(minutes=3)).sessions == ()

@@ -66,6 +66,38 @@ def test_partial_vehicle_reports_keep_earlier_fields_of_the_same_session() -> No
     assert data.delivered_kwh == 0.0  # the SoC's own baseline, not the later report's
 
 
+def test_a_partial_report_keeps_each_field_with_its_own_time() -> None:
+    """A report with only a SoC must not make the temperature of an older report look fresh (nor the other way
+    round): a stale telematics temperature is an estimate, not a measurement the thermal model trusts."""
+    inputs = OperatorInputs()
+    key = ("cp-1", 1)
+    inputs.set_vehicle_data(key, VehicleData("tx-1", NOW, 0.0, soc=0.4, battery_temp_c=20.0))
+    inputs.set_vehicle_data(key, VehicleData("tx-1", NOW + timedelta(minutes=30), 5.0, battery_temp_c=25.0))
+    inputs.set_vehicle_data(key, VehicleData("tx-1", NOW + timedelta(minutes=60), 9.0, soc=0.55))
+    data = inputs.vehicle_data_for(key, "tx-1")
+    assert data is not None and data.measured_at == NOW + timedelta(minutes=60)
+    assert (data.soc, data.soc_measured_at, data.delivered_kwh) == (0.55, NOW + timedelta(minutes=60), 9.0)
+    assert (data.battery_temp_c, data.temp_measured_at) == (25.0, NOW + timedelta(minutes=30))
+    applied = inputs.apply_session(session(energy_delivered_kwh=9.0), "tx-1", NOW + timedelta(minutes=61))
+    assert applied.temp_at == NOW + timedelta(minutes=30)
+    assert applied.temp_source is ValueSource.ESTIMATED  # 31 min old: the newest report did not refresh it
+    assert applied.soc == pytest.approx(0.55) and applied.soc_source is ValueSource.VEHICLE_DATA
+
+
+def test_a_late_report_does_not_replace_newer_values() -> None:
+    inputs = OperatorInputs()
+    key = ("cp-1", 1)
+    inputs.set_vehicle_data(key, VehicleData("tx-1", NOW, 6.0, soc=0.6, battery_kwh=75.0))
+    # telematics delivered an older reading after the newer one
+    inputs.set_vehicle_data(key, VehicleData("tx-1", NOW - timedelta(minutes=20), 2.0, soc=0.5, battery_temp_c=18.0,
+                                             battery_kwh=70.0))
+    data = inputs.vehicle_data_for(key, "tx-1")
+    assert data is not None
+    assert (data.soc, data.soc_measured_at, data.delivered_kwh, data.battery_kwh) == (0.6, NOW, 6.0, 75.0)
+    assert (data.battery_temp_c, data.temp_measured_at) == (18.0, NOW - timedelta(minutes=20))  # it had none
+    assert data.measured_at == NOW
+
+
 def test_override_target_replaces_an_energy_need_when_the_soc_is_known() -> None:
     inputs = OperatorInputs()
     inputs.set_override(("cp-1", 1), SessionOverride("tx-1", departure=NOW + timedelta(hours=2), target_soc=0.6,

@@ -36,7 +36,7 @@ def test_what_is_journaled_reads_back(ops: OperatorStateStore) -> None:
     j = journal(ops)
     cap = GridCap(42.5, NOW, NOW + timedelta(hours=3), "DSO")
     override = SessionOverride("17", NOW + timedelta(hours=8), 0.7, 2.0, NOW)
-    data = VehicleData("tx-9", NOW, 3.5, 0.4, 21.0, 64.0, "van-01")
+    data = VehicleData("tx-9", NOW, 3.5, 0.4, 21.0, 64.0, "van-01", temp_at=NOW - timedelta(minutes=40))
     j.grid_cap_changed(cap)
     j.override_changed(("cp-a", 1), override)
     j.vehicle_data_changed(("cp-b", 1), data)
@@ -65,6 +65,7 @@ def test_an_ended_cap_is_not_restored(ops: OperatorStateStore) -> None:
     ("UPDATE vehicle_data SET soc = 'lots'", "table vehicle_data row 1: soc"),
     ("UPDATE vehicle_data SET soc = 7", "table vehicle_data cp-b/1: soc 7.0 is not within 0..1"),
     ("UPDATE vehicle_data SET measured_at = 'yesterday-ish'", "table vehicle_data row 1: measured_at"),
+    ("UPDATE vehicle_data SET temp_at = 'warm'", "table vehicle_data row 1: temp_at"),
     ("UPDATE session_overrides SET priority = -1", "table session_overrides cp-a/1: priority"),
     ("UPDATE grid_cap SET limit_kw = -5", "table grid_cap row: limit_kw -5.0"),
     ("UPDATE billing_peaks SET peak_kw = 'x'", "table billing_peaks row 1: peak_kw"),
