@@ -12,9 +12,9 @@ from optimizer.domain import Snapshot, ThermalModel
 from optimizer.lp_model import THERMAL_MARGIN_C
 from optimizer.plan_check import check_plan
 from optimizer.strategies import plan
-from optimizer.thermal import step_temp_c
 from optimizer.strategies.base import prepare_tick
 from optimizer.strategies.lp import LpStrategy
+from optimizer.thermal import step_temp_c
 from optimizer.thermal_hold import FIRST_STEP_HEATING_FACTOR, FIRST_STEP_MARGIN_C, cautious_cap_kw, hold_cap_kw
 from tests.optimizer.helpers import NOW, session, site_with, snapshot
 
