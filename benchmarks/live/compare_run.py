@@ -1,5 +1,6 @@
 """``depotctl bench --live``: each scenario under lp in-process and through the live controller, both printed
-with the relative difference per metric, and written to ``OUT/live.json``."""
+with the relative difference per metric, and written to ``OUT/live.json``; the live run's thermal trace and pace
+verdict (``thermal_trace``) printed and written to ``OUT/<scenario>.thermal.jsonl``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from benchmarks.harness import run_strategy
 from benchmarks.live.compare import compare, format_comparison
 from benchmarks.live.scenario_live import LiveOptions, run_live
+from benchmarks.live.thermal_trace import summary
 from benchmarks.plant import PlantOptions
 from benchmarks.report import METRIC_FIELDS
 from benchmarks.scenario import Scenario
@@ -31,6 +33,8 @@ def compare_scenario(scenario: Scenario, options: LiveOptions) -> dict[str, Any]
     if in_process.metrics is None:
         raise RuntimeError(f"{scenario.name}: lp failed in-process: {in_process.error}")
     live = run_live(scenario, options)
+    watch = live.thermal
+    pace = watch.pace() if watch is not None else None
     diffs = compare(in_process.metrics, live.metrics)
     return {
         "scenario": scenario.name,
@@ -46,6 +50,9 @@ def compare_scenario(scenario: Scenario, options: LiveOptions) -> dict[str, Any]
         "live_wall_s": round(live.wall_s, 3),
         "detection": dataclasses.asdict(live.detection) if live.detection is not None else None,
         "table": format_comparison(scenario.name, diffs),
+        # A host that fell behind the clock makes the live figures no verdict on the controller (thermal_trace).
+        "live_pace": dataclasses.asdict(pace) if pace is not None else None,
+        "live_thermal": summary(watch, options.speed) if watch is not None else [],
     }
 
 
@@ -54,8 +61,10 @@ def compare_all(
 ) -> list[dict[str, Any]]:
     rows = []
     for scenario in scenarios:
-        row = compare_scenario(scenario, options)
+        row = compare_scenario(scenario, dataclasses.replace(options, trace_path=out / f"{scenario.name}.thermal.jsonl"))
         echo(row["table"])
+        for line in row["live_thermal"]:
+            echo(f"{scenario.name}: {line}")
         if row["live_tick_errors"]:
             echo(f"{scenario.name}: {len(row['live_tick_errors'])} live ticks gave no plan, first: {row['live_tick_errors'][0]}")
         rows.append(row)
@@ -75,6 +84,9 @@ def results_row(row: dict[str, Any]) -> dict[str, Any]:
         out[name] = round(value, 4) if isinstance(value, float) else value
     out["wall_s"] = row["live_wall_s"]
     out["detection"] = row["detection"]
+    pace = row.get("live_pace")
+    if pace is not None:
+        out["host_kept_up"] = pace["kept_up"]
     if row["live_tick_errors"]:
         out["error"] = f"{len(row['live_tick_errors'])} ticks without a plan; first: {row['live_tick_errors'][0]}"
     return out

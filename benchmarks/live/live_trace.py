@@ -46,6 +46,10 @@ class TraceRecorder:
         visit = self._visits[row]
         return bool(visit.readings) and not visit.unplugged
 
+    def first(self, row: int) -> Reading:
+        """The plug-in reading of session ``row``."""
+        return self._visits[row].readings[0]
+
     def record(self, row: int, reading: Reading, *, unplugged: bool = False) -> None:
         """A reading of session ``row`` (the first one is its plug-in; ``unplugged`` marks the last)."""
         visit = self._visits[row]

@@ -30,12 +30,13 @@ import tempfile
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.live.detection import Announced, Detection, Injected, score
 from benchmarks.live.live_trace import Reading, TraceRecorder
+from benchmarks.live.thermal_trace import WATCH_EVERY_S, PlugInTransient, ThermalSample, ThermalWatch, TickTiming
 from benchmarks.metrics import Metrics, summarise
 from benchmarks.plant import PlantTrace, plant_thermal
 from benchmarks.scenario import Scenario, ScenarioSession
@@ -72,6 +73,7 @@ class LiveOptions:
     thermal_calibration: bool = True  # the controller plans with thermal models it learns (docs/battery.md)
     boot_timeout_s: float = 30.0  # wall
     db_dir: Path | None = None  # where the controller's SQLite goes; None: a temporary directory
+    trace_path: Path | None = None  # the thermal trace as JSON lines (``thermal_trace``); None: kept in memory only
 
 
 @dataclass(slots=True)
@@ -84,6 +86,7 @@ class LiveRun:
     worst_lag_s: float = 0.0  # emulated seconds a plug-in or unplug fell behind its scheduled time
     wall_s: float = 0.0
     detection: Detection | None = None  # how monitoring saw the scenario's injected faults (None: it has none)
+    thermal: ThermalWatch | None = None  # batteries beside commands, and whether the host kept up
 
 
 def bench_tag(row: int) -> str:
@@ -184,6 +187,12 @@ class _LiveRunner:
         self.worst_lag_s = 0.0
         self.announced: list[Announced] = []  # incident openings as listeners (webhooks) heard of them
         self.detection: Detection | None = None
+        control = site.control
+        self.watch = ThermalWatch(control.interval_s, site.ocpp.profile_ttl_intervals * control.interval_s)
+        self.fleet: Fleet | None = None
+        # connector -> (emulated s of the tick that observed, limit kW) of the last command sent there this visit
+        self.commanded: dict[tuple[str, int], tuple[float, float]] = {}
+        self.plugged_at: dict[int, tuple[float, float, float]] = {}  # row -> (emulated s, register kWh, temp °C)
 
     async def run(self) -> LiveRun:
         from csms_adapter.control.controller import Controller
@@ -210,6 +219,7 @@ class _LiveRunner:
                 self.site, controller.url, speed=speed, passwords=self.passwords, clock=self.clock, plug_in=False,
                 ambient_c=sc.ambient_at(sc.start),
             )
+            self.fleet = fleet
             try:
                 await self._boot(controller, fleet)
                 self.gate.release()
@@ -222,8 +232,10 @@ class _LiveRunner:
             await controller.stop()
         trace = self.recorder.trace()
         metrics = summarise(trace, self.tick_ms, sc.priced, sc.site.tariff.demand_charge_per_kw)
+        if self.options.trace_path is not None:
+            self.watch.write(self.options.trace_path)
         return LiveRun(sc.name, metrics, trace, self.ticks, self.tick_errors, self.worst_lag_s,
-                       time.perf_counter() - started, self.detection)
+                       time.perf_counter() - started, self.detection, self.watch)
 
     def _announce(self, change: IncidentChange) -> None:
         if change.event == "opened":
@@ -253,6 +265,30 @@ class _LiveRunner:
             self.tick_ms.append(result.tick_ms)
         if result.error is not None:
             self.tick_errors.append(f"{result.time.isoformat()}: {result.error}")
+        self._trace_tick(result)
+
+    def _since_start_s(self, at: datetime) -> float:
+        return (at - self.scenario.start).total_seconds()
+
+    def _trace_tick(self, result: TickResult) -> None:
+        """When the tick observed and when its command was in place; the command each vehicle now holds, and for
+        a vehicle's first command, what it drew on the fail-safe layers before it."""
+        observed_s, done_s = self._since_start_s(result.time), self._since_start_s(self.clock.now())
+        self.watch.ticks.append(TickTiming(observed_s, done_s, result.report is not None))
+        if result.plan is None or result.report is None or self.fleet is None:
+            return
+        for cp in result.plan.connectors:
+            key = (cp.charger_id, cp.connector_id)
+            row = self.visiting.get(key)
+            if row is None:
+                continue
+            if key not in self.commanded and row in self.plugged_at:
+                plugged_s, register_kwh, temp_c = self.plugged_at[row]
+                reading = self._read(row, self.fleet.charger(cp.charger_id))
+                self.watch.transients.append(PlugInTransient(
+                    row, cp.charger_id, plugged_s, done_s, reading.drawn_kwh - register_kwh, temp_c, reading.temp_c,
+                    self.scenario.sessions[row].thermal.max_temp_c))
+            self.commanded[key] = (observed_s, cp.limit_kw)
 
     async def _boot(self, controller: Controller, fleet: Fleet) -> None:
         """Every charger booted and holding its fail-safe profiles, so vehicles are controlled from their first
@@ -270,7 +306,7 @@ class _LiveRunner:
         jobs: list[Coroutine[Any, Any, None]] = [
             self._connector(fleet, sorted(rows, key=lambda r: sc.sessions[r].arrival)) for rows in by_connector.values()
         ]
-        jobs += [self._sample(fleet), self._weather(fleet, controller)]
+        jobs += [self._sample(fleet), self._weather(fleet, controller), self._watch(fleet)]
         feed = asyncio.create_task(self._telematics(controller, fleet), name="bench-telematics")
         try:
             async with asyncio.TaskGroup() as group:
@@ -327,6 +363,9 @@ class _LiveRunner:
             await charger.plug_in(s.connector_id, self._ev(row, charger))
             self.register0_kwh[row] = charger.connectors[s.connector_id].plant.energy_wh / 1000.0
             self.recorder.record(row, self._read(row, charger))
+            self.commanded.pop((s.charger_id, s.connector_id), None)
+            first = self.recorder.first(row)
+            self.plugged_at[row] = (self._since_start_s(first.at), first.drawn_kwh, first.temp_c)
             self.visiting[(s.charger_id, s.connector_id)] = row
             self._lag((self.clock.now() - s.arrival).total_seconds())
             await self.clock.sleep_until(s.departure)
@@ -346,6 +385,33 @@ class _LiveRunner:
             for row, s in enumerate(sc.sessions):
                 if self.recorder.plugged(row):
                     self.recorder.record(row, self._read(row, fleet.charger(s.charger_id)))
+
+    async def _watch(self, fleet: Fleet) -> None:
+        """Every WATCH_EVERY_S: each plugged-in vehicle with a thermal model, its true temperature beside what
+        it draws, what it is offered and by which layer, and what it was last commanded; and how late this loop
+        woke (the host falling behind the emulated clock)."""
+        sc = self.scenario
+        k = 1
+        while (target := sc.start + timedelta(seconds=k * WATCH_EVERY_S)) <= sc.end:
+            await self.clock.sleep_until(target)
+            now = self.clock.now()
+            self.watch.wake_lags_s.append(max(0.0, (now - target).total_seconds()))
+            for (charger_id, connector_id), row in list(self.visiting.items()):
+                s = sc.sessions[row]
+                if not s.thermal.is_modelled:
+                    continue
+                charger = fleet.charger(charger_id)
+                charger.advance(now)
+                rt = charger.connectors[connector_id]
+                if rt.plant.battery is None:
+                    continue
+                own, station = charger.profiles.layers_at(connector_id, now, rt.tx)
+                commanded = self.commanded.get((charger_id, connector_id))
+                self.watch.samples.append(ThermalSample(
+                    self._since_start_s(now), row, charger_id, rt.plant.battery.temp_c, s.thermal.max_temp_c,
+                    rt.plant.power_kw, rt.plant.offered_kw, f"{own or '-'} / {station or '-'}",
+                    None if commanded is None else commanded[1], None if commanded is None else commanded[0]))
+            k += 1
 
     async def _weather(self, fleet: Fleet, controller: Controller) -> None:
         """The emulated vehicles' surroundings follow the scenario's hourly ambient temperature, and a weather

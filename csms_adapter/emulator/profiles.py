@@ -148,6 +148,10 @@ def water_level_a(station_a: float, caps_a: Iterable[float | None]) -> float:
     return math.inf
 
 
+def _layer_name(winner: tuple[ChargingProfile, SchedulePeriod] | None) -> str | None:
+    return None if winner is None else f"{winner[0].purpose.value}@{winner[0].stack_level}"
+
+
 @dataclass(frozen=True, slots=True)
 class TxContext:
     """The running transaction of a connector, as profiles need it."""
@@ -279,6 +283,15 @@ class ProfileStack:
             if period is not None:
                 return profile, period
         return None
+
+    def layers_at(self, connector_id: int, at: datetime, tx: TxContext | None) -> tuple[str | None, str | None]:
+        """Which profiles set a connector's limits at ``at``, for traces: (the TxProfile or TxDefaultProfile in
+        force, the station max in force), each as ``purpose@stack level``, or None where that layer sets none."""
+        station = self._winner(ProfilePurpose.STATION_MAX, 0, at, None)
+        own = self._winner(ProfilePurpose.TX, connector_id, at, tx) or self._winner(
+            ProfilePurpose.TX_DEFAULT, connector_id, at, tx
+        )
+        return _layer_name(own), _layer_name(station)
 
     def limit_at(
         self, connector_id: int, at: datetime, tx: TxContext | None, *, voltage_v: float, phases: int

@@ -14,6 +14,7 @@ from benchmarks.plant import PlantOptions, plant_thermal
 from benchmarks.scenario import load_scenario
 from benchmarks.thermal_bench import run_row
 from optimizer.domain import ThermalModel
+from optimizer.strategies import lp as lp_strategy
 
 QUIET = PlantOptions(soc_noise=0.0, temp_noise_c=0.0, meter_noise=0.0)
 REPO = Path(__file__).resolve().parents[2]
@@ -40,11 +41,24 @@ def test_battery_found_over_its_ceiling_cools_then_charges_again(tiny_scenario_p
 def test_calibration_keeps_the_ceiling_when_batteries_heat_twice_as_fast() -> None:
     scenario = load_scenario(REPO / "benchmarks" / "scenarios" / "bus-depot-hot-evening.yaml")
     row = run_row(scenario, 1.0)
-    assert row.fixed.temp_violation_c_min > 5.0  # the configured model alone overheats the buses
     assert row.calibrated.temp_violation_c_min <= 1.0
     assert row.calibrated.sessions_fitted > 0
     assert row.calibrated.energy_pct >= 90.0
     assert row.calibrated.energy_pct >= row.true_model.energy_pct - 0.5
+
+
+def test_the_cautious_first_step_keeps_the_ceiling_with_the_configured_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batteries heating twice as fast as configured, no calibration: the cautious first step alone keeps every
+    ceiling; without it the plan trusts the configured model for each step it commits to, and overheats them."""
+    scenario = load_scenario(REPO / "benchmarks" / "scenarios" / "bus-depot-hot-evening.yaml")
+    options = PlantOptions(thermal_mismatch=1.0)
+    guarded = run_strategy(scenario, "lp", options, thermal_calibration=False)
+    monkeypatch.setattr(lp_strategy, "cautious_first_step", lambda tick: tick)
+    trusting = run_strategy(scenario, "lp", options, thermal_calibration=False)
+    assert guarded.metrics is not None and trusting.metrics is not None
+    assert trusting.metrics.temp_violation_c_min > 5.0
+    assert guarded.metrics.temp_violation_c_min <= 1.0
+    assert guarded.metrics.energy_delivered_pct >= trusting.metrics.energy_delivered_pct - 0.5
 
 
 def test_calibration_costs_nothing_when_the_model_is_right(tiny_scenario_path: Path) -> None:
