@@ -36,6 +36,7 @@ from optimizer.strategies.base import (
     plugged_hours,
     temperature_trajectory,
 )
+from optimizer.strategies.deferral import certain_power_kw
 
 
 def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, float | None]:
@@ -307,8 +308,9 @@ def commands_for(request: CommandInput) -> Plan:
             below = session_arrays(tick.sessions, tick.horizon, tick.series, tick.caps_kw).below_minimum
         if below is not None:
             give_minimum_from_spare(tick, limits_kw, limits_a, below, near)
+        # Later energy that vehicles plugging in could claim counts as not yet provided (deferral.py).
         fill_spare_capacity(tick, limits_kw, limits_a,
-                            _first_step_room_kw(tick, power_kw, energy_h, limits_kw, upper_kwh), near,
+                            _first_step_room_kw(tick, certain_power_kw(tick, power_kw), energy_h, limits_kw, upper_kwh), near,
                             _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h))
     clamp_to_caps(tick, limits_kw, limits_a)  # limits set outside depotctl (a station's external limit) win
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
