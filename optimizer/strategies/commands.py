@@ -337,6 +337,21 @@ def commands_for(request: CommandInput) -> Plan:
     )
 
 
+def trim_later_steps(schedule_kw: FloatArray, energy_h: FloatArray, efficiency: float, upper_kwh: float) -> None:
+    """Take what the first step now delivers beyond the plan out of the last planned steps, so the schedule never
+    plans more than the upper end of the need (the spare-capacity fill may pull later energy forward). In place."""
+    excess_kwh = float((schedule_kw * energy_h).sum()) * efficiency - upper_kwh
+    for t in range(schedule_kw.size - 1, 0, -1):
+        if excess_kwh <= 1e-6:
+            return
+        step_kwh = float(schedule_kw[t] * energy_h[t]) * efficiency
+        if step_kwh <= 0:
+            continue
+        keep_kwh = max(0.0, step_kwh - excess_kwh)
+        schedule_kw[t] = math.floor(keep_kwh / (energy_h[t] * efficiency) / POWER_RESOLUTION_KW) * POWER_RESOLUTION_KW
+        excess_kwh -= step_kwh - float(schedule_kw[t] * energy_h[t]) * efficiency
+
+
 def _connector_plan(request: CommandInput, i: int, s: ResolvedSession, limit_kw: float, limit_a: float | None,
                     energy_h: FloatArray) -> ConnectorPlan:
     tick = request.tick
@@ -345,6 +360,7 @@ def _connector_plan(request: CommandInput, i: int, s: ResolvedSession, limit_kw:
         schedule = np.minimum(schedule, tick.caps_kw[i])
     schedule = np.floor(schedule / POWER_RESOLUTION_KW + 1e-6) * POWER_RESOLUTION_KW
     schedule[0] = limit_kw
+    trim_later_steps(schedule, energy_h, s.efficiency, s.need_kwh + s.extra_kwh)
     # A vehicle commanded its minimum current may draw less: never count more than it can take.
     delivered = min(float((schedule * energy_h).sum()) * s.efficiency, s.need_kwh + s.extra_kwh)
     temps = temperature_trajectory(s, schedule, tick.horizon, energy_h, tick.series.ambient_c)
