@@ -36,7 +36,7 @@ from optimizer.strategies.base import (
     plugged_hours,
     temperature_trajectory,
 )
-from optimizer.strategies.deferral import certain_power_kw
+from optimizer.strategies.deferral import certain_power_kw, pull_forward_cap_kw
 
 
 def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, float | None]:
@@ -168,13 +168,17 @@ def give_minimum_from_spare(tick: Tick, limits_kw: FloatArray, limits_a: list[fl
 
 def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None], room_kw: FloatArray,
                         near_ceiling: list[bool], accept_kw: FloatArray,
-                        fits_ceiling: Callable[[int, float], bool] | None = None) -> None:
+                        fits_ceiling: Callable[[int, float], bool] | None = None,
+                        site_cap_kw: float | None = None) -> None:
     """Give first-step capacity that no plan wanted to sessions that may take more than they were planned
     (``room_kw`` each: up to the upper end of their need; never above ``accept_kw``, what each can draw now),
     earliest departure first, within every row. Their own BMS stops them when they are full; the next tick
-    sees it in the meter. Changes the arrays in place."""
+    sees it in the meter. ``site_cap_kw``: the most all first-step commands may add up to (None: the site limit).
+    Changes the arrays in place."""
     n = len(tick.sessions)
     left = FirstStepRoom(tick, limits_kw)
+    if site_cap_kw is not None:
+        left.site_kw = min(left.site_kw, site_cap_kw - float(limits_kw.sum()))
     order = sorted((i for i in range(n) if room_kw[i] > EPS and not near_ceiling[i]),
                    key=lambda i: tick.sessions[i].departure_h)
     for i in order:
@@ -308,10 +312,13 @@ def commands_for(request: CommandInput) -> Plan:
             below = session_arrays(tick.sessions, tick.horizon, tick.series, tick.caps_kw).below_minimum
         if below is not None:
             give_minimum_from_spare(tick, limits_kw, limits_a, below, near)
-        # Later energy that vehicles plugging in could claim counts as not yet provided (deferral.py).
+        accept_kw, fits = _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h)
         fill_spare_capacity(tick, limits_kw, limits_a,
-                            _first_step_room_kw(tick, certain_power_kw(tick, power_kw), energy_h, limits_kw, upper_kwh), near,
-                            _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h))
+                            _first_step_room_kw(tick, power_kw, energy_h, limits_kw, upper_kwh), near, accept_kw, fits)
+        # Then later energy that vehicles plugging in could claim, as not yet provided (deferral.py).
+        fill_spare_capacity(tick, limits_kw, limits_a,
+                            _first_step_room_kw(tick, certain_power_kw(tick, power_kw), energy_h, limits_kw, upper_kwh),
+                            near, accept_kw, fits, pull_forward_cap_kw(tick, power_kw))
     clamp_to_caps(tick, limits_kw, limits_a)  # limits set outside depotctl (a station's external limit) win
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
     connectors = tuple(_connector_plan(request, i, s, float(limits_kw[i]), limits_a[i], energy_h[i])

@@ -36,7 +36,25 @@ def certain_share(tick: Tick, power_kw: FloatArray) -> FloatArray:
 
 
 def certain_power_kw(tick: Tick, power_kw: FloatArray) -> FloatArray:
-    """``power_kw`` with each later step scaled to the share the site can count on (``certain_share``)."""
+    """``power_kw`` with each later step scaled to the share the site can count on (``certain_share``). Vehicles
+    whose battery temperature is modelled keep their plan: the LP may hold them back to let them cool, and
+    pulling their energy forward would undo that."""
     if power_kw.size == 0:
         return power_kw
-    return np.asarray(power_kw * certain_share(tick, power_kw).reshape(1, -1), dtype=np.float64)
+    scaled = power_kw * certain_share(tick, power_kw).reshape(1, -1)
+    thermal = np.array([s.thermal.is_modelled for s in tick.sessions], dtype=np.bool_)
+    scaled[thermal] = power_kw[thermal]
+    return np.asarray(scaled, dtype=np.float64)
+
+
+def pull_forward_cap_kw(tick: Tick, power_kw: FloatArray) -> float | None:
+    """The most EV power the first step may reach by pulling energy forward: where the objective prices the site's
+    peak, no more than the peak the plan already pays for (its highest planned step, or the peak reached so far);
+    None where the peak costs nothing."""
+    objective = tick.site.control.objective
+    if objective.peak + objective.price * tick.site.tariff.demand_charge_per_kw <= 0:
+        return None
+    fixed_kw = tick.series.base_load_kw + tick.uncontrolled_kw
+    planned_kw = np.maximum(power_kw, 0.0).sum(axis=0) + fixed_kw if power_kw.size else fixed_kw
+    peak_kw = max(float(np.max(planned_kw, initial=0.0)), tick.snapshot.peak_so_far_kw or 0.0)
+    return max(0.0, peak_kw - float(fixed_kw[0]))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from optimizer.domain import PlanStatus, PlugInSlot
+from optimizer.domain import PlanStatus, PlugInSlot, ThermalModel
 from optimizer.plan_check import check_plan
 from optimizer.strategies.base import plugged_hours, prepare_tick
 from optimizer.strategies.commands import CommandInput, commands_for
-from optimizer.strategies.deferral import certain_power_kw, certain_share
+from optimizer.strategies.deferral import certain_power_kw, certain_share, pull_forward_cap_kw
 from tests.optimizer.helpers import session, site_with, snapshot
 
 # cp-1 and cp-3 are free: vehicles plugging in there may draw 11 and 22 kW.
@@ -74,3 +76,27 @@ def test_odd_plans_give_shares_between_zero_and_one() -> None:
     huge = np.full((1, steps), 1e9)
     share = certain_share(tick, huge)
     assert ((share >= 0.0) & (share <= 1.0)).all() and not np.isnan(share).any()
+
+
+def test_vehicles_whose_temperature_is_modelled_keep_their_plan() -> None:
+    site = site_with()
+    thermal = ThermalModel(max_temp_c=45.0, heating_c_per_kwh=0.1, cooling_per_h=0.5)
+    snap = snapshot(session("cp-4", soc=0.5, thermal=thermal, battery_temp_c=30.0), plug_in=FREE)
+    tick = prepare_tick(site, snap)
+    power = np.zeros((1, tick.horizon.steps))
+    power[0, 1:5] = 14.0
+    assert certain_share(tick, power)[1] < 1.0  # the site's later room is at risk ...
+    assert np.array_equal(certain_power_kw(tick, power), power)  # ... but the LP may be letting this battery cool
+
+
+def test_where_the_peak_is_priced_the_pull_forward_stays_under_the_plans_peak() -> None:
+    power, request = _deferred_plan(FREE)
+    assert pull_forward_cap_kw(request.tick, power) is None  # the test site prices no peak
+    site = site_with(control={"step_min": 15, "horizon_h": 12, "objective": {"peak": 1.0}})
+    tick = prepare_tick(site, dataclasses.replace(request.tick.snapshot, peak_so_far_kw=9.0))
+    cap = pull_forward_cap_kw(tick, power)
+    base_kw = float(tick.series.base_load_kw[0])
+    planned_peak_kw = float(np.max(power.sum(axis=0) + tick.series.base_load_kw))
+    assert cap == pytest.approx(max(planned_peak_kw, 9.0) - base_kw)
+    plan = commands_for(CommandInput(tick, "test", power, PlanStatus.OPTIMAL))
+    assert sum(c.limit_kw for c in plan.connectors) <= cap + 1e-6
