@@ -32,6 +32,10 @@ MIN_NEED_FOR_WEIGHT_KWH = 1.0
 # A kWh of margin (needs.py: the upper end of a need above its central value) is worth this share of the
 # cheapest kWh of any central need, so the margin is given up first when capacity is short.
 MARGIN_WEIGHT_SHARE = 0.5
+# Under ``unmet_per: kwh``, the margin of a need that is read costs as much as the cheapest central kWh: it is the
+# reading's noise, and a vehicle planned without it misses its target by about that noise, so it is not met
+# (docs/benchmarks-robust.md, section 5). Every kWh alike is still the kWh objective's rule.
+READ_MARGIN_WEIGHT_SHARE = 1.0
 # Under ``unmet_per: kwh``, this share of the weight of a kWh of a need that is read is the session weight
 # (1/need): the LP prefers plans that finish vehicles at (nearly) no cost in energy (docs/benchmarks-robust.md, section 5).
 KWH_SESSION_SHARE = 0.005
@@ -125,6 +129,9 @@ def column_costs(layout: ColumnLayout, arr: SessionArrays, p_cost: FloatArray, f
         lower[layout.peak_col] = max(0.0, peak_so_far_kw)
     if layout.margin_rows.size:
         margin = arr.margin_kwh if arr.margin_kwh is not None else np.zeros(n)
-        cost[layout.off_m :] = MARGIN_WEIGHT_SHARE * float(unmet.min())
+        share = np.full(n, MARGIN_WEIGHT_SHARE)
+        if objective.unmet_per == "kwh" and arr.need_read is not None:
+            share[arr.need_read] = READ_MARGIN_WEIGHT_SHARE
+        cost[layout.off_m :] = share[layout.margin_rows] * float(unmet.min())
         upper[layout.off_m :] = margin[layout.margin_rows]
     return ColumnCosts(cost, lower, upper)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from optimizer.domain import Objective
-from optimizer.lp_columns import KWH_SESSION_SHARE, unmet_weights
+from optimizer.lp_columns import KWH_SESSION_SHARE, MARGIN_WEIGHT_SHARE, READ_MARGIN_WEIGHT_SHARE, unmet_weights
 from optimizer.lp_model import build_lp, session_arrays
 from optimizer.strategies.base import prepare_tick
 from tests.optimizer.helpers import session, site_with, snapshot
@@ -49,3 +49,18 @@ def test_the_lp_gives_the_session_share_only_to_vehicles_that_report_their_soc()
     u_cost = lp.cost[lp.sessions * lp.steps : lp.sessions * lp.steps + lp.sessions]
     assert u_cost[0] > u_cost[1]  # read: the smaller need weighs more
     assert u_cost[2] == pytest.approx(u_cost[3])  # assumed: alike, whatever the meter says
+
+
+def test_under_the_kwh_objective_a_read_margin_costs_as_much_as_a_central_kwh() -> None:
+    snap = snapshot(session("cp-1", soc=0.5), session("cp-4", soc=None))
+    for unmet_per, read_share in (("kwh", READ_MARGIN_WEIGHT_SHARE), ("session", MARGIN_WEIGHT_SHARE)):
+        site = site_with(control={"step_min": 15, "horizon_h": 12, "objective": {"unmet_per": unmet_per}})
+        tick = prepare_tick(site, snap)
+        arrays = session_arrays(tick.sessions, tick.horizon, tick.series)
+        assert arrays.margin_kwh is not None and (arrays.margin_kwh > 0).all()
+        lp = build_lp(tick.sessions, tick.horizon, tick.series, tick.limits, site.control.objective, 0.0, 0.0, arrays)
+        n_u = lp.sessions * lp.steps
+        cheapest = float(lp.cost[n_u : n_u + lp.sessions].min())
+        margin_cost = lp.cost[-2:]  # the margin columns come last, one per session with a margin
+        assert margin_cost[0] == pytest.approx(read_share * cheapest)  # read SoC
+        assert margin_cost[1] == pytest.approx(MARGIN_WEIGHT_SHARE * cheapest)  # assumed: given up first
