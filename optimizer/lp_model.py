@@ -89,6 +89,9 @@ class SessionArrays:
     # (strategies.base.give_minimum_from_spare). None: no such vehicle.
     below_minimum: NDArray[np.bool_] | None = None
     margin_kwh: FloatArray | None = None  # None: zeros
+    # Sessions whose need comes from a SoC reading or the vehicle's own figure (needs.py), not from the assumed
+    # arrival SoC: only these can be told to be nearly finished. None: all.
+    need_read: NDArray[np.bool_] | None = None
 
 
 def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: SiteSeries,
@@ -160,6 +163,7 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         efficiency=np.array([s.efficiency for s in sessions], dtype=np.float64),
         priority=np.array([s.priority for s in sessions], dtype=np.float64),
         temp_ceiling_c=ceiling,
+        need_read=np.array([s.uncertainty is None or not s.uncertainty.estimated for s in sessions], dtype=np.bool_),
     )
 
 

@@ -37,6 +37,7 @@ from optimizer.strategies.base import (
     temperature_trajectories,
     temperature_trajectory,
 )
+from optimizer.strategies.deferral import certain_power_kw, pull_forward_cap_kw
 
 
 def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, float | None]:
@@ -168,13 +169,17 @@ def give_minimum_from_spare(tick: Tick, limits_kw: FloatArray, limits_a: list[fl
 
 def fill_spare_capacity(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None], room_kw: FloatArray,
                         near_ceiling: list[bool], accept_kw: FloatArray,
-                        fits_ceiling: Callable[[int, float], bool] | None = None) -> None:
+                        fits_ceiling: Callable[[int, float], bool] | None = None,
+                        site_cap_kw: float | None = None) -> None:
     """Give first-step capacity that no plan wanted to sessions that may take more than they were planned
     (``room_kw`` each: up to the upper end of their need; never above ``accept_kw``, what each can draw now),
     earliest departure first, within every row. Their own BMS stops them when they are full; the next tick
-    sees it in the meter. Changes the arrays in place."""
+    sees it in the meter. ``site_cap_kw``: the most all first-step commands may add up to (None: the site limit).
+    Changes the arrays in place."""
     n = len(tick.sessions)
     left = FirstStepRoom(tick, limits_kw)
+    if site_cap_kw is not None:
+        left.site_kw = min(left.site_kw, site_cap_kw - float(limits_kw.sum()))
     order = sorted((i for i in range(n) if room_kw[i] > EPS and not near_ceiling[i]),
                    key=lambda i: tick.sessions[i].departure_h)
     for i in order:
@@ -306,9 +311,13 @@ def commands_for(request: CommandInput) -> Plan:
             below = session_arrays(tick.sessions, tick.horizon, tick.series, tick.caps_kw).below_minimum
         if below is not None:
             give_minimum_from_spare(tick, limits_kw, limits_a, below, near)
+        accept_kw, fits = _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h)
         fill_spare_capacity(tick, limits_kw, limits_a,
-                            _first_step_room_kw(tick, power_kw, energy_h, limits_kw, upper_kwh), near,
-                            _acceptance_kw(tick, energy_h), _fits_ceiling(request, energy_h))
+                            _first_step_room_kw(tick, power_kw, energy_h, limits_kw, upper_kwh), near, accept_kw, fits)
+        # Then later energy that vehicles plugging in could claim, as not yet provided (deferral.py).
+        fill_spare_capacity(tick, limits_kw, limits_a,
+                            _first_step_room_kw(tick, certain_power_kw(tick, power_kw), energy_h, limits_kw, upper_kwh),
+                            near, accept_kw, fits, pull_forward_cap_kw(tick, power_kw))
     clamp_to_caps(tick, limits_kw, limits_a)  # limits set outside depotctl (a station's external limit) win
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
     connectors = _connector_plans(request, limits_kw, limits_a, energy_h)
@@ -333,6 +342,21 @@ def commands_for(request: CommandInput) -> Plan:
     )
 
 
+def trim_later_steps(schedule_kw: FloatArray, energy_h: FloatArray, efficiency: float, upper_kwh: float) -> None:
+    """Take what the first step now delivers beyond the plan out of the last planned steps, so the schedule never
+    plans more than the upper end of the need (the spare-capacity fill may pull later energy forward). In place."""
+    excess_kwh = float((schedule_kw * energy_h).sum()) * efficiency - upper_kwh
+    for t in range(schedule_kw.size - 1, 0, -1):
+        if excess_kwh <= 1e-6:
+            return
+        step_kwh = float(schedule_kw[t] * energy_h[t]) * efficiency
+        if step_kwh <= 0:
+            continue
+        keep_kwh = max(0.0, step_kwh - excess_kwh)
+        schedule_kw[t] = math.floor(keep_kwh / (energy_h[t] * efficiency) / POWER_RESOLUTION_KW) * POWER_RESOLUTION_KW
+        excess_kwh -= step_kwh - float(schedule_kw[t] * energy_h[t]) * efficiency
+
+
 def _connector_plans(request: CommandInput, limits_kw: FloatArray, limits_a: list[float | None],
                      energy_h: FloatArray) -> tuple[ConnectorPlan, ...]:
     """Each session's plan: its command, its schedule (the LP's, floored to 1 W, capped), and what that schedule
@@ -348,6 +372,8 @@ def _connector_plans(request: CommandInput, limits_kw: FloatArray, limits_a: lis
     schedule[:, 0] = limits_kw
     efficiency = np.array([s.efficiency for s in sessions], dtype=np.float64)
     upper_kwh = np.array([s.need_kwh + s.extra_kwh for s in sessions], dtype=np.float64)
+    for i in range(n):
+        trim_later_steps(schedule[i], energy_h[i], float(efficiency[i]), float(upper_kwh[i]))
     # A vehicle commanded its minimum current may draw less: never count more than it can take.
     delivered = np.minimum((schedule * energy_h).sum(axis=1) * efficiency, upper_kwh)
     temp0_c = np.array([s.temp0_c for s in sessions], dtype=np.float64)

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from optimizer.domain import PlanStatus, Site, Snapshot, ThermalModel
+from optimizer.lp_columns import KWH_SESSION_SHARE
 from optimizer.lp_model import build_lp
 from optimizer.plan_check import assert_plan_feasible, check_plan
 from optimizer.strategies import STRATEGY_NAMES, get_strategy, plan
@@ -206,4 +207,6 @@ def test_unmet_energy_is_charged_per_session_share_or_per_kwh(unmet_per: str) ->
     if unmet_per == "session":
         assert unmet_cost == pytest.approx([1000.0 / 5.0, 1000.0 / 30.0])  # the small need is finished first
     else:
-        assert unmet_cost == pytest.approx([1000.0 / 17.5, 1000.0 / 17.5])  # every kWh alike (mean need 17.5)
+        # Every kWh alike (mean need 17.5), plus the small session share for needs that are read.
+        f = KWH_SESSION_SHARE
+        assert unmet_cost == pytest.approx([1000.0 * ((1 - f) / 17.5 + f / 5.0), 1000.0 * ((1 - f) / 17.5 + f / 30.0)])

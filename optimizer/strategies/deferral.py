@@ -1,0 +1,60 @@
+"""How much of a plan's later energy the site can count on when vehicles may still plug in.
+
+A plan that leaves first-step capacity unused and delivers the energy later (at a cheaper hour, or simply later)
+bets that the site will still have that room later. Capacity now is certain; capacity later is not while
+chargers have free connectors: a vehicle that plugs in there claims part of it, and on a congested day the
+deferred energy is then never delivered (docs/benchmarks-robust.md, section 5, "The mechanism"). So the
+command layer's spare-capacity fill counts later planned energy as already provided only where the site keeps
+room for every free connector at its plug-in power besides it; the rest may be pulled into the first step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.horizon import FloatArray
+from optimizer.strategies.base import EPS, Tick
+
+
+def certain_share(tick: Tick, power_kw: FloatArray) -> FloatArray:
+    """Per step, the share of the planned EV load (``power_kw``: sessions × steps) that stays deliverable even if
+    every free connector (``Snapshot.plug_in``) draws its plug-in power from then on: 1 where the site's room
+    besides the plan covers them all, less where arrivals could take part of the plan's capacity. Step 0 is
+    commanded now, so it is always 1."""
+    steps = power_kw.shape[1] if power_kw.ndim == 2 else 0
+    share = np.ones(steps)
+    arrivals_kw = sum(slot.wanted_kw for slot in tick.snapshot.plug_in)
+    if steps < 2 or arrivals_kw <= EPS:
+        return share
+    planned_kw = np.maximum(power_kw, 0.0).sum(axis=0)
+    spare_kw = np.maximum(tick.ev_capacity_kw - planned_kw, 0.0)
+    claimed_kw = np.maximum(arrivals_kw - spare_kw, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_risk = np.where(planned_kw > EPS, np.minimum(claimed_kw / planned_kw, 1.0), 0.0)
+    share[1:] = 1.0 - at_risk[1:]
+    return share
+
+
+def certain_power_kw(tick: Tick, power_kw: FloatArray) -> FloatArray:
+    """``power_kw`` with each later step scaled to the share the site can count on (``certain_share``). Vehicles
+    whose battery temperature is modelled keep their plan: the LP may hold them back to let them cool, and
+    pulling their energy forward would undo that."""
+    if power_kw.size == 0:
+        return power_kw
+    scaled = power_kw * certain_share(tick, power_kw).reshape(1, -1)
+    thermal = np.array([s.thermal.is_modelled for s in tick.sessions], dtype=np.bool_)
+    scaled[thermal] = power_kw[thermal]
+    return np.asarray(scaled, dtype=np.float64)
+
+
+def pull_forward_cap_kw(tick: Tick, power_kw: FloatArray) -> float | None:
+    """The most EV power the first step may reach by pulling energy forward: where the objective prices the site's
+    peak, no more than the peak the plan already pays for (its highest planned step, or the peak reached so far);
+    None where the peak costs nothing."""
+    objective = tick.site.control.objective
+    if objective.peak + objective.price * tick.site.tariff.demand_charge_per_kw <= 0:
+        return None
+    fixed_kw = tick.series.base_load_kw + tick.uncontrolled_kw
+    planned_kw = np.maximum(power_kw, 0.0).sum(axis=0) + fixed_kw if power_kw.size else fixed_kw
+    peak_kw = max(float(np.max(planned_kw, initial=0.0)), tick.snapshot.peak_so_far_kw or 0.0)
+    return max(0.0, peak_kw - float(fixed_kw[0]))
