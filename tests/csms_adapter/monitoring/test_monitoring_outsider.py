@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from http_receiver import Receiver, receiving
 from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from outsider_charger import OutsiderCharger, Station, outsider, wire_time
 from polling import eventually
+from prometheus_text import metric
 
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
@@ -77,14 +77,7 @@ class Site:
     async def metric(self, name: str, **labels: str) -> float | None:
         response = await self.api.get("/metrics")
         assert response.status_code == 200
-        for line in response.text.splitlines():
-            match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-            if match is None:
-                continue
-            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(match.group(2))
-        return None
+        return metric(response.text, name, **labels)
 
     def hooks_for(self, charger: str, kind: str) -> list[str]:
         """The webhook events (``opened``/``resolved``) received for this charger and incident kind, in order;

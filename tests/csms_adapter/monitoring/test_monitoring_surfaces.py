@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ import pytest
 from http_receiver import Receiver, receiving
 from live_site import make_site
 from polling import eventually
+from prometheus_text import metric
 
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
@@ -85,19 +85,6 @@ async def depot_with(tmp_path: Path, *faults: FaultInjection) -> AsyncIterator[D
         finally:
             await controller.stop()
             await fleet.stop()
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if match is None:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(match.group(2))
-    return None
 
 
 async def test_injected_fault_shows_everywhere_within_one_tick_and_resolves_once(tmp_path: Path) -> None:
