@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from csms_adapter.control.connector_state import Session
 from csms_adapter.control.control_loop import TickResult
@@ -47,6 +47,41 @@ _UNIT = {
 _SENT = {Outcome.ACCEPTED, Outcome.REJECTED, Outcome.TIMEOUT, Outcome.ERROR}
 MAX_PENDING_WRITES = 100_000
 RETENTION_EVERY_S = 3600.0
+T = TypeVar("T")
+
+
+class WriteBatch(Generic[T]):
+    """Records gathered on the event loop and written together on the store's thread: ``add`` queues one write
+    when none is pending and the recorder is running, and that write takes everything buffered by the time it runs
+    (a burst of a thousand status notifications, or a tick's thousand profile calls, is one transaction)."""
+
+    def __init__(self, write: Callable[[list[T]], object], later: Callable[[Callable[[], None]], None],
+                 running: Callable[[], bool]) -> None:
+        self._items: deque[T] = deque(maxlen=MAX_PENDING_WRITES)
+        self._queued = False
+        self._write = write
+        self._later = later
+        self._running = running
+
+    def add(self, item: T) -> None:
+        self._items.append(item)
+        if self._running():
+            self.flush()
+
+    def flush(self) -> None:
+        """Queue a write of what is buffered, unless one is pending already or nothing is."""
+        if self._items and not self._queued:
+            self._queued = True
+            self._later(self._run)
+
+    def _run(self) -> None:
+        # Runs on the store thread. The flag is lowered before the buffer is taken, so a record added meanwhile
+        # queues another write instead of waiting for the next burst; popleft is safe against the loop appending.
+        self._queued = False
+        batch: list[T] = []
+        while self._items:
+            batch.append(self._items.popleft())
+        self._write(batch)
 
 
 class StoreRecorder:
@@ -69,12 +104,13 @@ class StoreRecorder:
         self.failures = 0
         self.journal = StoreJournal(OperatorStateStore(store), self._later)
         self.monitoring = MonitoringRepository(store)
-        self._events: deque[EventRecord] = deque(maxlen=MAX_PENDING_WRITES)
-        self._events_queued = False
-        self._incidents: deque[Incident] = deque(maxlen=MAX_PENDING_WRITES)
-        self._incidents_queued = False
-        self._commands: deque[CommandEntry] = deque(maxlen=MAX_PENDING_WRITES)
-        self._commands_queued = False
+        running = self._running
+        self._events = WriteBatch[EventRecord](self.monitoring.add_events, self._later, running)
+        # Incidents are written with whatever else changed meanwhile: the latest state of each id wins.
+        self._incidents = WriteBatch[Incident](
+            lambda batch: self.monitoring.save_incidents({i.id: i for i in batch}.values()), self._later, running)
+        # A tick's profile calls are recorded together: one transaction for all of them, written off the loop.
+        self._commands = WriteBatch[CommandEntry](self.store.record_commands, self._later, running)
         self.fit_settings = FitSettings()
 
     @classmethod
@@ -110,15 +146,8 @@ class StoreRecorder:
         if self.retention is not None:
             self._retention_task = asyncio.get_running_loop().create_task(self._retain(self.retention),
                                                                           name="store-retention")
-        if self._events:
-            self._events_queued = True
-            self._later(self._write_events)
-        if self._incidents:
-            self._incidents_queued = True
-            self._later(self._write_incidents)
-        if self._commands:
-            self._commands_queued = True
-            self._later(self._write_commands)
+        for batch in (self._events, self._incidents, self._commands):
+            batch.flush()  # what was recorded before the start
         await self.writer.start()
 
     async def _drain(self) -> None:
@@ -137,6 +166,9 @@ class StoreRecorder:
     def backlog(self) -> int:
         """Writes waiting for the store: meter samples buffered plus other writes queued."""
         return self.writer.pending + (self._queue.qsize() if self._queue is not None else 0)
+
+    def _running(self) -> bool:
+        return self._queue is not None
 
     def _later(self, work: Callable[[], Any]) -> None:
         if self._queue is None:
@@ -197,34 +229,10 @@ class StoreRecorder:
     # ------------------------------------------------------------------------------ Monitor history
 
     def add_event(self, record: EventRecord) -> None:
-        self._events.append(record)
-        if not self._events_queued and self._queue is not None:
-            self._events_queued = True
-            self._later(self._write_events)
-
-    def _write_events(self) -> None:
-        # Runs on the store thread. The flag is lowered before the buffer is taken, so an event added meanwhile
-        # queues another write instead of waiting for the next burst.
-        self._events_queued = False
-        batch: list[EventRecord] = []
-        while self._events:
-            batch.append(self._events.popleft())
-        self.monitoring.add_events(batch)
+        self._events.add(record)
 
     def save_incident(self, incident: Incident) -> None:
-        # Written in one transaction with whatever else changed meanwhile (the latest state of each id wins).
-        self._incidents.append(incident)
-        if not self._incidents_queued and self._queue is not None:
-            self._incidents_queued = True
-            self._later(self._write_incidents)
-
-    def _write_incidents(self) -> None:
-        self._incidents_queued = False
-        latest: dict[str, Incident] = {}
-        while self._incidents:
-            incident = self._incidents.popleft()  # deque: safe against the loop appending meanwhile
-            latest[incident.id] = incident
-        self.monitoring.save_incidents(latest.values())
+        self._incidents.add(incident)
 
     async def read_events(self, charger: str, since: datetime | None, until: datetime | None,
                           limit: int) -> list[EventRecord]:
@@ -254,22 +262,10 @@ class StoreRecorder:
         payload = {"purpose": record.purpose, "limit": record.limit, "unit": record.unit.value,
                    "phases": record.phases, "limit_kw": record.limit_kw, "transaction_id": record.transaction_id}
         accepted = record.outcome is Outcome.ACCEPTED
-        self._commands.append(CommandEntry(
+        self._commands.add(CommandEntry(
             record.charger_id, record.connector_id, "SetChargingProfile", payload, record.time,
             answer="Accepted" if accepted else (record.outcome.value if record.outcome is Outcome.REJECTED else None),
             error=None if accepted else record.reason, latency_ms=record.duration_ms))
-        # A tick's calls are recorded together: one transaction for all of them, written off the loop.
-        if not self._commands_queued and self._queue is not None:
-            self._commands_queued = True
-            self._later(self._write_commands)
-
-    def _write_commands(self) -> None:
-        # Runs on the store thread; the flag is lowered before the buffer is taken (as for events).
-        self._commands_queued = False
-        batch: list[CommandEntry] = []
-        while self._commands:
-            batch.append(self._commands.popleft())
-        self.store.record_commands(batch)
 
     def operator_state(self, now: datetime) -> OperatorState:
         """Grid cap, session overrides, vehicle data and billing peaks to restore (read once at start-up)."""
