@@ -31,7 +31,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from benchmarks.live.load_bench import per_call_ms, percentile
+from benchmarks.live.load_probes import percentile
+from benchmarks.live.load_report import per_call_ms
 from benchmarks.pg_local import local_postgres
 
 

@@ -58,6 +58,17 @@ from typing import Any
 
 import yaml
 
+from benchmarks.live.load_probes import (
+    Backlog,
+    GcTime,
+    LoopLag,
+    peers_cpu_s,
+    percentile,
+    proc_status_mb,
+    rusage_cpu_s,
+    split_by_activity,
+)
+from benchmarks.live.load_report import print_report
 from benchmarks.synthetic_site import synthetic_site_mapping
 
 PASSWORD_ENV = "DEPOTCTL_BENCH_PASSWORD"
@@ -92,114 +103,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def proc_status_mb(field: str) -> float | None:
-    """VmRSS / VmHWM of this process in MB (Linux); None elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
 # ------------------------------------------------------------------------------------- controller role
 
 
 def _round(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
-
-
-class LoopLag:
-    """How late the event loop wakes a task that sleeps ``period_s``: the time any ready callback (a charger's
-    message among them) may have waited behind whatever held the loop."""
-
-    def __init__(self, period_s: float = 0.01) -> None:
-        self.period_s = period_s
-        self.lags_ms: list[float] = []
-        self.late: list[tuple[float, float]] = []  # (perf_counter at wake-up, lag ms) of the wake-ups > 50 ms late
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(self.period_s)
-            lag_ms = max(0.0, (loop.time() - before - self.period_s) * 1000.0)
-            self.lags_ms.append(lag_ms)
-            if lag_ms > 50.0:
-                self.late.append((round(time.perf_counter(), 4), round(lag_ms, 1)))
-
-    def figures(self) -> dict[str, Any]:
-        return {"loop_lag_ms_p99": percentile(self.lags_ms, 0.99), "loop_lag_ms_max": max(self.lags_ms, default=None),
-                "loop_lag_over_50ms": sum(1 for x in self.lags_ms if x > 50.0)}
-
-
-class GcTime:
-    """CPU seconds the garbage collector took on the event loop's thread (``gc.callbacks``; a collection runs in
-    the thread whose allocation triggered it, and holds the GIL meanwhile)."""
-
-    def __init__(self, thread_id: int) -> None:
-        self.thread_id = thread_id
-        self.total_s = 0.0
-        self.by_generation_s = [0.0, 0.0, 0.0]
-        self.by_generation_n = [0, 0, 0]
-        self._started: float | None = None
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if threading.get_ident() != self.thread_id:
-            return
-        if phase == "start":
-            self._started = time.thread_time()
-        elif self._started is not None:
-            took_s = time.thread_time() - self._started
-            self.total_s += took_s
-            self.by_generation_s[info["generation"]] += took_s
-            self.by_generation_n[info["generation"]] += 1
-            self._started = None
-
-
-def split_by_activity(marks: list[tuple[float, float]], windows: list[tuple[str, float, float]]
-                      ) -> dict[str, dict[str, Any]]:
-    """Latencies (``(end, ms)`` with ``end`` on ``time.perf_counter``) by the activity whose window overlaps the
-    message's handling; a message overlapping none is "idle"."""
-    groups: dict[str, list[float]] = {"solve": [], "dispatch": [], "idle": []}
-    for end, ms in marks:
-        begin = end - ms / 1000.0
-        kind = next((k for k, w0, w1 in windows if begin <= w1 and end >= w0), "idle")
-        groups[kind].append(ms)
-    return {k: {"n": len(v), "p50": percentile(v, 0.5), "p99": percentile(v, 0.99)} for k, v in groups.items()}
-
-
-def _cpu_s(usage: resource.struct_rusage) -> float:
-    return usage.ru_utime + usage.ru_stime
-
-
-def peers_cpu_s(marker: str) -> float | None:
-    """CPU seconds used so far by the processes whose command line contains ``marker`` (the emulators of this
-    run), from ``/proc`` (Linux); None elsewhere."""
-    total = 0.0
-    try:
-        ticks = os.sysconf("SC_CLK_TCK")
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if marker not in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    continue
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone meanwhile
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    except (OSError, ValueError):
-        return None
-    return total
 
 
 def _tick_summary(result: Any) -> dict[str, Any]:
@@ -219,20 +127,6 @@ def _tick_summary(result: Any) -> dict[str, Any]:
         "failed": sum(1 for r in (*report.records, *report.station_records)
                       if r.outcome.value in ("timeout", "error", "rejected")) if report else 0,
     }
-
-
-class Backlog:
-    """The store's write backlog (``StoreRecorder.backlog``), sampled every ``period_s``."""
-
-    def __init__(self, recorder: Any, period_s: float = 0.5) -> None:
-        self.recorder = recorder
-        self.period_s = period_s
-        self.max = 0
-
-    async def run(self) -> None:
-        while True:
-            self.max = max(self.max, int(self.recorder.backlog))
-            await asyncio.sleep(self.period_s)
 
 
 def set_up_done(controller: Any) -> bool:
@@ -437,7 +331,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     figures["store_failures"] = writer.failures + recorder.failures
     # Reaped children: the solver process, once the controller has shut it down (ru_maxrss is in KB on Linux).
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    figures["solver_cpu_s"] = round(_cpu_s(children), 1)
+    figures["solver_cpu_s"] = round(rusage_cpu_s(children), 1)
     figures["solver_rss_peak_mb"] = round(children.ru_maxrss / 1024.0, 1) if children.ru_maxrss else None
     stats_out.write_text(json.dumps(figures))
 
@@ -496,7 +390,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     emulator_cpu_s: float | None = None
     try:
         _wait_ready(controller, 60)
-        cpu_before = _cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN))
+        cpu_before = rusage_cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN))
         url = f"ws://127.0.0.1:{port}/ocpp"
         per = math.ceil(args.chargers / processes)
         for k in range(processes):
@@ -518,7 +412,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 _stop(proc, 10)
         # Only the emulators have been reaped so far (the controller is still running).
-        emulator_cpu_s = _cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu_before
+        emulator_cpu_s = rusage_cpu_s(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu_before
     finally:
         for proc in emulators:
             _stop(proc, 10)
@@ -576,105 +470,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "workdir": str(workdir),
     }
-
-
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
-
-
-def per_call_ms(tick: dict[str, Any], key: str) -> float | None:
-    """``tick[key]`` (CPU ms during a dispatch) per profile call that went out (accepted or failed)."""
-    calls = int(tick.get("tx_accepted") or 0) + int(tick.get("station_accepted") or 0) + int(tick.get("failed") or 0)
-    value = tick.get(key)
-    return round(float(value) / calls, 3) if value is not None and calls else None
-
-
-def print_report(r: dict[str, Any]) -> None:
-    full = r["full_tick"] or {}
-    lines = [
-        f"load benchmark: {r['chargers']} chargers (mixed 1.6J/2.0.1, {r['emulator_processes']} emulator processes), "
-        f"meter values every {r['meter_interval_s']} s, {r['duration_s']} s, {r['cpus']} CPUs shared",
-        f"  booted                     {r['booted']}/{r['chargers']}",
-        f"  messages answered/handled  {r['messages_answered']} / {r['messages_handled']}  "
-        f"(given up {r['messages_given_up']}, queued at end {r['messages_queued_at_end']}, "
-        f"lost {r['messages_lost']})   target: none lost",
-        f"  handling p50 / p99 / max   {_fmt(r['handling_ms_p50'], ' ms')} / {_fmt(r['handling_ms_p99'], ' ms')} / "
-        f"{_fmt(r['handling_ms_max'], ' ms')}   target: p99 < 50 ms",
-        f"  ... after the full tick    {_fmt(r['steady_handling_ms_p50'], ' ms')} / "
-        f"{_fmt(r['steady_handling_ms_p99'], ' ms')}   ({r['steady_handled']} messages: meter values and ticks only)",
-        f"  round trip p50 / p99       {_fmt(r['round_trip_ms_p50'], ' ms')} / {_fmt(r['round_trip_ms_p99'], ' ms')}"
-        "   (charger side, includes the emulators' own loop delay)",
-        f"  full tick                  {_fmt(full.get('tick_ms'), ' ms')} for {full.get('sessions')} sessions "
-        f"(after {_fmt(full.get('waited_s'), ' s')}; set-up done: {full.get('set_up_done')}, "
-        f"{full.get('reachable')} chargers reachable, {full.get('set_up_running')} set-ups running, store backlog "
-        f"{full.get('store_backlog')}): snapshot {_fmt(full.get('snapshot_ms'), ' ms')}, "
-        f"plan {_fmt(full.get('plan_ms'), ' ms')} (waited {_fmt(full.get('solve_wall_ms'), ' ms')}), "
-        f"dispatch {_fmt(full.get('dispatch_ms'), ' ms')} (CPU: controller {_fmt(full.get('dispatch_cpu_ms'), ' ms')}, "
-        f"emulators {_fmt(full.get('dispatch_emulator_cpu_ms'), ' ms')}), "
-        f"{full.get('tx_accepted')} TxProfiles + {full.get('station_accepted')} station max accepted, "
-        f"{full.get('failed')} failed   target: < 2000 ms",
-        f"  full tick CPU              controller {_fmt(full.get('tick_cpu_ms'), ' ms')} (its event-loop thread "
-        f"{_fmt(full.get('tick_loop_cpu_ms'), ' ms')}; the solver process's is not in it)",
-        f"  dispatch CPU per call sent controller {_fmt(per_call_ms(full, 'dispatch_cpu_ms'), ' ms')} (its event-loop "
-        f"thread {_fmt(per_call_ms(full, 'dispatch_loop_cpu_ms'), ' ms')}), emulators "
-        f"{_fmt(per_call_ms(full, 'dispatch_emulator_cpu_ms'), ' ms')}   (everything each ran meanwhile included; "
-        f"garbage collection on the loop {_fmt(full.get('dispatch_gc_ms'), ' ms')})",
-        f"  controller RSS now / peak  {_fmt(r['controller_rss_mb'], ' MB')} / "
-        f"{_fmt(r['controller_rss_peak_mb'], ' MB')}   target: < 500 MB   (solver process peak "
-        f"{_fmt(r.get('solver_rss_peak_mb'), ' MB')})",
-    ]
-    by = r.get("by_activity") or {}
-    if by:
-        lines.append("  handling p50 / p99 while   " + ", ".join(
-            f"{k} {_fmt(v['p50'], '')} / {_fmt(v['p99'], ' ms')} (n={v['n']})" for k, v in by.items()))
-    lines.append(f"  event-loop lag p99 / max   {_fmt(r.get('loop_lag_ms_p99'), ' ms')} / "
-                 f"{_fmt(r.get('loop_lag_ms_max'), ' ms')}  ({r.get('loop_lag_over_50ms')} wake-ups > 50 ms late)")
-    wall = r.get("controller_wall_s")
-    cpu = r.get("controller_cpu_s")
-    share = f" = {100.0 * cpu / wall:.0f} % of one CPU" if cpu is not None and wall else ""
-    lines.append(f"  CPU s: controller {_fmt(cpu)}{share} over {_fmt(wall, ' s')}, solver process "
-                 f"{_fmt(r.get('solver_cpu_s'))}, emulators {_fmt(r.get('emulator_cpu_s'))}")
-    lines.append(f"  garbage collections        {r.get('loop_gc_collections')} by generation (0/1/2) on the event loop, "
-                 f"{r.get('loop_gc_ms')} ms CPU")
-    lines.append(f"  store backlog max / end    {r.get('store_backlog_max')} / {r.get('store_backlog_at_end')}   "
-                 f"samples written {r.get('samples_written')}, dropped {r.get('samples_dropped')}, store failures "
-                 f"{r.get('store_failures')}")
-    lines.append(f"  fail-safe recomputes       {r.get('failsafe_recomputes')}")
-    lines.extend(full_tick_lines(full.get("repeats") or []))
-    lines.extend(tick_lines(r["ticks"]))
-    print("\n".join(lines))
-
-
-def full_tick_lines(repeats: list[dict[str, Any]]) -> list[str]:
-    """Medians over the repeated full ticks (``--full-ticks``): wall, CPU of this process, CPU per call sent."""
-    if len(repeats) < 2:
-        return []
-
-    def median(values: list[float | None]) -> float | None:
-        return percentile([v for v in values if v is not None], 0.5)
-
-    return [f"  full ticks ({len(repeats)}), median    tick {_fmt(median([t.get('tick_ms') for t in repeats]), ' ms')}"
-            f" (controller CPU {_fmt(median([t.get('tick_cpu_ms') for t in repeats]), ' ms')}, its loop thread "
-            f"{_fmt(median([t.get('tick_loop_cpu_ms') for t in repeats]), ' ms')}), dispatch "
-            f"{_fmt(median([t.get('dispatch_ms') for t in repeats]), ' ms')}; dispatch CPU per call sent: controller "
-            f"{_fmt(median([per_call_ms(t, 'dispatch_cpu_ms') for t in repeats]), ' ms')} (loop thread "
-            f"{_fmt(median([per_call_ms(t, 'dispatch_loop_cpu_ms') for t in repeats]), ' ms')}, garbage collection "
-            f"{_fmt(median([per_call_ms(t, 'dispatch_gc_ms') for t in repeats]), ' ms')}), emulators "
-            f"{_fmt(median([per_call_ms(t, 'dispatch_emulator_cpu_ms') for t in repeats]), ' ms')}"]
-
-
-def tick_lines(ticks: list[dict[str, Any]]) -> list[str]:
-    """Median and max of each part of every tick of the run (the full tick among them)."""
-    if not ticks:
-        return []
-    out = [f"  ticks                      {len(ticks)} (median / max ms):"]
-    for key in ("snapshot_ms", "solve_wall_ms", "dispatch_ms", "tick_ms"):
-        values = [float(t[key]) for t in ticks if t.get(key) is not None]
-        if values:
-            out.append(f"    {key:<24}{percentile(values, 0.5):.0f} / {max(values):.0f}")
-    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
