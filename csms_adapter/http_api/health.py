@@ -11,6 +11,7 @@ from datetime import datetime
 
 from csms_adapter.http_api.schemas_monitoring import ChargerTimeline, TimelineSegment, TimelineState
 from csms_adapter.monitoring import Incident, IncidentKind
+from csms_adapter.monitoring.availability import is_outage
 from csms_adapter.monitoring.operator_unavailability import OperatorSpan
 
 # Worst first: the state shown when several outages overlap.
@@ -33,7 +34,7 @@ def timelines(incidents: Iterable[Incident], chargers: Sequence[str], since: dat
     spans: dict[str, list[tuple[datetime, datetime, TimelineState]]] = {c: [] for c in chargers}
     for incident in incidents:
         state = _STATE.get(incident.kind)
-        if state is None or incident.charger not in spans:
+        if state is None or incident.charger not in spans or not is_outage(incident):
             continue
         start = max(incident.opened_at, since)
         end = min(incident.resolved_at or until, until)

@@ -9,7 +9,8 @@ causes outside the operator's control are excluded):
   like the programmes' planned maintenance: not an outage, not counted against the ratio, and neither available
   time (MTBF) nor repair time (MTTR);
 - otherwise a connector is *offline* while its charger has an ``offline`` incident, else *faulted* while it (or
-  its whole charger, connector 0/None) has a ``fault`` incident, else *unavailable* while it has an
+  its whole charger, connector 0/None) has a critical ``fault`` incident (a fault that stayed a warning came with a
+  working connector, e.g. a 1.6 errorCode while Charging: the port could deliver energy, so it is up), else *unavailable* while it has an
   ``unavailable`` incident (the charger said Unavailable without being asked), else *available*;
 - ``availability_ratio`` = (window − faulted − offline − unavailable) ÷ window;
 - the charger's own row counts a second as down only when every connector is down then (the charger can still
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from csms_adapter.monitoring.model import AvailabilityRow, Incident, IncidentKind
+from csms_adapter.monitoring.model import AvailabilityRow, Incident, IncidentKind, Severity
 from csms_adapter.monitoring.operator_unavailability import OperatorSpan
 
 OUTAGE_KINDS = (IncidentKind.OFFLINE, IncidentKind.FAULT, IncidentKind.UNAVAILABLE)
@@ -61,7 +62,7 @@ def availability(incidents: Iterable[Incident], connectors: Mapping[str, int], s
         if end > start:
             excluded[op.charger].append((start, end, op.connector))
     for incident in incidents:
-        if incident.kind not in OUTAGE_KINDS or incident.charger not in spans:
+        if incident.charger not in spans or not is_outage(incident):
             continue
         start = max(incident.opened_at, since)
         end = min(incident.resolved_at or until, until)
@@ -71,6 +72,15 @@ def availability(incidents: Iterable[Incident], connectors: Mapping[str, int], s
     for charger, count in connectors.items():
         rows += _charger_rows(charger, max(1, count), spans[charger], excluded[charger], since, until)
     return rows
+
+
+def is_outage(incident: Incident) -> bool:
+    """An offline, unavailable or critical fault incident (the port could not deliver energy)."""
+    if incident.kind not in OUTAGE_KINDS:
+        return False
+    # A warning fault raised to critical later counts from its opening: the history keeps one severity per incident,
+    # and counting too much downtime is the honest side.
+    return incident.kind is not IncidentKind.FAULT or incident.severity is not Severity.WARNING
 
 
 def _applies(span: _Span, connector: int) -> bool:

@@ -13,10 +13,12 @@ from csms_adapter.protocol import events as ev
 
 NO_ERROR = ("", "NoError")
 
-# 1.6 errorCodes that come with a working connector (the charger still charges): a warning, not a fault that
-# takes the connector out of the plan. Every other code, and status Faulted, is critical.
-WARNING_ERROR_CODES = frozenset({"HighTemperature", "WeakSignal", "LocalListConflict", "ReaderFailure",
-                                 "OtherError"})
+# OCPP 1.6 (section 4.9, StatusNotification): a charger reports an error that stops energy delivery with status
+# Faulted, and one that does not with its current status (a flaky vehicle link, EVCommunicationError while
+# Charging, is common). So an errorCode is critical, and takes the connector out of the plan, only with Faulted;
+# with any other status it is a warning on a working connector. The electrical-safety codes are the exception:
+# a ground fault, an overcurrent or a welded contactor is critical whatever status comes with it.
+SAFETY_ERROR_CODES = frozenset({"GroundFailure", "OverCurrentFailure", "PowerSwitchFailure"})
 
 # Security event types (OCPP 2.0.1 Part 2 Appendix 1, also used by the 1.6 security whitepaper). Routine ones are
 # recorded as info; tampering and attacks are critical; the rest are warnings.
@@ -62,7 +64,7 @@ def status_findings(event: ev.StatusChanged) -> list[Finding]:
     source = "StatusNotification"
     findings: list[Finding] = []
     if event.plug is ev.PlugState.FAULTED or code is not None:
-        warning_only = event.plug is not ev.PlugState.FAULTED and code in WARNING_ERROR_CODES
+        warning_only = event.plug is not ev.PlugState.FAULTED and code not in SAFETY_ERROR_CODES
         findings.append(Finding(IncidentKind.FAULT, connector, True,
                                 Severity.WARNING if warning_only else Severity.CRITICAL,
                                 code or event.raw_status, event.vendor_error_code, event.info, source))

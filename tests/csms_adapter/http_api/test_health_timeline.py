@@ -50,3 +50,10 @@ def test_another_chargers_request_and_an_empty_window() -> None:
     assert states([other]) == [(0, 10, "available")]
     with pytest.raises(ValueError, match="until"):
         timelines([], ["cp-a"], T0, T0, [other])
+
+
+def test_a_warning_fault_on_a_working_connector_stays_available() -> None:
+    warning = Incident("w1", "cp-a", 1, IncidentKind.FAULT, "EVCommunicationError", None, None, Severity.WARNING,
+                       T0 + 1 * H, T0 + 5 * H, 1, "StatusNotification")
+    assert states([], (warning, fault(T0 + 3 * H, T0 + 4 * H))) == [
+        (0, 3, "available"), (3, 4, "faulted"), (4, 10, "available")]

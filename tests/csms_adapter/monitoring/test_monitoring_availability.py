@@ -18,8 +18,8 @@ def at(hours: float) -> datetime:
 
 
 def incident(n: int, kind: IncidentKind, start_h: float, end_h: float | None, connector: int | None = 1,
-             charger: str = "cp-1") -> Incident:
-    return Incident(f"i{n}", charger, connector, kind, None, None, None, Severity.CRITICAL, at(start_h),
+             charger: str = "cp-1", severity: Severity = Severity.CRITICAL) -> Incident:
+    return Incident(f"i{n}", charger, connector, kind, None, None, None, severity, at(start_h),
                     at(end_h) if end_h is not None else None, 1, "test")
 
 
@@ -67,6 +67,14 @@ def test_other_kinds_are_not_outages() -> None:
     rows = rows_by_connector([incident(1, IncidentKind.METER_ANOMALY, 0, 12),
                               incident(2, IncidentKind.SECURITY_EVENT, 0, 12, None)])
     assert rows[1]["availability_ratio"] == 1.0 and rows[1]["incidents"] == 0
+
+
+def test_a_warning_fault_on_a_working_connector_is_not_an_outage() -> None:
+    # e.g. a 1.6 EVCommunicationError while Charging: the port still delivered energy (the uptime rule)
+    rows = rows_by_connector([incident(1, IncidentKind.FAULT, 0, 12, severity=Severity.WARNING),
+                              incident(2, IncidentKind.FAULT, 12, 18, connector=2)])
+    assert rows[1]["availability_ratio"] == 1.0 and rows[1]["faulted_s"] == 0 and rows[1]["incidents"] == 0
+    assert rows[2]["faulted_s"] == 6 * 3600 and rows[2]["incidents"] == 1
 
 
 def test_empty_window_is_refused() -> None:

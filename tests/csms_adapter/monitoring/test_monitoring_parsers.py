@@ -33,6 +33,15 @@ def test_parsers_never_raise(raw: object) -> None:
     ("Charging", "HighTemperature", [(IncidentKind.FAULT, True, Severity.WARNING), (IncidentKind.UNAVAILABLE, False, None)]),
     ("Charging", "OverCurrentFailure", [(IncidentKind.FAULT, True, Severity.CRITICAL),
                                         (IncidentKind.UNAVAILABLE, False, None)]),
+    # A flaky vehicle link while charging (OCPP 1.6 4.9: an error that does not stop delivery keeps its status).
+    ("Charging", "EVCommunicationError", [(IncidentKind.FAULT, True, Severity.WARNING),
+                                          (IncidentKind.UNAVAILABLE, False, None)]),
+    ("Available", "ConnectorLockFailure", [(IncidentKind.FAULT, True, Severity.WARNING),
+                                           (IncidentKind.UNAVAILABLE, False, None)]),
+    ("Faulted", "EVCommunicationError", [(IncidentKind.FAULT, True, Severity.CRITICAL),
+                                         (IncidentKind.UNAVAILABLE, False, None)]),
+    ("Available", "GroundFailure", [(IncidentKind.FAULT, True, Severity.CRITICAL),
+                                    (IncidentKind.UNAVAILABLE, False, None)]),
     ("Unavailable", "NoError", [(IncidentKind.FAULT, False, None), (IncidentKind.UNAVAILABLE, True, Severity.WARNING)]),
     ("Available", "NoError", [(IncidentKind.FAULT, False, None), (IncidentKind.UNAVAILABLE, False, None)]),
 ])
