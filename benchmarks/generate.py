@@ -423,6 +423,9 @@ def main(argv: list[str] | None = None) -> None:
     names = sorted(PROFILES) if args.all else (args.profile or [])
     if not names:
         parser.error("give --profile NAME or --all")
+    if args.out.resolve() == args.sites.resolve():
+        # a site and its scenario share the profile's file name: one directory would hold only the last written
+        parser.error(f"--out and --sites are the same directory ({args.out}); give each its own")
     for name in names:
         print(write(name, args.seed, args.out, args.sites))
 
