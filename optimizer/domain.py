@@ -368,12 +368,6 @@ class Site:
                 return vehicle
         return None
 
-    def circuit_path(self, charger_id: str) -> tuple[str, ...]:
-        """Ids of the circuits a charger's current flows through, from its own circuit to the root."""
-        from optimizer.circuits import compile_circuits  # the one topology; it imports this module
-
-        return compile_circuits(self).path(charger_id)
-
 
 # ----------------------------------------------------------------------------------------- snapshot
 

@@ -12,17 +12,14 @@ Columns, in this order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.domain import Objective
 from optimizer.horizon import FloatArray
+from optimizer.lp_sessions import SessionArrays
 from optimizer.lp_stress import HighSocBlock
-
-if TYPE_CHECKING:
-    from optimizer.lp_model import SessionArrays
 
 INF = np.inf
 # The early-charging reward per kWh, relative to the objective's 'early' weight. Small enough never to

@@ -9,7 +9,6 @@ Rows that cannot bind are left out: taper rows only over ``taper_window``, therm
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,13 +16,11 @@ from numpy.typing import NDArray
 
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
+from optimizer.lp_columns import ColumnLayout
+from optimizer.lp_sessions import SessionArrays, arrival_step
 from optimizer.lp_stress import HighSocBlock
 from optimizer.needs import ResolvedSession
 from optimizer.thermal import rise_upper_bound, step_coefficients
-
-if TYPE_CHECKING:
-    from optimizer.lp_columns import ColumnLayout
-    from optimizer.lp_model import SessionArrays
 
 INF = np.inf
 
@@ -67,14 +64,6 @@ class RowBuilder:
         )
         matrix.sum_duplicates()
         return matrix
-
-
-def arrival_step(s: ResolvedSession, horizon: Horizon) -> int:
-    """The step in which the vehicle arrives (0 when it is plugged in now)."""
-    if s.arrival_h <= 0:
-        return 0
-    index = int(np.searchsorted(horizon.start_h, s.arrival_h, side="right")) - 1
-    return min(max(index, 0), horizon.steps - 1)
 
 
 def taper_window(s: ResolvedSession, pmax: FloatArray, energy_coef: FloatArray, need_kwh: float) -> tuple[int, int] | None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from optimizer.domain import ThermalModel
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
-from optimizer.lp_model import THERMAL_MARGIN_C
+from optimizer.lp_sessions import THERMAL_MARGIN_C
 from optimizer.needs import ResolvedSession
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optimizer.circuits import compile_circuits
 from optimizer.errors import ConfigError
 from optimizer.site_loader import load_site, parse_site
 
@@ -54,7 +55,7 @@ def test_good_file_loads_with_defaults() -> None:
     site = parse_site(GOOD, "depot.yaml")
     assert site.charger("cp-1").min_current_a == 6.0
     assert site.charger("cp-2").phase_rotation == ("L2",)
-    assert site.circuit_path("cp-1") == ("feeder-a", "main")
+    assert compile_circuits(site).path("cp-1") == ("feeder-a", "main")
     assert site.vehicle_for_tag("04a1b2c3") is not None  # id tags compare case-insensitively
 
 
