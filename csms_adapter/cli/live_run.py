@@ -23,13 +23,13 @@ from rich.live import Live
 from rich.logging import RichHandler
 
 from csms_adapter.cli.live_view import render
+from csms_adapter.control.alert_hooks import attach_webhooks
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.control.site_report import attach_site_report
 from csms_adapter.control.startup_heap import freeze_startup_heap
 from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.http_api import attach_http_api
-from csms_adapter.monitoring.webhooks import attach_webhooks
 from csms_adapter.protocol.log_redaction import FRAME_LOGGERS
 from csms_adapter.store.retention import RetentionPolicy
 from optimizer.domain import Site

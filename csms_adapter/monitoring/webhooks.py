@@ -26,7 +26,7 @@ import random
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,9 +34,6 @@ import httpx
 from csms_adapter.monitoring import SEVERITY_RANK, IncidentChange, Severity
 from csms_adapter.tasks import cancel_and_wait
 from optimizer.errors import ConfigError, ConfigProblem
-
-if TYPE_CHECKING:
-    from csms_adapter.control.controller import Controller
 
 log = logging.getLogger("depotctl.webhooks")
 
@@ -332,17 +329,3 @@ class WebhookNotifier:
                 return response.status_code
         except httpx.HTTPError as exc:
             raise DeliveryFailed(type(exc).__name__) from exc
-
-
-def attach_webhooks(controller: Controller, *, retry: RetryPolicy | None = None) -> WebhookNotifier | None:
-    """Post ``controller``'s incident changes to the site's ``monitoring.webhooks`` (None when there are none):
-    the notifier listens to the Monitor and runs as a controller service. Raises ConfigError for an entry that
-    cannot be used (``resolve_targets``)."""
-    site = controller.site
-    if not site.monitoring.webhooks:
-        return None
-    targets = resolve_targets(site.monitoring.webhooks, controller.env, source=site.source_file)
-    notifier = WebhookNotifier(site.name, targets, retry=retry)
-    controller.monitor.listeners.append(notifier.on_change)
-    controller.services.append(notifier)
-    return notifier

@@ -24,10 +24,11 @@ from outsider_charger import OutsiderCharger, Station, outsider, wire_time
 from polling import eventually
 from prometheus_text import metric
 
+from csms_adapter.control.alert_hooks import attach_webhooks
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.http_api import attach_http_api
-from csms_adapter.monitoring.webhooks import RetryPolicy, WebhookNotifier, attach_webhooks
+from csms_adapter.monitoring.webhooks import RetryPolicy, WebhookNotifier
 from optimizer.domain import WebhookSpec
 
 SECRET = "outsider-webhook-secret"

@@ -20,6 +20,7 @@ from live_site import make_site
 from polling import eventually
 from prometheus_text import metric
 
+from csms_adapter.control.alert_hooks import attach_webhooks
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.emulator.clock import EmulatorClock
@@ -27,7 +28,7 @@ from csms_adapter.emulator.credentials import simulated_site
 from csms_adapter.emulator.faults import FaultInjection, InjectionRecord, parse_fault
 from csms_adapter.emulator.fleet import Fleet, start_fleet
 from csms_adapter.http_api import attach_http_api
-from csms_adapter.monitoring.webhooks import RetryPolicy, WebhookNotifier, attach_webhooks, verify
+from csms_adapter.monitoring.webhooks import RetryPolicy, WebhookNotifier, verify
 from optimizer.domain import WebhookSpec
 
 SPEED = 60.0  # one wall second is one emulated minute; the control interval (60 s) is one wall second
