@@ -169,9 +169,12 @@ def run_on_dask(sweep: Sweep, *, scheduler: str | None = None, workers: int | No
 
     cluster = None
     if scheduler is None:
-        # Workers are processes (the LP holds the GIL); loopback only; no dashboard server.
+        # Workers are processes (the LP holds the GIL); loopback only. The scheduler's HTTP server (dashboard,
+        # /metrics) always starts: on a free loopback port, since None means the fixed 8787 that another cluster
+        # on the machine may hold (it then warns, and fails a run that treats warnings as errors).
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,  # type: ignore[no-untyped-call]
-                               threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+                               threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0")
     try:
         with Client(cluster if cluster is not None else scheduler) as client:  # type: ignore[no-untyped-call]
             futures = client.map(run_task, list(sweep.tasks), pure=False)
