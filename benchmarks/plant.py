@@ -23,7 +23,7 @@ from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery, BatteryState
 from optimizer.circuits import PHASE_LEARN_MIN_A, wired_phases
 from optimizer.domain import Charger, ConnectorPlan, Phase, Plan, SessionState, Snapshot, ThermalModel, ValueSource
-from optimizer.vehicle_limit import VehicleLimit, infer_vehicle_limit
+from optimizer.vehicle_limit import MIN_JUDGED_KW, Observation, VehicleLimit, infer_vehicle_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,7 @@ class _Vehicle:
     drawn_kwh: float = 0.0
     allowed_kw: float = 0.0
     limit: VehicleLimit | None = None  # what a live controller's meter shows the vehicle takes (if less)
+    seen: Observation | None = None  # what it was allowed and drew over the last step it was allowed anything
 
 
 @dataclass(slots=True)
@@ -236,7 +237,10 @@ class SimulatedDepot:
             v.state, drawn = v.battery.charge(v.state, v.allowed_kw, hours, ambient, v.session.target_soc)
             v.drawn_kwh += drawn
             if hours > 0:
-                v.limit = infer_vehicle_limit(v.limit, v.allowed_kw, drawn / hours, until)
+                observation = Observation(v.allowed_kw, drawn / hours)
+                v.limit = infer_vehicle_limit(v.limit, v.allowed_kw, observation.drawn_kw, until, v.seen)
+                if v.allowed_kw >= MIN_JUDGED_KW:  # a step it was given nothing says nothing about its draw
+                    v.seen = observation
             trace.power_kw[i, k] = drawn / trace.step_h
             trace.plugged_h[i, k] = hours
             trace.soc_end[i, k] = v.state.soc

@@ -208,3 +208,38 @@ def test_without_phase_metering_phases_stay_unknown(tiny_scenario_path: Path) ->
     options = dataclasses.replace(QUIET, phase_metering=False)
     seen = _phases_seen(options, scenario, {"ac-1": 11.0, "dc-1": 50.0})
     assert {value for values in seen.values() for value in values} == {(None, None)}
+
+
+def commanded_not_drawn_in_taper(scenario: Scenario) -> tuple[float, float]:
+    """(kWh commanded and not drawn, kWh drawn) over the steps a vehicle tapers from start to end (not the step the
+    taper begins, nor the one it reaches its target in), when every step it is commanded what the plant's snapshot
+    says it takes (``max_power_kw``: the vehicle-limit memory), as a strategy with room would."""
+    depot = SimulatedDepot(scenario, QUIET)
+    wasted = drawn = 0.0
+    while not depot.done:
+        snapshot = depot.observe()
+        kw = {s.charger_id: min(s.max_power_kw or 0.0, 50.0) for s in snapshot.sessions}
+        depot.apply(plan_of(depot, kw))
+        allowed = {v.row: (v.allowed_kw, v.state.soc, v.session.target_soc) for v in depot.plugged()}
+        k = depot.step
+        depot.advance()
+        for row, (allowed_kw, soc, target) in allowed.items():
+            got = float(depot.trace.power_kw[row, k]) * depot.trace.step_h
+            if soc > 0.81 and depot.trace.soc_end[row, k] < target - 1e-6 and allowed_kw > 0:
+                wasted += allowed_kw * depot.trace.plugged_h[row, k] - got
+                drawn += got
+    return wasted, drawn
+
+
+def test_a_tapering_vehicle_is_commanded_about_what_it_draws(tiny_scenario_path: Path) -> None:
+    # A DC vehicle tapering fast (its acceptance falls by a quarter each 5-minute step) with its SoC hidden: the
+    # controller only sees its meter. Each step's draw, seen against the step before, predicts the next one, so
+    # what is commanded and not drawn stays under a tenth of what it draws (planned at its last draw, the
+    # vehicle left a quarter of each command unused).
+    scenario = load_scenario(tiny_scenario_path)
+    dc = next(s for s in scenario.sessions if s.charger_id == "dc-1")
+    tapering = dataclasses.replace(dc, soc_arrival=0.75, energy_kwh=0.2 * 80, target_soc=0.95, reports_soc=False,
+                                   thermal=dataclasses.replace(dc.thermal, max_temp_c=99.0))
+    wasted, drawn = commanded_not_drawn_in_taper(dataclasses.replace(scenario, sessions=(tapering,)))
+    assert drawn > 6.0  # it tapered for several steps
+    assert wasted < 0.12 * drawn

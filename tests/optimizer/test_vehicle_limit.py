@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
 
-from optimizer.vehicle_limit import PROBE_KW, VehicleLimit, infer_vehicle_limit
+from optimizer.vehicle_limit import PROBE_KW, Observation, VehicleLimit, infer_vehicle_limit
 from tests.optimizer.helpers import NOW
 
 HELD = VehicleLimit(3.06, NOW)
@@ -39,3 +40,35 @@ def test_inference(previous: VehicleLimit | None, allowed_kw: float | None, draw
         assert got is not None and got.since == expected.since
         assert got.limit_kw == pytest.approx(expected.limit_kw)
 
+
+
+@pytest.mark.parametrize(
+    ("previous", "before", "allowed_kw", "drawn_kw", "expected_kw"),
+    [
+        # Held at its own limit and drawing less than before: a taper, which goes on falling by the same share.
+        (VehicleLimit(6.31, NOW), Observation(7.38, 6.51), 6.28, 6.18, 6.18 * (6.18 / 6.51) * 1.02),
+        # A steady command, a draw falling by 5 % in one interval while still above 90 % of it: a taper begins.
+        (None, Observation(7.38, 7.22), 7.38, 6.86, 6.86 * (6.86 / 7.22) * 1.02),
+        # Full at its target a third into the interval: what it will draw next is far below this interval's mean.
+        (None, Observation(11.0, 11.0), 11.0, 4.0, 4.0 * (4.0 / 11.0) * 1.02),
+        # Its command was lowered and it follows it: not a fall.
+        (None, Observation(22.0, 22.0), 11.0, 11.0, None),
+        # Offered more than before: a draw at its onboard limit is not a fall.
+        (None, Observation(7.5, 7.4), 22.0, 7.4, 7.4 * 1.02),
+        # Within a meter's noise of what it drew before: not a fall, and a vehicle at 99 % of its limit is lifted.
+        (None, Observation(11.0, 11.0), 11.0, 10.9, None),
+        (VehicleLimit(7.55, NOW), Observation(7.55, 7.4), 7.55, 7.45, None),
+        # An earlier draw the meter could not give (NaN, negative, tiny) says nothing about a fall.
+        (None, Observation(11.0, math.nan), 11.0, 4.0, 4.0 * 1.02),
+        (None, Observation(11.0, -3.0), 11.0, 4.0, 4.0 * 1.02),
+        (None, Observation(0.3, 0.3), 0.3, 0.1, None),
+    ],
+)
+def test_falling_draw_is_extrapolated(previous: VehicleLimit | None, before: Observation, allowed_kw: float,
+                                      drawn_kw: float, expected_kw: float | None) -> None:
+    got = infer_vehicle_limit(previous, allowed_kw, drawn_kw, NOW + timedelta(minutes=5), before)
+    if expected_kw is None:
+        assert got is None
+    else:
+        assert got is not None and got.limit_kw == pytest.approx(expected_kw)
+        assert got.since == (previous.since if previous is not None else NOW + timedelta(minutes=5))
