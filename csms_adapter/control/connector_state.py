@@ -8,7 +8,7 @@ from datetime import datetime
 
 from csms_adapter.protocol import events as ev
 from optimizer.domain import Phase, ValueSource
-from optimizer.vehicle_limit import VehicleLimit
+from optimizer.vehicle_limit import Observation, VehicleLimit
 
 
 @dataclass(slots=True)
@@ -97,6 +97,7 @@ class Session:
     ignoring_limit: bool = False  # sticky for the session: a charger that ignored once is not trusted again
     over_since: datetime | None = None
     vehicle_limit: VehicleLimit | None = None  # what the vehicle was seen to take, when less than allowed
+    seen: Observation | None = None  # what it was allowed and drew when last judged with something allowed
     # Site phases this session's vehicle was measured drawing on (per-phase Current.Import); empty: not known yet.
     drawn_phases: frozenset[Phase] = frozenset()
 

@@ -13,7 +13,7 @@ from csms_adapter.control.compliance import exceeds, latest_draw, settled_at
 from csms_adapter.control.connector_state import ConnectorState
 from csms_adapter.control.live_readings import measured_power_kw
 from optimizer.domain import Charger
-from optimizer.vehicle_limit import infer_vehicle_limit
+from optimizer.vehicle_limit import MIN_JUDGED_KW, Observation, infer_vehicle_limit
 
 if TYPE_CHECKING:
     from csms_adapter.control.live_state import LiveState
@@ -56,7 +56,10 @@ def observe_vehicle_limit(live: LiveState, charger: Charger, connector: Connecto
             and now - command.sent_at >= timedelta(seconds=2 * live.site.ocpp.meter_interval_s)):
         allowed_kw = command.limit_kw
     drawn_kw = measured_power_kw(charger, connector, now, live.stale_after) if allowed_kw is not None else None
-    session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now)
+    session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now, session.seen)
+    if allowed_kw is not None and drawn_kw is not None and allowed_kw >= MIN_JUDGED_KW:
+        # The next judgement sees whether the draw fell since (a taper): the same rule as the benchmark plant's.
+        session.seen = Observation(allowed_kw, drawn_kw)
 
 
 def update_compliance(live: LiveState, charger: Charger, connector_id: int, connector: ConnectorState) -> None:

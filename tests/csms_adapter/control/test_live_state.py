@@ -215,6 +215,23 @@ def test_a_vehicle_drawing_well_under_its_limit_is_planned_at_what_it_draws() ->
     assert following.max_power_kw is None  # it follows its limit again: back to the roster's maximum
 
 
+def test_a_tapering_vehicle_is_planned_where_its_falling_draw_goes_next() -> None:
+    # The same rule as the benchmark plant's (optimizer.vehicle_limit): under a steady 11 kW command the draw falls
+    # 10.6 -> 9.54 kW (a taper): it is planned at the next interval's draw, 9.54 × 0.9 × 1.02, not at 9.54 × 1.02.
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
+    at = T0 + timedelta(minutes=2)
+    live.apply(sample(Q.POWER_KW, 10.6, at))
+    assert live.observe(at).sessions[0].max_power_kw is None  # 96 % of its limit: not judged limited
+    later = at + timedelta(minutes=1)
+    live.apply(sample(Q.POWER_KW, 9.54, later))
+    assert live.observe(later).sessions[0].max_power_kw == pytest.approx(9.54 * 0.9 * 1.02)
+    # A steady draw after that is not extrapolated further: planned at the draw again.
+    steady = later + timedelta(minutes=1)
+    live.apply(sample(Q.POWER_KW, 9.54, steady))
+    assert live.observe(steady).sessions[0].max_power_kw == pytest.approx(9.54 * 1.02)
+
+
 def test_a_full_vehicle_is_not_offered_its_nameplate_again_at_the_next_tick() -> None:
     live = started_live()
     live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
@@ -243,8 +260,10 @@ def test_a_tapering_vehicle_held_at_what_it_takes_is_lifted_once_it_draws_all_it
     live.apply(sample(Q.POWER_KW, 6.0, at))
     assert live.observe(at).sessions[0].max_power_kw == pytest.approx(6.12)
     live.record_command("cp-a", 1, Command(limit_kw=6.1, limit_a=8.8, sent_at=at, transaction_id="7"))
-    live.apply(sample(Q.POWER_KW, 5.8, at + timedelta(minutes=1)))  # under 98 % of 6.1: still its own limit
-    assert live.observe(at + timedelta(minutes=1)).sessions[0].max_power_kw == pytest.approx(6.12)
+    # Under 98 % of 6.1 and 3 % under its draw before: still its own limit, and falling, so planned where the fall
+    # takes it next (optimizer.vehicle_limit).
+    live.apply(sample(Q.POWER_KW, 5.8, at + timedelta(minutes=1)))
+    assert live.observe(at + timedelta(minutes=1)).sessions[0].max_power_kw == pytest.approx(5.8 * (5.8 / 6.0) * 1.02)
     live.apply(sample(Q.POWER_KW, 6.09, at + timedelta(minutes=2)))  # takes all it is given: may want more
     assert live.observe(at + timedelta(minutes=2)).sessions[0].max_power_kw is None
 
