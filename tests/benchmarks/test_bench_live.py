@@ -57,17 +57,28 @@ def test_live_site_has_a_roster_entry_per_session_and_a_free_port(live_scenario_
 
 
 @pytest.mark.slow  # long end-to-end: `pytest -m "not slow"` for a quick round
+@pytest.mark.timeout(300)  # a second run at a third of the speed when the host could not keep up with the first
 async def test_live_run_matches_the_in_process_run(live_scenario_path: Path, tmp_path: Path) -> None:
     scenario = load_scenario(live_scenario_path)
     in_process = run_strategy(scenario, "lp", QUIET)
-    live = await run_live_async(scenario, LiveOptions(speed=SPEED, db_dir=tmp_path))
+    db_dir = tmp_path / "first"
+    db_dir.mkdir()
+    live = await run_live_async(scenario, LiveOptions(speed=SPEED, db_dir=db_dir))
+    # At 300× one wall second is five emulated minutes: on a busy host ticks come late and commands stand past their
+    # time, which says nothing of the controller. The run's own pace verdict tells; then the slower run is judged.
+    assert live.thermal is not None
+    if not live.thermal.pace().kept_up:
+        print("host did not keep up at", SPEED, "x:", live.thermal.pace().reasons)
+        db_dir = tmp_path / "slower"
+        db_dir.mkdir()
+        live = await run_live_async(scenario, LiveOptions(speed=SPEED / 3, db_dir=db_dir))
     assert in_process.metrics is not None and in_process.trace is not None
     diffs = {d.name: d for d in compare(in_process.metrics, live.metrics)}
     report = format_comparison(scenario.name, list(diffs.values()))
     print(report)  # shown with -s, and by pytest on failure
 
     assert live.tick_errors == [] and live.ticks >= scenario.steps  # one tick per interval, plus plug-in ticks
-    assert (tmp_path / "live.db").stat().st_size > 0  # the controller stored its run
+    assert (db_dir / "live.db").stat().st_size > 0  # the controller stored its run
     # Every request fits: both runs deliver all of it, within the 0.1 kWh a session may miss and still be met.
     assert in_process.metrics.sessions_met_pct == 100.0 and live.metrics.sessions_met_pct == 100.0, report
     energy = diffs["energy_delivered_kwh"].rel_diff
