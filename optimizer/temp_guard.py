@@ -127,10 +127,15 @@ class TempGuard:
                 learning.append(s)
                 continue
             reading = Reading(s.temp_at or snapshot.time, s.battery_temp_c, s.energy_delivered_kwh, snapshot.ambient_c)
-            verdict, new = self._judge(key, s.plugged_in_at, reading, model, snapshot)
+            judged = self._judge(key, s.plugged_in_at, reading, model, snapshot, s.temp_source != ValueSource.ESTIMATED)
+            if judged is None:
+                planning.append(s)
+                learning.append(s)
+                continue
+            verdict, new = judged
             if new and not verdict.trusted:
                 distrusted.append((key, verdict))
-            if verdict.trusted:
+            if verdict.trusted and verdict.planned_c == s.battery_temp_c:
                 planning.append(s)
                 learning.append(s)
                 continue
@@ -147,10 +152,16 @@ class TempGuard:
         )
 
     def _judge(self, key: ConnectorKey, plugged_in_at: datetime | None, reading: Reading, model: ThermalModel,
-               snapshot: Snapshot) -> tuple[Verdict, bool]:
-        """The verdict on ``reading`` and whether it is a new reading (not one already judged)."""
+               snapshot: Snapshot, fresh: bool) -> tuple[Verdict, bool] | None:
+        """The verdict on ``reading`` and whether it is a new reading (not one already judged). A stale reading
+        (``fresh`` False: the live state marks a temperature older than its limit ESTIMATED) is judged only as the
+        repeat of one already judged; otherwise None: it passes as it is, as it always has."""
         track = self._tracks.get(key)
-        if track is None or track.plugged_in_at != plugged_in_at:
+        if track is not None and track.plugged_in_at != plugged_in_at:
+            track = None
+        if not fresh and (track is None or reading.time > track.last.reading.time):
+            return None
+        if track is None:
             verdict = Verdict(reading, True, reading.temp_c)  # a battery's first reading: nothing to doubt it by
             self._tracks[key] = _Track(plugged_in_at, reading, [], verdict)
             return verdict, True
@@ -158,7 +169,7 @@ class TempGuard:
             # The same reading again (a live temperature repeats until the next one arrives): keep its verdict,
             # the prediction moving on with the clock.
             if track.last.trusted:
-                return track.last, False
+                return track.last, False  # an older reading arriving late: the newest one still stands
             return self._doubted(track, reading, model, snapshot, track.last.reason), False
         low_c, high_c = plausible_range_c(model, track.trusted, reading)
         if low_c <= reading.temp_c <= high_c:
