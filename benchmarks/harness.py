@@ -23,11 +23,12 @@ from benchmarks.plant import PlantOptions, PlantTrace, SimulatedDepot
 from benchmarks.scenario import Scenario
 from benchmarks.simulated_site import SimulatedSite
 from benchmarks.strategy_names import OFFLINE
-from optimizer.domain import Plan, Snapshot, ThermalModel
+from optimizer.domain import Plan, SessionState, Snapshot, ThermalModel
 from optimizer.errors import DepotError
 from optimizer.plan_check import check_plan
 from optimizer.strategies import Strategy, get_strategy
-from optimizer.thermal_calibration import ThermalCalibrator
+from optimizer.temp_guard import TempGuard
+from optimizer.thermal_calibration import ThermalCalibrator, configured_model, vehicle_key
 from optimizer.tick import complete_now, run_tick
 
 # What each strategy promises, so the check only flags broken promises: the baselines do not model
@@ -35,6 +36,7 @@ from optimizer.tick import complete_now, run_tick
 MODELS_TEMPERATURE = frozenset({"lp", OFFLINE})
 IGNORES_LIMITS = frozenset({"uncontrolled"})
 CALIBRATED = frozenset({"lp"})  # strategies that plan with a thermal model the run can learn
+SCREENED = frozenset({"lp"})  # strategies whose battery temperatures are screened as the live controller's are
 
 
 def configured_thermal(scenario: Scenario) -> dict[tuple[str, int, datetime], ThermalModel]:
@@ -59,6 +61,7 @@ class RunResult:
     wall_s: float = 0.0
     thermal_calibration: bool = False  # the strategy planned with thermal models learnt during the run
     fitted_sessions: int = 0  # sessions planned with a learnt model at least once
+    distrusted_readings: int = 0  # battery temperatures not planned with as read (optimizer.temp_guard)
 
 
 def _origin(exc: BaseException) -> str:
@@ -77,21 +80,33 @@ def make_strategy(
     return get_strategy(name)
 
 
-class CalibratedSite:
-    """The simulated depot as a thermally calibrating controller sees it: each snapshot teaches the calibrator and
-    goes to the planner (and the plan check) with the thermal models learnt so far."""
+class ControllerSite:
+    """The simulated depot as lp's controller sees it: each snapshot's battery temperatures are screened
+    (``optimizer.temp_guard``), the trusted ones teach the calibrator (when there is one), and the planner (and the
+    plan check) get the screened temperatures with the thermal models learnt so far."""
 
-    def __init__(self, inner: SimulatedSite, calibrator: ThermalCalibrator,
+    def __init__(self, inner: SimulatedSite, calibrator: ThermalCalibrator | None,
                  on_calibrated: Callable[[Snapshot], None]) -> None:
         self.inner = inner
         self.calibrator = calibrator
         self.on_calibrated = on_calibrated
+        self.guard = TempGuard()
+
+    def model_in_use(self, session: SessionState) -> ThermalModel:
+        site = self.inner.plant.scenario.site
+        configured = configured_model(site, session)
+        if self.calibrator is None:
+            return configured
+        return self.calibrator.choice(vehicle_key(site, session), configured).model
 
     async def observe(self, now: datetime) -> Snapshot:
         snapshot = await self.inner.observe(now)
         site = self.inner.plant.scenario.site
-        self.calibrator.observe_snapshot(site, snapshot)
-        calibrated = self.calibrator.calibrate(site, snapshot)
+        screened = self.guard.screen(snapshot, self.model_in_use)
+        if self.calibrator is None:
+            return screened.planning
+        self.calibrator.observe_snapshot(site, screened.learning)
+        calibrated = self.calibrator.calibrate(site, screened.planning)
         self.on_calibrated(calibrated)
         return calibrated
 
@@ -117,14 +132,14 @@ def run_strategy(
     plant = SimulatedDepot(scenario, opts)
     site = scenario.site
     plain = SimulatedSite(plant)
-    simulated: SimulatedSite | CalibratedSite = plain
-    if calibrator is not None:
+    simulated: SimulatedSite | ControllerSite = plain
+    if name in SCREENED:
         def note_fitted(snapshot: Snapshot) -> None:
             fitted.update(key for s in snapshot.sessions if s.plugged_in_at is not None
                           and (key := (s.charger_id, s.connector_id, s.plugged_in_at)) in configured
                           and s.thermal is not None and s.thermal != configured[key])
 
-        simulated = CalibratedSite(plain, calibrator, note_fitted)
+        simulated = ControllerSite(plain, calibrator, note_fitted)
     check = functools.partial(check_plan, site, limits=name not in IGNORES_LIMITS, temperature=name in MODELS_TEMPERATURE)
     tick_ms: list[float] = []
     try:
@@ -154,6 +169,8 @@ def run_strategy(
         result.wall_s = time.perf_counter() - started
         return result
     result.fitted_sessions = len(fitted)
+    if isinstance(simulated, ControllerSite):
+        result.distrusted_readings = simulated.guard.distrusted_total
     result.trace = plant.trace
     result.metrics = summarise(plant.trace, tick_ms, scenario.priced, site.tariff.demand_charge_per_kw)
     result.wall_s = time.perf_counter() - started

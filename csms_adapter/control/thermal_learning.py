@@ -4,7 +4,9 @@ Each tick, before planning: the snapshot's ambient comes from the last ``PUT /ap
 else from the site file (``optimizer.ambient``); then every session with a fresh battery temperature (an OCPP
 ``Temperature`` measurand at location ``EV``, a vendor field, or vehicle data) is learnt from
 (``optimizer.thermal_calibration``) and the plan gets each vehicle's model in use. Stale temperatures (marked
-``estimated`` by the live state) teach nothing. Pure bookkeeping on the event loop; the store keeps the fits.
+``estimated`` by the live state) teach nothing. Before either, each new battery temperature is screened
+(``optimizer.temp_guard``): one the physics cannot explain is planned conservatively, logged, and not learnt from.
+Pure bookkeeping on the event loop; the store keeps the fits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import logging
 from datetime import datetime
 
 from optimizer.ambient import AmbientNow, AmbientReading, ambient_now
-from optimizer.domain import Site, Snapshot, ValueSource
+from optimizer.domain import SessionState, Site, Snapshot, ThermalModel, ValueSource
+from optimizer.temp_guard import TempGuard
 from optimizer.thermal_calibration import ThermalCalibrator, VehicleFit, configured_model, vehicle_key
 from optimizer.thermal_fit import ModelChoice
 
@@ -34,6 +37,7 @@ class ThermalLearning:
         self.ambient_reading: AmbientReading | None = None
         self.last_ambient: AmbientNow | None = None
         self.changed_since_saved = False
+        self.guard = TempGuard()  # battery temperatures the physics cannot explain are not planned with as read
 
     def set_ambient(self, reading: AmbientReading) -> None:
         self.ambient_reading = reading
@@ -46,15 +50,26 @@ class ThermalLearning:
         amb = self.ambient(snapshot.time)
         self.last_ambient = amb
         snapshot = dataclasses.replace(snapshot, ambient_c=amb.ambient_c, ambient_forecast_c=amb.forecast_c)
+        screened = self.guard.screen(snapshot, self.model_in_use)
+        for (charger_id, connector_id), verdict in screened.distrusted:
+            log.warning("battery temperature not trusted as read charger=%s connector=%s read_c=%.2f planned_c=%.2f "
+                        "reason=%s", charger_id, connector_id, verdict.reading.temp_c, verdict.planned_c, verdict.reason)
         if not self.enabled:
-            return snapshot
+            return screened.planning
         fresh = dataclasses.replace(snapshot, sessions=tuple(
-            s for s in snapshot.sessions if s.battery_temp_c is not None and s.temp_source in _FRESH_TEMP))
+            s for s in screened.learning.sessions if s.battery_temp_c is not None and s.temp_source in _FRESH_TEMP))
         before = [f.fit.samples for f in self.calibrator.fits()]
         self.calibrator.observe_snapshot(self.site, fresh)
         if [f.fit.samples for f in self.calibrator.fits()] != before:
             self.changed_since_saved = True
-        return self.calibrator.calibrate(self.site, snapshot)
+        return self.calibrator.calibrate(self.site, screened.planning)
+
+    def model_in_use(self, session: SessionState) -> ThermalModel:
+        """The model a session is planned with now (the configured one when learning is off)."""
+        configured = configured_model(self.site, session)
+        if not self.enabled:
+            return configured
+        return self.calibrator.choice(vehicle_key(self.site, session), configured).model
 
     def choice_for(self, snapshot: Snapshot, charger_id: str, connector_id: int) -> ModelChoice | None:
         """The model in use for the session on a connector (None: no such session)."""

@@ -83,6 +83,7 @@ class ThermalOut(_Out):
     calibration: bool
     fits: list[FitOut]
     sessions: list[SessionModelOut]
+    readings_distrusted: int  # battery temperatures not planned with as read since start (docs/battery.md)
 
 
 def _model(m: ThermalModel) -> ModelOut:
@@ -122,7 +123,8 @@ async def get_thermal(ctx: Reader) -> ThermalOut:
         sessions.append(SessionModelOut(charger=charger_id, connector=connector_id, vehicle=key,
                                         source=choice.source.value, model=_model(choice.model)))
     return ThermalOut(ambient=_ambient(learning.ambient(now), controller.site.ambient.max_age_s),
-                      calibration=learning.enabled, fits=fits, sessions=sessions)
+                      calibration=learning.enabled, fits=fits, sessions=sessions,
+                      readings_distrusted=learning.guard.distrusted_total)
 
 
 @router.put("/ambient", responses=_ERRORS)

@@ -14,6 +14,7 @@ from http_depot import AUTH, running_depot
 from csms_adapter.control.recorder import fit_of_row, fit_row
 from csms_adapter.control.thermal_learning import ThermalLearning
 from csms_adapter.store import Store
+from optimizer.ambient import AmbientReading
 from optimizer.domain import SessionState, Snapshot, ThermalModel, ValueSource
 from optimizer.thermal_calibration import VehicleFit
 from optimizer.thermal_fit import FitSettings, ThermalObservation, fit_all
@@ -39,6 +40,7 @@ async def test_ambient_reading_reaches_the_snapshot_then_lapses_to_the_site_file
         thermal = (await api.get("/api/thermal")).json()
         assert thermal["ambient"]["temp_c"] == 33.5 and thermal["ambient"]["source"] == "measured"
         assert thermal["calibration"] is True and isinstance(thermal["fits"], list)
+        assert thermal["readings_distrusted"] == 0
         # A reading older than the site's max age is not accepted, and an accepted one ages out by itself.
         old = depot.clock.now() - timedelta(seconds=depot.controller.site.ambient.max_age_s + 60)
         refused = await api.put("/api/ambient", json={"temp_c": 10.0, "measured_at": old.isoformat()}, auth=AUTH)
@@ -95,9 +97,27 @@ def test_live_learning_ignores_stale_temperatures_and_sets_the_ambient() -> None
         out = learning.prepare(Snapshot(time=NOW + timedelta(minutes=minutes), sessions=(s,), ambient_c=-5.0))
         assert out.ambient_c == 20.0  # the site file's default, not whatever the live state carried
     assert learning.fits() == [] and learning.take_changed() == []
-    for minutes in (60, 80):
+    for minutes in (60, 80):  # 2 °C in 20 minutes: the energy drawn (12 kWh) explains it, so it is trusted
         s = SessionState("cp-4", 1, id_tag="AA01", thermal=model, battery_temp_c=30.0 + minutes / 10,
-                         temp_source=ValueSource.VEHICLE_DATA, plugged_in_at=NOW)
+                         temp_source=ValueSource.VEHICLE_DATA, plugged_in_at=NOW, energy_delivered_kwh=0.6 * minutes)
         learning.prepare(Snapshot(time=NOW + timedelta(minutes=minutes), sessions=(s,)))
     assert [f.fit.samples for f in learning.take_changed()] == [1, 1]
     assert learning.take_changed() == []  # stored once
+
+
+def test_live_learning_plans_a_reading_the_physics_cannot_explain_conservatively(caplog: pytest.LogCaptureFixture) -> None:
+    """A bus idle at 44.4 °C in 44 °C air read 0.4 °C lower five minutes later: planned at what it can be, logged,
+    counted, not learnt from; with learning off too (the screening is for safety, not for the fit)."""
+    model = ThermalModel(45.0, 0.06, 0.5)
+    for enabled in (True, False):
+        learning = ThermalLearning(site_with(), enabled=enabled)
+        learning.set_ambient(AmbientReading(44.0, NOW))
+        planned = []
+        for minutes, temp_c in ((0, 44.4), (5, 44.0)):
+            s = SessionState("cp-4", 1, id_tag="AA01", thermal=model, battery_temp_c=temp_c,
+                             temp_source=ValueSource.VEHICLE_DATA, plugged_in_at=NOW)
+            out = learning.prepare(Snapshot(time=NOW + timedelta(minutes=minutes), sessions=(s,)))
+            planned.append(out.sessions[0].battery_temp_c)
+        assert planned[0] == 44.4 and planned[1] is not None and planned[1] > 44.3
+        assert learning.guard.distrusted_total == 1
+    assert "battery temperature not trusted as read charger=cp-4 connector=1 read_c=44.00" in caplog.text
