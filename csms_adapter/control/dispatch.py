@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from csms_adapter.control.collector_pause import collections_paused
 from csms_adapter.control.connector_state import Command
 from csms_adapter.control.failsafe import profile_unit
 from csms_adapter.control.live_state import LiveState
@@ -205,7 +206,12 @@ class Dispatcher:
     async def dispatch(self, plan: Plan, now: datetime, snapshot: Snapshot | None = None) -> DispatchReport:
         """Send ``plan``; ``snapshot`` (the one it was planned on) adds each charger's uncontrolled budget to
         its live station max, so the charger's own balancing does not starve its controlled connectors.
-        Lowering calls go first (all chargers at once), then raising ones (held back if a lowering failed)."""
+        Lowering calls go first (all chargers at once), then raising ones (held back if a lowering failed).
+        The garbage collector waits until the calls are answered (``collector_pause``)."""
+        with collections_paused():
+            return await self._dispatch(plan, now, snapshot)
+
+    async def _dispatch(self, plan: Plan, now: datetime, snapshot: Snapshot | None) -> DispatchReport:
         started = time.perf_counter()
         by_charger: dict[str, list[ConnectorPlan]] = {}
         for cp in plan.connectors:
