@@ -138,14 +138,16 @@ def set_up_done(controller: Any) -> bool:
 async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int, settle_s: float,
                          max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False,
                          device_model_spread_s: float | None = None, full_ticks: int = 1,
-                         full_tick_delay_s: float = 0.0, freeze_heap: bool = True) -> None:
+                         full_tick_delay_s: float = 0.0, freeze_heap: bool = True,
+                         pause_collector: bool = True) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
     sessions are open and every charger's set-up is done (or after ``settle_s``); write the figures to
     ``stats_out`` (and a cProfile of the controller's event-loop thread during the last full tick to ``profile_out``).
     ``device_model_spread_s`` replaces the controller's spread of the 2.0.1 device-model steps (half a second per
     charger, up to ten minutes), so that a bounded run sees them done. ``full_ticks`` repeats the full tick (every
     deadband forgotten each time, ``FULL_TICK_GAP_S`` apart) for a median; ``full_tick_delay_s`` waits that much
-    longer before the first (``fleet_load`` spreads its controllers' full ticks with it)."""
+    longer before the first (``fleet_load`` spreads its controllers' full ticks with it). ``pause_collector``
+    False lets the garbage collector run inside each dispatch, as before the pause (for comparison)."""
     import logging
 
     from csms_adapter.control.controller import Controller
@@ -166,6 +168,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     controller = Controller(site, recorder=recorder, guard_limits=limits, planner=planner)
     if device_model_spread_s is not None:
         controller.setup.spread_s = device_model_spread_s
+    controller.dispatcher.pause_collector = pause_collector
     ticks: list[dict[str, Any]] = []
     observer = controller.loop.on_tick
     windows: list[tuple[str, float, float]] = []  # ("solve" | "dispatch", start, end) on perf_counter
@@ -383,6 +386,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
          "--max-run-s", str(args.duration_s + 120),
          "--device-model-spread-s", str(spread_s), "--full-ticks", str(args.full_ticks),
          "--full-tick-delay-s", str(args.full_tick_delay_s), *(["--no-heap-freeze"] if args.no_heap_freeze else []),
+         *(["--no-collector-pause"] if args.no_collector_pause else []),
          *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
          *(["--solver-in-thread"] if args.solver_in_thread else [])],
         env=env, stdout=subprocess.PIPE, text=True)
@@ -496,6 +500,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-heap-freeze", action="store_true",
                         help="leave the controller's start-up heap to the garbage collector (for comparison; "
                              "depotctl run freezes it)")
+    parser.add_argument("--no-collector-pause", action="store_true",
+                        help="let the garbage collector run inside each dispatch (for comparison; the controller "
+                             "pauses it while a dispatch is in flight)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
     parser.add_argument("--db-url", default=None, help="store in this database (default: SQLite in the workdir)")
     parser.add_argument("--site-name", default=None, help="the site's name (its rows in a shared database)")
@@ -521,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_controller(Path(args.site), Path(args.stats_out), args.expect_sessions, args.settle_s,
                                        args.max_run_s, Path(args.profile_full_tick) if args.profile_full_tick else None,
                                        args.solver_in_thread, args.device_model_spread_s, args.full_ticks,
-                                       args.full_tick_delay_s, not args.no_heap_freeze))
+                                       args.full_tick_delay_s, not args.no_heap_freeze,
+                                       not args.no_collector_pause))
         return 0
     result = run_bench(args)
     print_report(result)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from live_site import make_site
@@ -99,6 +99,10 @@ async def test_a_dispatch_runs_with_the_collector_paused_and_gives_it_back(fail:
     assert report.count(Outcome.TIMEOUT if fail else Outcome.ACCEPTED) == 1
     assert link.collector_on == [False, False]  # the live station max and the TxProfile
     assert gc.isenabled()
+    # The load benchmark's comparison switch: the same dispatch with the collector left running.
+    dispatcher.pause_collector = False
+    await dispatcher.dispatch(one_session_plan(), T0 + timedelta(seconds=600))
+    assert link.collector_on[2:] == [True, True]
 
 
 async def test_a_cancelled_dispatch_gives_the_collector_back() -> None:
