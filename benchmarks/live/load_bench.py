@@ -75,6 +75,7 @@ PASSWORD_ENV = "DEPOTCTL_BENCH_PASSWORD"
 CHARGERS_PER_PROCESS = 250  # one emulator process keeps up with about this many at 10 s metering
 READY = "READY"
 FULL_TICK_GAP_S = 3.0  # between repeated full ticks: the answers' after-effects (records, meter values) settle
+GC_AFTER_S = 1.0  # garbage collection on the loop is also counted this long after each full tick
 
 
 # ------------------------------------------------------------------------------------------------ site
@@ -121,6 +122,11 @@ def _tick_summary(result: Any) -> dict[str, Any]:
         # The wait for the plan as the event loop saw it (in the solver process: with the hand-over both ways).
         "solve_wall_ms": _round(getattr(result, "solve_ms", None)),
         "dispatch_ms": round(report.duration_ms, 1) if report is not None else None,
+        # What the tick spent between the plan's arrival and the dispatch: the independent plan check (in a worker
+        # thread) and the hand-overs around it.
+        "check_ms": _round(result.tick_ms - (getattr(result, "snapshot_ms", None) or 0.0)
+                           - (getattr(result, "solve_ms", None) or 0.0) - report.duration_ms)
+        if report is not None else None,
         "tx_accepted": sum(1 for r in report.records if r.outcome.value == "accepted") if report else 0,
         "tx_unchanged": sum(1 for r in report.records if r.outcome.value == "unchanged") if report else 0,
         "station_accepted": sum(1 for r in report.station_records if r.outcome.value == "accepted") if report else 0,
@@ -281,6 +287,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                     summary = dict(ticks[-1]) if ticks else _tick_summary(result)
                     summary["tick_cpu_ms"] = round(tick_cpu_ms, 1)  # this process; the solver's is not in it
                     summary["tick_loop_cpu_ms"] = round(tick_loop_cpu_ms, 1)
+                    # The collections the dispatch's pause put off land just after it: counted here, not hidden.
+                    gc_before = gc_time.total_s
+                    await asyncio.sleep(GC_AFTER_S)
+                    summary["gc_after_ms"] = round((gc_time.total_s - gc_before) * 1000.0, 1)
                     repeats.append(summary)
             if repeats:
                 full = dict(repeats[0])
