@@ -266,6 +266,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                     break
                 if k > 0:
                     await asyncio.sleep(FULL_TICK_GAP_S)
+                # A tick in flight (a scheduled or early one) would send what is forgotten below, and this one
+                # would then find everything unchanged: wait for it, then forget and start with no await between.
+                while controller.loop._lock.locked():
+                    await asyncio.sleep(0.05)
                 # Forget every deadband so this tick sends one TxProfile per connector and one station max per
                 # charger: the worst case the 2 s target is about.
                 for charger_id, state in controller.live.chargers.items():

@@ -87,7 +87,8 @@ def full_tick_lines(repeats: list[dict[str, Any]]) -> list[str]:
         return percentile([v for v in values if v is not None], 0.5)
 
     return [f"  full ticks ({len(repeats)}), each       tick "
-            + ", ".join(_fmt(t.get("tick_ms"), " ms") for t in repeats) + "; check "
+            + ", ".join(_fmt(t.get("tick_ms"), " ms") for t in repeats) + "; calls accepted "
+            + ", ".join(f"{t.get('tx_accepted')} + {t.get('station_accepted')}" for t in repeats) + "; check "
             + ", ".join(_fmt(t.get("check_ms"), " ms") for t in repeats) + "; dispatch "
             + ", ".join(_fmt(t.get("dispatch_ms"), " ms") for t in repeats) + "; GC in / after the dispatch "
             + ", ".join(f"{_fmt(t.get('dispatch_gc_ms'))} / {_fmt(t.get('gc_after_ms'), ' ms')}" for t in repeats),

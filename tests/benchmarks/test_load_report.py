@@ -17,7 +17,8 @@ def repeat(tick_ms: float, check_ms: float | None, gc_in: float, gc_after: float
 
 def test_each_full_tick_is_listed_with_its_check_and_collections() -> None:
     lines = full_tick_lines([repeat(1900.0, 31.5, 0.0, 120.0), repeat(1700.0, None, 2.5, None)])
-    assert lines[0].startswith("  full ticks (2), each       tick 1900.0 ms, 1700.0 ms; check 31.5 ms, n/a;")
+    assert lines[0].startswith("  full ticks (2), each       tick 1900.0 ms, 1700.0 ms; calls accepted 10 + 10, "
+                               "10 + 10; check 31.5 ms, n/a;")
     assert "GC in / after the dispatch 0.0 / 120.0 ms, 2.5 / n/a" in lines[0]
     assert "median" in lines[1]
     assert full_tick_lines([repeat(1900.0, 31.5, 0.0, 120.0)]) == []  # one tick: nothing to take a median of
