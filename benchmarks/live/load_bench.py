@@ -75,6 +75,7 @@ PASSWORD_ENV = "DEPOTCTL_BENCH_PASSWORD"
 CHARGERS_PER_PROCESS = 250  # one emulator process keeps up with about this many at 10 s metering
 READY = "READY"
 FULL_TICK_GAP_S = 3.0  # between repeated full ticks: the answers' after-effects (records, meter values) settle
+GC_AFTER_S = 1.0  # garbage collection on the loop is also counted this long after each full tick
 
 
 # ------------------------------------------------------------------------------------------------ site
@@ -121,6 +122,11 @@ def _tick_summary(result: Any) -> dict[str, Any]:
         # The wait for the plan as the event loop saw it (in the solver process: with the hand-over both ways).
         "solve_wall_ms": _round(getattr(result, "solve_ms", None)),
         "dispatch_ms": round(report.duration_ms, 1) if report is not None else None,
+        # What the tick spent between the plan's arrival and the dispatch: the independent plan check (in a worker
+        # thread) and the hand-overs around it.
+        "check_ms": _round(result.tick_ms - (getattr(result, "snapshot_ms", None) or 0.0)
+                           - (getattr(result, "solve_ms", None) or 0.0) - report.duration_ms)
+        if report is not None else None,
         "tx_accepted": sum(1 for r in report.records if r.outcome.value == "accepted") if report else 0,
         "tx_unchanged": sum(1 for r in report.records if r.outcome.value == "unchanged") if report else 0,
         "station_accepted": sum(1 for r in report.station_records if r.outcome.value == "accepted") if report else 0,
@@ -138,14 +144,16 @@ def set_up_done(controller: Any) -> bool:
 async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int, settle_s: float,
                          max_run_s: float, profile_out: Path | None = None, solver_in_thread: bool = False,
                          device_model_spread_s: float | None = None, full_ticks: int = 1,
-                         full_tick_delay_s: float = 0.0, freeze_heap: bool = True) -> None:
+                         full_tick_delay_s: float = 0.0, freeze_heap: bool = True,
+                         pause_collector: bool = True) -> None:
     """Run one controller until SIGTERM/SIGINT (or ``max_run_s``); force one full tick once ``expect_sessions``
     sessions are open and every charger's set-up is done (or after ``settle_s``); write the figures to
     ``stats_out`` (and a cProfile of the controller's event-loop thread during the last full tick to ``profile_out``).
     ``device_model_spread_s`` replaces the controller's spread of the 2.0.1 device-model steps (half a second per
     charger, up to ten minutes), so that a bounded run sees them done. ``full_ticks`` repeats the full tick (every
     deadband forgotten each time, ``FULL_TICK_GAP_S`` apart) for a median; ``full_tick_delay_s`` waits that much
-    longer before the first (``fleet_load`` spreads its controllers' full ticks with it)."""
+    longer before the first (``fleet_load`` spreads its controllers' full ticks with it). ``pause_collector``
+    False lets the garbage collector run inside each dispatch, as before the pause (for comparison)."""
     import logging
 
     from csms_adapter.control.controller import Controller
@@ -166,6 +174,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     controller = Controller(site, recorder=recorder, guard_limits=limits, planner=planner)
     if device_model_spread_s is not None:
         controller.setup.spread_s = device_model_spread_s
+    controller.dispatcher.pause_collector = pause_collector
     ticks: list[dict[str, Any]] = []
     observer = controller.loop.on_tick
     windows: list[tuple[str, float, float]] = []  # ("solve" | "dispatch", start, end) on perf_counter
@@ -257,6 +266,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                     break
                 if k > 0:
                     await asyncio.sleep(FULL_TICK_GAP_S)
+                # A tick in flight (a scheduled or early one) would send what is forgotten below, and this one
+                # would then find everything unchanged: wait for it, then forget and start with no await between.
+                while controller.loop._lock.locked():
+                    await asyncio.sleep(0.05)
                 # Forget every deadband so this tick sends one TxProfile per connector and one station max per
                 # charger: the worst case the 2 s target is about.
                 for charger_id, state in controller.live.chargers.items():
@@ -278,6 +291,10 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                     summary = dict(ticks[-1]) if ticks else _tick_summary(result)
                     summary["tick_cpu_ms"] = round(tick_cpu_ms, 1)  # this process; the solver's is not in it
                     summary["tick_loop_cpu_ms"] = round(tick_loop_cpu_ms, 1)
+                    # The collections the dispatch's pause put off land just after it: counted here, not hidden.
+                    gc_before = gc_time.total_s
+                    await asyncio.sleep(GC_AFTER_S)
+                    summary["gc_after_ms"] = round((gc_time.total_s - gc_before) * 1000.0, 1)
                     repeats.append(summary)
             if repeats:
                 full = dict(repeats[0])
@@ -383,6 +400,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
          "--max-run-s", str(args.duration_s + 120),
          "--device-model-spread-s", str(spread_s), "--full-ticks", str(args.full_ticks),
          "--full-tick-delay-s", str(args.full_tick_delay_s), *(["--no-heap-freeze"] if args.no_heap_freeze else []),
+         *(["--no-collector-pause"] if args.no_collector_pause else []),
          *(["--profile-full-tick", str(Path(args.profile_full_tick).resolve())] if args.profile_full_tick else []),
          *(["--solver-in-thread"] if args.solver_in_thread else [])],
         env=env, stdout=subprocess.PIPE, text=True)
@@ -496,6 +514,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-heap-freeze", action="store_true",
                         help="leave the controller's start-up heap to the garbage collector (for comparison; "
                              "depotctl run freezes it)")
+    parser.add_argument("--no-collector-pause", action="store_true",
+                        help="let the garbage collector run inside each dispatch (for comparison; the controller "
+                             "pauses it while a dispatch is in flight)")
     parser.add_argument("--workdir", default=None, help="keep site, database and raw figures here")
     parser.add_argument("--db-url", default=None, help="store in this database (default: SQLite in the workdir)")
     parser.add_argument("--site-name", default=None, help="the site's name (its rows in a shared database)")
@@ -521,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_controller(Path(args.site), Path(args.stats_out), args.expect_sessions, args.settle_s,
                                        args.max_run_s, Path(args.profile_full_tick) if args.profile_full_tick else None,
                                        args.solver_in_thread, args.device_model_spread_s, args.full_ticks,
-                                       args.full_tick_delay_s, not args.no_heap_freeze))
+                                       args.full_tick_delay_s, not args.no_heap_freeze,
+                                       not args.no_collector_pause))
         return 0
     result = run_bench(args)
     print_report(result)

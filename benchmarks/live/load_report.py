@@ -40,7 +40,8 @@ def print_report(r: dict[str, Any]) -> None:
         f"{full.get('reachable')} chargers reachable, {full.get('set_up_running')} set-ups running, store backlog "
         f"{full.get('store_backlog')}): snapshot {_fmt(full.get('snapshot_ms'), ' ms')}, "
         f"plan {_fmt(full.get('plan_ms'), ' ms')} (waited {_fmt(full.get('solve_wall_ms'), ' ms')}), "
-        f"dispatch {_fmt(full.get('dispatch_ms'), ' ms')} (CPU: controller {_fmt(full.get('dispatch_cpu_ms'), ' ms')}, "
+        f"check {_fmt(full.get('check_ms'), ' ms')}, dispatch {_fmt(full.get('dispatch_ms'), ' ms')} "
+        f"(CPU: controller {_fmt(full.get('dispatch_cpu_ms'), ' ms')}, "
         f"emulators {_fmt(full.get('dispatch_emulator_cpu_ms'), ' ms')}), "
         f"{full.get('tx_accepted')} TxProfiles + {full.get('station_accepted')} station max accepted, "
         f"{full.get('failed')} failed   target: < 2000 ms",
@@ -49,7 +50,8 @@ def print_report(r: dict[str, Any]) -> None:
         f"  dispatch CPU per call sent controller {_fmt(per_call_ms(full, 'dispatch_cpu_ms'), ' ms')} (its event-loop "
         f"thread {_fmt(per_call_ms(full, 'dispatch_loop_cpu_ms'), ' ms')}), emulators "
         f"{_fmt(per_call_ms(full, 'dispatch_emulator_cpu_ms'), ' ms')}   (everything each ran meanwhile included; "
-        f"garbage collection on the loop {_fmt(full.get('dispatch_gc_ms'), ' ms')})",
+        f"garbage collection on the loop {_fmt(full.get('dispatch_gc_ms'), ' ms')}, in the second after the tick "
+        f"{_fmt(full.get('gc_after_ms'), ' ms')})",
         f"  controller RSS now / peak  {_fmt(r['controller_rss_mb'], ' MB')} / "
         f"{_fmt(r['controller_rss_peak_mb'], ' MB')}   target: < 500 MB   (solver process peak "
         f"{_fmt(r.get('solver_rss_peak_mb'), ' MB')})",
@@ -84,7 +86,13 @@ def full_tick_lines(repeats: list[dict[str, Any]]) -> list[str]:
     def median(values: list[float | None]) -> float | None:
         return percentile([v for v in values if v is not None], 0.5)
 
-    return [f"  full ticks ({len(repeats)}), median    tick {_fmt(median([t.get('tick_ms') for t in repeats]), ' ms')}"
+    return [f"  full ticks ({len(repeats)}), each       tick "
+            + ", ".join(_fmt(t.get("tick_ms"), " ms") for t in repeats) + "; calls accepted "
+            + ", ".join(f"{t.get('tx_accepted')} + {t.get('station_accepted')}" for t in repeats) + "; check "
+            + ", ".join(_fmt(t.get("check_ms"), " ms") for t in repeats) + "; dispatch "
+            + ", ".join(_fmt(t.get("dispatch_ms"), " ms") for t in repeats) + "; GC in / after the dispatch "
+            + ", ".join(f"{_fmt(t.get('dispatch_gc_ms'))} / {_fmt(t.get('gc_after_ms'), ' ms')}" for t in repeats),
+            f"  full ticks ({len(repeats)}), median    tick {_fmt(median([t.get('tick_ms') for t in repeats]), ' ms')}"
             f" (controller CPU {_fmt(median([t.get('tick_cpu_ms') for t in repeats]), ' ms')}, its loop thread "
             f"{_fmt(median([t.get('tick_loop_cpu_ms') for t in repeats]), ' ms')}), dispatch "
             f"{_fmt(median([t.get('dispatch_ms') for t in repeats]), ' ms')}; dispatch CPU per call sent: controller "

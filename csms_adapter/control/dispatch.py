@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from csms_adapter.control.collector_pause import collections_paused
 from csms_adapter.control.connector_state import Command
 from csms_adapter.control.failsafe import profile_unit
 from csms_adapter.control.live_state import LiveState
@@ -133,6 +134,7 @@ class Dispatcher:
         self._station: dict[str, StationCommand] = {}
         self._station_refused: dict[str, str] = {}  # charger → why; retried after it reconnects
         self._station_unconfirmed: set[str] = set()  # the last call failed: the charger may hold an older cap
+        self.pause_collector = True  # False only to measure what the pause is worth (load benchmark)
         interval = site.control.interval_s
         self.valid_s = site.ocpp.profile_ttl_intervals * interval
         # Re-send an unchanged limit once it would lapse before the tick after next.
@@ -205,7 +207,14 @@ class Dispatcher:
     async def dispatch(self, plan: Plan, now: datetime, snapshot: Snapshot | None = None) -> DispatchReport:
         """Send ``plan``; ``snapshot`` (the one it was planned on) adds each charger's uncontrolled budget to
         its live station max, so the charger's own balancing does not starve its controlled connectors.
-        Lowering calls go first (all chargers at once), then raising ones (held back if a lowering failed)."""
+        Lowering calls go first (all chargers at once), then raising ones (held back if a lowering failed).
+        The garbage collector waits until the calls are answered (``collector_pause``)."""
+        if not self.pause_collector:
+            return await self._dispatch(plan, now, snapshot)
+        with collections_paused():
+            return await self._dispatch(plan, now, snapshot)
+
+    async def _dispatch(self, plan: Plan, now: datetime, snapshot: Snapshot | None) -> DispatchReport:
         started = time.perf_counter()
         by_charger: dict[str, list[ConnectorPlan]] = {}
         for cp in plan.connectors:
