@@ -91,3 +91,134 @@ def test_install_switches_the_library_to_in_place_validation_and_cached_conversi
     assert ocpp.messages.ASYNC_VALIDATION is False
     assert ocpp.charge_point.camel_to_snake_case is camel_to_snake_case
     assert ocpp.charge_point.snake_to_camel_case is snake_to_camel_case
+
+
+# ------------------------------------------------------------------------------------ schemas, references resolved
+
+
+def schema_files() -> list[Path]:
+    return sorted(p for version in ("v16", "v201") for p in (SCHEMAS / version / "schemas").glob("*.json"))
+
+
+def first_error(validator: Any, payload: Any) -> tuple[str, tuple[Any, ...], str] | None:
+    """What ``validate`` raises (the first error): the keyword the library maps to an OCPP error, where, and why."""
+    for error in validator.iter_errors(payload):
+        return str(error.validator), tuple(error.absolute_path), error.message
+    return None
+
+
+def all_errors(validator: Any, payload: Any) -> list[tuple[str, tuple[Any, ...], str]]:
+    return sorted((str(e.validator), tuple(map(str, e.absolute_path)), e.message)
+                  for e in validator.iter_errors(payload))
+
+
+def test_every_bundled_schema_resolves_to_one_without_references() -> None:
+    for path in schema_files():
+        schema = json.loads(path.read_text(encoding="utf-8-sig"))
+        resolved = ocpp_tuning.resolved_schema(schema)
+        assert resolved is not None, path.name
+        assert '"$ref"' not in json.dumps(resolved, default=str), path.name
+
+
+def test_a_recursive_or_remote_reference_keeps_the_library_validator() -> None:
+    recursive = {"definitions": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/definitions/Node"}}}},
+                 "$ref": "#/definitions/Node"}
+    remote = {"properties": {"a": {"$ref": "http://example.com/schema.json"}}}
+    missing = {"properties": {"a": {"$ref": "#/definitions/Nowhere"}}}
+    assert ocpp_tuning.resolved_schema(recursive) is None
+    assert ocpp_tuning.resolved_schema(remote) is None
+    assert ocpp_tuning.resolved_schema(missing) is None
+
+
+def library_and_resolved(path: Path) -> tuple[Any, Any]:
+    schema = json.loads(path.read_text(encoding="utf-8-sig"))
+    resolved = ocpp_tuning.resolved_schema(schema)
+    assert resolved is not None
+    return ocpp.messages.Draft4Validator(schema), ocpp.messages.Draft4Validator(resolved)
+
+
+def garbage_for(schema: dict[str, Any]) -> list[Any]:
+    """Payloads a hostile or broken charger might send for this schema: wrong shapes, each required property of
+    the wrong type, an unknown property, overlong strings."""
+    required = list(schema.get("required", []))
+    probes: list[Any] = [{}, [], "text", 3, None, {"unknownProperty": 1}]
+    for bad in (None, "x" * 600, -1, 1.5, [], {}, {"nested": [1, "a"]}, True):
+        probes.append({name: bad for name in required})
+        probes.append({**{name: bad for name in required}, "customData": {"vendorId": 7}})
+    return probes
+
+
+def test_resolved_schemas_find_the_same_first_error_as_the_library_for_garbage() -> None:
+    for path in schema_files():
+        library, resolved = library_and_resolved(path)
+        for payload in garbage_for(library.schema):
+            assert first_error(resolved, payload) == first_error(library, payload), (path.name, payload)
+            assert all_errors(resolved, payload) == all_errors(library, payload), (path.name, payload)
+
+
+@given(st.sampled_from(schema_files()), st.dictionaries(json_keys, json_values, max_size=6))
+def test_resolved_schemas_judge_any_payload_as_the_library_does(path: Path, payload: dict[str, Any]) -> None:
+    library, resolved = library_and_resolved(path)
+    assert first_error(resolved, payload) == first_error(library, payload)
+
+
+def test_resolved_schemas_accept_real_messages_and_refuse_broken_ones_as_the_library_does() -> None:
+    from csms_adapter.emulator.monitoring201 import inventory
+
+    report = snake_to_camel_case({"request_id": 7, "generated_at": "2026-12-07T08:00:00.000Z", "seq_no": 0,
+                                  "tbc": False, "report_data": inventory({("SampledDataCtrlr", "Enabled"): "true"},
+                                                                         [], {1: False, 2: True}, 24.5)})
+    broken = json.loads(json.dumps(report))
+    broken["reportData"][1]["variableAttribute"][0]["mutability"] = "Sometimes"
+    too_long = json.loads(json.dumps(report))
+    too_long["reportData"][0]["component"]["name"] = "C" * 51
+    cases = [("v201/schemas/NotifyReportRequest.json", report, True),
+             ("v201/schemas/NotifyReportRequest.json", broken, False),
+             ("v201/schemas/NotifyReportRequest.json", too_long, False),
+             ("v16/schemas/BootNotification.json", {"chargePointVendor": "V", "chargePointModel": "M"}, True),
+             ("v16/schemas/BootNotification.json", {"chargePointVendor": "V" * 21, "chargePointModel": "M"}, False)]
+    for name, payload, valid in cases:
+        library, resolved = library_and_resolved(SCHEMAS / name)
+        assert (first_error(library, payload) is None) is valid, name
+        assert first_error(resolved, payload) == first_error(library, payload), name
+
+
+def test_installed_validation_raises_the_ocpp_error_the_library_raises() -> None:
+    from ocpp.exceptions import FormatViolationError, TypeConstraintViolationError
+    from ocpp.messages import Call, _validate_payload
+
+    ocpp_tuning.install()
+    assert ocpp.messages.get_validator is ocpp_tuning.get_validator
+    good = Call("1", "BootNotification", {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"})
+    _validate_payload(good, "2.0.1")
+    bad_type = Call("2", "BootNotification", {"chargingStation": {"model": 5, "vendorName": "V"}, "reason": "PowerUp"})
+    extra = Call("3", "BootNotification", {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp",
+                                           "surprise": 1})
+    for message, error in ((bad_type, TypeConstraintViolationError), (extra, FormatViolationError)):
+        try:
+            _validate_payload(message, "2.0.1")
+        except error:
+            pass
+        else:
+            raise AssertionError(f"{message.payload} was accepted")
+
+
+def test_installed_validation_keeps_the_library_decimal_reading_of_1_6_profile_limits() -> None:
+    from ocpp.exceptions import FormatViolationError
+    from ocpp.messages import Call, _validate_payload
+
+    ocpp_tuning.install()
+
+    def profile(limit: float) -> Call:
+        schedule = {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}
+        return Call("1", "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": {
+            "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": schedule}})
+
+    _validate_payload(profile(21.4), "1.6")  # 21.4 is a float just off a multiple of 0.1: valid as a decimal
+    try:
+        _validate_payload(profile(21.45), "1.6")
+    except FormatViolationError:
+        pass
+    else:
+        raise AssertionError("21.45 A is not a multiple of 0.1 and was accepted")
