@@ -23,7 +23,7 @@ from csms_adapter.monitoring import EventRecord, Incident
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import CommandEntry, SampleRecord, SampleWriter, Store, StoreError
 from csms_adapter.store.charger_states import ChargerChange, ConnectorChange, save_charger_states
-from csms_adapter.store.models import ThermalFitRow
+from csms_adapter.store.models import FailsafeHeldRow, ThermalFitRow
 from csms_adapter.store.monitoring_repo import DeviceReport, MonitoringRepository
 from csms_adapter.store.operator_state import OperatorStateStore
 from csms_adapter.store.repository import INT32_MAX
@@ -103,9 +103,13 @@ class StoreRecorder:
         self._retention_task: asyncio.Task[None] | None = None
         self._tx_seed: int | None = None
         self.failures = 0
-        self.journal = StoreJournal(OperatorStateStore(store), self._later)
         self.monitoring = MonitoringRepository(store)
         running = self._running
+        ops = OperatorStateStore(store)
+        # The fail-safe shares chargers hold, a thousand of them changed in a boot storm: the latest per charger.
+        self._held = WriteBatch[tuple[str, FailsafeHeldRow | None]](
+            lambda batch: ops.save_failsafe_held_many(dict(batch)), self._later, running)
+        self.journal = StoreJournal(ops, self._later, held=self._held.add)
         self._events = WriteBatch[EventRecord](self.monitoring.add_events, self._later, running)
         # Incidents are written with whatever else changed meanwhile: the latest state of each id wins.
         self._incidents = WriteBatch[Incident](
@@ -152,7 +156,7 @@ class StoreRecorder:
         if self.retention is not None:
             self._retention_task = asyncio.get_running_loop().create_task(self._retain(self.retention),
                                                                           name="store-retention")
-        for batch in (self._events, self._incidents, self._commands, self._states, self._reports):
+        for batch in (self._events, self._incidents, self._commands, self._states, self._reports, self._held):
             batch.flush()  # what was recorded before the start
         await self.writer.start()
 
