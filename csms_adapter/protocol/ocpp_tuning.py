@@ -1,7 +1,7 @@
 """How depotctl runs the ``ocpp`` library on a busy event loop: validation in place and on schemas with their
 references resolved, key conversion cached.
 
-``install()`` (called once by the OCPP server) makes three process-wide changes, all invisible on the wire:
+``install()`` (called once by the OCPP server) makes four process-wide changes, all invisible on the wire:
 
 - Schema validation runs where the message is handled instead of in the default thread pool
   (``ocpp.messages.ASYNC_VALIDATION``, the library's own switch). The pool hop only ever saved the first read of
@@ -18,10 +18,19 @@ references resolved, key conversion cached.
   device report: tens of component/variable items, each a handful of references) and of most set-up answers. The
   library still picks, loads and caches the schema (and parses 1.6 decimals its way); a schema with a recursive
   reference, or one naming anything but a local definition, keeps the library's validator.
+- A payload the schema found valid is remembered (by version, message type, action and the payload as canonical
+  JSON) and not checked again: a boot storm sends every charger the same set-up requests (ChangeConfiguration,
+  GetVariables, SetVariableMonitoring, ...) and identical chargers give the same answers, so most of a charger's
+  set-up messages were checked hundreds of times over. Validity is a function of exactly that key, so the verdict
+  is the library's; an invalid payload is never kept (it is checked, and refused, every time), and the memory is
+  bounded in entry size and count. The three 1.6 messages the library re-reads with decimals before checking
+  are always checked, so what the handlers get from them is unchanged.
 """
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -124,9 +133,45 @@ def get_validator(message_type_id: int, action: str, ocpp_version: str, parse_fl
     return known[1]
 
 
+_library_validate_payload = ocpp.messages.validate_payload
+VALID_PAYLOADS_KEPT = 1024
+VALID_PAYLOAD_MAX_CHARS = 1024
+# (version, message type, action, payload as canonical JSON) of payloads found valid, oldest first.
+_valid_payloads: OrderedDict[tuple[str, int, str, str], None] = OrderedDict()
+# The library re-reads these 1.6 payloads with decimals before it checks them (and hands that on): always checked.
+_DECIMAL_PAYLOADS = frozenset({(2, "SetChargingProfile"), (2, "RemoteStartTransaction"), (3, "GetCompositeSchedule")})
+
+
+def _payload_key(message: Any, ocpp_version: str) -> tuple[str, int, str, str] | None:
+    kind, action = getattr(message, "message_type_id", None), getattr(message, "action", None)
+    if not isinstance(kind, int) or not isinstance(action, str):
+        return None
+    if ocpp_version == "1.6" and (kind, action) in _DECIMAL_PAYLOADS:
+        return None
+    try:
+        text = json.dumps(message.payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None  # not plain JSON: the library decides, every time
+    return (ocpp_version, kind, action, text) if len(text) <= VALID_PAYLOAD_MAX_CHARS else None
+
+
+async def validate_payload(message: Any, ocpp_version: str) -> None:
+    """``ocpp.messages.validate_payload``, skipped for a payload already found valid (``VALID_PAYLOADS_KEPT``)."""
+    key = _payload_key(message, ocpp_version)
+    if key is not None and key in _valid_payloads:
+        _valid_payloads.move_to_end(key)
+        return
+    await _library_validate_payload(message, ocpp_version)  # raises for an invalid payload: never kept
+    if key is not None:
+        _valid_payloads[key] = None
+        while len(_valid_payloads) > VALID_PAYLOADS_KEPT:
+            _valid_payloads.popitem(last=False)
+
+
 def install() -> None:
-    """Apply the three changes (idempotent)."""
+    """Apply the four changes (idempotent)."""
     ocpp.messages.ASYNC_VALIDATION = False
     ocpp.messages.get_validator = get_validator
+    ocpp.charge_point.validate_payload = validate_payload
     ocpp.charge_point.camel_to_snake_case = camel_to_snake_case
     ocpp.charge_point.snake_to_camel_case = snake_to_camel_case

@@ -3,6 +3,7 @@ and for arbitrary (hostile) structures; the tuning is what the server installs."
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,3 +223,81 @@ def test_installed_validation_keeps_the_library_decimal_reading_of_1_6_profile_l
         pass
     else:
         raise AssertionError("21.45 A is not a multiple of 0.1 and was accepted")
+
+
+# ------------------------------------------------------------------------------------ payloads found valid
+
+
+@contextmanager
+def counted_library_checks() -> Iterator[list[str]]:
+    """Count the library's own checks (under the remembered verdicts) for the duration."""
+    seen: list[str] = []
+    library = ocpp_tuning._library_validate_payload
+
+    async def counting(message: Any, version: str) -> None:
+        seen.append(message.action)
+        await library(message, version)
+
+    ocpp_tuning._library_validate_payload = counting
+    ocpp_tuning._valid_payloads.clear()
+    try:
+        yield seen
+    finally:
+        ocpp_tuning._library_validate_payload = library
+        ocpp_tuning._valid_payloads.clear()
+
+
+async def test_a_payload_found_valid_is_not_checked_again_and_an_invalid_one_always_is() -> None:
+    from ocpp.exceptions import FormatViolationError
+    from ocpp.messages import Call, CallResult
+
+    ocpp_tuning.install()
+    assert ocpp.charge_point.validate_payload is ocpp_tuning.validate_payload
+    with counted_library_checks() as checks:
+        for _ in range(3):  # every charger of a boot storm gets this one
+            await ocpp_tuning.validate_payload(Call("1", "ChangeConfiguration", {"key": "K", "value": "1"}), "1.6")
+            await ocpp_tuning.validate_payload(CallResult("1", {"status": "Accepted"}, "ChangeConfiguration"), "1.6")
+        assert checks == ["ChangeConfiguration", "ChangeConfiguration"]
+        bad = Call("2", "ChangeConfiguration", {"key": "K", "value": "1", "surprise": True})
+        for _ in range(2):
+            try:
+                await ocpp_tuning.validate_payload(bad, "1.6")
+            except FormatViolationError:
+                pass
+            else:
+                raise AssertionError("an invalid payload was let through")
+        assert checks.count("ChangeConfiguration") == 4  # the invalid one was checked both times
+        # The same payload under another action, version or message type is a different question.
+        await ocpp_tuning.validate_payload(CallResult("3", {"status": "Accepted"}, "ClearChargingProfile"), "1.6")
+        await ocpp_tuning.validate_payload(CallResult("4", {"status": "Accepted"}, "ClearChargingProfile"), "2.0.1")
+        assert checks[-2:] == ["ClearChargingProfile", "ClearChargingProfile"]
+
+
+async def test_decimal_read_large_and_non_json_payloads_are_checked_every_time() -> None:
+    from ocpp.messages import Call, CallResult
+
+    composite = {"status": "Accepted", "connectorId": 0, "scheduleStart": "2026-12-07T08:00:00.000Z",
+                 "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                                            "limit": 16.1}]}}
+    report = snake_to_camel_case({"request_id": 1, "generated_at": "2026-12-07T08:00:00.000Z", "seq_no": 0,
+                                  "report_data": [{"component": {"name": f"C{i}"}, "variable": {"name": "V"},
+                                                   "variable_attribute": [{"value": "x" * 40}]} for i in range(30)]})
+    with counted_library_checks() as checks:
+        for _ in range(2):
+            message = CallResult("1", dict(composite), "GetCompositeSchedule")
+            await ocpp_tuning.validate_payload(message, "1.6")
+            assert type(message.payload["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]).__name__ == "Decimal"
+            await ocpp_tuning.validate_payload(Call("2", "NotifyReport", report), "2.0.1")
+            with contextlib.suppress(Exception):  # what the library makes of it; here only that it was asked
+                await ocpp_tuning.validate_payload(Call("3", "Heartbeat", {"x": float("nan")}), "1.6")
+        assert checks == ["GetCompositeSchedule", "NotifyReport", "Heartbeat"] * 2
+
+
+async def test_the_remembered_verdicts_are_bounded() -> None:
+    from ocpp.messages import Call
+
+    with counted_library_checks():
+        for k in range(ocpp_tuning.VALID_PAYLOADS_KEPT + 50):
+            await ocpp_tuning.validate_payload(Call(str(k), "ChangeConfiguration", {"key": f"K{k}", "value": "1"}),
+                                               "1.6")
+        assert len(ocpp_tuning._valid_payloads) == ocpp_tuning.VALID_PAYLOADS_KEPT
