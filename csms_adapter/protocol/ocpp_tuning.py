@@ -1,7 +1,8 @@
 """How depotctl runs the ``ocpp`` library on a busy event loop: validation in place and on schemas with their
 references resolved, key conversion cached.
 
-``install()`` (called once by the OCPP server) makes four process-wide changes, all invisible on the wire:
+``install()`` (called once by the OCPP server and by each emulator process) makes five process-wide changes, all
+invisible on the wire:
 
 - Schema validation runs where the message is handled instead of in the default thread pool
   (``ocpp.messages.ASYNC_VALIDATION``, the library's own switch). The pool hop only ever saved the first read of
@@ -25,10 +26,18 @@ references resolved, key conversion cached.
   is the library's; an invalid payload is never kept (it is checked, and refused, every time), and the memory is
   bounded in entry size and count. The three 1.6 messages the library re-reads with decimals before checking
   are always checked, so what the handlers get from them is unchanged.
+- Two per-message chores of the library are done once instead of every time: the signature of a handler (which
+  it inspects for every CALL handled, only to see whether the handler takes ``call_unique_id``) is looked up once
+  per handler function, and a message dataclass is turned into a dict without first deep-copying every list of
+  dicts in it (``dataclasses.asdict``'s copy, which the library then throws away: a 2.0.1 NotifyReport carries
+  a few hundred). The dict is equal to the library's, value for value.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import inspect
 import json
 from collections import OrderedDict
 from functools import lru_cache
@@ -168,10 +177,75 @@ async def validate_payload(message: Any, ocpp_version: str) -> None:
             _valid_payloads.popitem(last=False)
 
 
+_library_serialize_as_dict = ocpp.charge_point.serialize_as_dict
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict``'s conversion of a value (dataclasses to dicts, containers rebuilt, anything else
+    deep-copied), without copying what cannot change (strings, numbers, None)."""
+    if isinstance(value, _ATOMIC):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*[_plain(v) for v in value])
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return type(value)((_plain(k), _plain(v)) for k, v in value.items())
+    return copy.deepcopy(value)
+
+
+def serialize_as_dict(message: Any) -> dict[str, Any]:
+    """``ocpp.charge_point.serialize_as_dict``: the message dataclass as a dict, nested dataclasses as dicts; the
+    items of a list field that are not dataclasses are the message's own (as the library's are)."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(message):
+        value = getattr(message, field.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out[field.name] = serialize_as_dict(value)
+        elif isinstance(value, list):
+            out[field.name] = [serialize_as_dict(item) if dataclasses.is_dataclass(item)
+                               and not isinstance(item, type) else item for item in value]
+        else:
+            out[field.name] = _plain(value)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _signature_of(function: Any, bound: bool) -> inspect.Signature:
+    signature = inspect.signature(function)
+    if bound:  # a bound method's signature is its function's without the first parameter, whatever the instance
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
+
+
+class _InspectForHandlers:
+    """What ``ocpp.charge_point`` uses of ``inspect``, with a handler's signature looked up once per function."""
+
+    isawaitable = staticmethod(inspect.isawaitable)
+
+    @staticmethod
+    def signature(handler: Any) -> inspect.Signature:
+        function = getattr(handler, "__func__", None)
+        try:
+            if function is not None and getattr(handler, "__self__", None) is not None:
+                return _signature_of(function, True)
+            return _signature_of(handler, False)
+        except TypeError:  # unhashable: not worth remembering
+            return inspect.signature(handler)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(inspect, name)
+
+
 def install() -> None:
-    """Apply the four changes (idempotent)."""
+    """Apply the five changes (idempotent)."""
     ocpp.messages.ASYNC_VALIDATION = False
     ocpp.messages.get_validator = get_validator
     ocpp.charge_point.validate_payload = validate_payload
+    ocpp.charge_point.serialize_as_dict = serialize_as_dict
+    ocpp.charge_point.inspect = _InspectForHandlers()
     ocpp.charge_point.camel_to_snake_case = camel_to_snake_case
     ocpp.charge_point.snake_to_camel_case = snake_to_camel_case

@@ -4,9 +4,11 @@ and for arbitrary (hostile) structures; the tuning is what the server installs."
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from csms_adapter.protocol import ocpp_tuning
-from csms_adapter.protocol.ocpp_tuning import MAX_CACHED_KEY, camel_to_snake_case, snake_to_camel_case
+from csms_adapter.protocol.ocpp_tuning import (
+    MAX_CACHED_KEY,
+    camel_to_snake_case,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
 
 SCHEMAS = Path(ocpp.charge_point.__file__).parent
 
@@ -301,3 +308,88 @@ async def test_the_remembered_verdicts_are_bounded() -> None:
             await ocpp_tuning.validate_payload(Call(str(k), "ChangeConfiguration", {"key": f"K{k}", "value": "1"}),
                                                "1.6")
         assert len(ocpp_tuning._valid_payloads) == ocpp_tuning.VALID_PAYLOADS_KEPT
+
+
+# ------------------------------------------------------------------------------------ handler signatures, dicts
+
+
+def library_serialize(message: Any) -> Any:
+    installed = ocpp.charge_point.serialize_as_dict
+    original = ocpp_tuning._library_serialize_as_dict
+    ocpp.charge_point.serialize_as_dict = original  # its recursion must reach its own
+    try:
+        return original(message)
+    finally:
+        ocpp.charge_point.serialize_as_dict = installed
+
+
+def real_messages() -> list[Any]:
+    from ocpp.v16 import call as call16
+    from ocpp.v16 import call_result as result16
+    from ocpp.v201 import call as call201
+    from ocpp.v201 import call_result as result201
+    from ocpp.v201 import datatypes
+
+    from csms_adapter.emulator.monitoring201 import inventory
+
+    report = inventory({("SampledDataCtrlr", "Enabled"): "true"}, [], {1: False, 2: True}, 24.5)
+    return [
+        call16.BootNotification(charge_point_vendor="V", charge_point_model="M"),
+        call16.GetConfiguration(key=["A", "B"]),
+        result16.GetConfiguration(configuration_key=[{"key": "A", "readonly": True, "value": "1"}]),
+        call201.BootNotification(charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"),
+        call201.NotifyReport(request_id=1, generated_at="2026-12-07T08:00:00.000Z", seq_no=0, report_data=report,
+                             tbc=False),
+        call201.GetVariables(get_variable_data=[datatypes.GetVariableDataType(
+            component=datatypes.ComponentType(name="C", evse=datatypes.EVSEType(id=1)),
+            variable=datatypes.VariableType(name="V"))]),
+        result201.SetChargingProfile(status="Accepted", status_info=datatypes.StatusInfoType(reason_code="R")),
+        result201.Heartbeat(current_time="2026-12-07T08:00:00.000Z"),
+    ]
+
+
+def test_messages_become_the_dicts_the_library_makes_of_them() -> None:
+    for message in real_messages():
+        assert serialize_as_dict(message) == library_serialize(message), type(message).__name__
+
+
+@dataclass
+class Inner:
+    a: Any = None
+    b: list[Any] | None = None
+
+
+@dataclass
+class Outer:
+    x: Any = None
+    items: list[Any] | None = None
+    inner: Inner | None = None
+    pair: tuple[Any, ...] | None = None
+
+
+@given(json_values, st.lists(st.one_of(json_values, st.builds(Inner, json_values, st.none())), max_size=4),
+       st.one_of(st.none(), st.builds(Inner, json_values, st.lists(json_values, max_size=3))),
+       st.one_of(st.none(), st.tuples(json_values, st.builds(Inner, json_values, st.none()))))
+def test_any_message_shape_becomes_the_dict_the_library_makes(x: Any, items: list[Any], inner: Inner | None,
+                                                              pair: tuple[Any, ...] | None) -> None:
+    message = Outer({"nested": x, "inner": Inner(x)}, items, inner, pair)
+    assert serialize_as_dict(message) == library_serialize(message)
+
+
+def test_a_handler_signature_is_the_one_inspect_gives() -> None:
+    ocpp_tuning.install()
+
+    class Handlers:
+        def plain(self, a: int, **kwargs: Any) -> None: ...
+
+        def wants_id(self, a: int, call_unique_id: str) -> None: ...
+
+    def free(call_unique_id: str) -> None: ...
+
+    first, second = Handlers(), Handlers()
+    replacement = ocpp.charge_point.inspect
+    for handler in (first.plain, second.plain, first.wants_id, second.wants_id, free, print):
+        assert replacement.signature(handler) == inspect.signature(handler)
+    assert "call_unique_id" in replacement.signature(second.wants_id).parameters
+    assert "call_unique_id" not in replacement.signature(first.plain).parameters
+    assert replacement.isawaitable is inspect.isawaitable and replacement.iscoroutine is inspect.iscoroutine
