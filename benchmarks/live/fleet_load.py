@@ -3,18 +3,20 @@ one PostgreSQL server on this machine.
 
     python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 300
 
-Controller k starts ``k × --stagger-s`` (default 20 s) after the first, so that its chargers' boot wave (about
-20 s of a controller's CPU at 200 chargers) mostly follows the one before instead of landing on it: real depots do
-not all boot in the same seconds. ``--stagger-s 0`` starts them all together, the worst case of a regional power
-cut, with ten boot waves on top of one another. Per controller it prints its boot wave (from its first charger
-message to every set-up done), the CPU its controller process and its emulators used in it, and the controllers
-whose boot wave its forced full tick overlapped (``benchmarks.live.boot_waves``).
+Controller k starts ``k × --stagger-s`` (default 45 s) after the first and forces its full tick as soon as its
+chargers are set up and its vehicles plugged in: real depots do not all boot in the same seconds, and a boot wave
+(the boots, set-up calls, arrivals and first meter values of 200 chargers) lasts about 35-45 s, so each one mostly
+runs beside the steady traffic of the depots already up, not beside nine other boot waves. ``--stagger-s 0
+--tick-spacing-s 8`` starts them all together, the worst case of a regional power cut, with the full ticks 8 s
+apart. Per controller it prints its boot wave (from its first charger message until every charger was set up and
+every vehicle plugged in), the CPU its controller process and its emulators used in it, and the controllers whose
+boot wave its forced full tick overlapped (``benchmarks.live.boot_waves``).
 
 Each controller is one run of ``benchmarks.live.load_bench`` (its own controller process and emulator processes);
-the database is a throw-away local server (``--db`` to use an existing one instead). Controller k forces its full
-tick ``k × --tick-spacing-s`` after its set-up is done: the controllers of different depots are not synchronised,
-and forcing all ten full ticks into the same seconds measured two cores shared ten ways, not a controller
-(``--tick-spacing-s 0`` does that again). Their scheduled ticks still run on their own clocks and may meet. Printed per controller: the
+the database is a throw-away local server (``--db`` to use an existing one instead). With ``--tick-spacing-s``
+controller k forces its full tick ``k × --tick-spacing-s`` after its set-up is done (for starts together: forcing
+all ten full ticks into the same seconds measured two cores shared ten ways, not a controller). The scheduled ticks
+run on each controller's own clock and may meet. Printed per controller: the
 handling latency p99, the forced full tick, messages lost, and samples the controller wrote against the rows the
 database holds for that site (a sample lost between the two shows as a difference), the median and max of every
 tick with its snapshot/plan/dispatch parts, the largest event-loop lag and store backlog, and CPU: the solver
@@ -180,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meter-interval-s", type=int, default=10)
     parser.add_argument("--duration-s", type=float, default=120.0)
     parser.add_argument("--arrival-window-s", type=float, default=30.0)
-    parser.add_argument("--stagger-s", type=float, default=20.0,
-                        help="seconds between controller starts (0: all at once, as after a regional power cut)")
-    parser.add_argument("--tick-spacing-s", type=float, default=8.0,
-                        help="controller k forces its full tick k times this long after its set-up is done (0: "
-                             "all at once, as if the depots' controllers were synchronised, which real ones are not)")
+    parser.add_argument("--stagger-s", type=float, default=45.0,
+                        help="seconds between controller starts, about one boot wave (0: all at once, as after a "
+                             "regional power cut)")
+    parser.add_argument("--tick-spacing-s", type=float, default=0.0,
+                        help="controller k forces its full tick k times this long after its set-up is done (with "
+                             "--stagger-s 0, e.g. 8: controllers of different depots are not synchronised)")
     parser.add_argument("load_bench_args", nargs="*", metavar="-- LOAD_BENCH_ARG",
                         help="passed on to every load_bench run, e.g. -- --emulator-nice 0")
     parser.add_argument("--db", default=None, help="an existing database URL (default: a throw-away local server)")
