@@ -75,7 +75,7 @@ async def measure(args: argparse.Namespace, site_path: Path, password: str) -> d
         sys.executable, "-m", "csms_adapter.emulator", "--site", str(site_path),
         "--url", f"ws://127.0.0.1:{controller.port}/ocpp", "--count", str(args.chargers),
         "--arrival-window-s", str(NO_ARRIVAL_S), "--duration-s", str(args.timeout_s + 30),
-        "--password", password, "--report-s", "600", "--nice", str(args.emulator_nice), "--no-schema-validation",
+        f"--password={password}", "--report-s", "600", "--nice", str(args.emulator_nice), "--no-schema-validation",
         env={**os.environ, PASSWORD_ENV: password}, stdout=asyncio.subprocess.DEVNULL)
     done = False
     setup_wall_s: float | None = None
