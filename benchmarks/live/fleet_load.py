@@ -1,13 +1,22 @@
 """Load benchmark of a shared database: K controllers (each with N emulated chargers, its own site name) writing to
-one PostgreSQL server on this machine, all at once.
+one PostgreSQL server on this machine.
 
     python -m benchmarks.live.fleet_load --controllers 10 --chargers 200 --duration-s 300
 
+Controller k starts ``k × --stagger-s`` (default 45 s) after the first and forces its full tick as soon as its
+chargers are set up and its vehicles plugged in: real depots do not all boot in the same seconds, and a boot wave
+(the boots, set-up calls, arrivals and first meter values of 200 chargers) lasts about 35-45 s, so each one mostly
+runs beside the steady traffic of the depots already up, not beside nine other boot waves. ``--stagger-s 0
+--tick-spacing-s 8`` starts them all together, the worst case of a regional power cut, with the full ticks 8 s
+apart. Per controller it prints its boot wave (from its first charger message until every charger was set up and
+every vehicle plugged in), the CPU its controller process and its emulators used in it, and the controllers whose
+boot wave its forced full tick overlapped (``benchmarks.live.boot_waves``).
+
 Each controller is one run of ``benchmarks.live.load_bench`` (its own controller process and emulator processes);
-the database is a throw-away local server (``--db`` to use an existing one instead). Controller k forces its full
-tick ``k × --tick-spacing-s`` after its set-up is done: the controllers of different depots are not synchronised,
-and forcing all ten full ticks into the same seconds measured two cores shared ten ways, not a controller
-(``--tick-spacing-s 0`` does that again). Their scheduled ticks still run on their own clocks and may meet. Printed per controller: the
+the database is a throw-away local server (``--db`` to use an existing one instead). With ``--tick-spacing-s``
+controller k forces its full tick ``k × --tick-spacing-s`` after its set-up is done (for starts together: forcing
+all ten full ticks into the same seconds measured two cores shared ten ways, not a controller). The scheduled ticks
+run on each controller's own clock and may meet. Printed per controller: the
 handling latency p99, the forced full tick, messages lost, and samples the controller wrote against the rows the
 database holds for that site (a sample lost between the two shows as a difference), the median and max of every
 tick with its snapshot/plan/dispatch parts, the largest event-loop lag and store backlog, and CPU: the solver
@@ -31,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from benchmarks.live.boot_waves import BootWave, CpuSampler, boot_wave, ticks_in_boot_waves
 from benchmarks.live.load_probes import percentile
 from benchmarks.live.load_report import per_call_ms
 from benchmarks.pg_local import local_postgres
@@ -49,6 +59,13 @@ def count_rows(url: str) -> dict[str, int]:
 def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="depotctl-fleet-load-"))
     procs = []
+    markers: dict[str, str] = {}
+    for k in range(args.controllers):
+        site_yaml = workdir / f"site-{k}" / "load-site.yaml"  # where load_bench writes the site's file
+        markers[f"controller-{k}"] = f"--role\x00controller\x00--site\x00{site_yaml}"
+        markers[f"emulators-{k}"] = f"csms_adapter.emulator\x00--site\x00{site_yaml}"
+    sampler = CpuSampler(markers)
+    sampler.start()
     for k in range(args.controllers):
         out = workdir / f"site-{k}"
         out.mkdir(parents=True, exist_ok=True)
@@ -58,18 +75,26 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
              "--arrival-window-s", str(args.arrival_window_s), "--workdir", str(out), "--json", str(out / "r.json"),
              "--db-url", url, "--site-name", f"depot-{k:02d}", "--full-tick-delay-s", str(k * args.tick_spacing_s),
              *args.load_bench_args], stdout=subprocess.DEVNULL)))
-        time.sleep(args.stagger_s)  # real depots do not all start in the same second
+        if k < args.controllers - 1:
+            time.sleep(args.stagger_s)
     deadline = time.monotonic() + args.duration_s + 600
-    for _k, _out, proc in procs:
-        try:
-            proc.wait(max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
+    try:
+        for _k, _out, proc in procs:
+            try:
+                proc.wait(max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
+    finally:
+        sampler.stop()
     rows_by_site = count_rows(url)
+    waves = [boot_wave(f"depot-{k:02d}", _read_json(out / "controller.json"), k * args.tick_spacing_s)
+             for k, out, _proc in procs]
+    in_waves = ticks_in_boot_waves(waves)
+    first_start = min((w.start_s for w in waves if w.start_s is not None), default=None)
     results = []
-    for k, out, proc in procs:
-        r = json.loads((out / "r.json").read_text()) if (out / "r.json").exists() else {}
+    for (k, out, proc), wave in zip(procs, waves, strict=True):
+        r = _read_json(out / "r.json")
         full = r.get("full_tick") or {}
         site = f"depot-{k:02d}"
         ticks = r.get("ticks") or []
@@ -96,12 +121,36 @@ def run(args: argparse.Namespace, url: str) -> list[dict[str, Any]]:
             "handling_ms_p99": r.get("handling_ms_p99"), "full_tick_ms": full.get("tick_ms"),
             "messages_lost": r.get("messages_lost"), "samples_written": r.get("samples_written"),
             "samples_dropped": r.get("samples_dropped"), "store_failures": r.get("store_failures"),
-            "rows_in_db": rows_by_site.get(site, 0)})
+            "rows_in_db": rows_by_site.get(site, 0),
+            **_boot_figures(wave, first_start, sampler, k, args.chargers), "full_tick_in_boot_wave_of":
+                " ".join(s[-2:] for s in in_waves.get(site, [])) if site in in_waves else None})
     return results
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _boot_figures(wave: BootWave, first_start: float | None, sampler: CpuSampler, k: int,
+                  chargers: int) -> dict[str, Any]:
+    """When this controller's boot wave began (after the first controller's) and how long it took, and the CPU
+    its controller process and its emulators used in it (per charger for the controller)."""
+    cpu = sampler.cpu_between(f"controller-{k}", wave.start_s, wave.end_s)
+    return {"boot_at_s": round(wave.start_s - first_start, 1) if wave.start_s is not None and first_start is not None
+            else None,
+            "boot_wave_s": round(wave.end_s - wave.start_s, 1) if wave.end_s is not None and wave.start_s is not None
+            else None,
+            "boot_cpu_s": cpu, "boot_cpu_ms_per_charger": round(1000.0 * cpu / chargers, 1) if cpu is not None else None,
+            "boot_emulator_cpu_s": sampler.cpu_between(f"emulators-{k}", wave.start_s, wave.end_s)}
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
-    cols = ["site", "booted", "handling_ms_p99", "full_tick_ms", "full_tick_sessions", "set_up_done", "ticks",
+    cols = ["site", "booted", "boot_at_s", "boot_wave_s", "boot_cpu_s", "boot_cpu_ms_per_charger", "boot_emulator_cpu_s",
+            "full_tick_in_boot_wave_of", "handling_ms_p99", "full_tick_ms", "full_tick_sessions", "set_up_done", "ticks",
             "tick_ms_median", "tick_ms_max", "snapshot_ms_max", "solve_wall_ms_max", "dispatch_ms_max",
             "solver_cpu_s_per_tick", "full_tick_cpu_s", "dispatch_cpu_ms_per_call", "full_tick_at_s",
             "controller_cpu_pct", "loop_lag_ms_max", "messages_lost", "samples_written",
@@ -117,6 +166,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
           f"max={p99[-1] if p99 else 'n/a'} ms; full tick median={ticks[len(ticks) // 2] if ticks else 'n/a'} ms "
           f"max={ticks[-1] if ticks else 'n/a'} ms; samples written minus rows stored={lost}; "
           f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    boot = sorted(r["boot_cpu_s"] for r in results if r.get("boot_cpu_s") is not None)
+    clear = [r["full_tick_ms"] for r in results if r.get("full_tick_in_boot_wave_of") == "" and r.get("full_tick_ms")]
+    print(f"boot waves: controller CPU per boot wave min={boot[0] if boot else 'n/a'} "
+          f"median={boot[len(boot) // 2] if boot else 'n/a'} max={boot[-1] if boot else 'n/a'} s; "
+          f"{len(clear)} of {len(results)} full ticks clear of every boot wave "
+          f"(full tick {min(clear):.0f}-{max(clear):.0f} ms)" if clear else
+          f"boot waves: controller CPU per boot wave {boot or 'n/a'} s; no full tick clear of every boot wave")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meter-interval-s", type=int, default=10)
     parser.add_argument("--duration-s", type=float, default=120.0)
     parser.add_argument("--arrival-window-s", type=float, default=30.0)
-    parser.add_argument("--stagger-s", type=float, default=2.0, help="seconds between controller starts")
-    parser.add_argument("--tick-spacing-s", type=float, default=8.0,
-                        help="controller k forces its full tick k times this long after its set-up is done (0: "
-                             "all at once, as if the depots' controllers were synchronised, which real ones are not)")
+    parser.add_argument("--stagger-s", type=float, default=45.0,
+                        help="seconds between controller starts, about one boot wave (0: all at once, as after a "
+                             "regional power cut)")
+    parser.add_argument("--tick-spacing-s", type=float, default=0.0,
+                        help="controller k forces its full tick k times this long after its set-up is done (with "
+                             "--stagger-s 0, e.g. 8: controllers of different depots are not synchronised)")
     parser.add_argument("load_bench_args", nargs="*", metavar="-- LOAD_BENCH_ARG",
                         help="passed on to every load_bench run, e.g. -- --emulator-nice 0")
     parser.add_argument("--db", default=None, help="an existing database URL (default: a throw-away local server)")

@@ -176,9 +176,13 @@ def _key(row: Any) -> str:
 class StoreJournal:
     """``InputJournal`` on the store; ``later`` queues a write (``StoreRecorder._later``)."""
 
-    def __init__(self, ops: OperatorStateStore, later: Later) -> None:
+    def __init__(self, ops: OperatorStateStore, later: Later,
+                 held: Callable[[tuple[str, FailsafeHeldRow | None]], None] | None = None) -> None:
+        """``held``: where fail-safe shares held go to be written together (the recorder batches them: a boot
+        storm changes a thousand); without it each is its own write."""
         self.ops = ops
         self.later = later
+        self.held = held
 
     def grid_cap_changed(self, cap: GridCap | None) -> None:
         row = (GridCapRow(limit_kw=cap.limit_kw, set_at=cap.set_at, until=cap.until, reason=cap.reason)
@@ -210,9 +214,11 @@ class StoreJournal:
         self.later(lambda: self.ops.save_billing_peak(row))
 
     def failsafe_held_changed(self, charger_id: str, held: HeldShare | None) -> None:
-        if held is None:
+        row = None if held is None else FailsafeHeldRow(charger_id=charger_id, station_kw=held.station_kw,
+                                                        spread=held.spread, accepted_at=held.accepted_at)
+        if self.held is not None:
+            self.held((charger_id, row))
+        elif row is None:
             self.later(lambda: self.ops.forget_failsafe_held(charger_id))
-            return
-        row = FailsafeHeldRow(charger_id=charger_id, station_kw=held.station_kw, spread=held.spread,
-                              accepted_at=held.accepted_at)
-        self.later(lambda: self.ops.save_failsafe_held(row))
+        else:
+            self.later(lambda: self.ops.save_failsafe_held(row))

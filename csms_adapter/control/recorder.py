@@ -22,8 +22,9 @@ from csms_adapter.control.operator_journal import OperatorState, StoreJournal, l
 from csms_adapter.monitoring import EventRecord, Incident
 from csms_adapter.protocol import events as ev
 from csms_adapter.store import CommandEntry, SampleRecord, SampleWriter, Store, StoreError
-from csms_adapter.store.models import ThermalFitRow
-from csms_adapter.store.monitoring_repo import MonitoringRepository
+from csms_adapter.store.charger_states import ChargerChange, ConnectorChange, save_charger_states
+from csms_adapter.store.models import FailsafeHeldRow, ThermalFitRow
+from csms_adapter.store.monitoring_repo import DeviceReport, MonitoringRepository
 from csms_adapter.store.operator_state import OperatorStateStore
 from csms_adapter.store.repository import INT32_MAX
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
@@ -102,15 +103,24 @@ class StoreRecorder:
         self._retention_task: asyncio.Task[None] | None = None
         self._tx_seed: int | None = None
         self.failures = 0
-        self.journal = StoreJournal(OperatorStateStore(store), self._later)
         self.monitoring = MonitoringRepository(store)
         running = self._running
+        ops = OperatorStateStore(store)
+        # The fail-safe shares chargers hold, a thousand of them changed in a boot storm: the latest per charger.
+        self._held = WriteBatch[tuple[str, FailsafeHeldRow | None]](
+            lambda batch: ops.save_failsafe_held_many(dict(batch)), self._later, running)
+        self.journal = StoreJournal(ops, self._later, held=self._held.add)
         self._events = WriteBatch[EventRecord](self.monitoring.add_events, self._later, running)
         # Incidents are written with whatever else changed meanwhile: the latest state of each id wins.
         self._incidents = WriteBatch[Incident](
             lambda batch: self.monitoring.save_incidents({i.id: i for i in batch}.values()), self._later, running)
         # A tick's profile calls are recorded together: one transaction for all of them, written off the loop.
         self._commands = WriteBatch[CommandEntry](self.store.record_commands, self._later, running)
+        # What chargers and connectors report (boot, connection, status) and their 2.0.1 device reports: a boot
+        # storm of a thousand chargers is a few transactions, not thousands (csms_adapter.store.charger_states).
+        self._states = WriteBatch[ChargerChange | ConnectorChange](
+            lambda batch: save_charger_states(self.store, batch), self._later, running)
+        self._reports = WriteBatch[DeviceReport](self.monitoring.save_device_reports, self._later, running)
         self.fit_settings = FitSettings()
 
     @classmethod
@@ -146,7 +156,7 @@ class StoreRecorder:
         if self.retention is not None:
             self._retention_task = asyncio.get_running_loop().create_task(self._retain(self.retention),
                                                                           name="store-retention")
-        for batch in (self._events, self._incidents, self._commands):
+        for batch in (self._events, self._incidents, self._commands, self._states, self._reports, self._held):
             batch.flush()  # what was recorded before the start
         await self.writer.start()
 
@@ -200,17 +210,16 @@ class StoreRecorder:
                     event.charger_id, event.connector_id, event.measurand, event.value, _UNIT[event.quantity],
                     event.time, event.source.value, event.phase, event.location, event.transaction_id))
             case ev.ChargerBooted():
-                self._later(lambda: s.upsert_charger(event.charger_id, ocpp_version=event.ocpp_version,
-                                                     vendor=event.vendor, model=event.model,
-                                                     firmware=event.firmware, last_boot_at=event.time))
+                self._states.add(ChargerChange(event.charger_id, {
+                    "ocpp_version": event.ocpp_version, "vendor": event.vendor, "model": event.model,
+                    "firmware": event.firmware, "last_boot_at": event.time}))
             case ev.ChargerConnected():
-                self._later(lambda: s.upsert_charger(event.charger_id, ocpp_version=event.ocpp_version,
-                                                     connected=True, last_seen_at=event.time))
+                self._states.add(ChargerChange(event.charger_id, {
+                    "ocpp_version": event.ocpp_version, "connected": True, "last_seen_at": event.time}))
             case ev.ChargerDisconnected():
-                self._later(lambda: s.set_connected(event.charger_id, False, event.time))
+                self._states.add(ChargerChange(event.charger_id, {"connected": False, "last_seen_at": event.time}))
             case ev.StatusChanged():
-                self._later(lambda: s.upsert_connector(event.charger_id, event.connector_id, event.raw_status,
-                                                       event.time))
+                self._states.add(ConnectorChange(event.charger_id, event.connector_id, event.raw_status, event.time))
             case ev.TransactionStarted():
                 meter_wh = event.energy_register_kwh * 1000.0 if event.energy_register_kwh is not None else None
                 self._later(lambda: s.open_session(event.charger_id, event.connector_id, event.transaction_id,
@@ -221,8 +230,7 @@ class StoreRecorder:
                 self._later(lambda: s.close_session(event.charger_id, event.transaction_id, stopped_at=event.time,
                                                     meter_stop_wh=stop_wh, reason=event.reason))
             case ev.DeviceReported():
-                self._later(lambda: self.monitoring.save_device_variables(event.charger_id, event.variables,
-                                                                          event.time))
+                self._reports.add(DeviceReport(event.charger_id, event.variables, event.time))
             case _:
                 pass  # needs, authorisations and rejected values are logged, not stored
 

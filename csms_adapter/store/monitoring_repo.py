@@ -7,6 +7,7 @@ transactions over a ``Store`` (call them through ``store.run`` or the recorder's
     repo.save_incidents([Incident, ...])                     # insert or rewrite by id
     repo.incidents(since) -> list[Incident]                  # open, or resolved at/after ``since``
     repo.save_device_variables("cp-01", [DeviceVariable, ...], reported_at)   # upsert per attribute
+    repo.save_device_reports([DeviceReport("cp-01", (DeviceVariable, ...), reported_at), ...])  # many, one transaction
     repo.device_variables("cp-01") -> list[DeviceVariableRow]
     repo.prune(before) -> int                                # events before, incidents resolved before
 """
@@ -14,15 +15,37 @@ transactions over a ``Store`` (call them through ``store.run`` or the recorder's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, col, select
 
 from csms_adapter.monitoring.model import EventRecord, Incident, IncidentKind, Severity
 from csms_adapter.protocol.events import DeviceVariable
 from csms_adapter.store.models import ChargerEventRow, DeviceVariableRow, IncidentRow
 from csms_adapter.store.repository import Store
+
+# The unique key of a device-model row below its site and charger (``uq_device_variable``).
+DEVICE_KEY_COLUMNS = ("component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance",
+                      "attribute_type")
+DeviceKey = tuple[str, str, int, int, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """One NotifyReport's variables of one charger (or all parts of one), as reported at ``reported_at``."""
+
+    charger_id: str
+    variables: tuple[DeviceVariable, ...]
+    reported_at: datetime
+
+
+def device_key(v: DeviceVariable) -> DeviceKey:
+    """A variable attribute's key as stored: "" and -1 stand for none (a unique key ignores NULLs)."""
+    return (v.component, v.component_instance or "", v.evse_id if v.evse_id is not None else -1,
+            v.connector_id if v.connector_id is not None else -1, v.variable, v.variable_instance or "",
+            v.attribute_type)
 
 
 def _event_values(site: str, record: EventRecord) -> dict[str, object]:
@@ -98,26 +121,49 @@ class MonitoringRepository:
         return self.store.read("read incidents", work)
 
     def save_device_variables(self, charger_id: str, variables: Sequence[DeviceVariable], reported_at: datetime) -> int:
-        def work(session: Session) -> int:
-            existing = {(r.component, r.component_instance, r.evse_id, r.connector_id, r.variable,
-                         r.variable_instance, r.attribute_type): r
-                        for r in session.exec(select(DeviceVariableRow).where(
-                            DeviceVariableRow.site == self.store.site, DeviceVariableRow.charger_id == charger_id))}
-            for v in variables:
-                key = (v.component, v.component_instance or "", v.evse_id if v.evse_id is not None else -1,
-                       v.connector_id if v.connector_id is not None else -1, v.variable, v.variable_instance or "",
-                       v.attribute_type)
-                row = existing.get(key)
-                if row is None:
-                    row = existing[key] = DeviceVariableRow(
-                        site=self.store.site, charger_id=charger_id, component=key[0], component_instance=key[1],
-                        evse_id=key[2], connector_id=key[3], variable=key[4], variable_instance=key[5],
-                        attribute_type=key[6], reported_at=reported_at)
-                row.value, row.mutability, row.reported_at = v.value, v.mutability, reported_at
-                session.add(row)
-            return len(variables)
+        return self.save_device_reports([DeviceReport(charger_id, tuple(variables), reported_at)])
 
-        return self.store.write("save device model", work) if variables else 0
+    def save_device_reports(self, reports: Sequence[DeviceReport]) -> int:
+        """Upsert every variable attribute of ``reports`` (in order: a later report of an attribute wins) in one
+        transaction: one SELECT of the attributes stored for these chargers, one INSERT of the new ones and one
+        UPDATE of the known ones, each for many rows at once (a 2.0.1 full inventory is hundreds of attributes
+        per charger, and a boot storm brings one per charger). Returns how many attributes were written."""
+        latest: dict[tuple[str, DeviceKey], tuple[DeviceVariable, datetime]] = {}
+        for report in reports:
+            for v in report.variables:
+                latest[(report.charger_id, device_key(v))] = (v, report.reported_at)
+        if not latest:
+            return 0
+        site = self.store.site
+        table = DeviceVariableRow.__table__  # type: ignore[attr-defined]
+        chargers = sorted({cid for cid, _ in latest})
+
+        def work(session: Session) -> int:
+            conn = session.connection()  # Core statements, the site in every condition
+            key_columns = [table.c[name] for name in DEVICE_KEY_COLUMNS]
+            stored: dict[tuple[str, DeviceKey], int] = {}
+            for start in range(0, len(chargers), 500):
+                query = select(table.c.id, table.c.charger_id, *key_columns).where(
+                    table.c.site == site, table.c.charger_id.in_(chargers[start:start + 500]))
+                for row in conn.execute(query):
+                    stored[(str(row[1]), tuple(row[2:]))] = int(row[0])
+            new, known = [], []
+            for (cid, key), (v, at) in latest.items():
+                if (cid, key) in stored:
+                    known.append({"b_id": stored[(cid, key)], "v_value": v.value, "v_mutability": v.mutability,
+                                  "v_at": at})
+                else:
+                    new.append({"site": site, "charger_id": cid, **dict(zip(DEVICE_KEY_COLUMNS, key, strict=True)),
+                                "value": v.value, "mutability": v.mutability, "reported_at": at})
+            if new:
+                conn.execute(insert(table), new)
+            if known:
+                conn.execute(update(table).where(table.c.site == site, table.c.id == bindparam("b_id")).values(
+                    value=bindparam("v_value"), mutability=bindparam("v_mutability"),
+                    reported_at=bindparam("v_at")), known)
+            return len(latest)
+
+        return self.store.write("save device model", work)
 
     def device_variables(self, charger_id: str) -> list[DeviceVariableRow]:
         def work(session: Session) -> list[DeviceVariableRow]:

@@ -8,13 +8,13 @@ and skipped while every other row is restored: ``load`` returns the good rows an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import delete, text
+from sqlalchemy import delete, insert, text
 from sqlmodel import Session, SQLModel
 
 from csms_adapter.store.models import (
@@ -100,6 +100,26 @@ class OperatorStateStore:
 
     def save_failsafe_held(self, row: FailsafeHeldRow) -> None:
         self._put("save fail-safe share held", row)
+
+    def save_failsafe_held_many(self, changes: Mapping[str, FailsafeHeldRow | None]) -> int:
+        """What many chargers now hold (None: no longer known), in one transaction: a boot storm sends a thousand
+        fail-safe shares within a minute. Returns how many chargers were written."""
+        site = self.store.site
+        table = FailsafeHeldRow.__table__  # type: ignore[attr-defined]
+        ids = sorted(changes)
+        rows = [{"site": site, "charger_id": cid, "station_kw": row.station_kw, "spread": row.spread,
+                 "accepted_at": row.accepted_at} for cid in ids if (row := changes[cid]) is not None]
+
+        def work(session: Session) -> None:
+            conn = session.connection()  # Core statements, the site in every condition
+            for start in range(0, len(ids), 500):
+                conn.execute(delete(table).where(table.c.site == site, table.c.charger_id.in_(ids[start:start + 500])))
+            if rows:
+                conn.execute(insert(table), rows)
+
+        if ids:
+            self.store.write("save fail-safe shares held", work)
+        return len(ids)
 
     def forget_failsafe_held(self, charger_id: str) -> None:
         """What the charger holds is no longer known (a fail-safe call failed or was refused)."""

@@ -124,3 +124,61 @@ def test_billing_peak_is_restored_for_its_own_period_only() -> None:
     assert peak.period_of(NOW) == "2026-03" and peak.peak_kw == 40.0
     assert peak.observe(NOW, 10.0, 5.0) == 40.0  # 15 kW now does not lower the month's peak
     assert peak.observe(NOW + timedelta(days=31), 10.0, 5.0) == 15.0  # April starts from 0
+
+
+def batched_journal(ops: OperatorStateStore, pending: list[tuple[str, object]]) -> StoreJournal:
+    """A journal whose fail-safe shares go to ``pending``, written together as the recorder writes a batch."""
+    return StoreJournal(ops, lambda work: work(), held=pending.append)
+
+
+def test_fail_safe_shares_held_written_together_leave_the_latest_per_charger(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    north, south = Store.open(url, site="north"), Store.open(url, site="south")
+    try:
+        north_ops, south_ops = OperatorStateStore(north), OperatorStateStore(south)
+        journal(south_ops).failsafe_held_changed("cp-a", HeldShare(2.0, 1, NOW))
+        journal(north_ops).failsafe_held_changed("cp-b", HeldShare(1.0, 1, NOW))
+        pending: list[tuple[str, object]] = []
+        j = batched_journal(north_ops, pending)
+        for k in range(300):  # a boot storm: every charger's share, and cp-a's twice
+            j.failsafe_held_changed(f"cp-{k:03d}", HeldShare(3.7, 1, NOW))
+        j.failsafe_held_changed("cp-a", HeldShare(7.4, 3, NOW))
+        j.failsafe_held_changed("cp-a", HeldShare(5.5, 3, NOW + timedelta(minutes=1)))
+        j.failsafe_held_changed("cp-b", None)  # refused later: no longer known
+        assert load_operator_state(north_ops, NOW).failsafe_held == {"cp-b": HeldShare(1.0, 1, NOW)}  # not yet
+        assert north_ops.save_failsafe_held_many(dict(pending)) == 302  # type: ignore[arg-type]
+        held = load_operator_state(north_ops, NOW).failsafe_held
+        assert len(held) == 301 and "cp-b" not in held
+        assert held["cp-a"] == HeldShare(5.5, 3, NOW + timedelta(minutes=1))
+        assert load_operator_state(south_ops, NOW).failsafe_held == {"cp-a": HeldShare(2.0, 1, NOW)}
+        assert north_ops.save_failsafe_held_many({}) == 0
+    finally:
+        north.close()
+        south.close()
+
+
+async def test_the_recorder_writes_a_boot_storm_of_fail_safe_shares_in_one_transaction(tmp_path: Path) -> None:
+    from csms_adapter.control.recorder import StoreRecorder
+
+    recorder = StoreRecorder.open(f"sqlite:///{tmp_path / 'depot.db'}", site="north")
+    writes: list[str] = []
+    write = recorder.store.write
+
+    def counted(what: str, fn: object) -> object:
+        writes.append(what)
+        return write(what, fn)  # type: ignore[arg-type]
+
+    recorder.store.write = counted  # type: ignore[method-assign,assignment]
+    await recorder.start()
+    try:
+        for k in range(200):
+            recorder.journal.failsafe_held_changed(f"cp-{k:03d}", HeldShare(3.7, 1, NOW))
+    finally:
+        await recorder.close()
+    assert writes.count("save fail-safe shares held") == 1
+    assert "save fail-safe share held" not in writes
+    store = Store.open(f"sqlite:///{tmp_path / 'depot.db'}", site="north")
+    try:
+        assert len(load_operator_state(OperatorStateStore(store), NOW).failsafe_held) == 200
+    finally:
+        store.close()
