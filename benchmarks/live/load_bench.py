@@ -419,7 +419,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 [sys.executable, "-m", "csms_adapter.emulator", "--site", str(site_path), "--url", url,
                  "--offset", str(k * per), "--count", str(count), "--meter-interval-s", str(args.meter_interval_s),
                  "--arrival-window-s", str(args.arrival_window_s), "--duration-s", str(args.duration_s),
-                 "--password", password, "--seed", str(k), "--report-s", "30",
+                 f"--password={password}", "--seed", str(k), "--report-s", "30",
                  "--stats-json", str(workdir / f"emulator-{k}.json"), "--nice", str(args.emulator_nice),
                  *([] if args.emulator_schema_validation else ["--no-schema-validation"])],
                 env=env, stdout=subprocess.DEVNULL))

@@ -11,7 +11,7 @@ import pytest
 from csms_adapter.control.controller import Controller
 from csms_adapter.control.dispatch import Outcome
 from csms_adapter.emulator.credentials import simulated_site
-from optimizer.domain import RateUnit
+from optimizer.domain import RateUnit, UncontrolledLoad
 from optimizer.site_loader import parse_site
 
 emulator = pytest.importorskip("csms_adapter.emulator.fleet")
@@ -55,7 +55,17 @@ async def test_quirky_chargers_are_each_handled() -> None:
         try:
             await fleet.wait_booted(timeout_s=10)
             units: dict[str, set[RateUnit]] = {}
-            async with asyncio.timeout(20):
+
+            def budgeted_at_their_draw(uncontrolled: dict[str, UncontrolledLoad]) -> bool:
+                # Budgeted at what they really draw: the tick's snapshot holds the last fresh meter value, and the
+                # plant moves on between samples (a vehicle ramping up right after its plug-in; on a busy host the
+                # tick's snapshot is older), so a later tick's is awaited rather than the first one taken as final.
+                drawn = {(v.charger_id, v.connector_id): v.power_kw for v in fleet.connectors()}
+                return (uncontrolled["q-ignore"].power_kw == pytest.approx(drawn[("q-ignore", 1)], rel=0.15)
+                        and uncontrolled["q-reject"].power_kw == pytest.approx(drawn[("q-reject", 1)], rel=0.15,
+                                                                                abs=0.3))
+
+            async with asyncio.timeout(40):
                 while True:
                     tick = controller.last_tick
                     if tick is not None and tick.report is not None:
@@ -63,17 +73,14 @@ async def test_quirky_chargers_are_each_handled() -> None:
                             if record.outcome is Outcome.ACCEPTED:
                                 units.setdefault(record.charger_id, set()).add(record.unit)
                     uncontrolled = {u.charger_id: u for u in tick.snapshot.uncontrolled} if tick else {}
-                    if {"q-reject", "q-ignore"} <= set(uncontrolled) and {"q-amps", "q-watts"} <= set(units):
+                    if ({"q-reject", "q-ignore"} <= set(uncontrolled) and {"q-amps", "q-watts"} <= set(units)
+                            and budgeted_at_their_draw(uncontrolled)):
                         break
                     await asyncio.sleep(0.05)
             assert units["q-amps"] == {RateUnit.AMPS}
             assert units["q-watts"] == {RateUnit.WATTS}
             assert "rejected" in uncontrolled["q-reject"].reason
             assert "more than its limit" in uncontrolled["q-ignore"].reason
-            drawn = {(v.charger_id, v.connector_id): v.power_kw for v in fleet.connectors()}
-            # Budgeted at what they really draw (the last fresh meter value; the plant moves on between samples).
-            assert uncontrolled["q-ignore"].power_kw == pytest.approx(drawn[("q-ignore", 1)], rel=0.15)
-            assert uncontrolled["q-reject"].power_kw == pytest.approx(drawn[("q-reject", 1)], rel=0.15, abs=0.3)
             # Once both are budgeted, the steerable two get what is left: the site comes back under its limit.
             settle = clock.now() + timedelta(seconds=2 * site.control.interval_s)
             while clock.now() < settle:
