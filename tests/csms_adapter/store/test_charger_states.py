@@ -5,14 +5,12 @@ error that writes nothing of its batch and loses nothing stored; the recorder wr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import postgres_server
-from sqlalchemy import create_engine, text
+from store_writes import count_writes
 
 from csms_adapter.control.recorder import StoreRecorder
 from csms_adapter.protocol import events as ev
@@ -21,24 +19,6 @@ from csms_adapter.store.charger_states import ChargerChange, ConnectorChange, fo
 from csms_adapter.store.monitoring_repo import DeviceReport, MonitoringRepository
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'depot.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return url
 
 
 def at(minutes: float) -> datetime:
@@ -171,14 +151,7 @@ def test_device_reports_of_many_chargers_are_one_upsert_the_latest_report_winnin
 
 async def test_the_recorder_writes_a_boot_storm_of_statuses_in_one_transaction(tmp_path: Path) -> None:
     recorder = StoreRecorder.open(f"sqlite:///{tmp_path / 'depot.db'}", site="depot-a")
-    writes: list[str] = []
-    write = recorder.store.write
-
-    def counted(what: str, fn: Any) -> Any:
-        writes.append(what)
-        return write(what, fn)
-
-    recorder.store.write = counted  # type: ignore[method-assign]
+    writes = count_writes(recorder.store)
     await recorder.start()
     try:
         # As the link publishes them: all within one turn of the event loop.

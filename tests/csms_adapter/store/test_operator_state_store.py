@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from live_site import make_site
+from store_writes import count_writes
 
 from csms_adapter.control.billing_peak import BillingPeak
 from csms_adapter.control.failsafe import HeldShare
@@ -161,14 +162,7 @@ async def test_the_recorder_writes_a_boot_storm_of_fail_safe_shares_in_one_trans
     from csms_adapter.control.recorder import StoreRecorder
 
     recorder = StoreRecorder.open(f"sqlite:///{tmp_path / 'depot.db'}", site="north")
-    writes: list[str] = []
-    write = recorder.store.write
-
-    def counted(what: str, fn: object) -> object:
-        writes.append(what)
-        return write(what, fn)  # type: ignore[arg-type]
-
-    recorder.store.write = counted  # type: ignore[method-assign,assignment]
+    writes = count_writes(recorder.store)
     await recorder.start()
     try:
         for k in range(200):

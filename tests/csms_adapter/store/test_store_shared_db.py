@@ -19,7 +19,6 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from pg_server import postgres_server
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
@@ -32,25 +31,6 @@ from csms_adapter.store.monitoring_repo import MonitoringRepository
 from csms_adapter.store.retention import RetentionPolicy, apply_retention
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'depot.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    # A fresh schema per test on the shared server: drop everything the last test left.
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return url
 
 
 def test_the_migrations_build_exactly_the_models(db_url: str) -> None:
