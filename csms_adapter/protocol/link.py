@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +23,11 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OCPPError
 from ocpp.exceptions import ValidationError as OcppValidationError
-from ocpp.messages import Call, CallError, CallResult, MessageType, validate_payload
+from ocpp.messages import Call, CallError, CallResult, MessageType
 from websockets.exceptions import ConnectionClosed
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
+from csms_adapter.protocol import ocpp_tuning
 from csms_adapter.protocol.authorization import ACCEPT_ALL, TokenDecision
 from csms_adapter.protocol.events import Event
 from csms_adapter.protocol.telemetry import Normalised
@@ -254,30 +255,11 @@ async def _send_wire(cp: Any, version: str, wire: WireCall) -> dict[str, Any]:
     return dict(response.payload)
 
 
-# Answers already found valid, by (version, action, payload as canonical JSON): the profile answers of a
-# thousand chargers are a handful of distinct payloads ({"status": "Accepted"}, ...), and the library's jsonschema
-# check of each took a tenth of the controller's CPU per call. Validity is a function of exactly that key, so the
-# result is the library's; an invalid answer is never kept and is checked (and refused) every time. Bounded in
-# entry size and count, so a charger sending varied answers costs a check each, never memory.
-_VALID_ANSWERS: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-VALID_ANSWERS_KEPT = 256
-VALID_ANSWER_MAX_CHARS = 512
-
-
 async def _validate_answer(response: CallResult, version: str) -> None:
-    try:
-        text = json.dumps(response.payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        text = None  # not plain JSON (NaN): never cached, the library decides
-    key = (version, response.action, text) if text is not None and len(text) <= VALID_ANSWER_MAX_CHARS else None
-    if key is not None and key in _VALID_ANSWERS:
-        _VALID_ANSWERS.move_to_end(key)
-        return
-    await validate_payload(response, version)
-    if key is not None:
-        _VALID_ANSWERS[key] = None
-        while len(_VALID_ANSWERS) > VALID_ANSWERS_KEPT:
-            _VALID_ANSWERS.popitem(last=False)
+    # The profile answers of a thousand chargers are a handful of distinct payloads ({"status": "Accepted"}, ...):
+    # the check that remembers payloads already found valid (bounded; an invalid one is checked every time) takes
+    # the library's jsonschema check off most calls.
+    await ocpp_tuning.validate_payload(response, version)
 
 
 async def _answer_to(cp: Any, unique_id: str) -> Any:

@@ -14,7 +14,7 @@ from ocpp.messages import CallResult
 from websockets.exceptions import ConnectionClosedOK
 
 from csms_adapter.errors import ChargerError, ChargerTimeout
-from csms_adapter.protocol import link
+from csms_adapter.protocol import ocpp_tuning
 from csms_adapter.protocol.link import ConnectionEnd, WireCall, call_charger, is_not_supported
 
 
@@ -149,7 +149,7 @@ async def test_an_invalid_answer_is_refused_every_time_and_the_kept_checks_stay_
         with pytest.raises(ChargerError, match="FormatViolation"):
             await call_charger(WireCp("Maybe"), asyncio.Lock(), ConnectionEnd(), "cp",
                                WireCall("SetChargingProfile", {"connectorId": 1}), 1.0)
-    for k in range(link.VALID_ANSWERS_KEPT + 20):
+    for k in range(ocpp_tuning.VALID_PAYLOADS_KEPT + 20):
         cp = WireCp("Accepted")
         cp.ocpp_version = "2.0.1"
         cp.status = "Rejected"
@@ -163,7 +163,7 @@ async def test_an_invalid_answer_is_refused_every_time_and_the_kept_checks_stay_
         answer = await call_charger(cp, asyncio.Lock(), ConnectionEnd(), "cp",
                                     WireCall("SetChargingProfile", {"evseId": 1}), 1.0)
         assert answer["statusInfo"]["reasonCode"] == reason
-    assert len(link._VALID_ANSWERS) <= link.VALID_ANSWERS_KEPT
+    assert len(ocpp_tuning._valid_payloads) <= ocpp_tuning.VALID_PAYLOADS_KEPT
     with pytest.raises(ChargerError, match="FormatViolation"):  # still refused after all those valid ones
         await call_charger(WireCp("Maybe"), asyncio.Lock(), ConnectionEnd(), "cp",
                            WireCall("SetChargingProfile", {"connectorId": 1}), 1.0)
