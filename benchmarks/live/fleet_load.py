@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -194,6 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
+    # Checked before a database server or a controller starts: a bad figure stops the run at once, saying which.
+    for name, value, least in (("--controllers", args.controllers, 1), ("--chargers", args.chargers, 1),
+                               ("--meter-interval-s", args.meter_interval_s, 1)):
+        if value < least:
+            parser.error(f"{name} must be at least {least}, not {value}")
+    for name, number, positive in (("--duration-s", args.duration_s, True),
+                                   ("--arrival-window-s", args.arrival_window_s, False),
+                                   ("--stagger-s", args.stagger_s, False),
+                                   ("--tick-spacing-s", args.tick_spacing_s, False)):
+        if not math.isfinite(number) or number < 0 or (positive and number == 0):
+            parser.error(f"{name} must be a {'positive' if positive else 'non-negative'} number of seconds, not {number}")
     with contextlib.ExitStack() as stack:
         url = args.db or stack.enter_context(local_postgres(max_connections=100 + 20 * args.controllers))
         results = run(args, url)
