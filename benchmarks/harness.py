@@ -9,6 +9,7 @@ limit and temperature metrics. A strategy that raises ends its run with an error
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import traceback
@@ -129,6 +130,9 @@ def run_strategy(
     fitted: set[tuple[str, int, datetime]] = set()
     configured = configured_thermal(scenario)
     started = time.perf_counter()
+    if name == OFFLINE:
+        # The hindsight replay follows its schedule step by step: a tick brought forward would change nothing.
+        opts = dataclasses.replace(opts, react_to_stops=False)
     plant = SimulatedDepot(scenario, opts)
     site = scenario.site
     plain = SimulatedSite(plant)
@@ -160,8 +164,7 @@ def run_strategy(
                 result.first_check_problem = result.first_check_problem or f"{outcome.time.isoformat()}: {outcome.problems[0]}"
             status = outcome.plan.status.value
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            plant.advance()
-            if on_tick is not None:
+            if plant.advance_to_next_tick() and on_tick is not None:
                 on_tick()
     except (DepotError, ArithmeticError, ValueError, KeyError, IndexError, RuntimeError) as exc:
         # One strategy failing must not stop the benchmark; the report shows the error.

@@ -40,6 +40,14 @@ class PlantOptions:
     # so a vehicle that draws is known to draw on the charger's wired phases from the next step on. False: the
     # worst case, where phases are never learnt and a W-limited charger is planned as if on one phase all day.
     phase_metering: bool = True
+    # True: the controller re-plans at the next fifth of a step after a vehicle stops drawing (it reached its target),
+    # as the live controller brings a tick forward then (docs/benchmarks-robust.md, section 2). False: it re-plans
+    # only at each step, and what a stopped vehicle was allowed stays unused until then.
+    react_to_stops: bool = True
+
+
+# A step is integrated in this many parts; a vehicle that stops in one brings the next tick to that part's end.
+STOP_CHECKS_PER_STEP = 5
 
 
 @dataclass(slots=True)
@@ -54,6 +62,7 @@ class _Vehicle:
     allowed_kw: float = 0.0
     limit: VehicleLimit | None = None  # what a live controller's meter shows the vehicle takes (if less)
     seen: Observation | None = None  # what it was allowed and drew over the last step it was allowed anything
+    draw_now_kw: float | None = None  # what it draws at the last moment integrated (a meter's latest sample)
 
 
 @dataclass(slots=True)
@@ -158,6 +167,7 @@ class SimulatedDepot:
         self.options = options or PlantOptions()
         self._rng = np.random.default_rng(self.options.seed)
         self.step = 0
+        self._elapsed_s = 0.0  # into the current step (a tick brought forward by a stop falls inside a step)
         site = scenario.site
         step = timedelta(seconds=scenario.step_s)
         self._vehicles: list[_Vehicle] = []
@@ -177,7 +187,7 @@ class SimulatedDepot:
 
     @property
     def now(self) -> datetime:
-        return self.scenario.time_at(self.step)
+        return self.scenario.time_at(self.step) + timedelta(seconds=self._elapsed_s)
 
     @property
     def done(self) -> bool:
@@ -223,31 +233,75 @@ class SimulatedDepot:
         return [(v.row, v.session) for v in self.plugged()]
 
     def advance(self) -> None:
-        """Let one step of physics pass at the applied limits."""
+        """Let the rest of the step pass at the applied limits."""
+        if not self.done:
+            self._integrate(self._step_s - self._elapsed_s)
+            self._judge_draws(self.now)
+
+    def advance_to_next_tick(self) -> bool:
+        """Let time pass until the controller ticks again: the end of the step, or with ``react_to_stops`` the end of
+        the fifth of a step in which a vehicle stopped drawing. True when the step was completed."""
         if self.done:
-            return
+            return True
+        if not self.options.react_to_stops:
+            self.advance()
+            return True
+        part_s = self._step_s / STOP_CHECKS_PER_STEP
+        first = True
+        while True:
+            stopped = self._integrate(min(part_s, self._step_s - self._elapsed_s), refusals=first)
+            first = False
+            if self._elapsed_s == 0.0 or stopped:
+                self._judge_draws(self.now)
+                return self._elapsed_s == 0.0
+
+    @property
+    def _step_s(self) -> float:
+        return float(self.scenario.step_s)
+
+    def _integrate(self, seconds: float, refusals: bool = False) -> bool:
+        """Physics for ``seconds`` (within the current step) at the applied limits. True when a vehicle that was
+        allowed power stopped drawing in that time (it reached its target), or with ``refusals`` (the first part
+        after a tick) when one draws nothing of what it is now allowed (a full vehicle offered a probe)."""
         now, k = self.now, self.step
-        step_end = now + timedelta(seconds=self.scenario.step_s)
-        ambient = self.scenario.ambient_at(now)
+        part_end = now + timedelta(seconds=seconds)
+        ambient = self.scenario.ambient_at(self.scenario.time_at(k))
         trace = self.trace
+        stopped = False
         for v in self.plugged():
             i = v.row
-            until = min(v.session.departure, step_end)
-            hours = (until - now).total_seconds() / 3600.0
+            until = min(v.session.departure, part_end)
+            hours = max(0.0, (until - now).total_seconds() / 3600.0)
+            was_short = v.state.soc < v.session.target_soc - 1e-9
             v.state, drawn = v.battery.charge(v.state, v.allowed_kw, hours, ambient, v.session.target_soc)
             v.drawn_kwh += drawn
             if hours > 0:
-                observation = Observation(v.allowed_kw, drawn / hours)
-                v.limit = infer_vehicle_limit(v.limit, v.allowed_kw, observation.drawn_kw, until, v.seen)
-                if v.allowed_kw >= MIN_JUDGED_KW:  # a step it was given nothing says nothing about its draw
-                    v.seen = observation
-            trace.power_kw[i, k] = drawn / trace.step_h
-            trace.plugged_h[i, k] = hours
+                reached = v.state.soc >= v.session.target_soc - 1e-9
+                v.draw_now_kw = 0.0 if reached else min(v.allowed_kw, v.battery.acceptance_kw(v.state.soc))
+                if v.allowed_kw >= MIN_JUDGED_KW and until == part_end:
+                    stopped = stopped or (was_short and reached) or (refusals and v.draw_now_kw < MIN_JUDGED_KW)
+            trace.power_kw[i, k] += drawn / trace.step_h
+            trace.plugged_h[i, k] += hours
             trace.soc_end[i, k] = v.state.soc
             trace.temp_end_c[i, k] = v.state.temp_c
             trace.delivered_kwh[i] = v.state.energy_kwh
             trace.drawn_kwh[i] = v.drawn_kwh
-        self.step += 1
+        self._elapsed_s += seconds
+        if self._elapsed_s >= self._step_s - 1e-6:
+            self.step += 1
+            self._elapsed_s = 0.0
+        return stopped
+
+    def _judge_draws(self, at: datetime) -> None:
+        """The vehicle-limit memory (``optimizer.vehicle_limit``) after what each vehicle was allowed and draws now,
+        as the live controller judges the latest meter sample against the accepted limit."""
+        for v in self._vehicles:
+            if v.draw_now_kw is None or not v.plugged_from < at <= v.session.departure:
+                continue
+            observation = Observation(v.allowed_kw, v.draw_now_kw)
+            v.limit = infer_vehicle_limit(v.limit, v.allowed_kw, observation.drawn_kw, at, v.seen)
+            if v.allowed_kw >= MIN_JUDGED_KW:  # a step it was given nothing says nothing about its draw
+                v.seen = observation
 
     def true_state(self, row: int) -> BatteryState:
         """The real battery of session ``row`` now (for the hindsight strategy only)."""
@@ -303,9 +357,7 @@ class SimulatedDepot:
         wired = wired_phases(charger)
         return len(wired), wired
 
-    def _last_power_kw(self, v: _Vehicle) -> float | None:
-        """What the vehicle drew over the last step, as a live controller's meter shows it (None on arrival)."""
-        k = self.step - 1
-        if k < 0 or self.trace.plugged_h[v.row, k] <= 0:
-            return None
-        return float(self.trace.power_kw[v.row, k])
+    @staticmethod
+    def _last_power_kw(v: _Vehicle) -> float | None:
+        """What the vehicle draws now, as a live controller's latest meter sample shows it (None on arrival)."""
+        return v.draw_now_kw

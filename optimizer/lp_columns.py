@@ -33,8 +33,8 @@ MARGIN_WEIGHT_SHARE = 0.5
 # reading's noise, and a vehicle planned without it misses its target by about that noise, so it is not met
 # (docs/benchmarks-robust.md, section 5). Every kWh alike is still the kWh objective's rule.
 READ_MARGIN_WEIGHT_SHARE = 1.0
-# Under ``unmet_per: kwh``, this share of the weight of a kWh of a need that is read is the session weight
-# (1/need): the LP prefers plans that finish vehicles at (nearly) no cost in energy (docs/benchmarks-robust.md, section 5).
+# Under ``unmet_per: kwh``, this share of the weight of a kWh is the session weight (1/need): the LP prefers plans
+# that finish vehicles at (nearly) no cost in energy (docs/benchmarks-robust.md, section 5).
 KWH_SESSION_SHARE = 0.005
 
 
@@ -74,20 +74,18 @@ def column_layout(sessions: int, steps: int, thermal_windows: list[tuple[int, in
     )
 
 
-def unmet_weights(need_kwh: FloatArray, priority: FloatArray, objective: Objective,
-                  need_read: NDArray[np.bool_] | None = None) -> FloatArray:
-    """The cost of a kWh missing at departure, per session (docs/lp.md, "Objective"). ``need_read``: sessions
-    whose need is read rather than assumed (None: all); only those get the session share under ``kwh``."""
+def unmet_weights(need_kwh: FloatArray, priority: FloatArray, objective: Objective) -> FloatArray:
+    """The cost of a kWh missing at departure, per session (docs/lp.md, "Objective")."""
     n = need_kwh.size
     need_weight = np.maximum(need_kwh, MIN_NEED_FOR_WEIGHT_KWH)
     per_kwh: FloatArray = 1.0 / need_weight
     if objective.unmet_per == "kwh":
-        # Every kWh alike, scaled by the mean need so the weight stays comparable to price and peak terms. For
-        # a need that is read, a small share of the session weight breaks ties towards finishing vehicles. An
-        # assumed need says nothing about who is nearly full: favouring those sends power to vehicles that
-        # are already full or tapering, and the site's capacity is lost (docs/benchmarks-robust.md, section 5).
+        # Every kWh alike, scaled by the mean need so the weight stays comparable to price and peak terms; a small
+        # share of the session weight breaks ties towards finishing vehicles. That holds for an assumed need too:
+        # power it concentrates on a vehicle that turns out full is given to others as soon as the meter shows
+        # the vehicle stopped (docs/benchmarks-robust.md, section 5).
         mean_need = max(float(need_weight.mean()) if n else 1.0, MIN_NEED_FOR_WEIGHT_KWH)
-        share = np.where(need_read, KWH_SESSION_SHARE, 0.0) if need_read is not None else np.full(n, KWH_SESSION_SHARE)
+        share = KWH_SESSION_SHARE
         per_kwh = (1.0 - share) / mean_need + share / need_weight
     weights: FloatArray = objective.unmet * priority * per_kwh
     return weights
@@ -112,7 +110,7 @@ def column_costs(layout: ColumnLayout, arr: SessionArrays, p_cost: FloatArray, f
     upper[:n_p] = arr.pmax_kw.ravel()
     upper[np.arange(n, dtype=np.int64) * layout.steps] = first_max_kw
     u = slice(layout.off_u, layout.off_u + n)
-    unmet = unmet_weights(arr.need_kwh, arr.priority, objective, arr.need_read)
+    unmet = unmet_weights(arr.need_kwh, arr.priority, objective)
     cost[u] = unmet
     upper[u] = arr.need_kwh
     for i, first, cols in layout.theta_cols:

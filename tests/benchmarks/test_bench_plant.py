@@ -171,12 +171,50 @@ def test_a_vehicle_drawing_clearly_less_than_allowed_is_planned_at_its_draw(tiny
     depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 6 * 230 * 3 / 1000}))
     depot.advance()
     seen = limits()
-    assert seen["ac-1"] == pytest.approx(0.5 / (5 / 60) * 1.02)  # what it drew, with 2 % headroom
+    # The meter's latest sample: ac-1 stopped 2.7 minutes in and draws nothing now (its step average was 6 kW).
+    assert seen["ac-1"] == 0.0
+    assert depot.trace.power_kw[0, 0] == pytest.approx(0.5 / (5 / 60))
     assert seen["ac-2"] == 11.0  # drew what it was allowed: a controller limit, not the vehicle's
-    # full now: it draws nothing and is planned at nothing; a connector paused by the controller keeps its nameplate
+    # still full: planned at nothing; a connector paused by the controller keeps its nameplate
     depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 0.0}))
     depot.advance()
     assert limits() == {"ac-1": 0.0, "ac-2": 11.0}
+
+
+def test_a_vehicle_that_stops_drawing_brings_the_next_tick_to_the_end_of_that_fifth(tiny_scenario_path: Path) -> None:
+    scenario = load_scenario(tiny_scenario_path)
+    ac1, ac2 = scenario.sessions[0], scenario.sessions[1]
+    # ac-1 is full after ~2.7 minutes at 11 kW: in the third fifth of the first 5-minute step.
+    nearly_full = dataclasses.replace(ac1, energy_kwh=0.5, target_soc=ac1.soc_arrival + 0.5 / ac1.battery_kwh)
+    early = dataclasses.replace(ac2, arrival=ac1.arrival)
+    day = dataclasses.replace(scenario, sessions=(nearly_full, early))
+    start = day.time_at(0)
+
+    depot = SimulatedDepot(day, QUIET)
+    depot.apply(plan_of(depot, {"ac-1": 11.0, "ac-2": 4.2}))
+    assert depot.advance_to_next_tick() is False  # a tick inside the step
+    assert depot.now == start + timedelta(minutes=3) and depot.step == 0
+    assert {s.charger_id: s.power_kw for s in depot.observe().sessions}["ac-1"] == 0.0
+    depot.apply(plan_of(depot, {"ac-1": 0.0, "ac-2": 11.0}))  # what ac-1 had goes to ac-2 for the last 2 minutes
+    assert depot.advance_to_next_tick() is True
+    assert depot.now == start + timedelta(minutes=5) and depot.step == 1
+    assert depot.trace.power_kw[0, 0] == pytest.approx(0.5 / (5 / 60))  # still the step's average
+    assert depot.trace.power_kw[1, 0] == pytest.approx((4.2 * 3 + 11.0 * 2) / 5, rel=1e-6)
+    assert depot.trace.plugged_h[1, 0] == pytest.approx(5 / 60)
+
+    # Offered power again at the next tick, the full vehicle takes none: the tick comes one fifth later.
+    depot.apply(plan_of(depot, {"ac-1": 4.2, "ac-2": 6.0}))
+    assert depot.advance_to_next_tick() is False
+    assert depot.now == start + timedelta(minutes=6)
+    # Nothing stops in the rest of the step: the next tick is at its end.
+    depot.apply(plan_of(depot, {"ac-1": 0.0, "ac-2": 6.0}))
+    assert depot.advance_to_next_tick() is True and depot.now == start + timedelta(minutes=10)
+
+    # Without the reaction, the controller ticks only at each step.
+    steady = SimulatedDepot(day, dataclasses.replace(QUIET, react_to_stops=False))
+    steady.apply(plan_of(steady, {"ac-1": 11.0, "ac-2": 4.2}))
+    assert steady.advance_to_next_tick() is True and steady.now == start + timedelta(minutes=5)
+    assert steady.trace.power_kw[0, 0] == pytest.approx(depot.trace.power_kw[0, 0])
 
 
 def _phases_seen(options: PlantOptions, scenario: Scenario, kw: dict[str, float]) -> dict[str, list[tuple[object, object]]]:
