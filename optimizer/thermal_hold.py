@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optimizer.domain import ThermalModel
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.lp_sessions import THERMAL_MARGIN_C
 from optimizer.needs import ResolvedSession
+from optimizer.site_model import ThermalModel
 
 if TYPE_CHECKING:
     from optimizer.strategies.base import Tick
