@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from optimizer.domain import Site
+from optimizer.site_model import Site
 
 FORECAST_HOURS = 48
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from optimizer.domain import ThermalModel
+from optimizer.site_model import ThermalModel
 from optimizer.thermal import step_temp_c
 
 

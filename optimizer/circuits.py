@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optimizer.domain import ALL_PHASES, Charger, Circuit, Phase, RateUnit, Site
+from optimizer.site_model import ALL_PHASES, Charger, Circuit, Phase, RateUnit, Site
 
 
 @dataclass(frozen=True, slots=True)

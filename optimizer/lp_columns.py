@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizer.domain import Objective
 from optimizer.horizon import FloatArray
 from optimizer.lp_sessions import SessionArrays
 from optimizer.lp_stress import HighSocBlock
+from optimizer.site_model import Objective
 
 INF = np.inf
 # The early-charging reward per kWh, relative to the objective's 'early' weight. Small enough never to

@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optimizer.domain import Objective
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.infrastructure import CircuitLimits
 from optimizer.lp_columns import EARLY_REWARD_PER_KWH, column_costs, column_layout
@@ -36,6 +35,7 @@ from optimizer.lp_rows import (
 from optimizer.lp_sessions import THERMAL_MARGIN_C, SessionArrays, arrival_step, session_arrays, taper_bound_kw
 from optimizer.lp_stress import high_soc_block, temperature_cost
 from optimizer.needs import ResolvedSession
+from optimizer.site_model import Objective
 
 # The session arrays live in lp_sessions; they are handed on here for the callers that build a plan in one import.
 __all__ = ["THERMAL_MARGIN_C", "LinearProgram", "RowGroup", "SessionArrays", "arrival_step", "build_lp",

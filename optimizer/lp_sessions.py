@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizer.domain import ThermalModel
 from optimizer.horizon import FloatArray, Horizon, SiteSeries
 from optimizer.needs import ResolvedSession
+from optimizer.site_model import ThermalModel
 from optimizer.thermal import free_trajectory, trajectories
 
 # Plan this far below a battery's ceiling: measured temperatures are noisy and the vehicle's own power

@@ -25,7 +25,8 @@ from optimizer.config import (
     ThermalConfig,
     VehicleDefaultsModel,
 )
-from optimizer.domain import (
+from optimizer.errors import ConfigError, ConfigProblem
+from optimizer.site_model import (
     Ambient,
     BaseLoad,
     Charger,
@@ -49,7 +50,6 @@ from optimizer.domain import (
     VehicleProfile,
     WebhookSpec,
 )
-from optimizer.errors import ConfigError, ConfigProblem
 from optimizer.yaml_reading import (
     LineMap,
     ProblemCollector,

@@ -32,8 +32,8 @@ from optimizer.thermal import step_temp_c
 # absorbs batteries heating twice and cooling 1/0.7 times as fast as configured; 3 leaves room beyond both.
 RATE_FACTOR = 3.0
 # What a single reading may be off by and still be planned as read: the allowance the cautious first step leaves
-# for a low reading (optimizer.thermal_hold.FIRST_STEP_MARGIN_C). A reading further off than this and than the
-# physics allows is what broke a ceiling in the benchmark.
+# for a low reading (optimizer.strategies.thermal_first_step.FIRST_STEP_MARGIN_C). A reading further off than this
+# and than the physics allows is what broke a ceiling in the benchmark.
 TOLERANCE_C = 0.25
 # Consecutive mutually consistent readings after which a step in the readings is believed.
 TRUST_AFTER = 3

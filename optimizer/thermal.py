@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from optimizer.domain import ThermalModel
 from optimizer.horizon import FloatArray
+from optimizer.site_model import ThermalModel
 
 
 def step_coefficients(cooling_per_h: float, length_h: FloatArray) -> tuple[FloatArray, FloatArray]:

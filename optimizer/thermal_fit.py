@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from optimizer.domain import ThermalModel
+from optimizer.site_model import ThermalModel
 from optimizer.thermal import step_temp_c
 
 

@@ -33,8 +33,9 @@ from typing import Any
 
 import yaml
 
-from benchmarks.live.load_bench import PASSWORD_ENV, bench_site_mapping, free_port, set_up_done
+from benchmarks.live.load_full_tick import set_up_done
 from benchmarks.live.load_probes import rusage_cpu_s
+from benchmarks.live.load_site import PASSWORD_ENV, bench_site_mapping, free_port
 
 # No vehicle arrives while the boots are measured: the arrivals are this far away (emulated seconds).
 NO_ARRIVAL_S = 86_400.0

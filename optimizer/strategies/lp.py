@@ -25,7 +25,7 @@ from optimizer.lp_warm_start import WarmStart
 from optimizer.solver_backend import LpSolver, Solution, make_solver
 from optimizer.strategies.base import EPS, Tick, input_infeasibilities, prepare_tick
 from optimizer.strategies.commands import CommandInput, PlanDiagnostics, commands_for
-from optimizer.thermal_hold import cautious_first_step
+from optimizer.strategies.thermal_first_step import cautious_first_step
 
 MAX_MIN_CURRENT_SOLVES = 25
 BIND_TOL = 1e-6
