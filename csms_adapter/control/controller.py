@@ -175,7 +175,7 @@ class Controller:
         # A vehicle that stops drawing brings the next tick forward, at most once per gap (docs/operations.md).
         self.stop_ticks = StopTicks(self.loop.request_tick, lambda: self.loop.last_started, clock,
                                     min_gap_s=min_gap_s(site.control.interval_s, site.ocpp.meter_interval_s),
-                                    real_per_site_s=1.0 / speed)
+                                    confirm_s=site.ocpp.meter_interval_s, real_per_site_s=1.0 / speed)
         self.setup = ChargerSetup(site, self.live, self.capabilities, self.failsafe, clock=clock,
                                   publish=self.publish, ready=self._ready, boot_wait_s=boot_wait_s,
                                   on_failsafe=self.monitor.failsafe_result,

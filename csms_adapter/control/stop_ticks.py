@@ -4,7 +4,10 @@ A vehicle that stops mid-interval (``csms_adapter.control.vehicle_stops``) leave
 until the next tick; an early tick gives it to the others. At a large depot vehicles stop one after another, so the
 early ticks are rate-limited: when the last tick (of any kind) started less than ``min_gap_s`` ago, the request
 waits until the gap has passed, and every stop seen meanwhile rides on that one tick. A stop that a tick has seen
-since (one started after it) needs nothing more. docs/operations.md, "Ticks brought forward".
+since (one started after it) needs nothing more. The tick also waits ``confirm_s`` (one meter interval) after the
+first stop it is for, so that the next reading shows whether the vehicle really stopped: a vehicle that pauses for a
+few seconds (some do when their limit changes) would otherwise be judged full on its one zero reading and planned at
+0 until its re-probe (``optimizer.vehicle_limit.REPROBE``). docs/operations.md, "Ticks brought forward".
 """
 
 from __future__ import annotations
@@ -35,14 +38,17 @@ class StopTicks:
     """Collects stops and asks for one early tick per gap. Used from the event loop only."""
 
     def __init__(self, request_tick: Callable[[str], None], last_started: Callable[[], datetime | None],
-                 clock: Callable[[], datetime], *, min_gap_s: float, real_per_site_s: float = 1.0) -> None:
+                 clock: Callable[[], datetime], *, min_gap_s: float, confirm_s: float = 0.0,
+                 real_per_site_s: float = 1.0) -> None:
         """``request_tick``: brings a tick forward (``ControlLoop.request_tick``, itself debounced).
-        ``last_started``: when the last tick started (site clock), None before the first. ``real_per_site_s``: wall
-        seconds per site second (1 / speed when time runs faster)."""
+        ``last_started``: when the last tick started (site clock), None before the first. ``confirm_s``: site seconds
+        from the first stop to its tick. ``real_per_site_s``: wall seconds per site second (1 / speed when time runs
+        faster)."""
         self._request_tick = request_tick
         self._last_started = last_started
         self._clock = clock
         self.min_gap_s = min_gap_s
+        self.confirm_s = confirm_s
         self._real_per_site_s = real_per_site_s
         self._pending: dict[str, datetime] = {}  # "charger/connector" -> when the controller learnt of the stop
         self._timer: asyncio.TimerHandle | None = None
@@ -56,7 +62,8 @@ class StopTicks:
         return tuple(sorted(self._pending))
 
     def stopped(self, stop: VehicleStop) -> None:
-        """A vehicle stopped drawing: ask for a tick now, or when the gap since the last tick has passed."""
+        """A vehicle stopped drawing: ask for a tick once the stop is confirmed and the gap since the last tick has
+        passed."""
         if self._closed:
             return
         self._pending.setdefault(stop.where, self._clock())
@@ -64,10 +71,13 @@ class StopTicks:
             self._due()
 
     def _wait_s(self) -> float:
+        now = self._clock()
+        first_stop = min(self._pending.values())
+        wait_s = self.confirm_s - (now - first_stop).total_seconds()
         started = self._last_started()
-        if started is None:
-            return 0.0
-        return self.min_gap_s - (self._clock() - started).total_seconds()
+        if started is not None:
+            wait_s = max(wait_s, self.min_gap_s - (now - started).total_seconds())
+        return wait_s
 
     def _due(self) -> None:
         self._timer = None

@@ -23,11 +23,12 @@ GAP_S = 60.0  # site seconds: 0.6 s of wall time
 class Depot:
     """A site clock at SPEED and a control loop that only records when ticks were asked for and when they ran."""
 
-    def __init__(self) -> None:
+    def __init__(self, confirm_s: float = 0.0) -> None:
         self.t0 = asyncio.get_running_loop().time()
         self.started: datetime | None = None
         self.requests: list[tuple[datetime, str]] = []
-        self.ticks = StopTicks(self.request, lambda: self.started, self.now, min_gap_s=GAP_S,
+        self.stops: list[datetime] = []
+        self.ticks = StopTicks(self.request, lambda: self.started, self.now, min_gap_s=GAP_S, confirm_s=confirm_s,
                                real_per_site_s=1.0 / SPEED)
 
     def now(self) -> datetime:
@@ -40,6 +41,7 @@ class Depot:
         self.started = self.now()
 
     def stop(self, charger_id: str, connector_id: int = 1) -> None:
+        self.stops.append(self.now())
         self.ticks.stopped(VehicleStop(charger_id, connector_id, self.now(), "meter"))
 
 
@@ -97,6 +99,23 @@ async def test_one_early_tick_per_gap_however_many_vehicles_stop() -> None:
     span_s = (asked[-1] - T0).total_seconds() if asked else 0.0  # 180 s on a quiet machine, longer on a busy one
     assert 1 <= len(asked) <= span_s / GAP_S  # one per gap at most, the first a gap after the tick at T0
     assert all(later - earlier >= timedelta(seconds=GAP_S) for earlier, later in itertools.pairwise(asked))
+
+
+async def test_the_tick_waits_a_meter_interval_after_the_first_stop_so_the_next_reading_confirms_it() -> None:
+    depot = Depot(confirm_s=10.0)
+    depot.tick()
+    await asyncio.sleep(GAP_S / SPEED * 1.2)
+    depot.stop("cp-a")
+    assert depot.requests == [] and depot.ticks.waiting == ("cp-a/1",)
+    await eventually(lambda: depot.requests)
+    assert depot.requests[0][0] - depot.stops[0] >= timedelta(seconds=10.0)
+    # Soon after a tick, the gap decides: confirmed well before it passes.
+    depot.tick()
+    ticked_at = depot.started
+    assert ticked_at is not None
+    depot.stop("cp-b")
+    await eventually(lambda: len(depot.requests) == 2)
+    assert depot.requests[1][0] - ticked_at >= timedelta(seconds=GAP_S)
 
 
 async def test_a_tick_that_started_after_the_stop_needs_no_early_one() -> None:
