@@ -54,7 +54,7 @@ class StopTicks:
         self._timer: asyncio.TimerHandle | None = None
         self._requested_at: datetime | None = None  # when the last early tick was asked for (site clock)
         self._closed = False
-        self.brought_forward = 0  # early ticks asked for (tests, metrics)
+        self.brought_forward = 0  # early ticks asked for since the start
 
     @property
     def waiting(self) -> tuple[str, ...]:
