@@ -57,8 +57,8 @@ def observe_vehicle_limit(live: LiveState, charger: Charger, connector: Connecto
         allowed_kw = command.limit_kw
     drawn_kw = measured_power_kw(charger, connector, now, live.stale_after) if allowed_kw is not None else None
     if allowed_kw is not None and suspended_since_last_draw(connector):
-        # The charger says the vehicle takes nothing, after the meter last spoke: judge the stop now, not a meter
-        # interval later (the stop brought this tick forward: docs/operations.md, "Ticks brought forward").
+        # The charger says the vehicle takes nothing, after the meter last spoke: a tick before the next reading
+        # judges the stop now, not an interval later (docs/operations.md, "Ticks brought forward").
         drawn_kw = 0.0
     session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now, session.seen)
     if allowed_kw is not None and drawn_kw is not None and allowed_kw >= MIN_JUDGED_KW:
