@@ -77,19 +77,21 @@ def _connector(live: LiveState, charger_id: str, connector_id: int) -> Connector
 
 def draw_kw(live: LiveState, sample: ev.MeterSample) -> float | None:
     """The fresh draw (kW) of the connector a draw reading is for, at the sample's time; None for other samples,
-    a connector without a session, or no fresh reading."""
+    a connector that is not ``watched``, or no fresh reading."""
     if sample.quantity not in (ev.Quantity.POWER_KW, ev.Quantity.CURRENT_A) or sample.location == "Inlet":
         return None
     connector = _connector(live, sample.charger_id, sample.connector_id)
-    if connector is None or connector.session is None:
+    if connector is None or not watched(connector):
         return None
     return live.measured_power_kw(live.site.charger(sample.charger_id), connector, sample.time)
 
 
 def meter_stop(live: LiveState, sample: ev.MeterSample, before_kw: float | None) -> VehicleStop | None:
     """The stop ``sample`` shows, once applied to the live state (``before_kw``: ``draw_kw`` before it was)."""
+    if before_kw is None or not before_kw >= MIN_JUDGED_KW:  # not drawing before: no need to read the draw after
+        return None
     connector = _connector(live, sample.charger_id, sample.connector_id)
-    if connector is None or before_kw is None or not stopped_drawing(connector, before_kw, draw_kw(live, sample)):
+    if connector is None or not stopped_drawing(connector, before_kw, draw_kw(live, sample)):
         return None
     return VehicleStop(sample.charger_id, sample.connector_id, sample.time, "meter")
 
