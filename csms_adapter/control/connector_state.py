@@ -100,6 +100,9 @@ class Session:
     seen: Observation | None = None  # what it was allowed and drew when last judged with something allowed
     # Site phases this session's vehicle was measured drawing on (per-phase Current.Import); empty: not known yet.
     drawn_phases: frozenset[Phase] = frozenset()
+    # When the charger last reported SuspendedEV (1.6; the charger's time), cleared by any other status: the vehicle
+    # takes none of the power offered, whatever an older meter reading says (``live_judgements``).
+    ev_suspended_at: datetime | None = None
 
     @property
     def delivered_kwh(self) -> float:
@@ -112,6 +115,7 @@ class Session:
 class ConnectorState:
     plug: ev.PlugState = ev.PlugState.AVAILABLE
     plug_changed_at: datetime | None = None
+    status: str | None = None  # the raw status last reported (1.6 ChargePointStatus, 2.0.1 connectorStatus)
     readings: Readings = field(default_factory=Readings)
     session: Session | None = None
     needs: ev.EvChargingNeeds | None = None

@@ -6,7 +6,8 @@ site (``csms_adapter.control.live_site``): observe (snapshot) → plan off the e
 plan that breaks a limit; what the check needs from the snapshot alone is resolved in that thread while the solver
 works) → dispatch all profiles concurrently, each with a timeout → persist (``on_tick``). APScheduler runs it every
 ``control.interval_s`` (one at a time, late runs coalesced); ``request_tick`` brings it forward after a plug-in or
-unplug, debounced so a burst of status messages gives one tick.
+unplug, debounced so a burst of status messages gives one tick (and, rate-limited, after a vehicle stops drawing:
+``csms_adapter.control.stop_ticks``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class ControlLoop:
         self._rerun = False
         self._stopped = False
         self.last: TickResult | None = None
+        self.last_started: datetime | None = None  # when the running or last tick took its time (self.clock)
         self.ticks = 0
         self.billing_peak = BillingPeak(site) if site.tariff.demand_charge_per_kw > 0 else None
         self.thermal = ThermalLearning(site)  # ambient input and learnt battery thermal models (docs/battery.md)
@@ -148,6 +150,7 @@ class ControlLoop:
 
     async def _tick(self) -> TickResult:
         now = self.clock()
+        self.last_started = now
         runner = self.runner
         timeout_s = self.solve_timeout_s
         site = self.site

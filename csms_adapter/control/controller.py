@@ -5,7 +5,8 @@
         ...
 
 Events from the chargers fan out to the live state (first, so a tick always sees them), the store, and — for a
-plug-in, an unplug, a transaction or ISO 15118 needs — a debounced early tick. After a BootNotification is
+plug-in, an unplug, a transaction or ISO 15118 needs — a debounced early tick; a vehicle that stops drawing brings
+one forward too, rate-limited (``stop_ticks``). After a BootNotification is
 accepted (and on a reconnect of a charger already accepted) ``charger_setup`` runs the charger's set-up steps
 once, in order; nothing is sent to a charger before that. At start the controller restores from the store what
 the last run knew: open sessions (the newest per connector), which chargers had booted, the operator's inputs
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from csms_adapter.control import vehicle_stops
 from csms_adapter.control.availability_requests import AvailabilityRequests
 from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
@@ -33,6 +35,8 @@ from csms_adapter.control.failsafe import FailsafeShare, compute_shares
 from csms_adapter.control.failsafe_keeper import FailsafeKeeper
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.operator_journal import OperatorState, StoreJournal
+from csms_adapter.control.stop_ticks import StopTicks, min_gap_s
+from csms_adapter.control.vehicle_stops import VehicleStop
 from csms_adapter.monitoring import Monitor
 from csms_adapter.monitoring.meter_integrity import MeterLimits
 from csms_adapter.monitoring.monitor import ControlFinding, History
@@ -168,6 +172,10 @@ class Controller:
                                        self.accepted, self.supervisor, shares, clock=clock)
         self.loop = ControlLoop(site, self.live, self.dispatcher, clock, planner=planner, on_tick=self._ticked,
                                 interval_real_s=site.control.interval_s / speed, debounce_real_s=debounce_real_s)
+        # A vehicle that stops drawing brings the next tick forward, at most once per gap (docs/operations.md).
+        self.stop_ticks = StopTicks(self.loop.request_tick, lambda: self.loop.last_started, clock,
+                                    min_gap_s=min_gap_s(site.control.interval_s, site.ocpp.meter_interval_s),
+                                    confirm_s=site.ocpp.meter_interval_s, real_per_site_s=1.0 / speed)
         self.setup = ChargerSetup(site, self.live, self.capabilities, self.failsafe, clock=clock,
                                   publish=self.publish, ready=self._ready, boot_wait_s=boot_wait_s,
                                   on_failsafe=self.monitor.failsafe_result,
@@ -248,6 +256,7 @@ class Controller:
     async def stop(self) -> None:
         for service in reversed(self.services):
             await service.stop()
+        self.stop_ticks.close()
         await self.loop.stop()
         await self.server.stop()
         await self.setup.close()
@@ -269,19 +278,24 @@ class Controller:
 
     def publish(self, event: ev.Event) -> None:
         plugged_or_unplugged = False
+        stop: VehicleStop | None = None
         if isinstance(event, ev.StatusChanged) and event.connector_id > 0:
-            # Only a change of plug state brings a tick forward: Charging ↔ SuspendedEV and status resyncs keep
-            # the plug as it was, and at a large depot they would otherwise keep the LP running back to back.
+            # A change of plug state brings a tick forward at once. Charging -> SuspendedEV keeps the plug as it was:
+            # the vehicle stopped, and its tick is rate-limited (``stop_ticks``), since at a large depot vehicles
+            # stop one after another and would otherwise keep the LP running back to back.
             known = self.live.chargers.get(event.charger_id)
             before = known.connectors.get(event.connector_id) if known is not None else None
             plugged_or_unplugged = (event.plug in (ev.PlugState.AVAILABLE, ev.PlugState.OCCUPIED)
                                     and (before is None or before.plug is not event.plug))
+            stop = vehicle_stops.status_stop(self.live, event, before.status if before is not None else None)
         ending = self.live.session_ending(event)
         if isinstance(event, ev.MeterSample):
             # A flagged sample is kept in the raw store but never reaches SoC estimation or the LP.
             if self.monitor.sample_ok(event):
+                draw_before_kw = vehicle_stops.draw_kw(self.live, event)
                 self.live.apply(event)
                 self._judge_readings_soon()
+                stop = vehicle_stops.meter_stop(self.live, event, draw_before_kw)
         else:
             service = self.monitor.service_changes
             self.live.apply(event)
@@ -296,6 +310,8 @@ class Controller:
                 self.recorder.close_stale_session(event.charger_id, session.transaction_id, event.time, reason)
         if isinstance(event, _TICK_TRIGGERS) or plugged_or_unplugged:
             self.loop.request_tick(type(event).__name__)
+        elif stop is not None:
+            self.stop_ticks.stopped(stop)
 
     def _judge_readings_soon(self) -> None:
         """Judge limit compliance once the link has published every sample of the message being handled (its

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from csms_adapter.control.compliance import exceeds, latest_draw, settled_at
 from csms_adapter.control.connector_state import ConnectorState
-from csms_adapter.control.live_readings import measured_power_kw
+from csms_adapter.control.live_readings import latest_draw_at, measured_power_kw
 from optimizer.domain import Charger
 from optimizer.vehicle_limit import MIN_JUDGED_KW, Observation, infer_vehicle_limit
 
@@ -56,10 +56,23 @@ def observe_vehicle_limit(live: LiveState, charger: Charger, connector: Connecto
             and now - command.sent_at >= timedelta(seconds=2 * live.site.ocpp.meter_interval_s)):
         allowed_kw = command.limit_kw
     drawn_kw = measured_power_kw(charger, connector, now, live.stale_after) if allowed_kw is not None else None
+    if allowed_kw is not None and suspended_since_last_draw(connector):
+        # The charger says the vehicle takes nothing, after the meter last spoke: a tick before the next reading
+        # judges the stop now, not an interval later (docs/operations.md, "Ticks brought forward").
+        drawn_kw = 0.0
     session.vehicle_limit = infer_vehicle_limit(session.vehicle_limit, allowed_kw, drawn_kw, now, session.seen)
     if allowed_kw is not None and drawn_kw is not None and allowed_kw >= MIN_JUDGED_KW:
         # The next judgement sees whether the draw fell since (a taper): the same rule as the benchmark plant's.
         session.seen = Observation(allowed_kw, drawn_kw)
+
+
+def suspended_since_last_draw(connector: ConnectorState) -> bool:
+    """True when the charger reported SuspendedEV for the session and no draw reading was taken since."""
+    session = connector.session
+    if session is None or session.ev_suspended_at is None:
+        return False
+    last_draw = latest_draw_at(connector)
+    return last_draw is None or last_draw < session.ev_suspended_at
 
 
 def update_compliance(live: LiveState, charger: Charger, connector_id: int, connector: ConnectorState) -> None:

@@ -42,6 +42,13 @@ def measured_power_kw(charger: Charger, connector: ConnectorState, now: datetime
     return None
 
 
+def latest_draw_at(connector: ConnectorState) -> datetime | None:
+    """When the newest reading of the connector's draw (power, current, per-phase current) was taken."""
+    readings = connector.readings
+    times = [r.at for r in (readings.power_kw, readings.current_a, *readings.phase_current_a.values()) if r is not None]
+    return max(times, default=None)
+
+
 def not_above_accepted(connector: ConnectorState, measured_kw: float, taken_at: datetime) -> float:
     session, command = connector.session, connector.command
     if (session is None or command is None or command.accepted_at is None or session.ignoring_limit

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from csms_adapter.control import live_judgements, live_snapshot, live_views
+from csms_adapter.control import live_judgements, live_snapshot, live_views, vehicle_stops
 from csms_adapter.control.connector_state import ChargerState, Command, ConnectorState, ConnectorView, Session
 from csms_adapter.control.external_limits import ExternalLimitBook
 from csms_adapter.control.live_readings import learn_phases, measured_power_kw
@@ -147,6 +147,10 @@ class LiveState:
         if connector.plug != event.plug:
             connector.plug_changed_at = event.time
         connector.plug = event.plug
+        connector.status = event.raw_status
+        session = connector.session
+        if session is not None and event.time >= session.started_at:
+            session.ev_suspended_at = event.time if event.raw_status == vehicle_stops.SUSPENDED_EV else None
         if ending is not None:
             # Unplugged or finished: whatever the stop message says later, there is nothing left to charge here.
             self._end_session(connector)
