@@ -103,6 +103,9 @@ class Session:
     # When the charger last reported SuspendedEV (1.6; the charger's time), cleared by any other status: the vehicle
     # takes none of the power offered, whatever an older meter reading says (``live_judgements``).
     ev_suspended_at: datetime | None = None
+    # When a command of at least MIN_JUDGED_KW was accepted whose first settled draw reading is still to be judged
+    # (``vehicle_stops.offer_refused``): a full vehicle takes nothing of what it is offered.
+    offer_watch_from: datetime | None = None
 
     @property
     def delivered_kwh(self) -> float:

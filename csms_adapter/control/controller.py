@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from csms_adapter.control import vehicle_stops
+from csms_adapter.control import live_judgements, vehicle_stops
 from csms_adapter.control.availability_requests import AvailabilityRequests
 from csms_adapter.control.charger_setup import ChargerSetup
 from csms_adapter.control.connector_state import Session
@@ -176,6 +176,7 @@ class Controller:
         self.stop_ticks = StopTicks(self.loop.request_tick, lambda: self.loop.last_started, clock,
                                     min_gap_s=min_gap_s(site.control.interval_s, site.ocpp.meter_interval_s),
                                     confirm_s=site.ocpp.meter_interval_s, real_per_site_s=1.0 / speed)
+        self._offer_settle = live_judgements.follow_time(site.ocpp.meter_interval_s)
         self.setup = ChargerSetup(site, self.live, self.capabilities, self.failsafe, clock=clock,
                                   publish=self.publish, ready=self._ready, boot_wait_s=boot_wait_s,
                                   on_failsafe=self.monitor.failsafe_result,
@@ -295,7 +296,8 @@ class Controller:
                 draw_before_kw = vehicle_stops.draw_kw(self.live, event)
                 self.live.apply(event)
                 self._judge_readings_soon()
-                stop = vehicle_stops.meter_stop(self.live, event, draw_before_kw)
+                stop = (vehicle_stops.meter_stop(self.live, event, draw_before_kw)
+                        or vehicle_stops.offer_refused(self.live, event, self._offer_settle))
         else:
             service = self.monitor.service_changes
             self.live.apply(event)

@@ -45,6 +45,11 @@ def advance(live: LiveState, now: datetime) -> None:
     live.inputs.expire(now)
 
 
+def follow_time(meter_interval_s: float) -> timedelta:
+    """How long a vehicle has to follow a command before its draw is judged against it: two meter intervals."""
+    return timedelta(seconds=2 * meter_interval_s)
+
+
 def observe_vehicle_limit(live: LiveState, charger: Charger, connector: ConnectorState, now: datetime) -> None:
     """Update what the session's vehicle is seen to take (``optimizer.vehicle_limit``): judged against the
     last accepted command once the vehicle has had two meter intervals to follow it."""
@@ -53,7 +58,7 @@ def observe_vehicle_limit(live: LiveState, charger: Charger, connector: Connecto
     command = connector.command
     allowed_kw: float | None = None
     if (command is not None and command.transaction_id == session.transaction_id
-            and now - command.sent_at >= timedelta(seconds=2 * live.site.ocpp.meter_interval_s)):
+            and now - command.sent_at >= follow_time(live.site.ocpp.meter_interval_s)):
         allowed_kw = command.limit_kw
     drawn_kw = measured_power_kw(charger, connector, now, live.stale_after) if allowed_kw is not None else None
     if allowed_kw is not None and suspended_since_last_draw(connector):

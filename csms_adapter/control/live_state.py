@@ -31,6 +31,7 @@ from csms_adapter.control.live_readings import learn_phases, measured_power_kw
 from csms_adapter.control.operator_inputs import OperatorInputs
 from csms_adapter.protocol import events as ev
 from optimizer.domain import Charger, SessionState, Site, Snapshot
+from optimizer.vehicle_limit import MIN_JUDGED_KW
 
 log = logging.getLogger("depotctl.live_state")
 
@@ -232,6 +233,10 @@ class LiveState:
         connector = self.charger(charger_id).connector(connector_id)
         connector.command = command
         connector.failing_since = None
+        session = connector.session
+        if session is not None and command.transaction_id == session.transaction_id:
+            # The next settled reading says whether the vehicle takes any of it (``vehicle_stops.offer_refused``).
+            session.offer_watch_from = command.sent_at if command.limit_kw >= MIN_JUDGED_KW else None
 
     def record_failure(self, charger_id: str, connector_id: int, now: datetime) -> None:
         """A profile call timed out or failed. Until one succeeds the charger runs on an old or fail-safe profile,

@@ -7,8 +7,10 @@ when one of these functions says a vehicle stopped; at that tick the vehicle-lim
 
 A stop is judged only on a connector worth re-planning: an open session under a command accepted for that session
 of at least ``MIN_JUDGED_KW`` (below that the draw says nothing, as in ``optimizer.vehicle_limit``). Evidence is
-either a meter sample that takes the connector's fresh draw from at least ``MIN_JUDGED_KW`` to below it, or a 1.6
-StatusNotification from Charging to SuspendedEV (the charger offers power, the vehicle takes none). OCPP 2.0.1
+either a meter sample that takes the connector's fresh draw from at least ``MIN_JUDGED_KW`` to below it, a 1.6
+StatusNotification from Charging to SuspendedEV (the charger offers power, the vehicle takes none), or the first
+settled reading after a new command that reads below ``MIN_JUDGED_KW`` (``offer_refused``: the vehicle takes none of
+what it was just offered). OCPP 2.0.1
 reports the vehicle's stop through its meter: its StatusNotification carries only the plug (Occupied).
 
 The judgements are pure functions of the connector's state and the numbers given (``stopped_drawing``,
@@ -19,7 +21,7 @@ reads the draw before a sample reaches the live state and after.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from csms_adapter.control.connector_state import ConnectorState
@@ -41,7 +43,7 @@ class VehicleStop:
     charger_id: str
     connector_id: int
     at: datetime
-    evidence: str  # "meter" or "SuspendedEV"
+    evidence: str  # "meter", "SuspendedEV" or "refused"
 
     @property
     def where(self) -> str:
@@ -94,6 +96,25 @@ def meter_stop(live: LiveState, sample: ev.MeterSample, before_kw: float | None)
     if connector is None or not stopped_drawing(connector, before_kw, draw_kw(live, sample)):
         return None
     return VehicleStop(sample.charger_id, sample.connector_id, sample.time, "meter")
+
+
+def offer_refused(live: LiveState, sample: ev.MeterSample, settle: timedelta) -> VehicleStop | None:
+    """The first draw reading taken ``settle`` after a command of at least ``MIN_JUDGED_KW`` was sent (the time the
+    vehicle-limit memory gives a vehicle to follow), once applied to the live state: below ``MIN_JUDGED_KW`` the
+    vehicle takes nothing of what it is offered (a full vehicle given a re-probe, or plugged in full), and that
+    capacity is as idle as a stopped vehicle's. Judged once per command; a vehicle that draws is not a stop."""
+    connector = _connector(live, sample.charger_id, sample.connector_id)
+    session = connector.session if connector is not None else None
+    if (connector is None or session is None or session.offer_watch_from is None
+            or sample.time < session.offer_watch_from + settle):
+        return None
+    after_kw = draw_kw(live, sample)
+    if after_kw is None:
+        return None  # not a draw reading, or not fresh: the next one judges
+    session.offer_watch_from = None
+    if not after_kw < MIN_JUDGED_KW:  # drawing (or a reading that is no number: no evidence either way)
+        return None
+    return VehicleStop(sample.charger_id, sample.connector_id, sample.time, "refused")
 
 
 def status_stop(live: LiveState, event: ev.StatusChanged, before_status: str | None) -> VehicleStop | None:

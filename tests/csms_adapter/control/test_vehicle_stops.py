@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from test_live_state import T0, sample, started_live
 
-from csms_adapter.control import vehicle_stops
+from csms_adapter.control import live_judgements, vehicle_stops
 from csms_adapter.control.connector_state import Command, ConnectorState, Session
 from csms_adapter.control.live_state import LiveState
 from csms_adapter.control.vehicle_stops import VehicleStop, stopped_drawing, suspended_by_ev
@@ -150,3 +150,39 @@ def test_a_suspended_ev_status_older_than_the_session_is_no_stop() -> None:
     assert vehicle_stops.status_stop(live, replayed, "Charging") is None
     live.apply(replayed)
     assert live.chargers["cp-a"].connectors[1].session.ev_suspended_at is None  # type: ignore[union-attr]
+
+
+def refused_on(live: LiveState, s: ev.MeterSample) -> VehicleStop | None:
+    """What the controller does with a meter sample, for a vehicle offered a new command: apply, then judge."""
+    live.apply(s)
+    return vehicle_stops.offer_refused(live, s, live_judgements.follow_time(live.site.ocpp.meter_interval_s))
+
+
+def test_a_vehicle_that_takes_nothing_of_a_new_command_is_a_stop_once_it_had_time_to_follow() -> None:
+    live = commanded_live()  # 11 kW sent at T0
+    settle = live_judgements.follow_time(live.site.ocpp.meter_interval_s)
+    assert refused_on(live, sample(Q.POWER_KW, 0.0, T0 + settle / 2)) is None  # too soon to judge
+    stop = refused_on(live, sample(Q.POWER_KW, 0.0, T0 + settle))
+    assert stop == VehicleStop("cp-a", 1, T0 + settle, "refused")
+    # Judged once per command: later zero readings are the same refusal.
+    assert refused_on(live, sample(Q.POWER_KW, 0.0, T0 + settle * 2)) is None
+    # A new command watches again; the vehicle takes it this time.
+    at = T0 + settle * 3
+    live.record_command("cp-a", 1, Command(7.0, 10.0, at, "7", at))
+    assert refused_on(live, sample(Q.POWER_KW, 6.9, at + settle)) is None
+    assert refused_on(live, sample(Q.POWER_KW, 0.0, at + settle * 2)) is None  # a stop now: meter_stop's to tell
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_an_offer_judged_on_garbage_or_on_nothing_is_no_refusal(value: float) -> None:
+    live = commanded_live()
+    settle = live_judgements.follow_time(live.site.ocpp.meter_interval_s)
+    assert refused_on(live, sample(Q.POWER_KW, value, T0 + settle)) is None
+    assert refused_on(live, sample(Q.ENERGY_KWH, 0.0, T0 + settle)) is None  # not a draw reading
+    assert refused_on(live, sample(Q.POWER_KW, 0.0, T0 + settle, location="Inlet")) is None
+
+
+def test_a_command_below_what_the_memory_judges_is_not_watched() -> None:
+    live = commanded_live(MIN_JUDGED_KW - 0.01)
+    settle = live_judgements.follow_time(live.site.ocpp.meter_interval_s)
+    assert refused_on(live, sample(Q.POWER_KW, 0.0, T0 + settle)) is None
