@@ -69,6 +69,7 @@ from benchmarks.live.load_probes import (
     split_by_activity,
 )
 from benchmarks.live.load_report import print_report
+from benchmarks.live.tick_anatomy import TickAnatomy, anatomy_census
 from benchmarks.synthetic_site import synthetic_site_mapping
 
 PASSWORD_ENV = "DEPOTCTL_BENCH_PASSWORD"
@@ -239,6 +240,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     await controller.start()
     lag = LoopLag()
     lag_task = loop.create_task(lag.run(), name="loop-lag")
+    anatomy = TickAnatomy(controller, anatomy_census(emulators), lag)
+    anatomy.start()
     backlog = Backlog(recorder)
     backlog_task = loop.create_task(backlog.run(), name="store-backlog")
     print(f"{READY} {controller.port}", flush=True)
@@ -282,7 +285,9 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                 if profiler is not None:
                     profiler.enable()
                 cpu, loop_cpu = time.process_time(), time.thread_time()
+                anatomy.tick_started()
                 result = await controller.loop.tick(wait=True)
+                anatomy.tick_ended()
                 tick_cpu_ms, tick_loop_cpu_ms = (time.process_time() - cpu) * 1000.0, (time.thread_time() - loop_cpu) * 1000.0
                 if profiler is not None:
                     profiler.disable()
@@ -302,10 +307,12 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
                 full.update(before_tick)
                 full["failsafe_recomputes"] = controller.failsafe.recomputes
                 full["repeats"] = repeats
+                full["anatomy"] = anatomy.figures()
             steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()
     except TimeoutError:
         pass
+    await anatomy.stop()
     lag_task.cancel()
     backlog_task.cancel()
     await asyncio.gather(lag_task, backlog_task, return_exceptions=True)
