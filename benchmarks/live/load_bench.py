@@ -240,7 +240,7 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     await controller.start()
     lag = LoopLag()
     lag_task = loop.create_task(lag.run(), name="loop-lag")
-    anatomy = TickAnatomy(controller, anatomy_census(emulators), lag)
+    anatomy = TickAnatomy(controller, anatomy_census(emulators), lag, marks)
     anatomy.start()
     backlog = Backlog(recorder)
     backlog_task = loop.create_task(backlog.run(), name="store-backlog")

@@ -26,6 +26,7 @@ from csms_adapter.tasks import cancel_and_wait
 
 SAMPLE_EVERY_S = 0.25  # background CPU samples: the "second before" a tick is read from them
 BEFORE_S = 1.0
+ARRIVALS_S = 10.0  # a meter interval of the load runs: charger CALLs per second over it, before each tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,17 @@ def call_figures(spans: list[CallSpan], start: float, end: float) -> dict[str, A
     }
 
 
+def arrival_figures(marks: list[tuple[float, float]], start: float, end: float) -> dict[str, Any]:
+    """Charger CALLs handled per second in [start, end) (whole seconds from ``start``): median and max. Chargers
+    that report at moments of their own give a max near the median; a fleet in lockstep gives bursts."""
+    seconds = max(1, int(end - start))
+    counts = [0] * seconds
+    for at, _ms in marks:
+        if start <= at < start + seconds:
+            counts[int(at - start)] += 1
+    return {"seconds": seconds, "median": percentile([float(c) for c in counts], 0.5), "max": max(counts)}
+
+
 def _round(value: float | None, digits: int = 1) -> float | None:
     return round(value, digits) if value is not None else None
 
@@ -132,10 +144,14 @@ class TickAnatomy:
     """Install on a started controller; mark each forced tick with :meth:`tick_started` / :meth:`tick_ended`;
     :meth:`figures` gives one dictionary per marked tick."""
 
-    def __init__(self, controller: Any, census: CpuCensus, lag: LoopLag) -> None:
+    def __init__(self, controller: Any, census: CpuCensus, lag: LoopLag,
+                 marks: list[tuple[float, float]] | None = None) -> None:
+        """``marks``: (end on ``time.perf_counter``, ms) of every charger CALL handled, as ``load_bench`` keeps
+        them: how they arrived in the seconds before each tick (even, or in bursts) is read from them."""
         self.controller = controller
         self.census = census
         self.lag = lag
+        self.marks = marks if marks is not None else []
         self.spans: list[CallSpan] = []
         self.phases: list[tuple[bool, float, float]] = []  # (lowering, start, end) of each charger's phase
         self.dispatches: list[tuple[float, float, CpuSample, CpuSample]] = []
@@ -212,6 +228,7 @@ class TickAnatomy:
             "charger_calls_handled": tick.handled_to - tick.handled_from,
             "store_backlog": [tick.backlog_from, tick.backlog_to],
             "cpu_tick": cpu_figures(cpu_use(tick.at_start, tick.at_end)),
+            "charger_calls_per_s_before": arrival_figures(self.marks, tick.start - ARRIVALS_S, tick.start),
         }
         if tick.before is not None:
             out["cpu_before"] = cpu_figures(cpu_use(tick.before, tick.at_start))
@@ -277,8 +294,10 @@ def anatomy_lines(anatomies: list[dict[str, Any]]) -> list[str]:
         out.append("    CPU, % of one CPU: " + _cpu_line("in the dispatch", a.get("cpu_dispatch")) + "; "
                    + _cpu_line("in the second before the tick", a.get("cpu_before")))
         backlog = a.get("store_backlog") or [None, None]
+        rate = a.get("charger_calls_per_s_before") or {}
         out.append(f"    loop lag in the tick p99 / max {_ms(a.get('lag_ms_p99'))} / {_ms(a.get('lag_ms_max'))} ms; "
-                   f"{a.get('charger_calls_handled')} charger CALLs handled in the tick; store backlog "
+                   f"{a.get('charger_calls_handled')} charger CALLs handled in the tick (in the {rate.get('seconds')} s "
+                   f"before: {_ms(rate.get('median'))} per second median, {_ms(rate.get('max'))} max); store backlog "
                    f"{backlog[0]} -> {backlog[1]}; "
                    + _cpu_line("whole tick", a.get("cpu_tick")))
     return out

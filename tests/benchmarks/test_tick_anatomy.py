@@ -16,7 +16,14 @@ import pytest
 
 from benchmarks.live.cpu_census import CpuCensus, _stat_cpu_s, cpu_use, machine_busy_s
 from benchmarks.live.load_probes import LoopLag
-from benchmarks.live.tick_anatomy import CallSpan, TickAnatomy, TimedLinks, anatomy_lines, call_figures
+from benchmarks.live.tick_anatomy import (
+    CallSpan,
+    TickAnatomy,
+    TimedLinks,
+    anatomy_lines,
+    arrival_figures,
+    call_figures,
+)
 from csms_adapter.control.dispatch import Dispatcher
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
@@ -31,6 +38,15 @@ def test_calls_are_counted_unanswered_and_unsent_at_each_quarter_of_the_window()
     assert figures["not_yet_sent_at_quarters"] == [2, 1, 1]
     assert figures["rtt_ms_max"] == 600.0 and figures["last_sent_ms"] == 800.0
     assert call_figures([], 0.0, 1.0)["rtt_ms_p50"] is None
+
+
+def test_charger_calls_per_second_show_a_burst_against_an_even_flow() -> None:
+    even = [(100.0 + k * 0.1, 1.0) for k in range(100)]  # 10 per second for 10 s
+    burst = [(100.0 + 3.0 + k * 0.001, 1.0) for k in range(100)]  # the same 100 within one second
+    assert arrival_figures(even, 100.0, 110.0) == {"seconds": 10, "median": 10.0, "max": 10}
+    assert arrival_figures(burst, 100.0, 110.0) == {"seconds": 10, "median": 0.0, "max": 100}
+    assert arrival_figures([(99.9, 1.0), (110.0, 1.0)], 100.0, 110.0)["max"] == 0  # the window is half-open
+    assert arrival_figures([], 5.0, 5.0) == {"seconds": 1, "median": 0.0, "max": 0}
 
 
 class FakeLink:
