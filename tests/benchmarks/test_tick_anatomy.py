@@ -130,7 +130,6 @@ async def test_each_marked_tick_gets_its_calls_phases_and_cpu() -> None:
     assert tick["dispatch_ms"] >= tick["lowering"]["ms"] + tick["raising"]["ms"] - 1.0
     assert tick["charger_calls_handled"] == 3 and tick["store_backlog"] == [0, 0]
     assert tick["cpu_dispatch"]["emulators"] == 0 and tick["cpu_tick"]["controller_s"] is not None
-    assert "cpu_before" not in tick  # the tick started less than a second after the sampler
     lines = anatomy_lines([tick])
     assert len(lines) == 3 and "4 calls (0 failed)" in lines[0] and "lowering 2 calls" in lines[0]
 
