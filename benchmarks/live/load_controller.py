@@ -27,6 +27,7 @@ from benchmarks.live.load_probes import (
     rusage_cpu_s,
     split_by_activity,
 )
+from benchmarks.live.tick_anatomy import TickAnatomy, anatomy_census
 
 READY = "READY"  # the line the controller prints, with its port, once it listens
 
@@ -129,6 +130,8 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     await controller.start()
     lag = LoopLag()
     lag_task = loop.create_task(lag.run(), name="loop-lag")
+    anatomy = TickAnatomy(controller, anatomy_census(emulators), lag, marks)
+    anatomy.start()
     backlog = Backlog(recorder)
     backlog_task = loop.create_task(backlog.run(), name="store-backlog")
     print(f"{READY} {controller.port}", flush=True)
@@ -137,11 +140,13 @@ async def run_controller(site_path: Path, stats_out: Path, expect_sessions: int,
     plan = FullTickPlan(expect_sessions, settle_s, full_ticks, full_tick_delay_s, profile_out)
     try:
         async with asyncio.timeout(max_run_s):
-            full = await force_full_ticks(controller, plan, started=started, stop=stop, ticks=ticks, gc_time=gc_time)
+            full = await force_full_ticks(controller, plan, started=started, stop=stop, ticks=ticks, gc_time=gc_time,
+                                          anatomy=anatomy)
             steady_from = controller.handling.handled  # after boot storm, arrivals and the full tick
             await stop.wait()
     except TimeoutError:
         pass
+    await anatomy.stop()
     lag_task.cancel()
     backlog_task.cancel()
     await asyncio.gather(lag_task, backlog_task, return_exceptions=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.live.load_probes import GcTime
+from benchmarks.live.tick_anatomy import TickAnatomy
 
 FULL_TICK_GAP_S = 3.0  # between repeated full ticks: the answers' after-effects (records, meter values) settle
 GC_AFTER_S = 1.0  # garbage collection on the loop is also counted this long after each full tick
@@ -67,7 +68,8 @@ def set_up_done(controller: Any) -> bool:
 
 
 async def force_full_ticks(controller: Any, plan: FullTickPlan, *, started: float, stop: asyncio.Event,
-                           ticks: list[dict[str, Any]], gc_time: GcTime) -> dict[str, Any] | None:
+                           ticks: list[dict[str, Any]], gc_time: GcTime,
+                           anatomy: TickAnatomy | None = None) -> dict[str, Any] | None:
     """Wait as ``plan`` says, then force the full tick ``plan.count`` times (unless ``stop`` is set first). Returns
     the first one's summary (from ``ticks``, which the controller's tick observer fills) with what was true as it
     started and every repeat's summary; None when no full tick ran. ``started`` is the controller's start on the
@@ -110,7 +112,11 @@ async def force_full_ticks(controller: Any, plan: FullTickPlan, *, started: floa
         if profiler is not None:
             profiler.enable()
         cpu, loop_cpu = time.process_time(), time.thread_time()
+        if anatomy is not None:
+            anatomy.tick_started()
         result = await controller.loop.tick(wait=True)
+        if anatomy is not None:
+            anatomy.tick_ended()
         tick_cpu_ms, tick_loop_cpu_ms = (time.process_time() - cpu) * 1000.0, (time.thread_time() - loop_cpu) * 1000.0
         if profiler is not None:
             profiler.disable()
@@ -131,4 +137,6 @@ async def force_full_ticks(controller: Any, plan: FullTickPlan, *, started: floa
     full.update(before_tick)
     full["failsafe_recomputes"] = controller.failsafe.recomputes
     full["repeats"] = repeats
+    if anatomy is not None:
+        full["anatomy"] = anatomy.figures()
     return full

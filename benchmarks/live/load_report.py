@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.live.load_probes import percentile
+from benchmarks.live.tick_anatomy import anatomy_lines
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -74,6 +75,7 @@ def print_report(r: dict[str, Any]) -> None:
                  f"{r.get('store_failures')}")
     lines.append(f"  fail-safe recomputes       {r.get('failsafe_recomputes')}")
     lines.extend(full_tick_lines(full.get("repeats") or []))
+    lines.extend(anatomy_lines(full.get("anatomy") or []))
     lines.extend(tick_lines(r["ticks"]))
     print("\n".join(lines))
 
