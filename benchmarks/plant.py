@@ -63,6 +63,7 @@ class _Vehicle:
     limit: VehicleLimit | None = None  # what a live controller's meter shows the vehicle takes (if less)
     seen: Observation | None = None  # what it was allowed and drew over the last step it was allowed anything
     draw_now_kw: float | None = None  # what it draws at the last moment integrated (a meter's latest sample)
+    new_offer: bool = False  # its limit changed at the last tick (a refusal of it brings the next tick forward)
 
 
 @dataclass(slots=True)
@@ -219,14 +220,15 @@ class SimulatedDepot:
     def apply(self, plan: Plan) -> None:
         """Send the plan's first-step limits to the chargers as they are; connectors it omits get nothing. (The
         benchmark goes through ``benchmarks.simulated_site``, which rounds and holds limits as dispatch does.)"""
-        for v in self.plugged():
-            command = plan.for_connector(v.session.charger_id, v.session.connector_id)
-            v.allowed_kw = charger_allows_kw(v.charger, command)
+        self.set_allowed({v.row: charger_allows_kw(v.charger, plan.for_connector(v.session.charger_id, v.session.connector_id))
+                          for v in self.plugged()})
 
     def set_allowed(self, allowed_kw: Mapping[int, float]) -> None:
         """What each plugged-in session's charger lets through until the next step, by session row (0 if absent)."""
         for v in self.plugged():
-            v.allowed_kw = allowed_kw.get(v.row, 0.0)
+            allowed = allowed_kw.get(v.row, 0.0)
+            v.new_offer = allowed != v.allowed_kw
+            v.allowed_kw = allowed
 
     def plugged_sessions(self) -> list[tuple[int, ScenarioSession]]:
         """(row, session) of every vehicle plugged in now."""
@@ -262,7 +264,8 @@ class SimulatedDepot:
     def _integrate(self, seconds: float, refusals: bool = False) -> bool:
         """Physics for ``seconds`` (within the current step) at the applied limits. True when a vehicle that was
         allowed power stopped drawing in that time (it reached its target), or with ``refusals`` (the first part
-        after a tick) when one draws nothing of what it is now allowed (a full vehicle offered a probe)."""
+        after a tick) when one draws nothing of a limit changed at that tick (a full vehicle offered a re-probe), as
+        the live controller judges each new command once (``csms_adapter.control.vehicle_stops``)."""
         now, k = self.now, self.step
         part_end = now + timedelta(seconds=seconds)
         ambient = self.scenario.ambient_at(self.scenario.time_at(k))
@@ -279,7 +282,8 @@ class SimulatedDepot:
                 reached = v.state.soc >= v.session.target_soc - 1e-9
                 v.draw_now_kw = 0.0 if reached else min(v.allowed_kw, v.battery.acceptance_kw(v.state.soc))
                 if v.allowed_kw >= MIN_JUDGED_KW and until == part_end:
-                    stopped = stopped or (was_short and reached) or (refusals and v.draw_now_kw < MIN_JUDGED_KW)
+                    refused = refusals and v.new_offer and v.draw_now_kw < MIN_JUDGED_KW
+                    stopped = stopped or (was_short and reached) or refused
             trace.power_kw[i, k] += drawn / trace.step_h
             trace.plugged_h[i, k] += hours
             trace.soc_end[i, k] = v.state.soc

@@ -209,6 +209,12 @@ def test_a_vehicle_that_stops_drawing_brings_the_next_tick_to_the_end_of_that_fi
     # Nothing stops in the rest of the step: the next tick is at its end.
     depot.apply(plan_of(depot, {"ac-1": 0.0, "ac-2": 6.0}))
     assert depot.advance_to_next_tick() is True and depot.now == start + timedelta(minutes=10)
+    # A refusal is judged once per limit, as the live controller judges each new command once: the same limit
+    # offered again at the next tick brings nothing forward.
+    depot.apply(plan_of(depot, {"ac-1": 4.2, "ac-2": 6.0}))
+    assert depot.advance_to_next_tick() is False and depot.now == start + timedelta(minutes=11)
+    depot.apply(plan_of(depot, {"ac-1": 4.2, "ac-2": 6.0}))
+    assert depot.advance_to_next_tick() is True and depot.now == start + timedelta(minutes=15)
 
     # Without the reaction, the controller ticks only at each step.
     steady = SimulatedDepot(day, dataclasses.replace(QUIET, react_to_stops=False))
