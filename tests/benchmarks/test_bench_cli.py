@@ -115,6 +115,8 @@ def test_bench_live_prints_and_writes_the_comparison(site_dir: Path, tmp_path: P
     (live,) = json.loads((out / "results.json").read_text())
     assert (live["scenario"], live["strategy"], live["mode"], live["detection"]) == ("half-hour", "lp", "live", None)
     assert live["energy_delivered_kwh"] == pytest.approx(row["live"]["energy_delivered_kwh"], abs=1e-3)
+    # the live controller screens its battery temperatures too (this day has none to doubt)
+    assert live["distrusted_readings"] == row["live_distrusted_readings"] == 0
 
 
 def test_bench_thermal_switches_and_stress_fields(tiny_scenario_path: Path, tmp_path: Path) -> None:
