@@ -84,7 +84,7 @@ def results_row(row: dict[str, Any]) -> dict[str, Any]:
         value = live.get(name)
         out[name] = round(value, 4) if isinstance(value, float) else value
     out["wall_s"] = row["live_wall_s"]
-    out[DISTRUSTED] = row["live_distrusted_readings"]
+    out[DISTRUSTED] = row.get("live_distrusted_readings")  # absent from a row of an older live.json
     out["detection"] = row["detection"]
     pace = row.get("live_pace")
     if pace is not None:
