@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.metrics import MET_TOLERANCE_KWH
-from benchmarks.offline import OFFLINE_TIME_LIMIT_S, OfflineOptimal
+from benchmarks.offline import OFFLINE_TIME_LIMIT_S, OfflineOptimal, exact_ambient
 from benchmarks.plant import PlantOptions
 from benchmarks.scenario import Scenario
 from optimizer.domain import Objective, Snapshot
@@ -51,7 +51,7 @@ def bound_lp(scenario: Scenario, options: PlantOptions | None = None) -> LinearP
     now = scenario.start
     horizon = Horizon(start=now, length_h=np.full(steps, step_h), start_h=np.arange(steps, dtype=np.float64) * step_h)
     snapshot = Snapshot(time=now, ambient_c=scenario.ambient_at(now), ambient_forecast_c=scenario.ambient_forecast(now))
-    series = site_series(site, snapshot, horizon)
+    series = exact_ambient(site_series(site, snapshot, horizon), scenario, 0)
     hindsight = OfflineOptimal(scenario, opts)
     sessions = [hindsight.resolved_session(site, s, r, now, hindsight.available_h(s)) for r, s in enumerate(scenario.sessions)]
     arrays = session_arrays(sessions, horizon, series)

@@ -38,6 +38,9 @@ MODELS_TEMPERATURE = frozenset({"lp", OFFLINE})
 IGNORES_LIMITS = frozenset({"uncontrolled"})
 CALIBRATED = frozenset({"lp"})  # strategies that plan with a thermal model the run can learn
 SCREENED = frozenset({"lp"})  # strategies whose battery temperatures are screened as the live controller's are
+# The results field (results.json, report.md) of RunResult.distrusted_count: battery temperatures the controller did
+# not plan with as read (docs/battery.md). A count of the controller's, not the plant's, so not in Metrics.
+DISTRUSTED = "distrusted_readings"
 
 
 def configured_thermal(scenario: Scenario) -> dict[tuple[str, int, datetime], ThermalModel]:
@@ -63,6 +66,13 @@ class RunResult:
     thermal_calibration: bool = False  # the strategy planned with thermal models learnt during the run
     fitted_sessions: int = 0  # sessions planned with a learnt model at least once
     distrusted_readings: int = 0  # battery temperatures not planned with as read (optimizer.temp_guard)
+    readings_screened: bool = False  # the strategy's battery temperatures were screened (SCREENED)
+
+    @property
+    def distrusted_count(self) -> int | None:
+        """``distrusted_readings`` where it is a count: None for a strategy whose readings are not screened (it
+        plans with every reading as read) and for a run that failed (its count stopped with it)."""
+        return self.distrusted_readings if self.readings_screened and self.metrics is not None else None
 
 
 def _origin(exc: BaseException) -> str:
@@ -126,7 +136,8 @@ def run_strategy(
     against what the strategy was told, so a broken promise is the strategy's, not the fit's."""
     opts = options or PlantOptions()
     calibrator = ThermalCalibrator() if thermal_calibration and name in CALIBRATED else None
-    result = RunResult(scenario=scenario.name, strategy=name, thermal_calibration=calibrator is not None)
+    result = RunResult(scenario=scenario.name, strategy=name, thermal_calibration=calibrator is not None,
+                       readings_screened=name in SCREENED)
     fitted: set[tuple[str, int, datetime]] = set()
     configured = configured_thermal(scenario)
     started = time.perf_counter()

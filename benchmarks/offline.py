@@ -28,7 +28,7 @@ from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import BatteryState
 from optimizer.circuits import phase_load
 from optimizer.domain import Plan, PlanStatus, Site, Snapshot, ValueSource
-from optimizer.horizon import FloatArray, Horizon, site_series
+from optimizer.horizon import FloatArray, Horizon, SiteSeries, site_series
 from optimizer.infrastructure import compile_limits
 from optimizer.lp_model import build_lp, session_arrays
 from optimizer.needs import ResolvedSession
@@ -42,6 +42,13 @@ OFFLINE_TIME_LIMIT_S = 600.0
 TruthSource = Callable[[int], BatteryState]
 
 SOLVE_BUDGET_S = 60.0
+
+
+def exact_ambient(series: SiteSeries, scenario: Scenario, first_step: int) -> SiteSeries:
+    """``series`` (on the plant's own step grid from ``first_step``) with the ambient the plant will apply: hindsight
+    knows it exactly, where a controller plans with the warmer of the forecast's samples around each step
+    (``optimizer.ambient.warmest_over_steps``)."""
+    return dataclasses.replace(series, ambient_c=np.array(scenario.ambient_on_steps(first_step, series.ambient_c.size)))
 
 
 class OfflineOptimal:
@@ -125,7 +132,7 @@ class OfflineOptimal:
         now = sc.time_at(k)
         horizon = Horizon(start=now, length_h=np.full(steps, step_h), start_h=np.arange(steps, dtype=np.float64) * step_h)
         snapshot = Snapshot(time=now, ambient_c=sc.ambient_at(now), ambient_forecast_c=sc.ambient_forecast(now))
-        series = site_series(site, snapshot, horizon)
+        series = exact_ambient(site_series(site, snapshot, horizon), sc, k)
         rows = [r for r, s in enumerate(sc.sessions) if s.departure > now]
         out = np.zeros((len(sc.sessions), steps))
         if not rows or steps <= 0:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bound import HindsightBound
-from benchmarks.harness import IGNORES_LIMITS, RunResult
+from benchmarks.harness import DISTRUSTED, IGNORES_LIMITS, RunResult
 from benchmarks.metrics import Metrics
 from benchmarks.plant import PlantOptions
 from benchmarks.strategy_names import OFFLINE
@@ -100,6 +100,7 @@ def result_rows(results: Sequence[RunResult], bounds: Sequence[HindsightBound] =
         row["wall_s"] = round(r.wall_s, 3)
         row["thermal_calibration"] = r.thermal_calibration
         row["sessions_thermal_fitted"] = r.fitted_sessions
+        row[DISTRUSTED] = r.distrusted_count
         if r.error is not None:
             row["error"] = r.error
         rows.append(row)
@@ -199,7 +200,9 @@ def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: 
         "",
         "Energy is battery-side and capped per session; `% opt` is the energy relative to `offline_optimal`; "
         "violations are (limit, step) pairs over a grid or circuit limit and the energy above them; "
-        "tick times are per tick with at least one vehicle plugged in. `bound` is the hindsight LP's own optimum "
+        "tick times are per tick with at least one vehicle plugged in. `readings doubted` counts the battery "
+        "temperatures the controller did not plan with as read (docs/battery.md; – for strategies that plan with "
+        "every reading as read). `bound` is the hindsight LP's own optimum "
         "(docs/benchmarks-robust.md): no run within the limits can deliver more energy or meet more sessions.",
         "",
     ]
@@ -207,26 +210,26 @@ def render_markdown(results: Sequence[RunResult], options: PlantOptions, plots: 
         lines += [
             f"## {sc}",
             "",
-            "| strategy | energy % | % opt | met % | peak kW | violations (kWh) | temp °C·min | cost | Jain | "
-            "tick p50/p95/max ms | run s |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| strategy | energy % | % opt | met % | peak kW | violations (kWh) | temp °C·min | readings doubted | cost "
+            "| Jain | tick p50/p95/max ms | run s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in (r for r in results if r.scenario == sc):
             m = r.metrics
             if m is None:
-                lines.append(f"| {r.strategy} | error: {r.error} | | | | | | | | | |")
+                lines.append(f"| {r.strategy} | error: {r.error} | | | | | | | | | | |")
                 continue
             best = offline.get(sc)
             pct_opt = 100.0 * m.energy_delivered_kwh / best if best else None
             lines.append(
                 f"| {r.strategy} | {m.energy_delivered_pct:.2f} | {_fmt(pct_opt, 2)} | {m.sessions_met_pct:.1f} | "
                 f"{m.peak_kw:,.1f} | {m.violation_count} ({m.violation_kwh:,.2f}) | {m.temp_violation_c_min:,.1f} | "
-                f"{_fmt(m.cost, 2)} | {m.jain:.3f} | {m.tick_ms_p50:.0f}/{m.tick_ms_p95:.0f}/{m.tick_ms_max:.0f} | "
-                f"{r.wall_s:.1f} |"
+                f"{_fmt(r.distrusted_count)} | {_fmt(m.cost, 2)} | {m.jain:.3f} | "
+                f"{m.tick_ms_p50:.0f}/{m.tick_ms_p95:.0f}/{m.tick_ms_max:.0f} | {r.wall_s:.1f} |"
             )
         bound = by_scenario.get(sc)
         if bound is not None:
-            lines.append(f"| bound | {bound.energy_pct:.2f} | | {bound.sessions_met_pct:.1f} | | | | | | | "
+            lines.append(f"| bound | {bound.energy_pct:.2f} | | {bound.sessions_met_pct:.1f} | | | | | | | | "
                          f"{bound.solve_ms / 1000.0:.1f} |")
         lines.append("")
     judged = targets(results, bounds)

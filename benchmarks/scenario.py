@@ -142,6 +142,11 @@ class Scenario:
         hour = int((when - self.start).total_seconds() // 3600)
         return self.ambient_hourly_c[min(max(hour, 0), len(self.ambient_hourly_c) - 1)]
 
+    def ambient_on_steps(self, first_step: int, steps: int) -> tuple[float, ...]:
+        """The ambient the plant applies over each of ``steps`` steps from ``first_step`` on (the plant holds the
+        ambient at a step's start for the whole step): what hindsight knows exactly, where a forecast is bracketed."""
+        return tuple(self.ambient_at(self.time_at(first_step + k)) for k in range(steps))
+
     def ambient_forecast(self, when: datetime) -> tuple[float, ...]:
         """Hourly ambient from ``when`` on (a perfect forecast, as the snapshot's ambient_forecast_c)."""
         if len(self.ambient_hourly_c) == 1:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from benchmarks.bound import HindsightBound, hindsight_bound
-from benchmarks.harness import run_strategy
+from benchmarks.harness import DISTRUSTED, run_strategy
 from benchmarks.metrics import Metrics
 from benchmarks.plant import PlantOptions
 from benchmarks.scenario import Scenario
@@ -37,11 +37,12 @@ class SeedRun:
     error: str | None
     plan_check_failures: int
     wall_s: float
+    distrusted_readings: int | None = None  # RunResult.distrusted_count: None when not screened or failed
 
 
 @dataclass(frozen=True, slots=True)
 class MetricInterval:
-    name: str  # a field of benchmarks.metrics.Metrics
+    name: str  # a field of benchmarks.metrics.Metrics, or DISTRUSTED (benchmarks.harness)
     mean: float
     half_width: float  # the 95 % interval is mean ± half_width (0 with one seed)
     low: float  # the lowest value of any seed
@@ -70,7 +71,8 @@ def run_seed(scenario: Scenario, strategy: str, seed: int, options: PlantOptions
     """Run ``strategy`` through ``scenario`` with the plant's noise seeded by ``seed``."""
     result = run_strategy(scenario, strategy, dataclasses.replace(options, seed=seed),
                           thermal_calibration=thermal_calibration)
-    return SeedRun(scenario.name, strategy, seed, result.metrics, result.error, result.plan_check_failures, result.wall_s)
+    return SeedRun(scenario.name, strategy, seed, result.metrics, result.error, result.plan_check_failures, result.wall_s,
+                   result.distrusted_count)
 
 
 def _workers(requested: int | None, jobs: int) -> int:
@@ -130,6 +132,11 @@ def interval95(values: Sequence[float]) -> tuple[float, float]:
     return mean, float(stats.t.ppf(0.975, data.size - 1)) * spread / math.sqrt(data.size)
 
 
+def _interval(name: str, values: Sequence[float]) -> MetricInterval:
+    mean, half = interval95(values)
+    return MetricInterval(name, mean, half, min(values), max(values))
+
+
 def summarise_seeds(runs: Sequence[SeedRun]) -> list[SeedSummary]:
     """One summary per (scenario, strategy), in the order they first appear."""
     keys = list(dict.fromkeys((r.scenario, r.strategy) for r in runs))
@@ -142,8 +149,10 @@ def summarise_seeds(runs: Sequence[SeedRun]) -> list[SeedSummary]:
             values = [getattr(m, field.name) for m in finished]
             if not values or any(v is None for v in values):
                 continue
-            mean, half = interval95([float(v) for v in values])
-            intervals.append(MetricInterval(field.name, mean, half, float(min(values)), float(max(values))))
+            intervals.append(_interval(field.name, [float(v) for v in values]))
+        counts = [r.distrusted_readings for r in group if r.metrics is not None]
+        if counts and all(c is not None for c in counts):
+            intervals.append(_interval(DISTRUSTED, [float(c) for c in counts if c is not None]))
         out.append(SeedSummary(
             scenario=scenario,
             strategy=strategy,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bound import HindsightBound
-from benchmarks.harness import IGNORES_LIMITS
+from benchmarks.harness import DISTRUSTED, IGNORES_LIMITS
 from benchmarks.plant import PlantOptions
 from benchmarks.report import ENERGY_TARGET_PCT_OF_OFFLINE, METRIC_FIELDS, exceeds_bound
 from benchmarks.seeds import SeedRun, SeedSummary
@@ -18,7 +18,8 @@ from benchmarks.strategy_names import OFFLINE
 
 BASELINES = ("equal_share", "edf", "llf", "uncontrolled")
 TABLE = (("energy_delivered_pct", "energy %", 2), ("sessions_met_pct", "met %", 1), ("peak_kw", "peak kW", 1),
-         ("violation_kwh", "violations kWh", 2), ("temp_violation_c_min", "temp °C·min", 1), ("cost", "cost", 2),
+         ("violation_kwh", "violations kWh", 2), ("temp_violation_c_min", "temp °C·min", 1),
+         (DISTRUSTED, "readings doubted", 1), ("cost", "cost", 2),
          ("jain", "Jain", 3), ("tick_ms_p95", "tick p95 ms", 0))
 
 
@@ -28,12 +29,12 @@ def summary_rows(summaries: Sequence[SeedSummary], bounds: Sequence[HindsightBou
     for s in summaries:
         row: dict[str, Any] = {"scenario": s.scenario, "strategy": s.strategy, "seeds": s.seeds}
         names = {m.name for m in s.metrics}
-        for name in METRIC_FIELDS:
+        for name in (*METRIC_FIELDS, DISTRUSTED):
             if name in names:
                 m = s.metric(name)
                 row[name] = round(m.mean, 4)
                 row[f"{name}_ci95"] = round(m.half_width, 4)
-            else:
+            else:  # no seed finished or the metric is undefined (DISTRUSTED: a strategy that does not screen)
                 row[name] = None
         bound = by_scenario.get(s.scenario)
         row["bound_energy_kwh"] = round(bound.energy_kwh, 4) if bound is not None else None
@@ -93,7 +94,9 @@ def render_seeds_markdown(summaries: Sequence[SeedSummary], runs: Sequence[SeedR
         f"temperature noise σ {options.temp_noise_c:g} °C, meter noise σ {options.meter_noise:g}, thermal mismatch "
         f"{options.thermal_mismatch:+g}, SoC {soc}.",
         "",
-        "Each cell is the mean over the seeds ± the half width of its 95 % interval (Student's t). `bound` is the "
+        "Each cell is the mean over the seeds ± the half width of its 95 % interval (Student's t). `readings doubted`: "
+        "battery temperatures the controller did not plan with as read (docs/battery.md; – for strategies that plan "
+        "with every reading as read). `bound` is the "
         "hindsight LP's own optimum (perfect knowledge, the same model; docs/benchmarks-robust.md): no run within "
         "the limits can beat it. `% bound` is the mean energy as a share of it.",
         "",

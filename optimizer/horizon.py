@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from optimizer.ambient import warmest_over_steps
 from optimizer.domain import Site, Snapshot
 
 FINE_H = 1.0
@@ -138,9 +139,7 @@ def site_series(site: Site, snapshot: Snapshot, horizon: Horizon) -> SiteSeries:
             capped = horizon.start_h < until_h  # every step the cap touches is capped whole
         limit = np.where(capped, np.minimum(limit, snapshot.grid_cap_kw), limit)
     if snapshot.ambient_forecast_c:
-        forecast = np.array(snapshot.ambient_forecast_c, dtype=np.float64)
-        index = np.minimum((horizon.start_h + horizon.length_h / 2).astype(np.int64), forecast.size - 1)
-        ambient = forecast[index]
+        ambient = warmest_over_steps(snapshot.ambient_forecast_c, horizon.start_h, horizon.length_h)
     else:
         ambient = np.full(steps, snapshot.ambient_c)
     return SiteSeries(limit, base, price, ambient)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import run_strategy
+from benchmarks.harness import DISTRUSTED, run_strategy
 from benchmarks.live.compare import compare, format_comparison
 from benchmarks.live.scenario_live import LiveOptions, run_live
 from benchmarks.live.thermal_trace import summary
@@ -48,6 +48,7 @@ def compare_scenario(scenario: Scenario, options: LiveOptions) -> dict[str, Any]
         "live_tick_errors": live.tick_errors,
         "live_worst_lag_s": round(live.worst_lag_s, 3),
         "live_wall_s": round(live.wall_s, 3),
+        "live_distrusted_readings": live.distrusted_readings,
         "detection": dataclasses.asdict(live.detection) if live.detection is not None else None,
         "table": format_comparison(scenario.name, diffs),
         # A host that fell behind the clock makes the live figures no verdict on the controller (thermal_trace).
@@ -83,6 +84,7 @@ def results_row(row: dict[str, Any]) -> dict[str, Any]:
         value = live.get(name)
         out[name] = round(value, 4) if isinstance(value, float) else value
     out["wall_s"] = row["live_wall_s"]
+    out[DISTRUSTED] = row.get("live_distrusted_readings")  # absent from a row of an older live.json
     out["detection"] = row["detection"]
     pace = row.get("live_pace")
     if pace is not None:

@@ -87,6 +87,7 @@ class LiveRun:
     wall_s: float = 0.0
     detection: Detection | None = None  # how monitoring saw the scenario's injected faults (None: it has none)
     thermal: ThermalWatch | None = None  # batteries beside commands, and whether the host kept up
+    distrusted_readings: int = 0  # battery temperatures the controller did not plan with as read (docs/battery.md)
 
 
 def bench_tag(row: int) -> str:
@@ -229,13 +230,14 @@ class _LiveRunner:
             finally:
                 await fleet.stop()
         finally:
+            distrusted = controller.loop.thermal.guard.distrusted_total
             await controller.stop()
         trace = self.recorder.trace()
         metrics = summarise(trace, self.tick_ms, sc.priced, sc.site.tariff.demand_charge_per_kw)
         if self.options.trace_path is not None:
             self.watch.write(self.options.trace_path)
         return LiveRun(sc.name, metrics, trace, self.ticks, self.tick_errors, self.worst_lag_s,
-                       time.perf_counter() - started, self.detection, self.watch)
+                       time.perf_counter() - started, self.detection, self.watch, distrusted)
 
     def _announce(self, change: IncidentChange) -> None:
         if change.event == "opened":

@@ -71,3 +71,26 @@ def test_no_online_strategy_beats_the_bound_on_a_shipped_day(name: str) -> None:
         result = run_strategy(scenario, strategy, PlantOptions(seed=1))
         assert result.metrics is not None, result.error
         assert exceeds_bound(strategy, result.metrics, bound) is None
+
+
+def test_hindsight_plans_with_the_plants_air_where_a_controller_takes_the_warm_side(tiny_scenario_path: Path) -> None:
+    """The tiny day's air rises 20 → 22 → 25 °C on the hour. A controller's step takes the warmer forecast sample
+    around it (optimizer.ambient); the bound and offline_optimal know the plant's air exactly, so the bound stays
+    an upper bound."""
+    from benchmarks.offline import exact_ambient
+    from optimizer.domain import Snapshot
+    from optimizer.horizon import Horizon, site_series
+
+    scenario = load_scenario(tiny_scenario_path)
+    steps, step_h = scenario.steps, scenario.step_s / 3600.0
+    now = scenario.start
+    horizon = Horizon(start=now, length_h=np.full(steps, step_h), start_h=np.arange(steps) * step_h)
+    snapshot = Snapshot(time=now, ambient_c=scenario.ambient_at(now), ambient_forecast_c=scenario.ambient_forecast(now))
+    forecast = site_series(scenario.site, snapshot, horizon)
+    exact = exact_ambient(forecast, scenario, 0).ambient_c
+    plant_air = [scenario.ambient_at(scenario.time_at(k)) for k in range(steps)]
+    assert exact.tolist() == plant_air == [20.0] * 12 + [22.0] * 12 + [25.0] * 24
+    assert (forecast.ambient_c >= exact).all()
+    assert forecast.ambient_c[11] == 22.0 and forecast.ambient_c[23] == 25.0  # the last step of a rising hour
+    later = exact_ambient(forecast, scenario, 12).ambient_c  # from step 12 on, as offline_optimal re-solves
+    assert later[:24].tolist() == [22.0] * 12 + [25.0] * 12

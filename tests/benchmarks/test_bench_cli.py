@@ -56,8 +56,11 @@ def test_bench_writes_results_report_and_plots(tiny_scenario_path: Path, tmp_pat
     assert by["lp"]["violation_kwh"] == 0 and by["edf"]["violation_kwh"] == 0
     assert by["uncontrolled"]["violation_kwh"] > 0 and by["uncontrolled"]["peak_kw"] > 30
     assert by["lp"]["temp_violation_c_min"] == 0
+    # lp screens its battery temperatures (a count; the tiny day's noise doubts none), the others plan as read
+    assert by["lp"]["distrusted_readings"] == 0
+    assert by["edf"]["distrusted_readings"] is None and by["offline_optimal"]["distrusted_readings"] is None
     report = (out / "report.md").read_text()
-    assert "| lp |" in report and "## Targets" in report
+    assert "| lp |" in report and "## Targets" in report and "| readings doubted |" in report
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["energy_delivered.png", "power_tiny-day.png", "vehicles_tiny-day.png"]
     assert all((out / p).stat().st_size > 1000 for p in pngs)
@@ -112,6 +115,8 @@ def test_bench_live_prints_and_writes_the_comparison(site_dir: Path, tmp_path: P
     (live,) = json.loads((out / "results.json").read_text())
     assert (live["scenario"], live["strategy"], live["mode"], live["detection"]) == ("half-hour", "lp", "live", None)
     assert live["energy_delivered_kwh"] == pytest.approx(row["live"]["energy_delivered_kwh"], abs=1e-3)
+    # the live controller screens its battery temperatures too (this day has none to doubt)
+    assert live["distrusted_readings"] == row["live_distrusted_readings"] == 0
 
 
 def test_bench_thermal_switches_and_stress_fields(tiny_scenario_path: Path, tmp_path: Path) -> None:

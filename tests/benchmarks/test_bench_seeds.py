@@ -68,8 +68,12 @@ def test_bench_seeds_writes_means_intervals_and_the_bound(tiny_scenario_path: Pa
     for row in rows:
         assert row["energy_delivered_pct_ci95"] >= 0 and row["bound_energy_kwh"] > 0
         assert row["energy_pct_of_bound"] <= 100.0 + 1e-6
+    lp, edf = rows
+    assert lp["distrusted_readings"] >= 0 and lp["distrusted_readings_ci95"] >= 0
+    assert edf["distrusted_readings"] is None  # edf plans with every reading as read
     report = (out / "report.md").read_text()
     assert "| bound |" in report and "no run beats the hindsight bound | yes" in report
+    assert "readings doubted" in report
 
 
 @pytest.mark.parametrize("args", [["--seeds", "0"], ["--seeds", "many"], ["--workers", "-1"]])
