@@ -35,18 +35,24 @@ def test_results_json_counts_doubted_readings_where_they_are_screened() -> None:
     assert all("temp_violation_c_min" in r for r in rows)  # beside the contract's fields, none renamed
 
 
-def test_report_md_has_the_count_beside_the_temperature_column() -> None:
-    report = render_markdown(results(), PlantOptions(), [])
-    header = next(line for line in report.splitlines() if line.startswith("| strategy |"))
+def doubted_cells(report: str, lp_prefix: str, edf_prefix: str) -> tuple[str, str]:
+    """The 'readings doubted' cells of the lp and edf rows of ``report``, after checking that the column sits right
+    after the temperature column and that both rows have as many cells as the header."""
+    lines = report.splitlines()
+    header = next(line for line in lines if line.startswith("| strategy |"))
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells.index("readings doubted") == cells.index("temp °C·min") + 1
-    lp = next(line for line in report.splitlines() if line.startswith("| lp | 90.00"))
-    edf = next(line for line in report.splitlines() if line.startswith("| edf |"))
     column = cells.index("readings doubted")
-    assert [c.strip() for c in lp.strip("|").split("|")][column] == "3"
-    assert [c.strip() for c in edf.strip("|").split("|")][column] == "–"
-    for line in (lp, edf, header):
+    rows = [next(line for line in lines if line.startswith(prefix)) for prefix in (lp_prefix, edf_prefix)]
+    for line in rows:
         assert len(line.strip("|").split("|")) == len(cells)
+    lp, edf = ([c.strip() for c in line.strip("|").split("|")][column] for line in rows)
+    return lp, edf
+
+
+def test_report_md_has_the_count_beside_the_temperature_column() -> None:
+    report = render_markdown(results(), PlantOptions(), [])
+    assert doubted_cells(report, "| lp | 90.00", "| edf |") == ("3", "–")
 
 
 def seed_runs() -> list[SeedRun]:
@@ -66,11 +72,4 @@ def test_seeds_results_json_gives_the_mean_and_its_interval() -> None:
     assert lp["distrusted_readings_ci95"] == pytest.approx(4.302653 * 2 / math.sqrt(3), rel=1e-5)
     assert edf["distrusted_readings"] is None and "distrusted_readings_ci95" not in edf
     report = render_seeds_markdown(summarise_seeds(runs), runs, [], PlantOptions(), [0, 1, 2, 3], "depotctl bench")
-    header = next(line for line in report.splitlines() if line.startswith("| strategy |"))
-    cells = [c.strip() for c in header.strip("|").split("|")]
-    assert cells.index("readings doubted") == cells.index("temp °C·min") + 1
-    lp_line = next(line for line in report.splitlines() if line.startswith("| lp |"))
-    edf_line = next(line for line in report.splitlines() if line.startswith("| edf |"))
-    column = cells.index("readings doubted")
-    assert [c.strip() for c in lp_line.strip("|").split("|")][column] == "4.0 ± 5.0"
-    assert [c.strip() for c in edf_line.strip("|").split("|")][column] == "–"
+    assert doubted_cells(report, "| lp |", "| edf |") == ("4.0 ± 5.0", "–")
