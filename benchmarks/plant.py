@@ -40,9 +40,10 @@ class PlantOptions:
     # so a vehicle that draws is known to draw on the charger's wired phases from the next step on. False: the
     # worst case, where phases are never learnt and a W-limited charger is planned as if on one phase all day.
     phase_metering: bool = True
-    # True: the controller re-plans at the next fifth of a step after a vehicle stops drawing (it reached its target),
-    # as the live controller brings a tick forward then (docs/benchmarks-robust.md, section 2). False: it re-plans
-    # only at each step, and what a stopped vehicle was allowed stays unused until then.
+    # True: the controller re-plans at the end of the fifth of a step in which a vehicle stopped drawing (it reached
+    # its target) or took nothing of a limit newly given to it, as the live controller brings a tick forward then
+    # (docs/benchmarks-robust.md, section 2). False: it re-plans only at each step, and what such a vehicle was
+    # allowed stays unused until then.
     react_to_stops: bool = True
 
 
