@@ -49,6 +49,8 @@ class _LiveCollector(Collector):
                                 value=status.chargers_online)
         yield GaugeMetricFamily("depotctl_chargers_configured", "Chargers in the site file",
                                 value=status.chargers_total)
+        yield CounterMetricFamily("depotctl_ticks_brought_forward_for_stops", "Ticks brought forward because a vehicle "
+                                  "stopped drawing or refused a new limit", value=c.stop_ticks.brought_forward)
 
         circuit_kw = GaugeMetricFamily("depotctl_circuit_load_kw", "Measured load on a circuit (kW)", labels=["circuit"])
         circuit_a = GaugeMetricFamily("depotctl_circuit_current_a", "Measured current on a circuit per site phase (A)",

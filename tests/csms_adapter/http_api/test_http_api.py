@@ -23,7 +23,7 @@ ALL_METRICS = (
     "depotctl_circuit_load_kw", "depotctl_circuit_current_a", "depotctl_circuit_limit_a", "depotctl_connector_power_kw",
     "depotctl_connector_limit_kw", "depotctl_connector_soc_ratio", "depotctl_charger_connected",
     "depotctl_tick_duration_seconds_bucket", "depotctl_solve_duration_seconds_count", "depotctl_plans_total",
-    "depotctl_ocpp_messages_total", "depotctl_ocpp_refused",
+    "depotctl_ocpp_messages_total", "depotctl_ocpp_refused", "depotctl_ticks_brought_forward_for_stops_total",
 )
 
 
