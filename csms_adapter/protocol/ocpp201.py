@@ -135,6 +135,10 @@ class Ocpp201Link(Monitoring201, LinkPlumbing, Conformance201, ChargePoint):  # 
         self._evse_of_tx: dict[str, int] = {}  # Updated/Ended events may omit the evse
         self._tx_offered: dict[int, ev.LimitPeriod] = {}  # last accepted TxProfile per EVSE (Conformance201)
         self._last_seq: dict[str, int] = {}  # transaction → highest seqNo handled on this connection
+        # The station's last seqNo of any transaction: a station may count one sequence over all its EVSEs (Edition 1
+        # allows it; Edition 2 recommends one per transaction), and then a transaction's own seqNo jumps whenever
+        # another EVSE reported in between.
+        self._last_station_seq: int | None = None
 
     # ------------------------------------------------------------------------------ incoming
 
@@ -220,10 +224,12 @@ class Ocpp201Link(Monitoring201, LinkPlumbing, Conformance201, ChargePoint):  # 
         last = self._last_seq.get(tx)
         if last is not None and seq_no <= last:
             return True
-        if last is not None and seq_no > last + 1:
+        station_next = self._last_station_seq is not None and seq_no == self._last_station_seq + 1
+        if last is not None and seq_no > last + 1 and not station_next:
             log.info("charger=%s transaction=%s seqNo jumped %d -> %d: %d event(s) missing", self.charger_id, tx,
                      last, seq_no, seq_no - last - 1)
         self._last_seq[tx] = seq_no
+        self._last_station_seq = seq_no
         return False
 
     @on(Action.meter_values, skip_schema_validation=True)

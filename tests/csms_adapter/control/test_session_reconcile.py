@@ -5,9 +5,11 @@ what ended while the controller was away (in the live state and in the store); a
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from live_site import ENV, PASSWORD_A, PASSWORD_B, make_site
 from polling import eventually
 from scripted_charger import BOOT16, BOOT201, Scripted, settle
@@ -123,5 +125,32 @@ async def test_ocpp201_a_repeated_transaction_event_is_not_applied_twice() -> No
                 answer = await cp.call("TransactionEvent", payload)
                 assert answer[0] == 3
             assert controller.live.open_sessions() == []
+        finally:
+            await cp.close()
+
+
+async def test_ocpp201_a_station_counting_one_seq_no_over_its_evses_shows_no_gap(caplog: pytest.LogCaptureFixture) -> None:
+    """Edition 1 lets a station count one seqNo over all its EVSEs: a transaction's own numbers then jump whenever the
+    other EVSE reported in between, and that is no missing event. A real gap is still told."""
+    async with Controller(make_site(), env=ENV) as controller:
+        cp = Scripted(await raw_client(controller.url, "cp-a", PASSWORD_A, "ocpp2.0.1", boot=False))
+        try:
+            await cp.call("BootNotification", BOOT201)
+            now = datetime.now(UTC).isoformat()
+
+            def event(tx: str, evse: int, seq_no: int, event_type: str = "Updated") -> dict[str, object]:
+                return {"eventType": event_type, "timestamp": now, "triggerReason": "MeterValuePeriodic",
+                        "seqNo": seq_no, "transactionInfo": {"transactionId": tx},
+                        "evse": {"id": evse, "connectorId": 1}}
+
+            with caplog.at_level(logging.INFO, logger="depotctl.ocpp201"):
+                for payload in (event("tx-a", 1, 0, "Started"), event("tx-b", 2, 1, "Started"), event("tx-a", 1, 2),
+                                event("tx-b", 2, 3), event("tx-a", 1, 4)):
+                    assert (await cp.call("TransactionEvent", payload))[0] == 3
+                assert not [r for r in caplog.records if "seqNo jumped" in r.getMessage()]
+                assert len(controller.live.open_sessions()) == 2
+                assert (await cp.call("TransactionEvent", event("tx-b", 2, 7)))[0] == 3  # 5 and 6 never came
+                gaps = [r.getMessage() for r in caplog.records if "seqNo jumped" in r.getMessage()]
+                assert len(gaps) == 1 and "transaction=tx-b seqNo jumped 3 -> 7: 3 event(s) missing" in gaps[0]
         finally:
             await cp.close()
