@@ -51,7 +51,7 @@ class CpuUse:
         return max(0.0, self.machine_s - self.process_s - self.children_s - self.emulators_s)
 
 
-def _stat_cpu_s(text: str, ticks_per_s: float) -> tuple[float, int] | None:
+def stat_cpu_s(text: str, ticks_per_s: float) -> tuple[float, int] | None:
     """(utime + stime in seconds, parent pid) from a ``/proc/<pid>/stat`` line; None when it is not one."""
     _, sep, rest = text.rpartition(")")  # the command name may hold spaces and brackets
     fields = rest.split()
@@ -122,7 +122,7 @@ class CpuCensus:
                 self._emulators.add(pid)
                 continue
             stat = self._read(self.proc / name / "stat")
-            parsed = _stat_cpu_s(stat, self._ticks_per_s) if stat is not None else None
+            parsed = stat_cpu_s(stat, self._ticks_per_s) if stat is not None else None
             if parsed is not None and parsed[1] == self._pid:
                 self._children.add(pid)
 
@@ -130,7 +130,7 @@ class CpuCensus:
         out: dict[int, float] = {}
         for pid in sorted(pids):
             stat = self._read(self.proc / str(pid) / "stat")
-            parsed = _stat_cpu_s(stat, self._ticks_per_s) if stat is not None else None
+            parsed = stat_cpu_s(stat, self._ticks_per_s) if stat is not None else None
             if parsed is None:
                 pids.discard(pid)  # gone (or unreadable): its CPU drops out of later windows, not into them
                 continue
@@ -143,7 +143,7 @@ class CpuCensus:
             if thread.native_id is None:
                 continue
             stat = self._read(self.proc / "self" / "task" / str(thread.native_id) / "stat")
-            parsed = _stat_cpu_s(stat, self._ticks_per_s) if stat is not None else None
+            parsed = stat_cpu_s(stat, self._ticks_per_s) if stat is not None else None
             if parsed is not None:
                 name = "loop" if thread.ident == self.loop_thread else thread.name
                 out[name] = out.get(name, 0.0) + parsed[0]
@@ -157,7 +157,7 @@ class CpuCensus:
             self._scan()
             self._scanned_at = now
         own = self._read(self.proc / "self" / "stat")
-        parsed = _stat_cpu_s(own, self._ticks_per_s) if own is not None else None
+        parsed = stat_cpu_s(own, self._ticks_per_s) if own is not None else None
         machine = self._read(self.proc / "stat")
         return CpuSample(now, parsed[0] if parsed is not None else None, self._threads_cpu_s(),
                          self._pids_cpu_s(self._children), self._pids_cpu_s(self._emulators),

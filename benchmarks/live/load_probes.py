@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.live.cpu_census import stat_cpu_s
+
 
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
@@ -108,10 +110,12 @@ def peers_cpu_s(marker: str) -> float | None:
             try:
                 if marker not in (entry / "cmdline").read_bytes().decode(errors="replace"):
                     continue
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parsed = stat_cpu_s((entry / "stat").read_text(), ticks)
             except OSError:
                 continue  # gone meanwhile
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            if parsed is None:
+                return None
+            total += parsed[0]
     except (OSError, ValueError):
         return None
     return total

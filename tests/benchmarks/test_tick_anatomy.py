@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.live.cpu_census import CpuCensus, _stat_cpu_s, cpu_use, machine_busy_s
+from benchmarks.live.cpu_census import CpuCensus, cpu_use, machine_busy_s, stat_cpu_s
 from benchmarks.live.load_probes import LoopLag
 from benchmarks.live.tick_anatomy import (
     CallSpan,
@@ -218,7 +218,7 @@ def test_garbage_in_proc_is_not_known_rather_than_an_error(tmp_path: Path) -> No
     ("", None),
 ])
 def test_a_stat_line_is_read_or_refused(text: str, expected: tuple[float, int] | None) -> None:
-    assert _stat_cpu_s(text, 100.0) == expected
+    assert stat_cpu_s(text, 100.0) == expected
 
 
 def test_the_machine_line_is_read_or_refused() -> None:
