@@ -62,8 +62,10 @@ class _Vehicle:
     drawn_kwh: float = 0.0
     allowed_kw: float = 0.0
     limit: VehicleLimit | None = None  # what a live controller's meter shows the vehicle takes (if less)
-    seen: Observation | None = None  # what it was allowed and drew over the last step it was allowed anything
-    draw_now_kw: float | None = None  # what it draws at the last moment integrated (a meter's latest sample)
+    seen: Observation | None = None  # what it was allowed and drew when last judged with something allowed
+    # What it draws at the last moment integrated: the meter's latest sample, which the controller reads (None on
+    # arrival, before anything was integrated).
+    draw_now_kw: float | None = None
     new_offer: bool = False  # its limit changed at the last tick (a refusal of it brings the next tick forward)
 
 
@@ -305,7 +307,7 @@ class SimulatedDepot:
                 continue
             observation = Observation(v.allowed_kw, v.draw_now_kw)
             v.limit = infer_vehicle_limit(v.limit, v.allowed_kw, observation.drawn_kw, at, v.seen)
-            if v.allowed_kw >= MIN_JUDGED_KW:  # a step it was given nothing says nothing about its draw
+            if v.allowed_kw >= MIN_JUDGED_KW:  # a tick it was given nothing says nothing about its draw
                 v.seen = observation
 
     def true_state(self, row: int) -> BatteryState:
@@ -345,7 +347,7 @@ class SimulatedDepot:
             thermal=s.thermal,
             plugged_in_at=s.arrival,
             energy_delivered_kwh=meter,
-            power_kw=self._last_power_kw(v),
+            power_kw=v.draw_now_kw,
             phases=phases,
             site_phases=site_phases,
         )
@@ -354,15 +356,10 @@ class SimulatedDepot:
         """The phases a live controller learns from per-phase current (the simulated vehicles draw on every wired
         phase): known once the vehicle drew at least ``PHASE_LEARN_MIN_A`` per phase over a step."""
         charger = v.charger
-        power_kw = self._last_power_kw(v)
+        power_kw = v.draw_now_kw
         if not self.options.phase_metering or charger.dc or power_kw is None:
             return None, None
         if charger.current_a_at(power_kw, charger.phases) < PHASE_LEARN_MIN_A:
             return None, None
         wired = wired_phases(charger)
         return len(wired), wired
-
-    @staticmethod
-    def _last_power_kw(v: _Vehicle) -> float | None:
-        """What the vehicle draws now, as a live controller's latest meter sample shows it (None on arrival)."""
-        return v.draw_now_kw
