@@ -6,7 +6,7 @@ reconnect, drain the queue) and ``station_service`` (injected faults and ChangeA
 
 Tasks per station: connection (connect, boot, receive), sender (drains the queue while online),
 meter (advances the physics and samples each transaction every ``meter_interval_s`` emulated seconds from its
-start) and heartbeat.
+start: ``metering``) and heartbeat.
 Physics keep running while offline, so an expired TxProfile makes the vehicle fall back to the
 default and station-max profiles exactly as a real charger would when its controller dies.
 """
@@ -40,6 +40,7 @@ from csms_adapter.emulator.events import (
     TransactionStarted,
 )
 from csms_adapter.emulator.faults import FaultInjection, MeterFaultState
+from csms_adapter.emulator.metering import MeterSchedule
 from csms_adapter.emulator.monitoring201 import Monitor
 from csms_adapter.emulator.plant import ConnectorPlant, EVSpec, Quirks
 from csms_adapter.emulator.profiles import ChargingProfile, InstallResult, ProfileStack, TxContext, water_level_a
@@ -304,18 +305,12 @@ class EmulatedCharger:
         return ConnectorStatus.SUSPENDED_EVSE
 
     async def _meter_loop(self) -> None:
-        """Sampled readings every ``meter_interval_s`` counted from the start of each connector's transaction
-        (OCPP 1.6 ``MeterValueSampleInterval``: "from the start of the charging transaction"; 2.0.1
-        ``SampledDataTxUpdatedInterval`` likewise), so stations whose vehicles arrived at different moments
-        report at different moments. Counted from the task's start instead, every station of a fleet started at
-        once reported in the same instant: 1,000 MeterValues in one burst every interval (docs/benchmarks.md,
-        "The slow third full tick"). A reading that falls due while the loop was held up is taken once, late;
-        missed ones are not made up in a burst."""
-        due: dict[tuple[int, str], datetime] = {}  # (connector, local transaction) → next sampled reading
+        """Sampled readings when ``metering.MeterSchedule`` says they are due, the physics kept moving between."""
+        schedule = MeterSchedule()
         while True:
             interval_s = self.meter_interval_s
             if interval_s <= 0:  # 1.6: 0 = no sampled data; keep the physics moving
-                due.clear()
+                schedule.clear()
                 await self.clock.sleep(60.0)
                 self.advance()
                 continue
@@ -323,22 +318,12 @@ class EmulatedCharger:
             now = self.clock.now()
             running = {(cid, rt.local_tx): rt.started_at or now for cid, rt in self.connectors.items()
                        if rt.local_tx is not None}
-            for key in list(due):
-                if key not in running:
-                    del due[key]  # that transaction ended
-            for key, started_at in running.items():
-                due.setdefault(key, started_at + step)
-            ready = [key for key, at in due.items() if at <= now]
-            if ready:
-                for key in ready:
-                    self.take_readings(triggered=False, connector_id=key[0])
-                    while due[key] <= now:
-                        due[key] += step
-            else:
+            ready = schedule.due_now(running, now, step)
+            for connector_id, _local_tx in ready:
+                self.take_readings(triggered=False, connector_id=connector_id)
+            if not ready:
                 self.advance()
-            # No transaction: look again within an interval (one that starts meanwhile is first due an interval
-            # after its start, so it is never late for this wake-up).
-            await self.clock.sleep_until(min(due.values(), default=now + step))
+            await self.clock.sleep_until(schedule.next_at(now, step))
 
     def take_readings(self, *, triggered: bool, connector_id: int | None = None) -> None:
         """Advance the physics and queue one reading per connector in a transaction."""

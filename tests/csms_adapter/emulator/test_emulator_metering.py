@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from csms_adapter.emulator.clock import EmulatorClock
 from csms_adapter.emulator.events import MeterReading
+from csms_adapter.emulator.metering import MeterSchedule
 from csms_adapter.emulator.plant import EVSpec
 from csms_adapter.emulator.station import EmulatedCharger
 from csms_adapter.tasks import cancel_and_wait
@@ -122,3 +123,22 @@ async def test_interval_zero_sends_no_sampled_readings() -> None:
         assert charger.connectors[1].plant.updated_at >= T0 + timedelta(seconds=120)  # physics kept moving
     finally:
         await cancel_and_wait([meter])
+
+
+def test_the_schedule_counts_each_transaction_from_its_start_and_forgets_ended_ones() -> None:
+    schedule = MeterSchedule()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    step = timedelta(seconds=10)
+    running = {(1, "a"): t0, (2, "b"): t0 + timedelta(seconds=4)}
+    assert schedule.due_now(running, t0 + timedelta(seconds=5), step) == []
+    assert schedule.next_at(t0 + timedelta(seconds=5), step) == t0 + step  # the first of the two
+    assert schedule.due_now(running, t0 + step, step) == [(1, "a")]
+    assert schedule.due_now(running, t0 + timedelta(seconds=14), step) == [(2, "b")]
+    # Held up for 35 s: each is taken once, late, and next due on its own grid after now.
+    late = t0 + timedelta(seconds=49)
+    assert schedule.due_now(running, late, step) == [(1, "a"), (2, "b")]
+    assert schedule.next_at(late, step) == t0 + timedelta(seconds=50)
+    # Transaction b ended: it is no longer due; with nothing running, look again an interval later.
+    assert schedule.due_now({(1, "a"): t0}, t0 + timedelta(seconds=49.5), step) == []
+    assert schedule.due_now({}, t0 + timedelta(seconds=60), step) == []
+    assert schedule.next_at(t0 + timedelta(seconds=60), step) == t0 + timedelta(seconds=70)
