@@ -125,7 +125,7 @@ class ConnectorState:
     needs_delivered_kwh: float = 0.0  # delivered energy when the needs arrived
     soc_delivered_kwh: float = 0.0  # delivered energy when the last SoC arrived
     command: Command | None = None
-    rejected: str | None = None  # why the charger refused its TxProfile; cleared on reconnect
+    rejected: str | None = None  # why the charger refused the open session's TxProfile; cleared on reconnect or a new session
     failing_since: datetime | None = None  # profile calls time out or fail; cleared by an accepted one or reconnect
 
 

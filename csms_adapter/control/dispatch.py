@@ -354,10 +354,15 @@ class Dispatcher:
         try:
             await link.set_tx_limit(cp.connector_id, limit, unit, phases, self.valid_s, tx, now)
         except ProfileRejected as exc:
-            self.live.record_rejection(charger.id, cp.connector_id, exc.reason)
+            ms = (time.perf_counter() - t0) * 1000.0
+            if not self.live.record_rejection(charger.id, cp.connector_id, tx, exc.reason):
+                # The vehicle left while the profile was on its way: nothing to hold against the connector.
+                log.info("charger=%s connector=%d refused a TxProfile for transaction %s, which has ended since (%s)",
+                         charger.id, cp.connector_id, tx, exc.reason)
+                return record(Outcome.REJECTED, f"{exc.reason} (transaction ended)", ms)
             log.warning("charger=%s connector=%d refused its TxProfile (%s); budgeting what it draws", charger.id,
                         cp.connector_id, exc.reason)
-            return record(Outcome.REJECTED, exc.reason, (time.perf_counter() - t0) * 1000.0)
+            return record(Outcome.REJECTED, exc.reason, ms)
         except ChargerTimeout as exc:
             self.live.record_failure(charger.id, cp.connector_id, now)
             return record(Outcome.TIMEOUT, exc.reason, (time.perf_counter() - t0) * 1000.0)

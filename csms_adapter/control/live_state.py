@@ -171,6 +171,7 @@ class LiveState:
                                     energy_at=event.time if event.energy_register_kwh is not None else None)
         connector.plug = ev.PlugState.OCCUPIED
         connector.command = None
+        connector.rejected = None  # a refusal concerned the transaction it was sent for, not this one
         if connector.needs is not None and connector.needs.time < event.time - AUTHORIZE_WINDOW:
             connector.needs = None  # needs of an earlier vehicle
 
@@ -245,8 +246,17 @@ class LiveState:
         if connector.failing_since is None:
             connector.failing_since = now
 
-    def record_rejection(self, charger_id: str, connector_id: int, reason: str) -> None:
-        self.charger(charger_id).connector(connector_id).rejected = reason
+    def record_rejection(self, charger_id: str, connector_id: int, transaction_id: str, reason: str) -> bool:
+        """The charger refused the TxProfile sent for ``transaction_id``. That says something about the connector
+        only while that transaction is still its open session: a vehicle that leaves while its profile is on the
+        way gets it refused (no such transaction any more), and that refusal must not take the connector, and so
+        the next vehicle to plug in there, out of the plan. Returns True when the connector is now refused."""
+        connector = self.charger(charger_id).connector(connector_id)
+        session = connector.session
+        if session is None or session.transaction_id != transaction_id:
+            return False
+        connector.rejected = reason
+        return True
 
     def open_sessions(self) -> list[tuple[str, int, Session]]:
         return [

@@ -176,7 +176,7 @@ def test_a_charger_that_follows_its_limit_within_the_tolerance_stays_planned() -
 def test_stale_draw_of_an_uncontrolled_connector_is_budgeted_conservatively() -> None:
     live = started_live()
     live.apply(sample(Q.POWER_KW, 3.0, T0))
-    live.record_rejection("cp-a", 1, "status Rejected")
+    live.record_rejection("cp-a", 1, "7", "status Rejected")
     snapshot = live.observe(T0 + timedelta(minutes=10))  # the 3 kW reading is long stale
     (load,) = [u for u in snapshot.uncontrolled if u.charger_id == "cp-a"]
     assert load.power_kw > 3.0  # the charger's maximum share, not its last (possibly lower) reading
@@ -184,12 +184,31 @@ def test_stale_draw_of_an_uncontrolled_connector_is_budgeted_conservatively() ->
 
 def test_unplug_ends_the_session_and_reconnect_clears_rejection() -> None:
     live = started_live()
-    live.record_rejection("cp-a", 1, "status Rejected")
+    live.record_rejection("cp-a", 1, "7", "status Rejected")
     live.apply(ev.ChargerDisconnected("cp-a", T0))
     live.apply(ev.ChargerConnected("cp-a", "1.6", T0))
     assert live.controllable("cp-a", 1)
     live.apply(ev.StatusChanged("cp-a", 1, ev.PlugState.AVAILABLE, "Available", T0))
     assert live.observe(T0).sessions == ()
+
+
+def test_a_refusal_for_a_transaction_that_ended_leaves_the_connector_in_the_plan() -> None:
+    # The vehicle left while its profile was on the way: the stop is handled before the refusal arrives.
+    live = started_live()
+    live.apply(ev.TransactionStopped("cp-a", "7", 1, 110.0, "EVDisconnected", T0 + timedelta(seconds=5)))
+    assert not live.record_rejection("cp-a", 1, "7", "status Rejected")
+    assert live.charger("cp-a").connector(1).rejected is None
+    live.apply(ev.TransactionStarted("cp-a", 1, "8", "TAG1", 110.0, T0 + timedelta(minutes=1)))
+    assert [(s.charger_id, s.connector_id) for s in live.observe(T0 + timedelta(minutes=1)).sessions] == [("cp-a", 1)]
+
+
+def test_a_new_transaction_is_not_held_to_the_refusal_of_the_one_it_replaces() -> None:
+    live = started_live()
+    assert live.record_rejection("cp-a", 1, "7", "status Rejected")  # still open: the connector leaves the plan
+    assert live.observe(T0).sessions == ()
+    # Its stop never arrived; a newer transaction supersedes it.
+    live.apply(ev.TransactionStarted("cp-a", 1, "8", "TAG1", 110.0, T0 + timedelta(minutes=1)))
+    assert [(s.charger_id, s.connector_id) for s in live.observe(T0 + timedelta(minutes=1)).sessions] == [("cp-a", 1)]
 
 
 def test_a_connector_whose_profile_calls_fail_is_budgeted_at_its_failsafe_then_retried() -> None:
