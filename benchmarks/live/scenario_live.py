@@ -15,6 +15,12 @@ What the depot knows of each vehicle reaches the controller the way it would at 
 - ambient temperature: a weather station reports the scenario's ambient and hourly forecast to the controller's
   ambient input every 15 minutes (``_weather``), so the plan, its check and the thermal fit all see it.
 
+At high speed the emulated chargers send their messages ``speed`` times as often per wall second as at a depot;
+a host that cannot keep up would queue plug-ins and unplugs behind periodic meter readings for hours of emulated
+time. The chargers therefore drop a queued periodic reading once a newer one of the same transaction is taken
+(``shed_superseded_readings``), and the watch records how far behind the clock the oldest queued message is: a run
+whose messages lagged by more than a control interval is reported as one the host could not keep up with.
+
 The metrics are computed from the emulated chargers' physical state (``live_trace``), with the same
 functions as the in-process run. Only this package imports ``csms_adapter``, lazily.
 """
@@ -218,7 +224,7 @@ class _LiveRunner:
         try:
             fleet = await start_fleet(
                 self.site, controller.url, speed=speed, passwords=self.passwords, clock=self.clock, plug_in=False,
-                ambient_c=sc.ambient_at(sc.start),
+                ambient_c=sc.ambient_at(sc.start), shed_superseded_readings=True,
             )
             self.fleet = fleet
             try:
@@ -228,6 +234,7 @@ class _LiveRunner:
                 await self._play(controller, fleet)
                 self.detection = self._detection(controller, fleet)
             finally:
+                self.watch.readings_shed = sum(c.superseded for c in fleet.chargers)
                 await fleet.stop()
         finally:
             distrusted = controller.loop.thermal.guard.distrusted_total
@@ -398,6 +405,8 @@ class _LiveRunner:
             await self.clock.sleep_until(target)
             now = self.clock.now()
             self.watch.wake_lags_s.append(max(0.0, (now - target).total_seconds()))
+            queued = [at for c in fleet.chargers if (at := c.oldest_queued_at) is not None]
+            self.watch.message_lags_s.append(max((max(0.0, (now - at).total_seconds()) for at in queued), default=0.0))
             for (charger_id, connector_id), row in list(self.visiting.items()):
                 s = sc.sessions[row]
                 if not s.thermal.is_modelled:

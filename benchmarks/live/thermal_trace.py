@@ -7,7 +7,8 @@ and the command the last tick sent its connector; from every tick, when it obser
 place; from every plug-in, what the vehicle drew before its first command. ``summary`` turns that into over-ceiling
 episodes (which bus, when, how far over, what was commanded, drawn and in force when it went over) and a pace
 verdict: a run on a host that could not keep up (ticks late, commands standing past the profiles' time to live,
-the harness waking late) is reported as such, and its figures are no verdict on the controller. Pure numbers.
+the harness waking late, the chargers' messages queued for longer than a control interval) is reported as such,
+and its figures are no verdict on the controller. Pure numbers.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Pace:
     worst_command_stood_s: float  # a dispatched command's snapshot to the next dispatched command in place
     wake_lag_p95_s: float
     wake_lag_max_s: float
+    message_lag_max_s: float = 0.0  # the chargers' oldest queued message behind the clock, worst sample
+    readings_shed: int = 0
 
 
 @dataclass(slots=True)
@@ -97,6 +100,9 @@ class ThermalWatch:
     ticks: list[TickTiming] = field(default_factory=list)
     transients: list[PlugInTransient] = field(default_factory=list)
     wake_lags_s: list[float] = field(default_factory=list)
+    # Every WATCH_EVERY_S: how far behind the clock the oldest message queued by any charger was (emulated s).
+    message_lags_s: list[float] = field(default_factory=list)
+    readings_shed: int = 0  # periodic readings the chargers dropped because a newer one was queued
 
     def pace(self) -> Pace:
         reasons: list[str] = []
@@ -114,9 +120,13 @@ class ThermalWatch:
         p95 = lags[min(len(lags) - 1, int(0.95 * len(lags)))] if lags else 0.0
         if p95 > LATE_WAKE_S:
             reasons.append(f"the harness woke {p95:.0f} emulated s late (95th percentile): the host is behind the clock")
+        message_lag = max(self.message_lags_s, default=0.0)
+        if message_lag > self.interval_s:
+            reasons.append(f"the chargers' messages waited up to {message_lag:.0f} emulated s to be sent: plug-ins and"
+                           " unplugs reached the controller late")
         worst_tick = max((t.done_s - t.observed_s for t in self.ticks), default=0.0)
         return Pace(not reasons, tuple(reasons), len(self.ticks), worst_gap, worst_tick, worst_stood, p95,
-                    max(lags, default=0.0))
+                    max(lags, default=0.0), message_lag, self.readings_shed)
 
     def episodes(self) -> list[Episode]:
         return over_ceiling_episodes(self.samples, WATCH_EVERY_S)
@@ -173,7 +183,9 @@ def summary(watch: ThermalWatch, speed: float) -> list[str]:
                                          "; ".join(pace.reasons) + "): the temperature figure is no verdict")
              + f" | {pace.ticks} ticks, worst gap {pace.worst_tick_gap_s:.0f} s, worst tick {pace.worst_tick_s:.0f} s,"
              f" worst command stood {pace.worst_command_stood_s:.0f} s, harness wake lag p95"
-             f" {pace.wake_lag_p95_s:.1f} s / max {pace.wake_lag_max_s:.1f} s (emulated)"]
+             f" {pace.wake_lag_p95_s:.1f} s / max {pace.wake_lag_max_s:.1f} s, chargers' messages up to"
+             f" {pace.message_lag_max_s:.0f} s behind, {pace.readings_shed} periodic readings dropped as superseded"
+             " (emulated)"]
     if watch.transients:
         worst = max(watch.transients, key=lambda t: t.temp_at_command_c - t.ceiling_c)
         lines.append(

@@ -187,6 +187,7 @@ async def start_fleet(
     clock: EmulatorClock | None = None,
     faults: Sequence[FaultInjection] = (),
     validate_schemas: bool = True,
+    shed_superseded_readings: bool = False,
 ) -> Fleet:
     """Start emulated chargers for ``site.chargers[offset:offset+n]`` against the CSMS at ``url``.
 
@@ -196,7 +197,8 @@ async def start_fleet(
     or (``arrive_now=False``) from when the caller calls ``fleet.schedule_arrivals()``.
     ``faults`` are injected at their emulated times after the start (``csms_adapter.emulator.faults``); each
     must name an emulated charger and one of its connectors (else ValueError). ``validate_schemas`` False skips
-    the ``ocpp`` library's schema checks both ways (load runs only: ``EmulatedCharger.validate_schemas``).
+    the ``ocpp`` library's schema checks both ways (load runs only: ``EmulatedCharger.validate_schemas``);
+    ``shed_superseded_readings`` see ``EmulatedCharger`` (runs faster than real time only).
     Returns at once; use ``wait_booted`` to wait for the connections.
     """
     chosen = list(site.chargers[offset : offset + n if n is not None else None])
@@ -219,6 +221,7 @@ async def start_fleet(
             response_timeout_s=response_timeout_s,
             rng=random.Random(f"{seed}:{charger.id}"),
             validate_schemas=validate_schemas,
+            shed_superseded_readings=shed_superseded_readings,
         )
         for index, charger in enumerate(chosen)
     ]

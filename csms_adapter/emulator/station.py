@@ -113,6 +113,7 @@ class EmulatedCharger:
         reconnect_s: tuple[float, float] = (0.2, 5.0),
         rng: random.Random | None = None,
         validate_schemas: bool = True,
+        shed_superseded_readings: bool = False,
     ) -> None:
         self.charger = charger
         self.identity = charger.id
@@ -129,6 +130,11 @@ class EmulatedCharger:
         # sends and what it sends itself against the OCPP schemas, which it otherwise does like a strict charger.
         self.validate_schemas = validate_schemas
         self.reconnect_s = reconnect_s
+        # True only for runs faster than real time (``benchmarks.live``): a periodic reading still waiting to be sent
+        # when a newer one of the same transaction is taken is dropped, so that transaction messages do not queue
+        # behind readings a host could not send in time. Readings queued while offline are always kept.
+        self.shed_superseded_readings = shed_superseded_readings
+        self.superseded = 0  # readings dropped that way
         self.rng = rng or random.Random(charger.id)
         units = self.quirks.rate_units if not charger.dc else self.quirks.rate_units & {RateUnit.WATTS}
         self.profiles = ProfileStack(units or {RateUnit.WATTS}, replace_same_stack_level=version == "1.6")
@@ -219,7 +225,19 @@ class EmulatedCharger:
                    and (local_tx is None or getattr(event, "local_tx", None) == local_tx)
                    for event, _ in self._outbox)
 
+    @property
+    def oldest_queued_at(self) -> datetime | None:
+        """When the oldest message still waiting for the CSMS was taken, in emulated time (None: none queued)."""
+        for event, _ in self._outbox:
+            if isinstance(event, MeterReading | TransactionStarted | TransactionEnded):
+                return event.sample.at
+            if isinstance(event, StatusChange):
+                return event.at
+        return None
+
     def enqueue(self, event: Outbound) -> None:
+        if self.shed_superseded_readings and isinstance(event, MeterReading):
+            self._shed_superseded(event)
         if len(self._outbox) >= MAX_OUTBOX:
             # keep transaction boundaries; shed the oldest periodic reading
             for index, (queued, _) in enumerate(self._outbox):
@@ -229,6 +247,20 @@ class EmulatedCharger:
                     break
         self._outbox.append((event, 0))
         self._wake.set()
+
+    def _shed_superseded(self, newer: MeterReading) -> None:
+        """Drop the queued periodic readings of ``newer``'s transaction (never the one in flight)."""
+        if newer.offline or newer.triggered or newer.local_tx is None:
+            return
+        in_flight = 1 if self._inflight is not None else 0
+        kept: deque[tuple[Outbound, int]] = deque()
+        for index, (queued, attempts) in enumerate(self._outbox):
+            if (index >= in_flight and isinstance(queued, MeterReading) and not queued.offline and not queued.triggered
+                    and queued.connector_id == newer.connector_id and queued.local_tx == newer.local_tx):
+                self.superseded += 1
+                continue
+            kept.append((queued, attempts))
+        self._outbox = kept
 
 
     # ------------------------------------------------------------------------------------ physics

@@ -83,3 +83,13 @@ def test_summary_and_file(tmp_path: Path) -> None:
     watch.write(path)
     kinds = [json.loads(line)["kind"] for line in path.read_text(encoding="utf-8").splitlines()]
     assert kinds == ["sample", "sample", "tick", "tick", "tick", "plug_in"]
+
+
+def test_chargers_messages_queued_past_an_interval_are_no_verdict() -> None:
+    # Ticks and the harness on time, but plug-ins and unplugs queued behind the chargers' readings for 20 minutes.
+    lags = [5.0] * 50 + [1200.0]
+    pace = ThermalWatch(INTERVAL_S, TTL_S, ticks=_on_time(12), message_lags_s=lags, readings_shed=7).pace()
+    assert not pace.kept_up and any("messages waited up to 1200" in r for r in pace.reasons)
+    assert pace.message_lag_max_s == 1200.0 and pace.readings_shed == 7
+    within = ThermalWatch(INTERVAL_S, TTL_S, ticks=_on_time(12), message_lags_s=[INTERVAL_S]).pace()
+    assert within.kept_up
