@@ -405,7 +405,7 @@ class _LiveRunner:
             await self.clock.sleep_until(target)
             now = self.clock.now()
             self.watch.wake_lags_s.append(max(0.0, (now - target).total_seconds()))
-            queued = [at for c in fleet.chargers if (at := c.oldest_queued_at) is not None]
+            queued = [at for c in fleet.chargers if c.online.is_set() and (at := c.oldest_queued_at) is not None]
             self.watch.message_lags_s.append(max((max(0.0, (now - at).total_seconds()) for at in queued), default=0.0))
             for (charger_id, connector_id), row in list(self.visiting.items()):
                 s = sc.sessions[row]

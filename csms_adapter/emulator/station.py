@@ -227,11 +227,13 @@ class EmulatedCharger:
 
     @property
     def oldest_queued_at(self) -> datetime | None:
-        """When the oldest message still waiting for the CSMS was taken, in emulated time (None: none queued)."""
+        """When the oldest message taken while online and still waiting for the CSMS was taken, in emulated time
+        (None: none queued). What was queued while offline waits for the connection, not for the host."""
         for event, _ in self._outbox:
             if isinstance(event, MeterReading | TransactionStarted | TransactionEnded):
-                return event.sample.at
-            if isinstance(event, StatusChange):
+                if not event.offline:
+                    return event.sample.at
+            elif isinstance(event, StatusChange):
                 return event.at
         return None
 

@@ -60,3 +60,8 @@ async def test_readings_taken_offline_are_kept_for_the_csms() -> None:
     await metered(charger, clock, online=False)
     assert readings(charger, 1) == [10.0, 20.0, 30.0, 40.0] and charger.superseded == 0
     assert all(event.offline for event, _ in charger._outbox if isinstance(event, MeterReading))
+    # The first plug-in's status change carries no offline flag; after it, only what waits for the connection.
+    assert charger.oldest_queued_at == T0
+    charger._outbox.popleft()
+    assert [type(e) for e, _ in charger._outbox][:1] == [TransactionStarted]
+    assert charger.oldest_queued_at is not None and charger.oldest_queued_at > T0  # the second plug-in's status
