@@ -36,6 +36,9 @@ from optimizer.errors import SnapshotError
 # The quantum of a reported SoC when the snapshot does not say: ISO 15118 and the OCPP SoC measurand report
 # whole percent.
 DEFAULT_SOC_RESOLUTION = 0.01
+# A SoC fitted to several readings (optimizer.soc_fusion) is planned up to this many of its standard deviations
+# above (never more than a single reading's quantum).
+FUSED_MARGIN_SIGMAS = 3.0
 # How fast a reading's error grows with its age (it is advanced by the meter and an estimated capacity).
 SOC_DRIFT_PER_H = 0.02
 # Planned above the central need of a vehicle with no SoC at all, at the margin's lower weight; the rest of
@@ -178,9 +181,12 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     resolution = DEFAULT_SOC_RESOLUTION if resolution is None else resolution
     age_s = _finite(session.soc_age_s, "soc_age_s", session, 0.0, 1e7) or 0.0
     power_kw = _finite(session.power_kw, "power_kw", session, -1e4, 1e4)
-    # A reading is off by up to its quantum, plus what its age adds; the vehicle's BMS stops it when it is
-    # really full, so planning the upper end costs nothing but capacity another vehicle might have used.
-    reading_margin_kwh = (resolution + SOC_DRIFT_PER_H * age_s / 3600.0) * battery_kwh
+    soc_error = _finite(session.soc_error, "soc_error", session, 0.0, 0.2)
+    # A reading is off by up to its quantum (a fitted SoC by a few of its standard deviations), plus what its age
+    # adds; the vehicle's BMS stops it when it is really full, so planning the upper end costs nothing but
+    # capacity another vehicle might have used.
+    reading_error = resolution if soc_error is None else min(resolution, FUSED_MARGIN_SIGMAS * soc_error)
+    reading_margin_kwh = (reading_error + SOC_DRIFT_PER_H * age_s / 3600.0) * battery_kwh
     estimated = soc is None and energy_needed is None
     if energy_needed is not None:
         soc0 = soc if soc is not None else max(0.0, min(1.0, target - energy_needed / battery_kwh))
