@@ -39,6 +39,8 @@ DEFAULT_SOC_RESOLUTION = 0.01
 # A SoC fitted to several readings (optimizer.soc_fusion) is planned up to this many of its standard deviations
 # above (never more than a single reading's quantum).
 FUSED_MARGIN_SIGMAS = 3.0
+# ... and its central need reaches this many of them above the fitted value.
+FUSED_CENTRAL_SIGMAS = 1.5
 # How fast a reading's error grows with its age (it is advanced by the meter and an estimated capacity).
 SOC_DRIFT_PER_H = 0.02
 # Planned above the central need of a vehicle with no SoC at all, at the margin's lower weight; the rest of
@@ -200,6 +202,10 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         soc_source = session.soc_source
         central = (target - soc) * battery_kwh
         upper = min((1.0 - soc) * battery_kwh, central + reading_margin_kwh)
+        if soc_error is not None:
+            # A fitted SoC is as likely high as low: planned to it exactly, a vehicle ends short by its error about
+            # half the time. Its central need reaches a little above, so a vehicle the plan finishes is done.
+            central = min(upper, central + FUSED_CENTRAL_SIGMAS * soc_error * battery_kwh)
         # Believed done by a reading yet drawing: it is within about a reading's error of its target, so its
         # central need is at most half the margin (a whole five minutes of a 50 kW draw took capacity it never used).
         needs = need_range(central, upper, reading_margin_kwh, power_kw,

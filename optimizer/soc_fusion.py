@@ -129,6 +129,14 @@ class SocTrack:
         kept = tuple(r for r in kept if reading.delivered_kwh - r.delivered_kwh <= window_kwh)
         return SocTrack((*kept, reading)[-MAX_READINGS:])
 
+    def repaired(self, delivered_kwh: float) -> SocTrack:
+        """The track with its latest reading paired with ``delivered_kwh`` instead: the register of the same moment
+        arrived after the SoC (both sampled together, sent in either order)."""
+        if not self.readings or not math.isfinite(delivered_kwh):
+            return self
+        last = self.readings[-1]
+        return SocTrack((*self.readings[:-1], SocReading(last.soc, max(0.0, delivered_kwh))))
+
     def estimate(self, delivered_kwh: float, line: SocLine) -> SocEstimate | None:
         """The SoC now, with the register at ``delivered_kwh`` (None: no reading yet)."""
         if not self.readings:
