@@ -9,8 +9,10 @@ import pytest
 
 from optimizer.domain import ThermalModel, ValueSource
 from optimizer.errors import ConfigError, SnapshotError
-from optimizer.needs import DEFAULT_SOC_RESOLUTION, DRAWING_FLOOR_H, FUSED_MARGIN_SIGMAS, resolve_sessions
+from optimizer.needs import DEFAULT_SOC_RESOLUTION, DRAWING_FLOOR_H, FUSED_CENTRAL_SIGMAS, resolve_sessions
+from optimizer.lp_model import session_arrays
 from optimizer.site_loader import parse_site_mapping
+from optimizer.strategies.base import prepare_tick
 from optimizer.strategies import STRATEGY_NAMES, get_strategy, plan
 from tests.optimizer.helpers import BASE_SITE, session, site_with, snapshot
 
@@ -37,14 +39,18 @@ def test_an_old_reading_gets_a_wider_margin_and_a_fine_one_a_narrower() -> None:
     assert old.margin_kwh > fresh.margin_kwh + 1.0
 
 
-def test_a_soc_fitted_to_many_readings_gets_a_margin_of_a_few_of_its_errors() -> None:
+def test_a_soc_fitted_to_many_readings_reaches_above_its_value_and_keeps_a_light_margin() -> None:
     site = site_with()
-    (fitted,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8, soc_error=0.0005)))
-    assert fitted.need_kwh == pytest.approx(0.3 * 60)
-    assert fitted.margin_kwh == pytest.approx(FUSED_MARGIN_SIGMAS * 0.0005 * 60)
-    # ... never wider than a single reading's.
-    (loose,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8, soc_error=0.01)))
-    assert loose.margin_kwh == pytest.approx(DEFAULT_SOC_RESOLUTION * 60)
+    (fitted,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8, soc_error=0.001)))
+    (read,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8)))
+    assert fitted.need_kwh == pytest.approx((0.3 + FUSED_CENTRAL_SIGMAS * 0.001) * 60)
+    assert fitted.need_kwh + fitted.extra_kwh == pytest.approx(read.need_kwh + read.extra_kwh)
+    assert fitted.uncertainty is not None and fitted.uncertainty.fitted
+    # Its margin is weighed as margin (given up first), a single reading's as a central kWh.
+    tick = prepare_tick(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8, soc_error=0.001),
+                                       session("cp-4", soc=0.5, target_soc=0.8)))
+    arrays = session_arrays(tick.sessions, tick.horizon, tick.series)
+    assert arrays.need_read is not None and arrays.need_read.tolist() == [False, True]
 
 
 def test_the_margin_never_goes_past_a_full_battery() -> None:
