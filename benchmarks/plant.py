@@ -33,7 +33,9 @@ class PlantOptions:
     seed: int = 0
     soc_noise: float = 0.002  # standard deviation of a reported SoC (fraction)
     temp_noise_c: float = 0.1  # standard deviation of a reported battery temperature
-    meter_noise: float = 0.002  # relative standard deviation of the energy register
+    # Relative standard deviation of a charger meter's calibration error: each session's register reads its true energy
+    # times (1 + e), e drawn once, so two reads differ by what was drawn between them (a register is cumulative).
+    meter_noise: float = 0.002
     thermal_mismatch: float = 0.0  # the real battery heats (1+m)× and cools 1/(1+m)× as fast as the depot's model says
     hide_soc: bool = True  # False: every vehicle reports its SoC (isolates the cost of estimating it)
     # True: each AC charger's meter reports current per phase, as the controller configures it to (docs/safety-phases.md),
@@ -67,6 +69,7 @@ class _Vehicle:
     # arrival, before anything was integrated).
     draw_now_kw: float | None = None
     new_offer: bool = False  # its limit changed at the last tick (a refusal of it brings the next tick forward)
+    meter_gain: float = 1.0  # its charger meter's calibration: the register shows drawn_kwh × this
 
 
 @dataclass(slots=True)
@@ -175,6 +178,8 @@ class SimulatedDepot:
         site = scenario.site
         step = timedelta(seconds=scenario.step_s)
         self._vehicles: list[_Vehicle] = []
+        # Meter calibrations from their own stream, so the readings' noise is the same as with a perfect meter.
+        meters = np.random.default_rng([self.options.seed, 1])
         for row, s in enumerate(scenario.sessions):
             charger = site.charger(s.charger_id)
             ticks = math.ceil((s.arrival - scenario.start) / step - 1e-9)
@@ -186,7 +191,9 @@ class SimulatedDepot:
                 efficiency=charger.efficiency,
             )
             state = BatteryState(soc=s.soc_arrival, temp_c=s.battery_temp_c)
-            self._vehicles.append(_Vehicle(row, s, charger, battery, state, scenario.start + ticks * step))
+            gain = 1.0 + float(meters.normal(0.0, self.options.meter_noise)) if self.options.meter_noise > 0 else 1.0
+            self._vehicles.append(_Vehicle(row, s, charger, battery, state, scenario.start + ticks * step,
+                                           meter_gain=gain))
         self.trace = empty_trace(scenario)
 
     @property
@@ -328,7 +335,7 @@ class SimulatedDepot:
         s = v.session
         soc = min(1.0, max(0.0, self._noisy(v.state.soc, self.options.soc_noise))) if s.reports_soc or not self.options.hide_soc else None
         temp = self._noisy(v.state.temp_c, self.options.temp_noise_c) if s.thermal.is_modelled else None
-        meter = max(0.0, v.drawn_kwh * (1.0 + self._noisy(0.0, self.options.meter_noise)))
+        meter = max(0.0, v.drawn_kwh * v.meter_gain)
         phases, site_phases = self._measured_phases(v)
         return SessionState(
             charger_id=s.charger_id,

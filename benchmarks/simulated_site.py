@@ -8,6 +8,9 @@ would lapse; a lower limit is always sent); a live station maximum per charger e
 allowance, with the same deadband, capping what the charger's connectors draw together. The plant then draws
 what those limits let through (``benchmarks.plant.charger_allows``).
 
+A vehicle's SoC readings are fitted against its energy register as the live state does (``optimizer.soc_fusion``):
+the snapshot carries the fitted SoC and its error, not the latest noisy reading.
+
 Differences from a live depot that stay: a vehicle plugs in only at a tick (so an allowance is never drawn), a
 plug-in slot asks for the charger's maximum per free connector (a live charger asks for its fail-safe default
 once it took one), and every call is accepted.
@@ -21,7 +24,9 @@ from datetime import datetime
 
 from benchmarks.plant import SimulatedDepot, charger_allows
 from optimizer import charger_commands as commands
-from optimizer.domain import Plan, PlugInSlot, RateUnit, Snapshot
+from optimizer.domain import Plan, PlugInSlot, RateUnit, SessionState, Snapshot
+from optimizer.needs import DEFAULT_SOC_RESOLUTION
+from optimizer.soc_fusion import SocLine, SocTrack
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +59,13 @@ class SimulatedSite:
         self.refresh_after_s = max(interval_s, valid_s - 2 * interval_s)
         self._tx: dict[int, _Held] = {}  # by session row (a new session never inherits a limit)
         self._station: dict[str, _Held] = {}
+        self._soc_tracks: dict[tuple[str, int, datetime | None], SocTrack] = {}
 
     async def observe(self, now: datetime) -> Snapshot:
         snapshot = self.plant.observe()
         if snapshot.time != now:
             raise ValueError(f"the simulated depot is at {snapshot.time.isoformat()}, not {now.isoformat()}")
+        snapshot = dataclasses.replace(snapshot, sessions=self._fitted_socs(snapshot.sessions))
         busy: dict[str, int] = {}
         for _, session in self.plant.plugged_sessions():
             busy[session.charger_id] = busy.get(session.charger_id, 0) + 1
@@ -115,6 +122,26 @@ class SimulatedSite:
                     allowed[row] = allowed.get(row, 0.0) * held.limit_kw / drawn_kw
         self.plant.set_allowed(allowed)
         return Applied(sent, unchanged, allowed)
+
+    def _fitted_socs(self, sessions: tuple[SessionState, ...]) -> tuple[SessionState, ...]:
+        """Each reported SoC replaced by the line fitted to the session's readings so far."""
+        tracks: dict[tuple[str, int, datetime | None], SocTrack] = {}
+        out: list[SessionState] = []
+        for state in sessions:
+            if state.soc is None or state.battery_kwh is None:
+                out.append(state)
+                continue
+            key = (state.charger_id, state.connector_id, state.plugged_in_at)
+            line = SocLine(state.battery_kwh, self.site.charger(state.charger_id).efficiency,
+                           state.soc_resolution or DEFAULT_SOC_RESOLUTION)
+            track = self._soc_tracks.get(key, SocTrack()).add(state.soc, state.energy_delivered_kwh, line)
+            tracks[key] = track
+            fitted = track.estimate(state.energy_delivered_kwh, line)
+            if fitted is not None and fitted.readings > 1:
+                state = dataclasses.replace(state, soc=fitted.soc, soc_error=fitted.error)
+            out.append(state)
+        self._soc_tracks = tracks
+        return tuple(out)
 
     def _fresh(self, held: _Held, now: datetime) -> bool:
         return 0 <= (now - held.sent_at).total_seconds() <= self.refresh_after_s

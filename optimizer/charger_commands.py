@@ -27,6 +27,18 @@ def floor_to(value: float, resolution: float) -> float:
     return max(0.0, math.floor(value / resolution + 1e-9) * resolution)
 
 
+def ceil_to(value: float, resolution: float) -> float:
+    """``value`` rounded up to a multiple of ``resolution`` (float noise below a millionth of it is not rounded up)."""
+    return max(0.0, math.ceil(value / resolution - 1e-6) * resolution)
+
+
+def current_kw(charger: Charger, current_a: float, phases: int, resolution_kw: float) -> float:
+    """What a current limit lets through, in kW rounded UP to ``resolution_kw``: a budget that counts a current at
+    its floored kW understates it (15.9 A on three 230 V phases is 10.971 kW, not 10.970), and a thousand such
+    connectors add up to a kW over the site limit."""
+    return round(ceil_to(charger.power_kw_at(current_a, phases), resolution_kw), 6)
+
+
 def profile_unit(charger: Charger, supported: Collection[RateUnit] = ()) -> RateUnit:
     """The unit a charger gets its profiles in: W for DC (a per-phase current means nothing there), else the site
     file's choice, else A when supported (or nothing is known), else whatever it supports."""

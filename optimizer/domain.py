@@ -104,6 +104,9 @@ class SessionState:
     soc_resolution: float | None = None
     soc_age_s: float | None = None
     power_kw: float | None = None
+    # One standard deviation of ``soc`` when it was fitted to several readings (optimizer.soc_fusion); None: a
+    # single reading, known to its quantum.
+    soc_error: float | None = None
     # When the energy register and the battery temperature were read (None: at the snapshot's time). The thermal
     # fit pairs them only when they were read together: a meter whose values arrive late next to a fresh
     # telematics temperature would teach it a heating rate far below the real one.

@@ -39,8 +39,8 @@ class SessionArrays:
     # (strategies.base.give_minimum_from_spare). None: no such vehicle.
     below_minimum: NDArray[np.bool_] | None = None
     margin_kwh: FloatArray | None = None  # None: zeros
-    # Sessions whose need comes from a SoC reading or the vehicle's own figure (needs.py), not from the assumed
-    # arrival SoC: only these can be told to be nearly finished. None: all.
+    # Sessions whose margin is the noise of a single SoC reading or of the vehicle's own figure (needs.py): not an
+    # assumed need, nor a SoC fitted to many readings (its central need covers the noise). None: all.
     need_read: NDArray[np.bool_] | None = None
 
 
@@ -113,7 +113,8 @@ def session_arrays(sessions: list[ResolvedSession], horizon: Horizon, series: Si
         efficiency=np.array([s.efficiency for s in sessions], dtype=np.float64),
         priority=np.array([s.priority for s in sessions], dtype=np.float64),
         temp_ceiling_c=ceiling,
-        need_read=np.array([s.uncertainty is None or not s.uncertainty.estimated for s in sessions], dtype=np.bool_),
+        need_read=np.array([s.uncertainty is None or not (s.uncertainty.estimated or s.uncertainty.fitted)
+                            for s in sessions], dtype=np.bool_),
     )
 
 

@@ -36,6 +36,9 @@ from optimizer.errors import SnapshotError
 # The quantum of a reported SoC when the snapshot does not say: ISO 15118 and the OCPP SoC measurand report
 # whole percent.
 DEFAULT_SOC_RESOLUTION = 0.01
+# The central need of a SoC fitted to several readings (optimizer.soc_fusion) reaches this many of its standard
+# deviations above the fitted value.
+FUSED_CENTRAL_SIGMAS = 1.5
 # How fast a reading's error grows with its age (it is advanced by the meter and an estimated capacity).
 SOC_DRIFT_PER_H = 0.02
 # Planned above the central need of a vehicle with no SoC at all, at the margin's lower weight; the rest of
@@ -59,6 +62,7 @@ class NeedUncertainty:
     resolution: float  # quantum of the SoC reading (fraction)
     age_s: float  # age of the SoC reading
     drawing: bool  # the vehicle draws now: it is not full, whatever its SoC says
+    fitted: bool = False  # the SoC was fitted to several readings: the central need already covers its noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +182,11 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     resolution = DEFAULT_SOC_RESOLUTION if resolution is None else resolution
     age_s = _finite(session.soc_age_s, "soc_age_s", session, 0.0, 1e7) or 0.0
     power_kw = _finite(session.power_kw, "power_kw", session, -1e4, 1e4)
-    # A reading is off by up to its quantum, plus what its age adds; the vehicle's BMS stops it when it is
-    # really full, so planning the upper end costs nothing but capacity another vehicle might have used.
+    soc_error = _finite(session.soc_error, "soc_error", session, 0.0, 0.2)
+    # A reading is off by up to its quantum, plus what its age adds; the vehicle's BMS stops it when it is really
+    # full, so planning the upper end costs nothing but capacity another vehicle might have used. A fitted SoC keeps
+    # that margin, at the margin's lower weight (lp_sessions.need_read): more energy planned early hedges what the
+    # plan cannot know (a battery heating faster than its model); its own noise is in the central need.
     reading_margin_kwh = (resolution + SOC_DRIFT_PER_H * age_s / 3600.0) * battery_kwh
     estimated = soc is None and energy_needed is None
     if energy_needed is not None:
@@ -194,6 +201,10 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
         soc_source = session.soc_source
         central = (target - soc) * battery_kwh
         upper = min((1.0 - soc) * battery_kwh, central + reading_margin_kwh)
+        if soc_error is not None:
+            # A fitted SoC is as likely high as low: planned to it exactly, a vehicle ends short by its error about
+            # half the time. Its central need reaches a little above, so a vehicle the plan finishes is done.
+            central = min(upper, central + FUSED_CENTRAL_SIGMAS * soc_error * battery_kwh)
         # Believed done by a reading yet drawing: it is within about a reading's error of its target, so its
         # central need is at most half the margin (a whole five minutes of a 50 kW draw took capacity it never used).
         needs = need_range(central, upper, reading_margin_kwh, power_kw,
@@ -214,7 +225,7 @@ def resolve_session(site: Site, snapshot: Snapshot, session: SessionState) -> Re
     need, extra, margin = needs.need_kwh, needs.extra_kwh, needs.margin_kwh
     uncertainty = NeedUncertainty(
         source=soc_source, estimated=estimated, resolution=resolution, age_s=age_s,
-        drawing=power_kw is not None and power_kw >= DRAWING_KW,
+        drawing=power_kw is not None and power_kw >= DRAWING_KW, fitted=soc_error is not None and soc is not None,
     )
 
     if session.departure is not None:

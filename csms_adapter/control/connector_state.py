@@ -8,6 +8,7 @@ from datetime import datetime
 
 from csms_adapter.protocol import events as ev
 from optimizer.domain import Phase, ValueSource
+from optimizer.soc_fusion import SocTrack
 from optimizer.vehicle_limit import Observation, VehicleLimit
 
 
@@ -106,6 +107,10 @@ class Session:
     # When a command of at least MIN_JUDGED_KW was accepted whose first settled draw reading is still to be judged
     # (``vehicle_stops.offer_refused``): a full vehicle takes nothing of what it is offered.
     offer_watch_from: datetime | None = None
+    # The session's SoC readings against its energy register (optimizer.soc_fusion), and when the last was read:
+    # an energy reading of that same moment that arrives after it re-pairs it.
+    soc_track: SocTrack = field(default_factory=SocTrack)
+    soc_track_at: datetime | None = None
 
     @property
     def delivered_kwh(self) -> float:

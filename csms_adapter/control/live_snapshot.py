@@ -16,6 +16,8 @@ from csms_adapter.protocol import authorization
 from optimizer.circuits import wired_phases
 from optimizer.domain import Charger, SessionState, Site, Snapshot, UncontrolledLoad, ValueSource
 from optimizer.horizon import FINE_H
+from optimizer.needs import DEFAULT_SOC_RESOLUTION
+from optimizer.soc_fusion import SocLine
 
 if TYPE_CHECKING:
     from csms_adapter.control.live_state import LiveState
@@ -32,6 +34,7 @@ def session_state_of(live: LiveState, charger: Charger, connector_id: int, conne
     soc: float | None = None
     soc_source = ValueSource.ESTIMATED
     soc_at: datetime | None = None  # when the SoC used was read (its age widens the need's margin)
+    soc_error: float | None = None  # of a SoC fitted to several readings
     energy_needed: float | None = None
     capacity = needs.capacity_kwh if needs is not None else None
     if needs is not None and needs.energy_kwh is not None:
@@ -43,10 +46,16 @@ def session_state_of(live: LiveState, charger: Charger, connector_id: int, conne
             soc = min(1.0, soc + (delivered - connector.needs_delivered_kwh) / capacity)
     elif soc_reading is not None:
         soc, soc_source, soc_at = soc_reading.value, ValueSource.MEASURED, soc_reading.at
-        if not is_fresh(soc_reading, now, live.stale_after):
+        line = soc_line(live.site, charger.id, connector)
+        fitted = session.soc_track.estimate(delivered, line) if line is not None else None
+        if fitted is not None and fitted.readings > 1:
+            # The readings so far fitted against the register (optimizer.soc_fusion), advanced to its latest figure.
+            soc, soc_error = fitted.soc, fitted.error
+        elif not is_fresh(soc_reading, now, live.stale_after):
             # Advance a stale SoC by what was delivered since, using the best-known capacity.
             battery = capacity or roster_capacity(live.site, session.id_tag)
             soc = min(1.0, soc + (delivered - connector.soc_delivered_kwh) / battery)
+        if not is_fresh(soc_reading, now, live.stale_after):
             soc_source = ValueSource.ESTIMATED
     max_power: float | None = None
     if needs is not None:
@@ -81,6 +90,7 @@ def session_state_of(live: LiveState, charger: Charger, connector_id: int, conne
         temp_at=temp.at if temp is not None else None,
         soc_age_s=max(0.0, (now - soc_at).total_seconds()) if soc_at is not None else None,
         power_kw=measured_power_kw(charger, connector, now, live.stale_after),
+        soc_error=soc_error,
     )
     return live.inputs.apply_session(state, session.transaction_id, now)
 
@@ -92,6 +102,17 @@ def session_state(live: LiveState, charger_id: str, connector_id: int, now: date
     if connector is None or connector.session is None or not live.site.has_charger(charger_id):
         return None
     return session_state_of(live, live.site.charger(charger_id), connector_id, connector, now)
+
+
+def soc_line(site: Site, charger_id: str, connector: ConnectorState) -> SocLine | None:
+    """What a session's SoC readings are fitted with: the best-known capacity and the charger's efficiency (None: the
+    charger is not in the site, or no session is open)."""
+    session = connector.session
+    if session is None or not site.has_charger(charger_id):
+        return None
+    needs = connector.needs
+    capacity = needs.capacity_kwh if needs is not None and needs.capacity_kwh else roster_capacity(site, session.id_tag)
+    return SocLine(capacity, site.charger(charger_id).efficiency, DEFAULT_SOC_RESOLUTION)
 
 
 def roster_capacity(site: Site, id_tag: str | None) -> float:

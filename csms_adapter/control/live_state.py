@@ -222,8 +222,16 @@ class LiveState:
             if session.energy_now_kwh is None or sample.value > session.energy_now_kwh:
                 session.energy_now_kwh = sample.value  # registers are monotonic; a lower value is a glitch
                 session.energy_at = sample.time
+                if session.soc_track_at == sample.time:
+                    # The SoC of this same moment came first in the message: pair it with this register.
+                    connector.soc_delivered_kwh = session.delivered_kwh
+                    session.soc_track = session.soc_track.repaired(session.delivered_kwh)
         elif sample.quantity is ev.Quantity.SOC:
             connector.soc_delivered_kwh = session.delivered_kwh
+            line = live_snapshot.soc_line(self.site, sample.charger_id, connector)
+            if line is not None:
+                session.soc_track = session.soc_track.add(sample.value, session.delivered_kwh, line)
+                session.soc_track_at = sample.time
 
     # ------------------------------------------------------------------------------ control bookkeeping
 

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from optimizer.battery_stress import schedules_stress
-from optimizer.charger_commands import floor_to
+from optimizer.charger_commands import current_kw, floor_to
 from optimizer.domain import BatteryStress, ConnectorPlan, Plan, PlanStatus, PlugInAllowance, PlugInSlot
 from optimizer.horizon import FloatArray
 from optimizer.infrastructure import compile_columns, plug_in_columns
@@ -46,11 +46,15 @@ def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, fl
         return 0.0, (None if session.charger.dc else 0.0)
     if session.charger.dc:
         return round(floor_to(power_kw, POWER_RESOLUTION_KW), 3), None
-    current = floor_to(session.charger.current_a_at(power_kw, session.phases), CURRENT_RESOLUTION_A)
-    if current < session.charger.min_current_a - EPS:
+    charger, phases = session.charger, session.phases
+    current = floor_to(charger.current_a_at(power_kw, phases), CURRENT_RESOLUTION_A)
+    # The command is a current: its kW, rounded up, must fit what was planned (one step down when rounding up
+    # took it over).
+    if current_kw(charger, current, phases, POWER_RESOLUTION_KW) > power_kw + EPS:
+        current = round(current - CURRENT_RESOLUTION_A, 1)
+    if current < charger.min_current_a - EPS:
         return 0.0, 0.0
-    limit_kw = floor_to(min(power_kw, session.charger.power_kw_at(current, session.phases)), POWER_RESOLUTION_KW)
-    return round(limit_kw, 3), round(current, 1)
+    return current_kw(charger, current, phases, POWER_RESOLUTION_KW), round(current, 1)
 
 
 class FirstStepRoom:
@@ -137,7 +141,7 @@ def top_up_after_rounding(tick: Tick, limits_kw: FloatArray, limits_a: list[floa
                 new_a = round(current + CURRENT_RESOLUTION_A, 1)
                 if new_a > s.charger.max_current_a + EPS or s.charger.power_kw_at(new_a, s.phases) > s.max_kw + EPS:
                     continue
-                new_kw = floor_to(s.charger.power_kw_at(new_a, s.phases), POWER_RESOLUTION_KW)
+                new_kw = current_kw(s.charger, new_a, s.phases, POWER_RESOLUTION_KW)
                 extra = new_kw - limits_kw[i]
                 if extra > room + EPS or extra > energy_room_kw[i] + EPS:
                     continue

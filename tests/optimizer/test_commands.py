@@ -42,3 +42,22 @@ def test_a_power_below_the_minimum_current_is_zero_or_the_minimum() -> None:
     power[0, 0] = 1.0  # below 6 A on three phases
     plan = commands_for(CommandInput(tick, "test", power, PlanStatus.FEASIBLE, respects_limits=False))
     assert plan.connectors[0].limit_kw == 0.0 and plan.connectors[0].limit_a == 0.0
+
+
+@pytest.mark.parametrize("planned_kw", [10.9705, 10.971, 10.9709999, 7.3831, 4.1405])
+def test_a_current_command_never_lets_through_more_than_was_planned(planned_kw: float) -> None:
+    # 15.9 A on three 230 V phases is 10.971 kW: planned 10.9705 kW, the command must be 15.8 A, and the kW the
+    # site budget counts is what the current lets through, never a floored watt below it.
+    site = site_with()
+    snap = snapshot(session("cp-1", soc=0.5))
+    tick = prepare_tick(site, snap)
+    power = np.zeros((1, tick.horizon.steps))
+    power[0, 0] = planned_kw
+    plan = commands_for(CommandInput(tick, "test", power, PlanStatus.FEASIBLE, respects_limits=False))
+    c = plan.connectors[0]
+    charger = tick.sessions[0].charger
+    assert c.limit_a is not None
+    through_kw = charger.power_kw_at(c.limit_a, 3)
+    assert through_kw <= c.limit_kw + 1e-9 <= planned_kw + 2e-9
+    assert c.limit_kw - through_kw < 0.001
+    assert check_plan(site, snap, plan, limits=False, temperature=False) == []

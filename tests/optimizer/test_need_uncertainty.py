@@ -9,8 +9,10 @@ import pytest
 
 from optimizer.domain import ThermalModel, ValueSource
 from optimizer.errors import ConfigError, SnapshotError
-from optimizer.needs import DEFAULT_SOC_RESOLUTION, DRAWING_FLOOR_H, resolve_sessions
+from optimizer.needs import DEFAULT_SOC_RESOLUTION, DRAWING_FLOOR_H, FUSED_CENTRAL_SIGMAS, resolve_sessions
+from optimizer.lp_model import session_arrays
 from optimizer.site_loader import parse_site_mapping
+from optimizer.strategies.base import prepare_tick
 from optimizer.strategies import STRATEGY_NAMES, get_strategy, plan
 from tests.optimizer.helpers import BASE_SITE, session, site_with, snapshot
 
@@ -35,6 +37,20 @@ def test_an_old_reading_gets_a_wider_margin_and_a_fine_one_a_narrower() -> None:
     (old,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, soc_resolution=0.001, soc_age_s=3600.0)))
     assert fresh.margin_kwh == pytest.approx(0.001 * 60)
     assert old.margin_kwh > fresh.margin_kwh + 1.0
+
+
+def test_a_soc_fitted_to_many_readings_reaches_above_its_value_and_keeps_a_light_margin() -> None:
+    site = site_with()
+    (fitted,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8, soc_error=0.001)))
+    (read,) = resolve_sessions(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8)))
+    assert fitted.need_kwh == pytest.approx((0.3 + FUSED_CENTRAL_SIGMAS * 0.001) * 60)
+    assert fitted.need_kwh + fitted.extra_kwh == pytest.approx(read.need_kwh + read.extra_kwh)
+    assert fitted.uncertainty is not None and fitted.uncertainty.fitted
+    # Its margin is weighed as margin (given up first), a single reading's as a central kWh.
+    tick = prepare_tick(site, snapshot(session("cp-3", soc=0.5, target_soc=0.8, soc_error=0.001),
+                                       session("cp-4", soc=0.5, target_soc=0.8)))
+    arrays = session_arrays(tick.sessions, tick.horizon, tick.series)
+    assert arrays.need_read is not None and arrays.need_read.tolist() == [False, True]
 
 
 def test_the_margin_never_goes_past_a_full_battery() -> None:
@@ -87,7 +103,8 @@ def test_a_target_below_the_assumed_arrival_soc_still_gets_a_need() -> None:
 
 
 @pytest.mark.parametrize(("key", "value"), [("soc_resolution", -0.01), ("soc_resolution", float("inf")),
-                                            ("soc_age_s", -5.0), ("power_kw", float("nan"))])
+                                            ("soc_age_s", -5.0), ("power_kw", float("nan")),
+                                            ("soc_error", -0.001), ("soc_error", float("nan"))])
 def test_garbage_uncertainty_fields_are_named(key: str, value: float) -> None:
     with pytest.raises(SnapshotError, match=key):
         resolve_sessions(site_with(), snapshot(session("cp-3", soc=0.5, **{key: value})))

@@ -67,6 +67,24 @@ def test_measured_soc_wins_and_a_stale_one_is_advanced_by_energy() -> None:
     assert stale.soc == pytest.approx(0.50) and stale.soc_source is ValueSource.ESTIMATED
 
 
+def test_soc_readings_are_fitted_against_the_register() -> None:
+    # van-1 (75 kWh) charging 1 kWh a minute; its BMS reads ±0.3 points around the truth. Each message carries the
+    # SoC first and the register of the same moment after it: the fit pairs them.
+    live = started_live()
+    slope = live.site.charger("cp-a").efficiency / 75.0
+    noise = [0.003, -0.003, 0.002, -0.002, 0.003, -0.003, 0.001, -0.001, 0.003, -0.003, 0.002, -0.002]
+    for minute, error in enumerate(noise, start=1):
+        at = T0 + timedelta(minutes=minute)
+        live.apply(sample(Q.SOC, 0.40 + slope * minute + error, at))
+        live.apply(sample(Q.ENERGY_KWH, 100.0 + minute, at))
+    now = T0 + timedelta(minutes=len(noise))
+    (s,) = live.observe(now).sessions
+    truth = 0.40 + slope * len(noise)
+    assert s.soc_source is ValueSource.MEASURED and s.soc_error is not None
+    assert abs(s.soc - truth) < abs(noise[-1]) / 2  # closer than the last reading
+    assert s.soc_error < 0.01 / 3  # tighter than a single whole-percent reading
+
+
 def test_iso15118_needs_win_over_the_soc_measurand() -> None:
     live = started_live()
     live.apply(sample(Q.SOC, 0.40, T0))
