@@ -4,7 +4,8 @@ A vehicle that draws clearly less than it was allowed (full, tapering, or held b
 planned at what it draws, so its charger's share goes to vehicles that can use it. The inference is remembered:
 once the plan gives the vehicle no more than it was seen to take, its meter says nothing new, and forgetting
 would offer it its nameplate again every other tick (capacity offered to a full vehicle and not drawn). The
-memory is lifted when the vehicle draws (nearly) all it is allowed; every ``REPROBE`` it is offered a little more
+memory is lifted when the vehicle draws (nearly) all it is allowed, as long as it is allowed at least what it was
+seen to take (all of a lower command says nothing about more); every ``REPROBE`` it is offered a little more
 (``PROBE_KW``), so that a vehicle that paused (balancing, heating) is found out without offering a full vehicle
 its nameplate.
 
@@ -26,6 +27,7 @@ MIN_JUDGED_KW = 0.5  # below this limit the draw says nothing
 HEADROOM = 1.02  # plan a limited vehicle slightly above its draw, so it can show that it wants more
 REPROBE = timedelta(minutes=30)
 FALLING_SHARE = 0.98  # drawing less than this share of its earlier draw: falling (more than a meter's noise)
+BELOW_MEMORY_KW = 0.1  # a command this close under the memory's draw counts as at it (a charger's 0.1 A rounding)
 PROBE_KW = 2.0  # offered at a re-probe (a charger's minimum current may command more; the vehicle draws what it takes)
 
 
@@ -78,6 +80,13 @@ def infer_vehicle_limit(previous: VehicleLimit | None, allowed_kw: float | None,
             # Held at its own limit and still falling: it took what it was allowed because the limit was
             # extrapolated, not because it wants more.
             return VehicleLimit(drawn_kw * fall * HEADROOM, previous.since)
-        if drawn_kw < FOLLOWING_SHARE * max(allowed_kw, MIN_JUDGED_KW):
+        if drawn_kw < FOLLOWING_SHARE * max(allowed_kw, MIN_JUDGED_KW) or below_memory(previous, allowed_kw):
             return previous
     return None
+
+
+def below_memory(previous: VehicleLimit, allowed_kw: float) -> bool:
+    """True when the vehicle was allowed less than it was seen to take: drawing all of it then says nothing about
+    whether it would take more than its limit. (Lifting the memory there offered a tapering vehicle, held below its
+    limit while the site was full, its nameplate at the next tick: a whole interval commanded and not drawn.)"""
+    return allowed_kw < previous.limit_kw / HEADROOM - BELOW_MEMORY_KW
