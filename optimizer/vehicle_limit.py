@@ -18,6 +18,7 @@ commanded and not drawn (docs/benchmarks-robust.md, section 5).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,12 +60,12 @@ def fall_share(before: Observation | None, previous: VehicleLimit | None, allowe
 def infer_vehicle_limit(previous: VehicleLimit | None, allowed_kw: float | None, drawn_kw: float | None,
                         now: datetime, before: Observation | None = None) -> VehicleLimit | None:
     """The vehicle's own limit after one observation of what it was allowed and what it drew (None: no limit
-    seen). ``allowed_kw``/``drawn_kw`` None: nothing new to judge (no command yet, or too fresh to follow).
+    seen). ``allowed_kw``/``drawn_kw`` None (or not finite): nothing new to judge (no command yet, or too fresh to follow).
     ``before``: the observation before this one (None: not known; the draw is then not extrapolated)."""
     if previous is not None and now - previous.since >= REPROBE:
         # A small offer tells as much as the nameplate: a vehicle that takes all of it is lifted at the next look.
         previous = VehicleLimit(max(previous.limit_kw, PROBE_KW), now)
-    if allowed_kw is None or drawn_kw is None:
+    if allowed_kw is None or drawn_kw is None or not (math.isfinite(allowed_kw) and math.isfinite(drawn_kw)):
         return previous
     drawn_kw = max(0.0, drawn_kw)
     fall = fall_share(before, previous, allowed_kw, drawn_kw)
