@@ -91,3 +91,11 @@ def below_memory(previous: VehicleLimit, allowed_kw: float) -> bool:
     whether it would take more than its limit. (Lifting the memory there offered a tapering vehicle, held below its
     limit while the site was full, its nameplate at the next tick: a whole interval commanded and not drawn.)"""
     return allowed_kw < previous.limit_kw / HEADROOM - BELOW_MEMORY_KW
+
+
+def takes_clearly_less(allowed_kw: float, drawn_kw: float) -> bool:
+    """True when a vehicle newly offered ``allowed_kw`` draws clearly less of it: nothing, or under ``LIMITED_SHARE``.
+    The rest of the offer stays idle until the next tick, so the controller brings that tick forward (a vehicle lifted
+    to its nameplate in the middle of its taper, or raised after being held below its draw while the site was full).
+    An offer under ``MIN_JUDGED_KW`` says nothing; a draw that is no number is no evidence."""
+    return allowed_kw >= MIN_JUDGED_KW and drawn_kw < max(MIN_JUDGED_KW, LIMITED_SHARE * allowed_kw)

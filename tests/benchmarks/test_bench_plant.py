@@ -223,6 +223,26 @@ def test_a_vehicle_that_stops_drawing_brings_the_next_tick_to_the_end_of_that_fi
     assert steady.trace.power_kw[0, 0] == pytest.approx(depot.trace.power_kw[0, 0])
 
 
+def test_a_vehicle_that_takes_clearly_less_of_a_new_offer_brings_the_next_tick_forward(tiny_scenario_path: Path) -> None:
+    # A DC vehicle deep in its taper (it accepts about 12 kW at SoC 0.9) with its SoC hidden, offered the charger's
+    # 50 kW (its memory was just lifted): the 38 kW it leaves idle would wait for the end of the step. It takes under
+    # 90 % of the new offer, so the controller ticks one fifth in, as for a vehicle that takes nothing of it.
+    scenario = load_scenario(tiny_scenario_path)
+    dc = next(s for s in scenario.sessions if s.charger_id == "dc-1")
+    tapering = dataclasses.replace(dc, soc_arrival=0.9, energy_kwh=0.05 * 80, target_soc=0.95, reports_soc=False,
+                                   max_kw=50.0, arrival=scenario.start,
+                                   thermal=dataclasses.replace(dc.thermal, max_temp_c=99.0))
+    day = dataclasses.replace(scenario, sessions=(tapering,))
+    depot = SimulatedDepot(day, QUIET)
+    depot.apply(plan_of(depot, {"dc-1": 50.0}))
+    assert depot.advance_to_next_tick() is False and depot.now == day.time_at(0) + timedelta(minutes=1)
+    drawn_kw = depot.observe().sessions[0].power_kw
+    assert drawn_kw is not None and 0.5 < drawn_kw < 0.9 * 50.0
+    # Offered (nearly) what it takes, nothing is idle: the next tick is at the step's end.
+    depot.apply(plan_of(depot, {"dc-1": drawn_kw}))
+    assert depot.advance_to_next_tick() is True and depot.now == day.time_at(1)
+
+
 def _phases_seen(options: PlantOptions, scenario: Scenario, kw: dict[str, float]) -> dict[str, list[tuple[object, object]]]:
     """Per charger, the (phases, site_phases) the plant reported at every step a session was plugged in."""
     depot = SimulatedDepot(scenario, options)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from optimizer.vehicle_limit import PROBE_KW, Observation, VehicleLimit, infer_vehicle_limit
+from optimizer.vehicle_limit import PROBE_KW, Observation, VehicleLimit, infer_vehicle_limit, takes_clearly_less
 from tests.optimizer.helpers import NOW
 
 HELD = VehicleLimit(3.06, NOW)
@@ -101,3 +101,20 @@ def test_a_reading_or_command_that_says_nothing_keeps_the_memory(allowed_kw: flo
     got = infer_vehicle_limit(FULL, allowed_kw, drawn_kw, NOW + timedelta(minutes=5), Observation(4.1, 0.0))
     assert got == FULL
     assert infer_vehicle_limit(HELD, allowed_kw, drawn_kw, NOW + timedelta(minutes=5), Observation(3.0, 3.0)) == HELD
+
+
+@pytest.mark.parametrize(
+    ("allowed_kw", "drawn_kw", "expected"),
+    [
+        (11.0, 0.0, True),  # nothing of it: full
+        (22.0, 7.8, True),  # lifted to its nameplate in its taper
+        (11.0, 9.8, True),  # under 90 %
+        (11.0, 10.0, False),  # following it
+        (4.1, 0.4, True),  # a probe at the minimum current, refused
+        (0.3, 0.0, False),  # an offer this small says nothing
+        (11.0, math.nan, False),  # a draw that is no number is no evidence
+        (math.nan, 0.0, False),
+    ],
+)
+def test_takes_clearly_less(allowed_kw: float, drawn_kw: float, expected: bool) -> None:
+    assert takes_clearly_less(allowed_kw, drawn_kw) is expected
