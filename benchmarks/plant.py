@@ -23,7 +23,7 @@ from benchmarks.scenario import Scenario, ScenarioSession
 from optimizer.battery import Battery, BatteryState
 from optimizer.circuits import PHASE_LEARN_MIN_A, wired_phases
 from optimizer.domain import Charger, ConnectorPlan, Phase, Plan, SessionState, Snapshot, ThermalModel, ValueSource
-from optimizer.vehicle_limit import MIN_JUDGED_KW, Observation, VehicleLimit, infer_vehicle_limit
+from optimizer.vehicle_limit import MIN_JUDGED_KW, Observation, VehicleLimit, infer_vehicle_limit, takes_clearly_less
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class PlantOptions:
     # worst case, where phases are never learnt and a W-limited charger is planned as if on one phase all day.
     phase_metering: bool = True
     # True: the controller re-plans at the end of the fifth of a step in which a vehicle stopped drawing (it reached
-    # its target) or took nothing of a limit newly given to it, as the live controller brings a tick forward then
+    # its target) or took clearly less of a limit newly given to it, as the live controller brings a tick forward then
     # (docs/benchmarks-robust.md, section 2). False: it re-plans only at each step, and what such a vehicle was
     # allowed stays unused until then.
     react_to_stops: bool = True
@@ -274,8 +274,9 @@ class SimulatedDepot:
     def _integrate(self, seconds: float, refusals: bool = False) -> bool:
         """Physics for ``seconds`` (within the current step) at the applied limits. True when a vehicle that was
         allowed power stopped drawing in that time (it reached its target), or with ``refusals`` (the first part
-        after a tick) when one draws nothing of a limit changed at that tick (a full vehicle offered a re-probe), as
-        the live controller judges each new command once (``csms_adapter.control.vehicle_stops``)."""
+        after a tick) when one draws clearly less of a limit changed at that tick (``takes_clearly_less``: a full
+        vehicle offered a re-probe, a tapering one offered more than it takes), as the live controller judges each
+        new command once (``csms_adapter.control.vehicle_stops``)."""
         now, k = self.now, self.step
         part_end = now + timedelta(seconds=seconds)
         ambient = self.scenario.ambient_at(self.scenario.time_at(k))
@@ -292,7 +293,7 @@ class SimulatedDepot:
                 reached = v.state.soc >= v.session.target_soc - 1e-9
                 v.draw_now_kw = 0.0 if reached else min(v.allowed_kw, v.battery.acceptance_kw(v.state.soc))
                 if v.allowed_kw >= MIN_JUDGED_KW and until == part_end:
-                    refused = refusals and v.new_offer and v.draw_now_kw < MIN_JUDGED_KW
+                    refused = refusals and v.new_offer and takes_clearly_less(v.allowed_kw, v.draw_now_kw)
                     stopped = stopped or (was_short and reached) or refused
             trace.power_kw[i, k] += drawn / trace.step_h
             trace.plugged_h[i, k] += hours

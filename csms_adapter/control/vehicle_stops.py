@@ -9,8 +9,8 @@ A stop is judged only on a connector worth re-planning: an open session under a 
 of at least ``MIN_JUDGED_KW`` (below that the draw says nothing, as in ``optimizer.vehicle_limit``). Evidence is
 either a meter sample that takes the connector's fresh draw from at least ``MIN_JUDGED_KW`` to below it, a 1.6
 StatusNotification from Charging to SuspendedEV (the charger offers power, the vehicle takes none), or the first
-settled reading after a new command that reads below ``MIN_JUDGED_KW`` (``offer_refused``: the vehicle takes none of
-what it was just offered). OCPP 2.0.1
+settled reading after a new command that reads clearly less than it (``offer_refused``: the vehicle takes none, or
+under 90 %, of what it was just offered). OCPP 2.0.1
 reports the vehicle's stop through its meter: its StatusNotification carries only the plug (Occupied).
 
 The judgements are pure functions of the connector's state and the numbers given (``stopped_drawing``,
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from csms_adapter.control.connector_state import ConnectorState
 from csms_adapter.protocol import events as ev
-from optimizer.vehicle_limit import MIN_JUDGED_KW
+from optimizer.vehicle_limit import MIN_JUDGED_KW, takes_clearly_less
 
 if TYPE_CHECKING:
     from csms_adapter.control.live_state import LiveState
@@ -100,9 +100,10 @@ def meter_stop(live: LiveState, sample: ev.MeterSample, before_kw: float | None)
 
 def offer_refused(live: LiveState, sample: ev.MeterSample, settle: timedelta) -> VehicleStop | None:
     """The first draw reading taken ``settle`` after a command of at least ``MIN_JUDGED_KW`` was sent (the time the
-    vehicle-limit memory gives a vehicle to follow), once applied to the live state: below ``MIN_JUDGED_KW`` the
-    vehicle takes nothing of what it is offered (a full vehicle given a re-probe, or plugged in full), and that
-    capacity is as idle as a stopped vehicle's. Judged once per command; a vehicle that draws is not a stop."""
+    vehicle-limit memory gives a vehicle to follow), once applied to the live state: a vehicle that takes clearly less
+    of what it is offered (``vehicle_limit.takes_clearly_less``: nothing, as a full vehicle given a re-probe or plugged
+    in full, or under 90 %, as a tapering one offered more than it takes) leaves the rest as idle as a stopped
+    vehicle's. Judged once per command; a vehicle that takes (nearly) all of it is not a stop."""
     connector = _connector(live, sample.charger_id, sample.connector_id)
     session = connector.session if connector is not None else None
     if (connector is None or session is None or session.offer_watch_from is None
@@ -112,8 +113,9 @@ def offer_refused(live: LiveState, sample: ev.MeterSample, settle: timedelta) ->
     if after_kw is None:
         return None  # not a draw reading, or not fresh: the next one judges
     session.offer_watch_from = None
-    if not after_kw < MIN_JUDGED_KW:  # drawing (or a reading that is no number: no evidence either way)
-        return None
+    command = connector.command
+    if command is None or not takes_clearly_less(command.limit_kw, after_kw):
+        return None  # it takes (nearly) all of it, or a reading that is no number: no evidence either way
     return VehicleStop(sample.charger_id, sample.connector_id, sample.time, "refused")
 
 

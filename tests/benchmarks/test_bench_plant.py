@@ -223,6 +223,26 @@ def test_a_vehicle_that_stops_drawing_brings_the_next_tick_to_the_end_of_that_fi
     assert steady.trace.power_kw[0, 0] == pytest.approx(depot.trace.power_kw[0, 0])
 
 
+def test_a_vehicle_that_takes_clearly_less_of_a_new_offer_brings_the_next_tick_forward(tiny_scenario_path: Path) -> None:
+    # A DC vehicle deep in its taper (it accepts about 12 kW at SoC 0.9) with its SoC hidden, offered the charger's
+    # 50 kW (its memory was just lifted): the 38 kW it leaves idle would wait for the end of the step. It takes under
+    # 90 % of the new offer, so the controller ticks one fifth in, as for a vehicle that takes nothing of it.
+    scenario = load_scenario(tiny_scenario_path)
+    dc = next(s for s in scenario.sessions if s.charger_id == "dc-1")
+    tapering = dataclasses.replace(dc, soc_arrival=0.9, energy_kwh=0.05 * 80, target_soc=0.95, reports_soc=False,
+                                   max_kw=50.0, arrival=scenario.start,
+                                   thermal=dataclasses.replace(dc.thermal, max_temp_c=99.0))
+    day = dataclasses.replace(scenario, sessions=(tapering,))
+    depot = SimulatedDepot(day, QUIET)
+    depot.apply(plan_of(depot, {"dc-1": 50.0}))
+    assert depot.advance_to_next_tick() is False and depot.now == day.time_at(0) + timedelta(minutes=1)
+    drawn_kw = depot.observe().sessions[0].power_kw
+    assert drawn_kw is not None and 0.5 < drawn_kw < 0.9 * 50.0
+    # Offered (nearly) what it takes, nothing is idle: the next tick is at the step's end.
+    depot.apply(plan_of(depot, {"dc-1": drawn_kw}))
+    assert depot.advance_to_next_tick() is True and depot.now == day.time_at(1)
+
+
 def _phases_seen(options: PlantOptions, scenario: Scenario, kw: dict[str, float]) -> dict[str, list[tuple[object, object]]]:
     """Per charger, the (phases, site_phases) the plant reported at every step a session was plugged in."""
     depot = SimulatedDepot(scenario, options)
@@ -287,3 +307,30 @@ def test_a_tapering_vehicle_is_commanded_about_what_it_draws(tiny_scenario_path:
     wasted, drawn = commanded_not_drawn_in_taper(dataclasses.replace(scenario, sessions=(tapering,)))
     assert drawn > 6.0  # it tapered for several steps
     assert wasted < 0.12 * drawn
+
+
+def test_a_tapering_vehicle_held_below_its_limit_is_not_offered_its_nameplate_again(tiny_scenario_path: Path) -> None:
+    # A site that fills now and then: once its taper is seen, the vehicle is commanded half of what its memory says
+    # every third step, and what the memory says otherwise. It takes all of the half, which says nothing about
+    # whether it would take more than the memory: the offer after a hold is never above the offer before it (a taper
+    # only falls), and in particular never the charger's 50 kW again.
+    scenario = load_scenario(tiny_scenario_path)
+    dc = next(s for s in scenario.sessions if s.charger_id == "dc-1")
+    tapering = dataclasses.replace(dc, soc_arrival=0.8, energy_kwh=0.15 * 80, target_soc=0.95, reports_soc=False,
+                                   max_kw=40.0, thermal=dataclasses.replace(dc.thermal, max_temp_c=99.0))
+    depot = SimulatedDepot(dataclasses.replace(scenario, sessions=(tapering,)), QUIET)
+    offers: list[tuple[float, bool]] = []  # (what the snapshot says it takes, whether it was held at half of it)
+    while not depot.done:
+        sessions = depot.observe().sessions
+        if not sessions:
+            depot.apply(plan_of(depot, {}))
+            depot.advance()
+            continue
+        takes_kw = min(sessions[0].max_power_kw or 0.0, 50.0)
+        held = takes_kw < tapering.max_kw and len(offers) % 3 == 1
+        depot.apply(plan_of(depot, {"dc-1": takes_kw / 2 if held else takes_kw}))
+        offers.append((takes_kw, held))
+        depot.advance()
+    after_holds = [(offers[k - 1][0], offers[k + 1][0]) for k in range(1, len(offers) - 1) if offers[k][1]]
+    assert len(after_holds) >= 3  # it was held several times during its taper
+    assert all(after <= before + 1e-9 for before, after in after_holds)

@@ -305,6 +305,20 @@ def test_a_tapering_vehicle_held_at_what_it_takes_is_lifted_once_it_draws_all_it
     assert live.observe(at + timedelta(minutes=2)).sessions[0].max_power_kw is None
 
 
+def test_a_tapering_vehicle_commanded_below_its_limit_keeps_it() -> None:
+    # The same rule as the benchmark plant's (optimizer.vehicle_limit): held under what it was seen to take while the
+    # site is full, a vehicle that takes all of that says nothing about more, so it stays planned at its limit.
+    live = started_live()
+    live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))
+    at = T0 + timedelta(minutes=2)
+    live.apply(sample(Q.POWER_KW, 6.0, at))
+    assert live.observe(at).sessions[0].max_power_kw == pytest.approx(6.12)
+    live.record_command("cp-a", 1, Command(limit_kw=4.1, limit_a=6.0, sent_at=at, transaction_id="7"))
+    for minutes in (1, 2, 3):
+        live.apply(sample(Q.POWER_KW, 4.1, at + timedelta(minutes=minutes)))
+        assert live.observe(at + timedelta(minutes=minutes)).sessions[0].max_power_kw == pytest.approx(6.12)
+
+
 def test_snapshot_changes_nothing_and_update_advances_the_judgements() -> None:
     live = started_live()
     live.record_command("cp-a", 1, Command(limit_kw=11.0, limit_a=16.0, sent_at=T0, transaction_id="7"))

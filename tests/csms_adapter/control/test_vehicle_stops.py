@@ -173,6 +173,18 @@ def test_a_vehicle_that_takes_nothing_of_a_new_command_is_a_stop_once_it_had_tim
     assert refused_on(live, sample(Q.POWER_KW, 0.0, at + settle * 2)) is None  # a stop now: meter_stop's to tell
 
 
+def test_a_vehicle_that_takes_clearly_less_of_a_new_command_is_a_stop() -> None:
+    # Offered 11 kW in the middle of its taper, it takes 6: the other 5 kW stay idle until the next tick, so the
+    # controller brings it forward, as for a vehicle that takes nothing (the same rule as the benchmark plant's).
+    live = commanded_live()  # 11 kW sent at T0
+    settle = live_judgements.follow_time(live.site.ocpp.meter_interval_s)
+    assert refused_on(live, sample(Q.POWER_KW, 6.0, T0 + settle)) == VehicleStop("cp-a", 1, T0 + settle, "refused")
+    # Taking over 90 % of a new command is following it (a meter's error, a vehicle's own rounding): no stop.
+    at = T0 + settle * 2
+    live.record_command("cp-a", 1, Command(7.0, 10.0, at, "7", at))
+    assert refused_on(live, sample(Q.POWER_KW, 6.4, at + settle)) is None
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_an_offer_judged_on_garbage_or_on_nothing_is_no_refusal(value: float) -> None:
     live = commanded_live()
