@@ -291,6 +291,8 @@ def keep_departure_reserve(request: CommandInput, limits_kw: FloatArray, limits_
     ``fits_ceiling`` keeps each under its ceiling. Where the peak is priced, the first step stays under the plan's
     own peak. In place."""
     tick = request.tick
+    if float(tick.ev_capacity_kw[0] - limits_kw.sum()) <= EPS:
+        return  # the site is full now: nothing to give
     rate_kw = np.minimum(accept_kw, np.array([s.max_kw for s in tick.sessions], dtype=np.float64))
     shortfall = reserve_shortfall(tick, limits_kw, energy_h, rate_kw)
     if shortfall.power_kw <= EPS:
