@@ -5,9 +5,10 @@ In order: first-step powers are rounded down to what a charger can be commanded 
 at least the minimum current); what rounding took is given back where every row has room; vehicles that take
 less than their charger's minimum current get it from capacity nobody was planned; capacity still free goes to
 vehicles below the upper end of their need (needs.py), so no plugged-in vehicle waits at 0 while the site has
-room; what is left is offered to chargers where a vehicle may plug in. The needs themselves (estimation) come
-from ``needs.resolve_sessions`` and a vehicle's own limit, inferred from the meter, from
-``optimizer.vehicle_limit``: both reach every strategy through the same ``Tick``.
+room; later energy that vehicles plugging in could claim, or that a crowded departure cannot count on, is
+pulled into the first step (deferral.py); what is left is offered to chargers where a vehicle may plug in. The
+needs themselves (estimation) come from ``needs.resolve_sessions`` and a vehicle's own limit, inferred from the
+meter, from ``optimizer.vehicle_limit``: both reach every strategy through the same ``Tick``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How much of a plan's later energy the site can count on when vehicles may still plug in.
+"""How much of a plan's later energy the site can count on: vehicles may still plug in, and others leave together.
 
 A plan that leaves first-step capacity unused and delivers the energy later (at a cheaper hour, or simply later)
 bets that the site will still have that room later. Capacity now is certain; capacity later is not while
@@ -6,6 +6,10 @@ chargers have free connectors: a vehicle that plugs in there claims part of it, 
 deferred energy is then never delivered (docs/benchmarks-robust.md, section 5, "The mechanism"). So the
 command layer's spare-capacity fill counts later planned energy as already provided only where the site keeps
 room for every free connector at its plug-in power besides it; the rest may be pulled into the first step.
+
+The vehicles already plugged in are the second risk: where many leave at about the same time, a plan that defers
+them all to the cheapest last hours bets that every kWh of the capacity before their departure will be usable.
+``reserve_shortfall`` says how much first-step power keeps a share of it in reserve.
 """
 
 from __future__ import annotations
