@@ -67,7 +67,6 @@ def pull_forward_cap_kw(tick: Tick, power_kw: FloatArray) -> float | None:
     return max(0.0, peak_kw - float(fixed_kw[0]))
 
 
-
 # The share of the site's capacity before a departure that a plan may not count on (docs/benchmarks-robust.md,
 # section 5, "Crowded departures"): what the vehicles leaving by then still need must fit in the rest. A plan that
 # uses every kWh of it bets that every tapering vehicle takes what the model says, to the minute, and a reading a
@@ -88,10 +87,12 @@ def reserve_shortfall(tick: Tick, limits_kw: FloatArray, energy_h: FloatArray, r
     ``limits_kw``, no more than ``1 − DEPARTURE_RESERVE_SHARE`` of the capacity they can use in the later steps
     before they leave: per step, the site's room for EVs or what they can draw together (``rate_kw`` each, at
     most their present acceptance, which only falls as they fill), whichever is less. Need means central need
-    plus margin, grid side. The largest excess over every d, as first-step power, is the shortfall; given to the
-    sessions leaving by the latest short departure, earliest first, it clears every departure's (they nest).
-    Circuits are not counted: they only lower the capacity, so the shortfall is the least the plan is short.
-    ``energy_h``: hours each session is plugged in per step (``base.plugged_hours``)."""
+    plus margin, grid side, but never more than the vehicle could draw by its departure at its rate (a vehicle
+    that cannot take its need is short whatever the site does). The largest excess over every d, as first-step
+    power, is the shortfall; given to the sessions leaving by the latest short departure, earliest first, it
+    clears every departure's (they nest). Circuits are not counted: they only lower the capacity, so the
+    shortfall is the least the plan is short. ``energy_h``: hours each session is plugged in per step
+    (``base.plugged_hours``)."""
     n, steps = len(tick.sessions), tick.horizon.steps
     none = ReserveShortfall(0.0, np.zeros(n, dtype=np.bool_))
     if n == 0 or steps == 0:
@@ -99,6 +100,7 @@ def reserve_shortfall(tick: Tick, limits_kw: FloatArray, energy_h: FloatArray, r
     departure_h = np.array([s.departure_h for s in tick.sessions], dtype=np.float64)
     order = np.argsort(departure_h, kind="stable")
     need_kwh = np.array([(s.need_kwh + s.margin_kwh) / s.efficiency for s in tick.sessions], dtype=np.float64)
+    need_kwh = np.minimum(need_kwh, rate_kw * energy_h.sum(axis=1))
     now_kwh = limits_kw * energy_h[:, 0]
     draw_kwh = np.cumsum(rate_kw[order].reshape(n, 1) * energy_h[order, 1:], axis=0)
     room_kwh = (tick.ev_capacity_kw[1:] * tick.horizon.length_h[1:]).reshape(1, -1)

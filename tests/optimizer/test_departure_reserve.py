@@ -101,6 +101,17 @@ def test_only_the_vehicles_leaving_by_the_short_departure_are_given_power() -> N
     assert plan.connectors[1 - early].limit_kw == 0.0
 
 
+def test_a_vehicle_counts_only_what_it_could_take_before_it_leaves() -> None:
+    # dc-1 needs 36.6 kWh in 30 minutes at 50 kW: 25 kWh is all it can take, whatever the site does.
+    tick, power = _deferred(session("dc-1", soc=0.2, hours=0.5), session("dc-2", soc=0.2, hours=8.0))
+    early = next(i for i, s in enumerate(tick.sessions) if s.charger.id == "dc-1")
+    shortfall = _shortfall(tick)
+    assert shortfall.power_kw == pytest.approx((50.0 * 0.5 - (1.0 - DEPARTURE_RESERVE_SHARE) * 50.0 * 0.25) / 0.25)
+    assert shortfall.leaving.tolist() == [i == early for i in range(2)]
+    plan = commands_for(CommandInput(tick, "test", power, PlanStatus.OPTIMAL))
+    assert plan.connectors[early].limit_kw == pytest.approx(50.0)
+
+
 def test_a_departure_beyond_the_horizon_is_not_judged() -> None:
     # 12 h of horizon; the vehicle leaves in 30 h needing far more than 12 h could ever give it.
     tick, _ = _deferred(session("dc-1", soc=0.0, hours=30.0, battery_kwh=2000.0, target_soc=1.0), horizon_h=2)
@@ -148,11 +159,10 @@ def test_odd_inputs_give_a_finite_shortfall() -> None:
     empty = prepare_tick(_two_dc_site(), snapshot())
     nothing = reserve_shortfall(empty, np.zeros(0), plugged_hours(empty), np.zeros(0))
     assert nothing.power_kw == 0.0 and nothing.leaving.shape == (0,)
-    # A vehicle that can draw nothing later needs all of it now: the shortfall is its need, not infinite or NaN.
+    # Vehicles that can draw nothing are no crowd: more power for the others would not help them.
     n = len(tick.sessions)
-    stuck = reserve_shortfall(tick, np.zeros(n), plugged_hours(tick), np.zeros(n))
-    need_kwh = sum(s.need_kwh + s.margin_kwh for s in tick.sessions)
-    assert stuck.power_kw == pytest.approx(need_kwh / 0.25)
+    assert reserve_shortfall(tick, np.zeros(n), plugged_hours(tick), np.zeros(n)).power_kw == 0.0
+    assert reserve_shortfall(tick, np.zeros(n), plugged_hours(tick), np.full(n, np.inf)).power_kw == 0.0
     # A vehicle already full (need 0) leaves the departure its whole reserve.
     full, _ = _deferred(session("dc-1", soc=0.95, hours=0.5))
     assert _shortfall(full).power_kw == 0.0
