@@ -5,9 +5,10 @@ In order: first-step powers are rounded down to what a charger can be commanded 
 at least the minimum current); what rounding took is given back where every row has room; vehicles that take
 less than their charger's minimum current get it from capacity nobody was planned; capacity still free goes to
 vehicles below the upper end of their need (needs.py), so no plugged-in vehicle waits at 0 while the site has
-room; what is left is offered to chargers where a vehicle may plug in. The needs themselves (estimation) come
-from ``needs.resolve_sessions`` and a vehicle's own limit, inferred from the meter, from
-``optimizer.vehicle_limit``: both reach every strategy through the same ``Tick``.
+room; later energy that vehicles plugging in could claim, or that a crowded departure cannot count on, is
+pulled into the first step (deferral.py); what is left is offered to chargers where a vehicle may plug in. The
+needs themselves (estimation) come from ``needs.resolve_sessions`` and a vehicle's own limit, inferred from the
+meter, from ``optimizer.vehicle_limit``: both reach every strategy through the same ``Tick``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from optimizer.strategies.base import (
     temperature_trajectories,
     temperature_trajectory,
 )
-from optimizer.strategies.deferral import certain_power_kw, pull_forward_cap_kw
+from optimizer.strategies.deferral import certain_power_kw, pull_forward_cap_kw, reserve_shortfall
 
 
 def command_limits(session: ResolvedSession, power_kw: float) -> tuple[float, float | None]:
@@ -285,6 +286,31 @@ def _acceptance_kw(tick: Tick, energy_h: FloatArray) -> FloatArray:
     return out
 
 
+def keep_departure_reserve(request: CommandInput, limits_kw: FloatArray, limits_a: list[float | None],
+                           energy_h: FloatArray, upper_kwh: FloatArray, near_ceiling: list[bool], accept_kw: FloatArray,
+                           fits_ceiling: Callable[[int, float], bool]) -> None:
+    """Where the vehicles leaving by some departure would need more than the share of the capacity before it that a
+    plan may count on (``deferral.reserve_shortfall``), give them the difference now from capacity no plan wanted,
+    earliest departure first, counting their later planned energy as not yet provided. Vehicles modelled thermally
+    take part too (unlike the arrivals' pull-forward): the energy is theirs before they leave either way, and
+    ``fits_ceiling`` keeps each under its ceiling. Where the peak is priced, the first step stays under the plan's
+    own peak. In place."""
+    tick = request.tick
+    if float(tick.ev_capacity_kw[0] - limits_kw.sum()) <= EPS:
+        return  # the site is full now: nothing to give
+    rate_kw = np.minimum(accept_kw, np.array([s.max_kw for s in tick.sessions], dtype=np.float64))
+    shortfall = reserve_shortfall(tick, limits_kw, energy_h, rate_kw)
+    if shortfall.power_kw <= EPS:
+        return
+    cap_kw = float(limits_kw.sum()) + shortfall.power_kw
+    peak_cap_kw = pull_forward_cap_kw(tick, request.power_kw)
+    if peak_cap_kw is not None:
+        cap_kw = min(cap_kw, peak_cap_kw)
+    unplanned = _first_step_room_kw(tick, np.zeros_like(request.power_kw), energy_h, limits_kw, upper_kwh)
+    fill_spare_capacity(tick, limits_kw, limits_a, np.where(shortfall.leaving, unplanned, 0.0), near_ceiling,
+                        accept_kw, fits_ceiling, cap_kw)
+
+
 def clamp_to_caps(tick: Tick, limits_kw: FloatArray, limits_a: list[float | None]) -> None:
     """Lower first-step commands that the passes after the solve raised above an external cap (a rounding unit,
     a minimum current): rounded down again, and 0 when the cap is below the minimum current. In place."""
@@ -322,6 +348,7 @@ def commands_for(request: CommandInput) -> Plan:
         fill_spare_capacity(tick, limits_kw, limits_a,
                             _first_step_room_kw(tick, certain_power_kw(tick, power_kw), energy_h, limits_kw, upper_kwh),
                             near, accept_kw, fits, pull_forward_cap_kw(tick, power_kw))
+        keep_departure_reserve(request, limits_kw, limits_a, energy_h, upper_kwh, near, accept_kw, fits)
     clamp_to_caps(tick, limits_kw, limits_a)  # limits set outside depotctl (a station's external limit) win
     plug_in = FirstStepRoom(tick, limits_kw).allow_plug_ins(tick.snapshot.plug_in)
     connectors = _connector_plans(request, limits_kw, limits_a, energy_h)
