@@ -9,11 +9,11 @@ import pytest
 
 from optimizer.domain import ThermalModel, ValueSource
 from optimizer.errors import ConfigError, SnapshotError
-from optimizer.needs import DEFAULT_SOC_RESOLUTION, DRAWING_FLOOR_H, FUSED_CENTRAL_SIGMAS, resolve_sessions
 from optimizer.lp_model import session_arrays
+from optimizer.needs import DEFAULT_SOC_RESOLUTION, DRAWING_FLOOR_H, FUSED_CENTRAL_SIGMAS, resolve_sessions
 from optimizer.site_loader import parse_site_mapping
-from optimizer.strategies.base import prepare_tick
 from optimizer.strategies import STRATEGY_NAMES, get_strategy, plan
+from optimizer.strategies.base import prepare_tick
 from tests.optimizer.helpers import BASE_SITE, session, site_with, snapshot
 
 
