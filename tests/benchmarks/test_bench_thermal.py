@@ -107,7 +107,8 @@ def test_a_low_reading_on_a_hotter_day_does_not_take_a_bus_over_its_ceiling(
     monkeypatch.setattr(TempGuard, "screen", as_read)
     trusting = run_strategy(scenario, "lp", options, thermal_calibration=True)
     assert trusting.metrics is not None
-    assert trusting.metrics.temp_violation_c_min > 1.0
+    # Over its ceiling (seed 3: 0.92 °C·min since the SoC fit, above 1 before it), and further than when screened.
+    assert trusting.metrics.temp_violation_c_min > max(0.1, screened.metrics.temp_violation_c_min)
 
 
 def test_hotter_days_start_from_the_shipped_heatwave(tmp_path: Path) -> None:
