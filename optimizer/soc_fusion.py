@@ -106,9 +106,15 @@ def _fit(readings: tuple[SocReading, ...], line: SocLine) -> _Fit:
 
 @dataclass(frozen=True, slots=True)
 class SocTrack:
-    """The recent SoC readings of one session, oldest first."""
+    """The recent SoC readings of one session, oldest first, and the line through them (fitted as each reading
+    arrives, so a tick over a thousand sessions only evaluates it)."""
 
     readings: tuple[SocReading, ...] = ()
+    line_fit: _Fit | None = None
+
+    @staticmethod
+    def of(readings: tuple[SocReading, ...], line: SocLine) -> SocTrack:
+        return SocTrack(readings, _fit(readings, line) if len(readings) > 1 else None)
 
     def add(self, soc: float, delivered_kwh: float, line: SocLine) -> SocTrack:
         """The track with one more reading. A register that went backwards (a new meter, a reset) or a reading far
@@ -119,23 +125,23 @@ class SocTrack:
         kept = self.readings
         if kept and reading.delivered_kwh < kept[-1].delivered_kwh - 1e-3:
             return SocTrack((reading,))
-        if len(kept) >= 3:
-            fit = _fit(kept, line)
+        fit = self.line_fit
+        if len(kept) >= 3 and fit is not None:
             expected, variance = fit.at(reading.delivered_kwh)
             allowed = max(JUMP_SIGMAS * math.sqrt(variance + fit.sigma ** 2), JUMP_MIN_QUANTA * max(line.resolution, 0.01))
             if abs(reading.soc - expected) > allowed:
                 return SocTrack((reading,))
         window_kwh = WINDOW_SOC / line.slope_per_kwh
         kept = tuple(r for r in kept if reading.delivered_kwh - r.delivered_kwh <= window_kwh)
-        return SocTrack((*kept, reading)[-MAX_READINGS:])
+        return SocTrack.of((*kept, reading)[-MAX_READINGS:], line)
 
-    def repaired(self, delivered_kwh: float) -> SocTrack:
+    def repaired(self, delivered_kwh: float, line: SocLine) -> SocTrack:
         """The track with its latest reading paired with ``delivered_kwh`` instead: the register of the same moment
         arrived after the SoC (both sampled together, sent in either order)."""
         if not self.readings or not math.isfinite(delivered_kwh):
             return self
         last = self.readings[-1]
-        return SocTrack((*self.readings[:-1], SocReading(last.soc, max(0.0, delivered_kwh))))
+        return SocTrack.of((*self.readings[:-1], SocReading(last.soc, max(0.0, delivered_kwh))), line)
 
     def estimate(self, delivered_kwh: float, line: SocLine) -> SocEstimate | None:
         """The SoC now, with the register at ``delivered_kwh`` (None: no reading yet)."""
@@ -145,6 +151,6 @@ class SocTrack:
             only = self.readings[0]
             soc = only.soc + (delivered_kwh - only.delivered_kwh) * line.slope_per_kwh
             return SocEstimate(min(1.0, max(0.0, soc)), line.reading_sigma, 1)
-        fit = _fit(self.readings, line)
+        fit = self.line_fit if self.line_fit is not None else _fit(self.readings, line)
         soc, variance = fit.at(delivered_kwh)
         return SocEstimate(min(1.0, max(0.0, soc)), math.sqrt(variance), fit.distinct)

@@ -222,10 +222,12 @@ class LiveState:
             if session.energy_now_kwh is None or sample.value > session.energy_now_kwh:
                 session.energy_now_kwh = sample.value  # registers are monotonic; a lower value is a glitch
                 session.energy_at = sample.time
-                if session.soc_track_at == sample.time:
+                line = live_snapshot.soc_line(self.site, sample.charger_id, connector) \
+                    if session.soc_track_at == sample.time else None
+                if line is not None:
                     # The SoC of this same moment came first in the message: pair it with this register.
                     connector.soc_delivered_kwh = session.delivered_kwh
-                    session.soc_track = session.soc_track.repaired(session.delivered_kwh)
+                    session.soc_track = session.soc_track.repaired(session.delivered_kwh, line)
         elif sample.quantity is ev.Quantity.SOC:
             connector.soc_delivered_kwh = session.delivered_kwh
             line = live_snapshot.soc_line(self.site, sample.charger_id, connector)

@@ -90,7 +90,7 @@ def test_the_track_is_bounded_and_keeps_only_a_window_of_soc() -> None:
 
 def test_a_reading_repaired_with_the_register_of_its_moment() -> None:
     track = SocTrack().add(0.5, 10.0, LINE)
-    assert track.repaired(10.4).readings[-1].delivered_kwh == 10.4
-    assert SocTrack().repaired(3.0).readings == ()
+    assert track.repaired(10.4, LINE).readings[-1].delivered_kwh == 10.4
+    assert SocTrack().repaired(3.0, LINE).readings == ()
     assert track.estimate(10.0, LINE) is not None
     assert SocTrack().estimate(10.0, LINE) is None
