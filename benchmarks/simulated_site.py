@@ -136,8 +136,8 @@ class SimulatedSite:
                            state.soc_resolution or DEFAULT_SOC_RESOLUTION)
             track = self._soc_tracks.get(key, SocTrack()).add(state.soc, state.energy_delivered_kwh, line)
             tracks[key] = track
-            fitted = track.estimate(state.energy_delivered_kwh, line)
-            if fitted is not None and fitted.readings > 1:
+            fitted = track.fitted(state.energy_delivered_kwh, line)
+            if fitted is not None:
                 state = dataclasses.replace(state, soc=fitted.soc, soc_error=fitted.error)
             out.append(state)
         self._soc_tracks = tracks

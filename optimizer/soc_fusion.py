@@ -90,16 +90,20 @@ def _fit(readings: tuple[SocReading, ...], line: SocLine) -> _Fit:
     prior = line.slope_per_kwh
     prior_var = (SLOPE_PRIOR_REL * prior) ** 2
     floor = line.reading_sigma
-    # The readings' own scatter when there are enough of them to show it; never below the quantum's rounding.
-    sigma = floor
-    for _ in range(2):
+
+    def slope_at(sigma: float) -> tuple[float, float]:
+        """(slope, its precision) with readings of standard deviation ``sigma`` against the prior."""
         precision = sxx / sigma ** 2 + 1.0 / prior_var
-        slope = (sxy / sigma ** 2 + prior / prior_var) / precision
-        if n > 5:
+        return (sxy / sigma ** 2 + prior / prior_var) / precision, precision
+
+    sigma = floor
+    slope, precision = slope_at(sigma)
+    if n > 5:
+        # The readings' own scatter, once there are enough of them to show it; never below the quantum's rounding.
+        for _ in range(2):
             residual = sum((r.soc - mean_soc - slope * (r.delivered_kwh - mean_kwh)) ** 2 for r in readings)
             sigma = max(floor, math.sqrt(residual / (n - 2)))
-    precision = sxx / sigma ** 2 + 1.0 / prior_var
-    slope = (sxy / sigma ** 2 + prior / prior_var) / precision
+            slope, precision = slope_at(sigma)
     distinct = len({round(r.soc / SAME_READING) for r in readings})
     return _Fit(mean_kwh, mean_soc, slope, 1.0 / precision, sigma, max(1, distinct))
 
@@ -142,6 +146,12 @@ class SocTrack:
             return self
         last = self.readings[-1]
         return SocTrack.of((*self.readings[:-1], SocReading(last.soc, max(0.0, delivered_kwh))), line)
+
+    def fitted(self, delivered_kwh: float, line: SocLine) -> SocEstimate | None:
+        """``estimate`` when it rests on more than one distinct reading: only then is it more than the reading itself
+        (None otherwise). The live state and the benchmark plan with the fit exactly then."""
+        found = self.estimate(delivered_kwh, line)
+        return found if found is not None and found.readings > 1 else None
 
     def estimate(self, delivered_kwh: float, line: SocLine) -> SocEstimate | None:
         """The SoC now, with the register at ``delivered_kwh`` (None: no reading yet)."""

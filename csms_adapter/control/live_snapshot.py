@@ -46,16 +46,17 @@ def session_state_of(live: LiveState, charger: Charger, connector_id: int, conne
             soc = min(1.0, soc + (delivered - connector.needs_delivered_kwh) / capacity)
     elif soc_reading is not None:
         soc, soc_source, soc_at = soc_reading.value, ValueSource.MEASURED, soc_reading.at
+        fresh = is_fresh(soc_reading, now, live.stale_after)
         line = soc_line(live.site, charger.id, connector)
-        fitted = session.soc_track.estimate(delivered, line) if line is not None else None
-        if fitted is not None and fitted.readings > 1:
+        fitted = session.soc_track.fitted(delivered, line) if line is not None else None
+        if fitted is not None:
             # The readings so far fitted against the register (optimizer.soc_fusion), advanced to its latest figure.
             soc, soc_error = fitted.soc, fitted.error
-        elif not is_fresh(soc_reading, now, live.stale_after):
+        elif not fresh:
             # Advance a stale SoC by what was delivered since, using the best-known capacity.
             battery = capacity or roster_capacity(live.site, session.id_tag)
             soc = min(1.0, soc + (delivered - connector.soc_delivered_kwh) / battery)
-        if not is_fresh(soc_reading, now, live.stale_after):
+        if not fresh:
             soc_source = ValueSource.ESTIMATED
     max_power: float | None = None
     if needs is not None:

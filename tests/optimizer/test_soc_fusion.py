@@ -94,3 +94,12 @@ def test_a_reading_repaired_with_the_register_of_its_moment() -> None:
     assert SocTrack().repaired(3.0, LINE).readings == ()
     assert track.estimate(10.0, LINE) is not None
     assert SocTrack().estimate(10.0, LINE) is None
+
+
+def test_the_fit_is_used_only_when_it_rests_on_more_than_one_distinct_reading() -> None:
+    at_rest = SocTrack()
+    for _ in range(5):
+        at_rest = at_rest.add(0.47, 12.0, LINE)
+    assert at_rest.estimate(12.0, LINE) is not None and at_rest.fitted(12.0, LINE) is None
+    track, delivered, _ = charged(0.3, 4, 1.0, 0.0, 0)
+    assert track.fitted(delivered, LINE) == track.estimate(delivered, LINE)
